@@ -1,0 +1,50 @@
+"""The canonical spec of a container or job: what its last-applied label carries.
+
+Canonical JSON (sorted keys, explicit defaults, normalised spellings) so that
+the same declaration always gives the same bytes; secrets appear only as keyed
+hashes and config files only as content hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from declare.load import LoadedStack
+from declare.secrets import Secret
+
+
+def service_spec(loaded: LoadedStack, name: str, key: bytes) -> dict[str, Any]:
+    stack = loaded.stack
+    spec = stack.jobs.get(name) or stack.containers[name]
+    data = spec.model_dump(mode="python", exclude={"env_file"})
+    data["env"] = {k: _masked(v, key) for k, v in spec.env.items()}
+    data["files"] = [
+        {"source": f.source, "target": f.target, "mode": f.mode, "sha256": loaded.files[f.source].sha256}
+        for f in spec.files
+        if f.source in loaded.files
+    ]
+    return _jsonable(data)
+
+
+def _masked(value: str | Secret, key: bytes) -> Any:
+    return {"secret": value.digest(key)} if isinstance(value, Secret) else value
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Secret):
+        raise TypeError("a secret reached the canonical spec unmasked")
+    return value
+
+
+def canonical_json(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def spec_hash(data: Any) -> str:
+    return hashlib.sha256(canonical_json(data).encode()).hexdigest()[:16]

@@ -1,0 +1,120 @@
+"""Cross-reference checks on a validated stack: names, references, cycles, port clashes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from declare.schema import NAME_HELP, NAME_RE, Stack
+
+Loc = tuple[str | int, ...]
+DEFAULT_NETWORK = "default"
+
+
+def check_references(stack: Stack) -> list[tuple[Loc, str]]:
+    return [
+        *_names(stack),
+        *_dependencies(stack),
+        *_mounts_and_networks(stack),
+        *_cycles(stack),
+        *_port_clashes(stack),
+    ]
+
+
+def _names(stack: Stack) -> Iterator[tuple[Loc, str]]:
+    for kind in ("containers", "jobs", "networks", "volumes", "files"):
+        for name in getattr(stack, kind):
+            if not NAME_RE.match(name):
+                yield (kind, name), f"{name!r} is not a valid name ({NAME_HELP})"
+    for name in set(stack.containers) & set(stack.jobs):
+        yield ("jobs", name), f"{name!r} is declared both as a container and as a job"
+
+
+def _dependencies(stack: Stack) -> Iterator[tuple[Loc, str]]:
+    services = stack.services()
+    for kind in ("containers", "jobs"):
+        for name, spec in getattr(stack, kind).items():
+            for dep, condition in spec.depends_on.items():
+                loc: Loc = (kind, name, "depends_on", dep)
+                if dep == name:
+                    yield loc, f"{name!r} cannot depend on itself"
+                elif dep not in services:
+                    yield loc, f"depends on {dep!r}, which is not a declared container or job"
+                elif condition == "completed" and dep not in stack.jobs:
+                    yield loc, f"condition 'completed' needs a job, and {dep!r} is a container (use 'started' or 'healthy')"
+                elif condition == "healthy" and _no_healthcheck(stack, dep):
+                    yield loc, f"condition 'healthy' needs a healthcheck on {dep!r}"
+
+
+def _no_healthcheck(stack: Stack, name: str) -> bool:
+    hc = stack.services()[name].healthcheck
+    return hc is not None and hc.disable
+
+
+def _mounts_and_networks(stack: Stack) -> Iterator[tuple[Loc, str]]:
+    for kind in ("containers", "jobs"):
+        for name, spec in getattr(stack, kind).items():
+            for i, mount in enumerate(spec.volumes):
+                if mount.type == "volume" and mount.source not in stack.volumes:
+                    yield (kind, name, "volumes", i), (
+                        f"volume {mount.source!r} is not declared (add [volumes.{mount.source}])"
+                    )
+            for att in spec.networks:
+                if att.name not in stack.networks and att.name != DEFAULT_NETWORK:
+                    yield (kind, name, "networks", att.name), (
+                        f"network {att.name!r} is not declared (add [networks.{att.name}])"
+                    )
+            for i, fm in enumerate(spec.files):
+                if fm.source not in stack.files:
+                    yield (kind, name, "files", i, "source"), (
+                        f"file {fm.source!r} is not declared (add [files.{fm.source}])"
+                    )
+            targets = [m.target for m in spec.volumes] + [f.target for f in spec.files]
+            for target in sorted({t for t in targets if targets.count(t) > 1}):
+                yield (kind, name), f"two mounts or files share the target {target!r}"
+
+
+def _cycles(stack: Stack) -> Iterator[tuple[Loc, str]]:
+    services = stack.services()
+    graph = {n: [d for d in s.depends_on if d in services and d != n] for n, s in services.items()}
+    seen: set[str] = set()
+    reported: set[frozenset[str]] = set()
+
+    def visit(node: str, path: list[str]) -> Iterator[list[str]]:
+        if node in path:
+            yield [*path[path.index(node):], node]
+            return
+        if node in seen:
+            return
+        for dep in graph[node]:
+            yield from visit(dep, [*path, node])
+        seen.add(node)
+
+    for start in sorted(graph):
+        for cycle in visit(start, []):
+            members = frozenset(cycle)
+            if members not in reported:
+                reported.add(members)
+                kind = "jobs" if cycle[0] in stack.jobs else "containers"
+                yield (kind, cycle[0], "depends_on"), "dependency cycle: " + " -> ".join(cycle)
+
+
+def _port_clashes(stack: Stack) -> Iterator[tuple[Loc, str]]:
+    taken: dict[tuple[str, int, str], str] = {}
+    for kind in ("containers", "jobs"):
+        for name, spec in getattr(stack, kind).items():
+            for i, port in enumerate(spec.ports):
+                if port.host_port is None:
+                    continue
+                if spec.replicas > 1:
+                    yield (kind, name, "ports", i), (
+                        f"{spec.replicas} replicas cannot all publish host port {port.host_port}"
+                    )
+                ip = port.host_ip or "0.0.0.0"
+                for key_ip in {ip, "0.0.0.0"} if ip != "0.0.0.0" else {"0.0.0.0"}:
+                    other = taken.get((key_ip, port.host_port, port.protocol))
+                    if other and other != name:
+                        yield (kind, name, "ports", i), (
+                            f"host port {port.host_port}/{port.protocol} is already published by {other!r}"
+                        )
+                        break
+                taken[(ip, port.host_port, port.protocol)] = name

@@ -1,0 +1,78 @@
+"""The one error tree of hostform.
+
+    HostformError                 every error a user can cause or meet
+     ├── StackError               the stack file is invalid (carries every Problem found)
+     ├── EngineError              the Docker engine refused or failed (runtime/)
+     │    ├── EngineUnreachable   no engine answers at the address
+     │    ├── ImageMissing        image absent and pull policy forbids pulling
+     │    └── ConflictError       a port or name is taken by something else
+     ├── PlanError                a saved plan is unreadable or stale (plans/)
+     ├── LockError                another apply holds the stack's lock
+     └── ApplyError               an apply failed part way (says what was done)
+
+Errors of the libraries underneath (pydantic, jinja2, docker-py, pyroute2) are
+translated into this tree where they are raised; the CLI prints one line per
+error (a traceback only with --debug).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a stack file, located as precisely as we can."""
+
+    file: str
+    key: str  # dotted key path, e.g. containers.web.ports[1]; "" for the whole file
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+
+
+class HostformError(Exception):
+    """Root of every error hostform reports to a user."""
+
+    def lines(self) -> list[str]:
+        return [str(self)]
+
+
+class StackError(HostformError):
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems, key=lambda p: (p.file, p.line or 0, p.key))
+        super().__init__("; ".join(str(p) for p in self.problems))
+
+    def lines(self) -> list[str]:
+        return [str(p) for p in self.problems]
+
+
+class EngineError(HostformError):
+    pass
+
+
+class EngineUnreachable(EngineError):
+    pass
+
+
+class ImageMissing(EngineError):
+    pass
+
+
+class ConflictError(EngineError):
+    pass
+
+
+class PlanError(HostformError):
+    pass
+
+
+class LockError(HostformError):
+    pass
+
+
+class ApplyError(HostformError):
+    pass

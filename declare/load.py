@@ -1,0 +1,313 @@
+"""Loading a stack: TOML -> variables -> rendered values -> validated Stack -> resolved files."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tomllib
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from declare.check import check_references
+from declare.errors import Problem, StackError
+from declare.lines import LineIndex, format_path
+from declare.schema import JobSpec, Stack, suggest
+from declare.secrets import Secret, reveal
+from declare.template import Renderer, RenderError
+
+STACK_FILE = "hostform.toml"
+# Where a secret() may end up: anywhere else it could leak into a label or a plan.
+_SECRET_PLACES = (("containers", "*", "env", "*"), ("jobs", "*", "env", "*"), ("files", "*", "content"))
+
+
+@dataclass(frozen=True)
+class ResolvedFile:
+    """A config file's final content and its hash (the hash is what specs and plans carry)."""
+
+    name: str
+    content: str | Secret
+    sha256: str
+    reload_signal: str | None = None
+
+    @property
+    def is_secret(self) -> bool:
+        return isinstance(self.content, Secret)
+
+
+@dataclass(frozen=True)
+class LoadedStack:
+    stack: Stack
+    path: Path
+    files: dict[str, ResolvedFile] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.stack.name
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+
+def find_stack_file(path: str | Path) -> Path:
+    p = Path(path)
+    if p.is_dir():
+        p = p / STACK_FILE
+    if not p.is_file():
+        raise StackError([Problem(str(path), "", "no such stack file (give a .toml file or a folder holding hostform.toml)")])
+    return p
+
+
+def load(
+    path: str | Path,
+    var_files: Sequence[str | Path] = (),
+    var_overrides: Sequence[str] = (),
+    environ: Mapping[str, str] | None = None,
+) -> LoadedStack:
+    """Load and check a stack completely; raise StackError with every problem found."""
+    file = find_stack_file(path)
+    shown = str(path if Path(path).is_file() else file)
+    text = _read(file, shown)
+    raw = _parse_toml(text, shown)
+    lines = LineIndex(text)
+    problems: list[Problem] = []
+
+    def problem(loc: tuple[str | int, ...], message: str) -> None:
+        problems.append(Problem(shown, format_path(loc), message, lines.line_of(loc)))
+
+    env = dict(os.environ if environ is None else environ)
+    variables = _variables(raw.get("vars", {}), var_files, var_overrides, shown)
+    renderer = Renderer(variables, env)
+    rendered = _render_tree(raw, (), renderer, problem)
+    _merge_env_files(rendered, file.parent, problem)
+    try:
+        stack = Stack.model_validate(rendered, context={"base_dir": str(file.parent)})
+    except ValidationError as exc:
+        for loc, message in translate_validation(exc):
+            problem(loc, message)
+        raise StackError(problems) from None
+    stack = _resolve_default_conditions(stack)
+    for loc, message in check_references(stack):
+        problem(loc, message)
+    files = _resolve_files(stack, file.parent, renderer, problem)
+    if problems:
+        raise StackError(problems)
+    return LoadedStack(stack=stack, path=file, files=files)
+
+
+def _read(file: Path, shown: str) -> str:
+    try:
+        return file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StackError([Problem(shown, "", f"cannot read: {exc}")]) from None
+
+
+def _parse_toml(text: str, shown: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        import re
+
+        msg = str(exc)
+        match = re.search(r"\(at line (\d+), column \d+\)", msg)
+        line = int(match.group(1)) if match else None
+        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", msg)
+        raise StackError([Problem(shown, "", f"invalid TOML: {msg}", line)]) from None
+
+
+def _variables(
+    base: Any, var_files: Sequence[str | Path], overrides: Sequence[str], shown: str
+) -> dict[str, Any]:
+    if not isinstance(base, dict):
+        raise StackError([Problem(shown, "vars", "must be a table")])
+    variables = dict(base)
+    for vf in var_files:
+        try:
+            variables.update(tomllib.loads(Path(vf).read_text(encoding="utf-8")))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise StackError([Problem(str(vf), "", f"cannot read var file: {exc}")]) from None
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise StackError([Problem("--var", "", f"{item!r} is not key=value")])
+        variables[key.strip()] = value
+    return variables
+
+
+def _render_tree(value: Any, loc: tuple[str | int, ...], renderer: Renderer, problem: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _render_tree(v, (*loc, k), renderer, problem) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render_tree(v, (*loc, i), renderer, problem) for i, v in enumerate(value)]
+    if not isinstance(value, str) or (loc and loc[0] == "vars"):
+        return value
+    try:
+        out = renderer.render(value)
+    except RenderError as exc:
+        problem(loc, str(exc))
+        return value
+    if isinstance(out, Secret) and not _secret_allowed(loc):
+        problem(loc, "secret() may only be used in env values and file content (it would leak into labels or plans)")
+        return ""
+    return out
+
+
+def _secret_allowed(loc: tuple[str | int, ...]) -> bool:
+    return any(
+        len(loc) == len(place) and all(p == "*" or p == part for p, part in zip(place, loc, strict=True))
+        for place in _SECRET_PLACES
+    )
+
+
+def _merge_env_files(raw: dict[str, Any], base: Path, problem: Any) -> None:
+    """env_file entries are read now; `env` wins over them, as in Compose."""
+    for kind in ("containers", "jobs"):
+        for name, spec in (raw.get(kind) or {}).items():
+            if not isinstance(spec, dict) or not spec.get("env_file"):
+                continue
+            files = spec["env_file"] if isinstance(spec["env_file"], list) else [spec["env_file"]]
+            merged: dict[str, Any] = {}
+            for i, ef in enumerate(files):
+                path = base / str(ef)
+                try:
+                    merged.update(_parse_env_file(path.read_text(encoding="utf-8")))
+                except OSError as exc:
+                    problem((kind, name, "env_file", i), f"cannot read env file {str(path)!r}: {exc.strerror}")
+            env = spec.get("env") or {}
+            if isinstance(env, dict):
+                spec["env"] = {**merged, **env}
+
+
+def _parse_env_file(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        out[key.strip()] = value
+    return out
+
+
+def _resolve_default_conditions(stack: Stack) -> Stack:
+    """A bare `depends_on = ["x"]` waits for a job to complete and a container to start."""
+
+    def resolve(deps: dict[str, str]) -> dict[str, str]:
+        return {n: ("completed" if n in stack.jobs else "started") if c == "default" else c for n, c in deps.items()}
+
+    containers = {n: s.model_copy(update={"depends_on": resolve(s.depends_on)}) for n, s in stack.containers.items()}
+    jobs = {n: s.model_copy(update={"depends_on": resolve(s.depends_on)}) for n, s in stack.jobs.items()}
+    return stack.model_copy(update={"containers": containers, "jobs": jobs})
+
+
+def _resolve_files(stack: Stack, base: Path, renderer: Renderer, problem: Any) -> dict[str, ResolvedFile]:
+    out = {}
+    for name, spec in stack.files.items():
+        content: str | Secret
+        try:
+            if spec.content is not None:
+                content = spec.content
+            elif spec.source is not None:
+                content = (base / spec.source).read_text(encoding="utf-8")
+            else:
+                assert spec.template is not None
+                source = (base / spec.template).read_text(encoding="utf-8")
+                content = renderer.render_file_template(source, name)
+        except OSError as exc:
+            key = "source" if spec.source is not None else "template"
+            problem(("files", name, key), f"cannot read {str(base / str(getattr(spec, key)))!r}: {exc.strerror}")
+            continue
+        except RenderError as exc:
+            problem(("files", name, "template"), f"{spec.template}: {exc}")
+            continue
+        digest = hashlib.sha256(reveal(content).encode()).hexdigest()
+        out[name] = ResolvedFile(name, content, digest, spec.reload_signal)
+    return out
+
+
+# ---------------------------------------------------------------- pydantic errors -> problems
+
+def translate_validation(exc: ValidationError) -> list[tuple[tuple[str | int, ...], str]]:
+    out = []
+    for err in exc.errors(include_url=False):
+        loc = _clean_loc(err["loc"])
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            allowed = _fields_at(loc[:-1])
+            key = str(loc[-1])
+            where = format_path(loc[:-1]) or "the stack file"
+            out.append((loc, f"unknown key {key!r} in {where}{suggest(key, allowed)}"))
+        elif kind == "missing":
+            out.append((loc, "is required"))
+        elif kind in ("value_error", "assertion_error"):
+            msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+            out.append((loc, msg))
+        elif kind == "literal_error":
+            out.append((loc, f"{err['input']!r} is not allowed: {err['msg'].lower()}"))
+        else:
+            out.append((loc, f"{err['msg'].lower()} (got {_short(err.get('input'))})"))
+    return out
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
+    # pydantic adds the names of union members and validators to the location
+    return tuple(p for p in loc if isinstance(p, int) or ("[" not in p and p not in _TYPE_NAMES))
+
+
+_TYPE_NAMES = {"str", "int", "float", "bool", "list", "dict", "tuple", "none", "Secret", "is-instance[Secret]"}
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _fields_at(loc: tuple[str | int, ...]) -> list[str]:
+    """Field names allowed at a location, for 'did you mean' suggestions."""
+    current: Any = Stack
+    for part in loc:
+        if isinstance(part, int):
+            continue  # _unwrap already stepped into the tuple's item type
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            f = current.model_fields.get(str(part))
+            if f is None:
+                return []
+            current = f.annotation
+        else:
+            args = typing.get_args(current)
+            current = args[-1] if args else None
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _unwrap(tp: Any) -> Any:
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is typing.Annotated:
+            tp = typing.get_args(tp)[0]
+        elif origin in (typing.Union, __import__("types").UnionType):
+            models = [a for a in typing.get_args(tp) if isinstance(a, type) and issubclass(a, BaseModel)]
+            tp = models[0] if models else tp
+            if not models:
+                return tp
+        elif origin is tuple:
+            args = typing.get_args(tp)
+            tp = args[0] if args else tp
+            if not args:
+                return tp
+        else:
+            return tp
+
+
+__all__ = ["JobSpec", "LoadedStack", "ResolvedFile", "load", "find_stack_file", "STACK_FILE"]

@@ -1,0 +1,548 @@
+"""The stack format: pydantic models of what a user writes, in canonical form.
+
+Every spelling a user may choose (short or table form of a port, a volume, a
+network; '90s' or '1m30s') is normalised here into one canonical value, so two
+spellings of the same thing compare equal when plans/ diffs them later.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import shlex
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from declare.secrets import Secret
+from declare.units import parse_duration, parse_size
+
+NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+NAME_HELP = "names start with a letter or digit and hold only letters, digits, '_', '.', '-'"
+
+Duration = Annotated[int, BeforeValidator(parse_duration, json_schema_input_type=str | int | float)]
+Size = Annotated[int, BeforeValidator(parse_size, json_schema_input_type=str | int)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def suggest(word: str, choices: Any) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _table(model: type[Model], value: Any, what: str) -> Model:
+    """Validate a nested table inside a before-validator, with a one-line message."""
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            raise ValueError(f"unknown key {key!r} in {what}{suggest(key, model.model_fields)}") from None
+        if err["type"] == "missing":
+            raise ValueError(f"{what} needs {key!r}") from None
+        raise ValueError(f"{what}: {key}: {err['msg']}") from None
+
+
+# ---------------------------------------------------------------- ports
+
+_PORT_RE = re.compile(
+    r"^(?:(?:(?P<ip>\[[0-9a-fA-F:.]+\]|[0-9.]+):)?(?P<host>\d+)?:)?(?P<ctr>\d+)(?:/(?P<proto>tcp|udp|sctp))?$"
+)
+PORT_HELP = "expected [HOST_IP:]HOST_PORT:CONTAINER_PORT[/PROTO]"
+
+
+class PortTable(Model):
+    """The long form of a port, as in Compose."""
+
+    target: int
+    published: int | str | None = None
+    host_ip: str = ""
+    protocol: Literal["tcp", "udp", "sctp"] = "tcp"
+
+
+class PortMapping(Model):
+    container_port: int = Field(ge=1, le=65535)
+    host_port: int | None = Field(default=None, ge=1, le=65535)  # None: the engine picks one
+    host_ip: str = ""
+    protocol: Literal["tcp", "udp", "sctp"] = "tcp"
+
+    def __str__(self) -> str:
+        host = f"{self.host_ip}:" if self.host_ip else ""
+        host += f"{self.host_port}:" if self.host_port else ("" if not host else ":")
+        return f"{host}{self.container_port}/{self.protocol}"
+
+
+def _port(value: Any) -> Any:
+    if isinstance(value, PortMapping):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a port mapping ({PORT_HELP})")
+    if isinstance(value, int):
+        return {"container_port": value}
+    if isinstance(value, str):
+        match = _PORT_RE.match(value.strip())
+        if not match:
+            raise ValueError(f"{value!r} is not a port mapping ({PORT_HELP})")
+        ip = (match.group("ip") or "").strip("[]")
+        if ip:
+            try:
+                ipaddress.ip_address(ip)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a port mapping ({PORT_HELP})") from None
+        host = match.group("host")
+        return {
+            "container_port": int(match.group("ctr")),
+            "host_port": int(host) if host else None,
+            "host_ip": ip,
+            "protocol": match.group("proto") or "tcp",
+        }
+    if isinstance(value, dict):
+        table: Any = _table(PortTable, value, "a port table")
+        published = int(table.published) if table.published not in (None, "") else None
+        return {
+            "container_port": table.target,
+            "host_port": published,
+            "host_ip": table.host_ip,
+            "protocol": table.protocol,
+        }
+    raise ValueError(f"{value!r} is not a port mapping ({PORT_HELP})")
+
+
+Port = Annotated[PortMapping, BeforeValidator(_port, json_schema_input_type=str | int | PortTable)]
+
+
+# ---------------------------------------------------------------- mounts
+
+MOUNT_HELP = "expected VOLUME:/PATH[:ro], ./HOST_PATH:/PATH[:ro] or a table"
+
+
+class MountTable(Model):
+    type: Literal["volume", "bind"] = "volume"
+    source: str
+    target: str
+    read_only: bool = False
+
+
+class Mount(Model):
+    type: Literal["volume", "bind"]
+    source: str  # a volume's key in [volumes], or an absolute host path
+    target: str
+    read_only: bool = False
+
+    @field_validator("target")
+    @classmethod
+    def _absolute_target(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"mount target {value!r} must be an absolute path")
+        return value.rstrip("/") or "/"
+
+
+def _is_host_path(source: str) -> bool:
+    return source.startswith(("/", "./", "../", "~")) or source in (".", "..")
+
+
+def _mount(value: Any, info: ValidationInfo) -> Any:
+    if isinstance(value, Mount):
+        return value
+    if isinstance(value, str):
+        parts = value.split(":")
+        if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+            raise ValueError(f"{value!r} is not a mount ({MOUNT_HELP})")
+        mode = parts[2] if len(parts) == 3 else "rw"
+        if mode not in ("ro", "rw"):
+            raise ValueError(f"{value!r}: mount mode must be 'ro' or 'rw', not {mode!r}")
+        kind = "bind" if _is_host_path(parts[0]) else "volume"
+        value = {"type": kind, "source": parts[0], "target": parts[1], "read_only": mode == "ro"}
+    elif isinstance(value, dict):
+        value = _table(MountTable, value, "a mount table").model_dump()
+    else:
+        raise ValueError(f"{value!r} is not a mount ({MOUNT_HELP})")
+    if value["type"] == "bind":
+        value["source"] = _resolve_host_path(value["source"], info)
+    return value
+
+
+def _resolve_host_path(source: str, info: ValidationInfo) -> str:
+    import os.path
+
+    base = (info.context or {}).get("base_dir", ".")
+    path = os.path.expanduser(source)
+    return os.path.normpath(os.path.join(base, path))
+
+
+MountSpec = Annotated[Mount, BeforeValidator(_mount, json_schema_input_type=str | MountTable)]
+
+
+# ---------------------------------------------------------------- networks
+
+class NetworkAttachment(Model):
+    name: str
+    aliases: tuple[str, ...] = ()
+
+
+class NetworkAttachmentTable(Model):
+    aliases: list[str] = []
+
+
+def _attachments(value: Any) -> Any:
+    if isinstance(value, list):
+        if not all(isinstance(v, str) for v in value):
+            raise ValueError("networks must be a list of network names or a table")
+        return [{"name": v} for v in sorted(set(value))]
+    if isinstance(value, dict):
+        out = []
+        for name in sorted(value):
+            table: Any = _table(NetworkAttachmentTable, value[name] or {}, f"network {name!r}")
+            out.append({"name": name, "aliases": tuple(sorted(set(table.aliases)))})
+        return out
+    return value
+
+
+Attachments = Annotated[
+    tuple[NetworkAttachment, ...],
+    BeforeValidator(
+        _attachments,
+        json_schema_input_type=list[str] | dict[str, NetworkAttachmentTable | None],
+    ),
+]
+
+
+# ---------------------------------------------------------------- small parts
+
+class Healthcheck(Model):
+    test: tuple[str, ...] = ()
+    interval: Duration = 30 * 10**9
+    timeout: Duration = 30 * 10**9
+    retries: int = Field(default=3, ge=1)
+    start_period: Duration = 0
+    disable: bool = False
+
+    @field_validator("test", mode="before")
+    @classmethod
+    def _test_form(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return ("CMD-SHELL", value)
+        if isinstance(value, list) and value and value[0] not in ("CMD", "CMD-SHELL", "NONE"):
+            return ("CMD", *value)
+        return value
+
+    @model_validator(mode="after")
+    def _needs_test(self) -> Healthcheck:
+        if not self.disable and not self.test:
+            raise ValueError("a healthcheck needs 'test' (or 'disable = true')")
+        return self
+
+
+class FileMount(Model):
+    source: str
+    target: str
+    mode: int = 0o644
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _octal(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return int(value, 8)
+            except ValueError:
+                raise ValueError(f"mode {value!r} is not an octal file mode like '0644'") from None
+        return value
+
+    @field_validator("target")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"file target {value!r} must be an absolute path")
+        return value
+
+
+class UpdatePolicy(Model):
+    order: Literal["stop-first", "start-first"] = "stop-first"
+
+
+Condition = Literal["started", "healthy", "completed"]
+
+
+def _command(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return tuple(shlex.split(value))
+        except ValueError as exc:
+            raise ValueError(f"cannot split command {value!r}: {exc}") from None
+    return value
+
+
+Command = Annotated[tuple[str, ...] | None, BeforeValidator(_command, json_schema_input_type=str | list[str])]
+
+
+def _env(value: Any) -> Any:
+    if isinstance(value, list):
+        table: dict[str, Any] = {}
+        for item in value:
+            if not isinstance(item, str) or "=" not in item:
+                raise ValueError(f"env entry {item!r} is not KEY=VALUE")
+            key, _, val = item.partition("=")
+            table[key] = val
+        value = table
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, val in value.items():
+            if isinstance(val, bool):
+                val = "true" if val else "false"
+            elif isinstance(val, int | float):
+                val = str(val)
+            out[key] = val
+        return out
+    return value
+
+
+Env = Annotated[
+    dict[str, str | Secret],
+    BeforeValidator(_env, json_schema_input_type=dict[str, str | int | float | bool] | list[str]),
+]
+
+
+def _str_map(value: Any) -> Any:
+    if isinstance(value, list):
+        out = {}
+        for item in value:
+            if not isinstance(item, str) or "=" not in item:
+                raise ValueError(f"entry {item!r} is not KEY=VALUE")
+            key, _, val = item.partition("=")
+            out[key] = val
+        return out
+    if isinstance(value, dict):
+        return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+    return value
+
+
+Labels = Annotated[
+    dict[str, str],
+    BeforeValidator(_str_map, json_schema_input_type=dict[str, str | int | float | bool] | list[str]),
+]
+
+
+def _extra_hosts(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple(sorted(f"{host}:{ip}" for host, ip in value.items()))
+    if isinstance(value, list):
+        for item in value:
+            if not isinstance(item, str) or ":" not in item:
+                raise ValueError(f"extra host {item!r} is not HOST:IP")
+        return tuple(sorted(set(value)))
+    return value
+
+
+def _caps(value: Any) -> Any:
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(sorted({v.upper().removeprefix("CAP_") for v in value}))
+    return value
+
+
+Caps = Annotated[tuple[str, ...], BeforeValidator(_caps, json_schema_input_type=list[str])]
+
+
+def _sorted_strs(value: Any) -> Any:
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(sorted(set(value)))
+    return value
+
+
+def _depends_on(value: Any) -> Any:
+    if isinstance(value, list):
+        if not all(isinstance(v, str) for v in value):
+            raise ValueError("depends_on must be a list of names or a table of name = condition")
+        return {name: "default" for name in value}  # resolved per kind by the loader
+    if isinstance(value, dict):
+        out = {}
+        for name, cond in value.items():
+            if isinstance(cond, dict):  # Compose's { condition = "service_healthy" }
+                cond = cond.get("condition", "started")
+            if isinstance(cond, str):
+                cond = cond.removeprefix("service_").replace("completed_successfully", "completed")
+            out[name] = cond
+        return out
+    return value
+
+
+DependsOn = Annotated[
+    dict[str, Condition | Literal["default"]],
+    BeforeValidator(_depends_on, json_schema_input_type=list[str] | dict[str, Condition]),
+]
+
+RestartPolicy = Literal["no", "always", "on-failure", "unless-stopped"]
+
+
+# ---------------------------------------------------------------- resources
+
+class ContainerSpec(Model):
+    """A long-running container (or, with replicas, several alike)."""
+
+    image: str = Field(min_length=1)
+    command: Command = None
+    entrypoint: Command = None
+    env: Env = {}
+    env_file: Annotated[tuple[str, ...], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)] = ()
+    ports: tuple[Port, ...] = ()
+    volumes: tuple[MountSpec, ...] = ()
+    tmpfs: Annotated[tuple[str, ...], BeforeValidator(_sorted_strs)] = ()
+    networks: Attachments = ()
+    restart: RestartPolicy = "no"
+    healthcheck: Healthcheck | None = None
+    depends_on: DependsOn = {}
+    labels: Labels = {}
+    user: str | None = None
+    working_dir: str | None = None
+    hostname: str | None = None
+    memory: Size | None = None
+    memory_reservation: Size | None = None
+    cpus: float | None = Field(default=None, gt=0)
+    pids_limit: int | None = Field(default=None, ge=-1)
+    cap_add: Caps = ()
+    cap_drop: Caps = ()
+    read_only: bool = False
+    stop_signal: str | None = None
+    stop_grace_period: Duration = 10 * 10**9
+    extra_hosts: Annotated[
+        tuple[str, ...], BeforeValidator(_extra_hosts, json_schema_input_type=list[str] | dict[str, str])
+    ] = ()
+    replicas: int = Field(default=1, ge=0, le=100)
+    files: tuple[FileMount, ...] = ()
+    update: UpdatePolicy = UpdatePolicy()
+    pull: Literal["missing", "always", "never"] = "missing"
+
+    @field_validator("ports")
+    @classmethod
+    def _sort_ports(cls, value: tuple[PortMapping, ...]) -> tuple[PortMapping, ...]:
+        key = lambda p: (p.container_port, p.protocol, p.host_ip, p.host_port or 0)  # noqa: E731
+        return tuple(sorted(value, key=key))
+
+    @field_validator("volumes")
+    @classmethod
+    def _sort_mounts(cls, value: tuple[Mount, ...]) -> tuple[Mount, ...]:
+        return tuple(sorted(value, key=lambda m: m.target))
+
+    @field_validator("files")
+    @classmethod
+    def _sort_files(cls, value: tuple[FileMount, ...]) -> tuple[FileMount, ...]:
+        return tuple(sorted(value, key=lambda f: f.target))
+
+    @field_validator("stop_signal")
+    @classmethod
+    def _signal(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.upper()
+        return value if value.startswith("SIG") or value.isdigit() else f"SIG{value}"
+
+    @model_validator(mode="after")
+    def _start_first_needs_no_fixed_port(self) -> ContainerSpec:
+        if self.update.order == "start-first" and any(p.host_port for p in self.ports):
+            raise ValueError(
+                "update.order = 'start-first' needs a container without fixed host ports "
+                "(two containers cannot publish the same host port at once)"
+            )
+        return self
+
+
+class JobSpec(ContainerSpec):
+    """A one-shot container (a migration, say): runs to completion before its dependents."""
+
+    @model_validator(mode="after")
+    def _one_shot(self) -> JobSpec:
+        if self.replicas != 1:
+            raise ValueError("a job runs once: 'replicas' must be 1")
+        if self.restart != "no":
+            raise ValueError("a job runs once: 'restart' must be 'no'")
+        return self
+
+
+class NetworkSpec(Model):
+    driver: str = "bridge"
+    internal: bool = False
+    attachable: bool = False
+    subnet: str | None = None
+    gateway: str | None = None
+    options: dict[str, str] = {}
+    labels: Labels = {}
+    external: bool = False
+
+
+class VolumeSpec(Model):
+    driver: str = "local"
+    driver_opts: dict[str, str] = {}
+    labels: Labels = {}
+    external: bool = False
+
+
+class FileSpec(Model):
+    """A config file: exactly one of source (a file), content (inline), template (Jinja2)."""
+
+    source: str | None = None
+    content: str | Secret | None = None
+    template: str | None = None
+    reload_signal: str | None = None
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> FileSpec:
+        given = [k for k in ("source", "content", "template") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("a file needs exactly one of 'source', 'content', 'template'")
+        return self
+
+
+class StackMeta(Model):
+    name: str
+
+    @field_validator("name")
+    @classmethod
+    def _docker_name(cls, value: str) -> str:
+        if not re.match(r"^[a-z0-9][a-z0-9_-]*$", value):
+            raise ValueError(
+                f"stack name {value!r} must be lower case letters, digits, '_' or '-' "
+                "(it prefixes every engine name)"
+            )
+        return value
+
+
+class Stack(Model):
+    """A whole stack file, validated, with every default explicit."""
+
+    stack: StackMeta
+    vars: dict[str, Any] = {}
+    containers: dict[str, ContainerSpec] = {}
+    jobs: dict[str, JobSpec] = {}
+    networks: dict[str, NetworkSpec] = {}
+    volumes: dict[str, VolumeSpec] = {}
+    files: dict[str, FileSpec] = {}
+
+    @field_validator("containers", "jobs", "networks", "volumes", "files", mode="before")
+    @classmethod
+    def _empty_tables(cls, value: Any) -> Any:
+        # `[volumes.db_data]` with no keys is a declaration with defaults
+        if isinstance(value, dict):
+            return {k: ({} if v is None else v) for k, v in value.items()}
+        return value
+
+    @property
+    def name(self) -> str:
+        return self.stack.name
+
+    def services(self) -> dict[str, ContainerSpec]:
+        """Containers and jobs together, by name."""
+        return {**self.containers, **self.jobs}

@@ -1,0 +1,78 @@
+"""String values as Jinja2 templates, rendered in a sandbox with undefined variables as errors."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from declare.secrets import Secret, read_secret
+
+
+class RenderError(Exception):
+    """A template could not be rendered; the loader adds where."""
+
+
+@dataclass
+class Renderer:
+    """Renders strings with `vars`, `env()` and `secret()`; remembers which used a secret."""
+
+    variables: Mapping[str, Any]
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    _env: SandboxedEnvironment = field(init=False)
+    _secrets_used: list[str] = field(init=False, default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+        self._env.globals.update(env=self._env_fn, secret=self._secret_fn, vars=self.variables)
+
+    def _env_fn(self, name: str, default: Any = None) -> Any:
+        if name in self.environ:
+            return self.environ[name]
+        if default is None:
+            raise RenderError(f"environment variable {name!r} is not set (give env({name!r}, default=...))")
+        return default
+
+    def _secret_fn(self, name: str) -> str:
+        value = read_secret(name, dict(self.environ))
+        if value is None:
+            raise RenderError(f"secret {name!r} is not set (set {name} or {name}_FILE in the environment)")
+        self._secrets_used.append(name)
+        return value
+
+    def render(self, text: str) -> str | Secret:
+        if "{{" not in text and "{%" not in text and "{#" not in text:
+            return text
+        return self._render_with(lambda: self._env.from_string(text).render())
+
+    def render_file_template(self, source: str, name: str) -> str | Secret:
+        return self._render_with(lambda: self._env.from_string(source, globals={"name": name}).render())
+
+    def _render_with(self, produce: Callable[[], str]) -> str | Secret:
+        self._secrets_used = []
+        try:
+            out = produce()
+        except RenderError:
+            raise
+        except TemplateError as exc:
+            raise RenderError(_template_message(exc)) from None
+        except Exception as exc:  # a sandbox violation or a failing filter
+            raise RenderError(f"template failed: {type(exc).__name__}: {exc}") from None
+        if self._secrets_used:
+            return Secret(out, tuple(self._secrets_used))
+        return out
+
+
+def _template_message(exc: TemplateError) -> str:
+    msg = str(exc.message if getattr(exc, "message", None) else exc)
+    if type(exc).__name__ == "UndefinedError":
+        return f"undefined variable: {msg}"
+    if type(exc).__name__ == "SecurityError":
+        return f"not allowed in a template: {msg}"
+    if type(exc).__name__ == "TemplateSyntaxError":
+        return f"template syntax error: {msg}"
+    return f"template error: {msg}"

@@ -1,0 +1,1 @@
+"""The difference and the convergence: diff, plans, rendering, applying, the CLI."""

@@ -1,0 +1,161 @@
+"""The hostform command: a short pipeline of named stages per command.
+
+load -> observe -> plan -> render -> confirm -> apply -> report. Every
+HostformError is translated to one line per problem at one boundary (`main`);
+a traceback only with --debug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
+
+from declare.errors import HostformError
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+
+
+def _version() -> str:
+    try:
+        return version("hostform")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _stack_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("stack", metavar="STACK", help="a .toml file or a folder holding hostform.toml")
+    p.add_argument("--var", action="append", default=[], metavar="KEY=VALUE", help="set a variable (later wins)")
+    p.add_argument("--var-file", action="append", default=[], metavar="FILE", help="TOML file of variables")
+
+
+def _engine_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", "-H", default=None, help="engine address (default: DOCKER_HOST or the Docker context)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show a traceback on errors")
+    parser = argparse.ArgumentParser(
+        prog="hostform",
+        description="Declarative provisioner for containers: plan, apply and check drift from one TOML file.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"hostform {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("validate", parents=[common], help="load and check a stack (no engine)")
+    _stack_args(p)
+
+    sub.add_parser("schema", parents=[common], help="print the JSON Schema of the stack format")
+
+    p = sub.add_parser("plan", parents=[common], help="show what apply would change")
+    _stack_args(p)
+    _engine_args(p)
+    p.add_argument("--out", metavar="FILE", help="save the plan as JSON for a later apply")
+    p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when there are changes")
+    p.add_argument("--json", action="store_true", help="same as --format json")
+    p.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    p.add_argument("--replace", action="append", default=[], metavar="NAME", help="force NAME's replacement")
+    p.add_argument("--target", action="append", default=[], metavar="NAME", help="limit to NAME and its dependencies")
+    p.add_argument("--pull", action="store_true", help="refresh image tags from the registry first")
+
+    p = sub.add_parser("apply", parents=[common], help="converge the host to the stack or a saved plan")
+    _stack_args(p)
+    _engine_args(p)
+    p.add_argument("--auto-approve", action="store_true", help="do not ask")
+    p.add_argument("--parallelism", type=int, default=10, metavar="N")
+    p.add_argument("--json", action="store_true", help="one JSON event per line")
+    p.add_argument("--replace", action="append", default=[], metavar="NAME")
+    p.add_argument("--target", action="append", default=[], metavar="NAME")
+    p.add_argument("--prune-volumes", action="store_true", help="also delete undeclared named volumes")
+    p.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS")
+
+    p = sub.add_parser("drift", parents=[common], help="compare the host with the declaration")
+    _stack_args(p)
+    _engine_args(p)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--fix", action="store_true", help="converge the drifted resources")
+    p.add_argument("--auto-approve", action="store_true")
+    p.add_argument("--include-pending", action="store_true", help="count pending changes as drift")
+
+    p = sub.add_parser("destroy", parents=[common], help="remove the stack's objects")
+    _stack_args(p)
+    _engine_args(p)
+    p.add_argument("--volumes", action="store_true", help="also delete named volumes (their data is lost)")
+    p.add_argument("--auto-approve", action="store_true")
+
+    p = sub.add_parser("show", parents=[common], help="render a saved plan")
+    p.add_argument("planfile", metavar="PLANFILE")
+    p.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+
+    p = sub.add_parser("unlock", parents=[common], help="break a lock left by a killed apply")
+    _stack_args(p)
+    _engine_args(p)
+    return parser
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from declare.load import load
+
+    loaded = load(args.stack, args.var_file, args.var)
+    s = loaded.stack
+    counts = [
+        _count(len(s.containers), "container"),
+        _count(len(s.jobs), "job"),
+        _count(len(s.volumes), "volume"),
+        _count(len(s.networks), "network"),
+        _count(len(s.files), "file"),
+    ]
+    print(f"stack {s.name!r} is valid: {', '.join(counts)}")
+    return EXIT_OK
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from declare.jsonschema import stack_json_schema
+
+    print(json.dumps(stack_json_schema(), indent=2))
+    return EXIT_OK
+
+
+def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
+    from plans import commands
+
+    return {
+        "validate": cmd_validate,
+        "schema": cmd_schema,
+        "plan": commands.cmd_plan,
+        "apply": commands.cmd_apply,
+        "drift": commands.cmd_drift,
+        "destroy": commands.cmd_destroy,
+        "show": commands.cmd_show,
+        "unlock": commands.cmd_unlock,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _commands()[args.command](args)
+    except HostformError as exc:
+        if args.debug:
+            raise
+        for line in exc.lines():
+            print(f"error: {line}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

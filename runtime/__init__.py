@@ -1,0 +1,1 @@
+"""The actual state: the engine adapter, observing a stack, primitive actions."""
