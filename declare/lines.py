@@ -34,6 +34,10 @@ class LineIndex:
         while keys:
             if keys in self._lines:
                 return self._lines[keys]
+            # `[contaners.web]` declares only its children: take the first of them
+            below = [n for k, n in self._lines.items() if k[: len(keys)] == keys]
+            if below:
+                return min(below)
             keys = keys[:-1]
         return None
 

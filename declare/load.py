@@ -167,13 +167,16 @@ def _secret_allowed(loc: tuple[str | int, ...]) -> bool:
 def _merge_env_files(raw: dict[str, Any], base: Path, problem: Any) -> None:
     """env_file entries are read now; `env` wins over them, as in Compose."""
     for kind in ("containers", "jobs"):
-        for name, spec in (raw.get(kind) or {}).items():
+        specs = raw.get(kind)
+        for name, spec in (specs if isinstance(specs, dict) else {}).items():
             if not isinstance(spec, dict) or not spec.get("env_file"):
                 continue
             files = spec["env_file"] if isinstance(spec["env_file"], list) else [spec["env_file"]]
             merged: dict[str, Any] = {}
             for i, ef in enumerate(files):
-                path = base / str(ef)
+                if not isinstance(ef, str):
+                    continue  # the schema reports the wrong type
+                path = base / ef
                 try:
                     merged.update(_parse_env_file(path.read_text(encoding="utf-8")))
                 except OSError as exc:
@@ -181,6 +184,8 @@ def _merge_env_files(raw: dict[str, Any], base: Path, problem: Any) -> None:
             env = spec.get("env") or {}
             if isinstance(env, dict):
                 spec["env"] = {**merged, **env}
+            elif isinstance(env, list):  # KEY=VALUE entries: later ones win
+                spec["env"] = [f"{k}={v}" for k, v in merged.items()] + env
 
 
 def _parse_env_file(text: str) -> dict[str, str]:
@@ -237,9 +242,12 @@ def _resolve_files(stack: Stack, base: Path, renderer: Renderer, problem: Any) -
 
 def translate_validation(exc: ValidationError) -> list[tuple[tuple[str | int, ...], str]]:
     out = []
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    for err in errors:
         loc = _clean_loc(err["loc"])
         kind = err["type"]
+        if _is_secret_branch(err) and sum(_clean_loc(e["loc"]) == loc for e in errors) > 1:
+            continue  # `str | Secret`: the str branch's error says what is wrong
         if kind == "extra_forbidden":
             allowed = _fields_at(loc[:-1])
             key = str(loc[-1])
@@ -252,9 +260,19 @@ def translate_validation(exc: ValidationError) -> list[tuple[tuple[str | int, ..
             out.append((loc, msg))
         elif kind == "literal_error":
             out.append((loc, f"{err['input']!r} is not allowed: {err['msg'].lower()}"))
+        elif kind in _TOML_TYPES:
+            out.append((loc, f"must be {_TOML_TYPES[kind]} (got {_short(err.get('input'))})"))
         else:
             out.append((loc, f"{err['msg'].lower()} (got {_short(err.get('input'))})"))
     return out
+
+
+# pydantic's words for these are Python's ("a valid tuple"); a TOML user reads these
+_TOML_TYPES = {"model_type": "a table", "dict_type": "a table", "tuple_type": "a list", "list_type": "a list"}
+
+
+def _is_secret_branch(err: Any) -> bool:
+    return err["type"] == "value_error" and err["msg"].endswith("expected a secret")
 
 
 def _clean_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import shlex
+import typing
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -55,7 +56,7 @@ def _table(model: type[Model], value: Any, what: str) -> Model:
             raise ValueError(f"unknown key {key!r} in {what}{suggest(key, model.model_fields)}") from None
         if err["type"] == "missing":
             raise ValueError(f"{what} needs {key!r}") from None
-        raise ValueError(f"{what}: {key}: {err['msg']}") from None
+        raise ValueError(f"{what}: {key}: {err['msg']}" if key else f"{what}: {err['msg']}") from None
 
 
 # ---------------------------------------------------------------- ports
@@ -113,7 +114,11 @@ def _port(value: Any) -> Any:
         }
     if isinstance(value, dict):
         table: Any = _table(PortTable, value, "a port table")
-        published = int(table.published) if table.published not in (None, "") else None
+        published = table.published if table.published not in (None, "") else None
+        if isinstance(published, str):
+            if not published.isdigit():
+                raise ValueError(f"published port {published!r} is not a port number")
+            published = int(published)
         return {
             "container_port": table.target,
             "host_port": published,
@@ -224,22 +229,24 @@ Attachments = Annotated[
 
 # ---------------------------------------------------------------- small parts
 
+def _health_test(value: Any) -> Any:
+    if isinstance(value, str):
+        return ("CMD-SHELL", value)
+    if isinstance(value, list) and value and value[0] not in ("CMD", "CMD-SHELL", "NONE"):
+        return ("CMD", *value)
+    return value
+
+
+HealthTest = Annotated[tuple[str, ...], BeforeValidator(_health_test, json_schema_input_type=str | list[str])]
+
+
 class Healthcheck(Model):
-    test: tuple[str, ...] = ()
+    test: HealthTest = ()
     interval: Duration = 30 * 10**9
     timeout: Duration = 30 * 10**9
     retries: int = Field(default=3, ge=1)
     start_period: Duration = 0
     disable: bool = False
-
-    @field_validator("test", mode="before")
-    @classmethod
-    def _test_form(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return ("CMD-SHELL", value)
-        if isinstance(value, list) and value and value[0] not in ("CMD", "CMD-SHELL", "NONE"):
-            return ("CMD", *value)
-        return value
 
     @model_validator(mode="after")
     def _needs_test(self) -> Healthcheck:
@@ -248,20 +255,19 @@ class Healthcheck(Model):
         return self
 
 
+def _octal(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return int(value, 8)
+        except ValueError:
+            raise ValueError(f"mode {value!r} is not an octal file mode like '0644'") from None
+    return value
+
+
 class FileMount(Model):
     source: str
     target: str
-    mode: int = 0o644
-
-    @field_validator("mode", mode="before")
-    @classmethod
-    def _octal(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            try:
-                return int(value, 8)
-            except ValueError:
-                raise ValueError(f"mode {value!r} is not an octal file mode like '0644'") from None
-        return value
+    mode: Annotated[int, BeforeValidator(_octal, json_schema_input_type=int | str)] = 0o644
 
     @field_validator("target")
     @classmethod
@@ -294,10 +300,12 @@ def _env(value: Any) -> Any:
     if isinstance(value, list):
         table: dict[str, Any] = {}
         for item in value:
-            if not isinstance(item, str) or "=" not in item:
+            text = item.reveal() if isinstance(item, Secret) else item
+            if not isinstance(text, str) or "=" not in text:
                 raise ValueError(f"env entry {item!r} is not KEY=VALUE")
-            key, _, val = item.partition("=")
-            table[key] = val
+            key, _, val = text.partition("=")
+            # "KEY={{ secret('X') }}" renders to one Secret: only the value stays secret
+            table[key] = Secret(val, item.names) if isinstance(item, Secret) else val
         value = table
     if isinstance(value, dict):
         out: dict[str, Any] = {}
@@ -375,13 +383,17 @@ def _depends_on(value: Any) -> Any:
                 cond = cond.get("condition", "started")
             if isinstance(cond, str):
                 cond = cond.removeprefix("service_").replace("completed_successfully", "completed")
+            if cond not in typing.get_args(Condition):
+                raise ValueError(
+                    f"{cond!r} is not a condition for {name!r} (expected 'started', 'healthy' or 'completed')"
+                )
             out[name] = cond
         return out
     return value
 
 
 DependsOn = Annotated[
-    dict[str, Condition | Literal["default"]],
+    dict[str, Literal["started", "healthy", "completed", "default"]],
     BeforeValidator(_depends_on, json_schema_input_type=list[str] | dict[str, Condition]),
 ]
 
@@ -397,7 +409,10 @@ class ContainerSpec(Model):
     command: Command = None
     entrypoint: Command = None
     env: Env = {}
-    env_file: Annotated[tuple[str, ...], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)] = ()
+    env_file: Annotated[
+        tuple[str, ...],
+        BeforeValidator(lambda v: [v] if isinstance(v, str) else v, json_schema_input_type=str | list[str]),
+    ] = ()
     ports: tuple[Port, ...] = ()
     volumes: tuple[MountSpec, ...] = ()
     tmpfs: Annotated[tuple[str, ...], BeforeValidator(_sorted_strs)] = ()

@@ -18,7 +18,11 @@ def parse_duration(value: str | int | float) -> int:
         if value < 0:
             raise ValueError(f"{value!r} is not a duration: negative")
         return int(value * 10**9)
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a duration (expected e.g. '10s', '1m30s')")
     text = value.strip()
+    if re.fullmatch(r"\d+(?:\.\d+)?", text):  # a rendered template like "{{ vars.grace }}"
+        return parse_duration(float(text) if "." in text else int(text))
     pos, total = 0, 0
     for match in _DURATION_PART.finditer(text):
         if match.start() != pos:
@@ -50,6 +54,8 @@ def parse_size(value: str | int) -> int:
         if value < 0:
             raise ValueError(f"{value!r} is not a size: negative")
         return value
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a size (expected e.g. '512m', '1g')")
     match = _SIZE.match(value.strip())
     if not match:
         raise ValueError(f"{value!r} is not a size (expected e.g. '512m', '1g', '64k')")

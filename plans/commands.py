@@ -1,12 +1,186 @@
-"""Commands that talk to the engine (filled in by the plan/apply slice)."""
+"""The commands that talk to the engine, each a short pipeline of named stages."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from dataclasses import dataclass
+
+from rich.console import Console
+
+from declare.errors import ApplyError, HostformError
+from declare.load import LoadedStack, load
+from plans.apply import Applier, ApplyReport, Event
+from plans.diff import PlanOptions, declared_engine_names, destroy_plan, make_plan
+from plans.model import Plan
+from plans.render import plan_json, print_plan
+from runtime.engine import Engine
+from runtime.observe import observe
+from runtime.records import Observed
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
 
-def _todo(args: argparse.Namespace) -> int:
-    raise NotImplementedError(args.command)
+# ---------------------------------------------------------------- stages
+
+def stage_load(args: argparse.Namespace) -> LoadedStack:
+    return load(args.stack, args.var_file, args.var)
 
 
-cmd_plan = cmd_apply = cmd_drift = cmd_destroy = cmd_show = cmd_unlock = _todo
+def stage_connect(args: argparse.Namespace) -> Engine:
+    engine = Engine(getattr(args, "host", None))
+    engine.ping()
+    return engine
+
+
+def stage_observe(engine: Engine, loaded: LoadedStack) -> Observed:
+    containers, networks, volumes = declared_engine_names(loaded)
+    images = {s.image for s in loaded.stack.services().values()}
+    return observe(engine, loaded.name, containers, networks, volumes, images)
+
+
+def stage_plan(args: argparse.Namespace, loaded: LoadedStack, observed: Observed) -> Plan:
+    options = PlanOptions(
+        replace=tuple(getattr(args, "replace", ()) or ()),
+        targets=tuple(getattr(args, "target", ()) or ()),
+        prune_volumes=bool(getattr(args, "prune_volumes", False)),
+    )
+    _check_names(loaded, options)
+    return make_plan(loaded, observed, options)
+
+
+def _check_names(loaded: LoadedStack, options: PlanOptions) -> None:
+    services = loaded.stack.services()
+    for flag, given in (("--replace", options.replace), ("--target", options.targets)):
+        for name in given:
+            if name not in services:
+                raise HostformError(f"{flag} {name}: no container or job {name!r} in stack {loaded.name!r}")
+
+
+def stage_confirm(args: argparse.Namespace, plan: Plan, verb: str = "perform these actions") -> bool:
+    if args.auto_approve:
+        return True
+    if not sys.stdin.isatty():
+        raise HostformError("not on a terminal: give --auto-approve to apply without asking")
+    answer = input(f"\nDo you want to {verb}? Only 'yes' will be accepted: ")
+    return answer.strip() == "yes"
+
+
+def stage_apply(args: argparse.Namespace, engine: Engine, loaded: LoadedStack, plan: Plan) -> ApplyReport:
+    reporter = EventReporter(json_lines=bool(getattr(args, "json", False)))
+    applier = Applier(engine, loaded, plan, getattr(args, "parallelism", 10), reporter)
+    return applier.run()
+
+
+def stage_report(report: ApplyReport, plan: Plan, json_lines: bool = False) -> int:
+    if report.ok:
+        msg = f"Apply complete: {len(report.done)} actions on stack {plan.stack!r}."
+        print(json.dumps({"event": "complete", "done": len(report.done)}) if json_lines else msg)
+        return EXIT_OK
+    lines = [f"{c.address}: {why}" for c, why in report.failed]
+    lines += [f"{c.address}: not done (a dependency failed)" for c in report.skipped]
+    raise ApplyError(
+        f"apply failed: {len(report.done)} done, {len(report.failed)} failed, {len(report.skipped)} not done\n  "
+        + "\n  ".join(lines)
+    )
+
+
+@dataclass
+class EventReporter:
+    """Progress: one line per event, or one JSON object per line with --json."""
+
+    json_lines: bool = False
+
+    def __post_init__(self) -> None:
+        self.console = Console(highlight=False, stderr=False)
+
+    def __call__(self, event: Event) -> None:
+        if self.json_lines:
+            print(json.dumps({"event": event.kind, "address": event.address, "action": event.action,
+                              "seconds": round(event.seconds, 3), "message": event.message}), flush=True)
+            return
+        style = {"failed": "red", "finished": "green", "skipped": "yellow"}.get(event.kind, "")
+        took = f" ({event.seconds:.1f}s)" if event.kind in ("finished", "failed") else ""
+        detail = f": {event.message}" if event.message else ""
+        self.console.print(f"{event.address}: {event.action} {event.kind}{took}{detail}", style=style)
+
+
+# ---------------------------------------------------------------- commands
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    loaded = stage_load(args)
+    engine = stage_connect(args)
+    plan = stage_plan(args, loaded, stage_observe(engine, loaded))
+    fmt = "json" if args.json else args.format
+    if args.out:
+        from plans.planfile import save_plan
+
+        save_plan(args.out, plan, loaded, args.var, args.var_file, args.replace, args.target)
+    if fmt == "json":
+        print(json.dumps(plan_json(plan), indent=2))
+    elif fmt == "markdown":
+        from plans.markdown import render_markdown
+
+        print(render_markdown(plan))
+    else:
+        print_plan(plan)
+    if plan.conflicts:
+        raise HostformError(f"stack {plan.stack!r} cannot converge: {len(plan.conflicts)} name conflicts (see above)")
+    if args.detailed_exitcode and plan.has_changes:
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from plans.planfile import check_fresh, is_plan_file, load_plan_file
+
+    saved = None
+    if is_plan_file(args.stack):
+        saved = load_plan_file(args.stack)
+        args.stack = saved.stack_path
+        args.var, args.var_file = saved.var, saved.var_file
+        args.replace, args.target = list(saved.replace), list(saved.target)
+    loaded = stage_load(args)
+    engine = stage_connect(args)
+    plan = stage_plan(args, loaded, stage_observe(engine, loaded))
+    if saved is not None:
+        check_fresh(saved, plan)
+    if not args.json:
+        print_plan(plan)
+    if plan.conflicts:
+        raise HostformError(f"stack {plan.stack!r} cannot converge: {len(plan.conflicts)} name conflicts (see above)")
+    if not plan.has_changes:
+        return EXIT_OK
+    if saved is None and not stage_confirm(args, plan):
+        print("Apply cancelled.")
+        return EXIT_ERROR
+    report = stage_apply(args, engine, loaded, plan)
+    return stage_report(report, plan, args.json)
+
+
+def cmd_destroy(args: argparse.Namespace) -> int:
+    loaded = stage_load(args)
+    engine = stage_connect(args)
+    observed = observe(engine, loaded.name, inspect=False)
+    plan = destroy_plan(loaded.name, observed, args.volumes)
+    print_plan(plan)
+    if not plan.has_changes:
+        return EXIT_OK
+    if not stage_confirm(args, plan, "destroy these objects"):
+        print("Destroy cancelled.")
+        return EXIT_ERROR
+    report = stage_apply(args, engine, loaded, plan)
+    return stage_report(report, plan)
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    raise HostformError("drift is not implemented yet")
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    raise HostformError("show is not implemented yet")
+
+
+def cmd_unlock(args: argparse.Namespace) -> int:
+    raise HostformError("unlock is not implemented yet")

@@ -1,0 +1,276 @@
+"""The applier: walks a plan's changes as a graph with N workers.
+
+Networks, volumes and files before the containers that use them; depends_on
+conditions (started, healthy, completed) before a dependent is touched;
+deletions last, and only when everything else converged. A replacement that
+fails puts the old container back.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+from declare.canonical import service_spec
+from declare.errors import ApplyError, HostformError
+from declare.load import LoadedStack
+from plans.diff import declared_networks
+from plans.model import Action, Change, Plan
+from runtime import actions, names
+from runtime.engine import Engine
+from runtime.waiting import health_budget, require, wait_for
+
+JOB_BUDGET = 3600.0
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str  # started | finished | failed | skipped
+    address: str
+    action: str
+    seconds: float = 0.0
+    message: str = ""
+
+
+@dataclass
+class ApplyReport:
+    done: list[Change] = field(default_factory=list)
+    failed: list[tuple[Change, str]] = field(default_factory=list)
+    skipped: list[Change] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.skipped
+
+
+class Applier:
+    def __init__(
+        self,
+        engine: Engine,
+        loaded: LoadedStack,
+        plan: Plan,
+        parallelism: int = 10,
+        on_event: Callable[[Event], None] = lambda e: None,
+    ) -> None:
+        self.engine = engine
+        self.loaded = loaded
+        self.plan = plan
+        self.parallelism = max(1, parallelism)
+        self.on_event = on_event
+        self.report = ApplyReport()
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------ the walk
+
+    def run(self) -> ApplyReport:
+        todo = [c for c in self.plan.actionable if c.action is not Action.DELETE]
+        deletes = [c for c in self.plan.actionable if c.action is Action.DELETE]
+        self._walk(todo, self._edges(todo))
+        if self.report.failed or self.report.skipped:
+            for c in deletes:
+                self._skip(c, "an earlier action failed")
+            return self.report
+        containers = [c for c in deletes if c.kind in ("container", "job")]
+        others = [c for c in deletes if c.kind not in ("container", "job")]
+        self._walk(containers, {})
+        if not self.report.failed:
+            self._walk(others, {})
+        return self.report
+
+    def _edges(self, changes: list[Change]) -> dict[str, set[str]]:
+        """address -> addresses that must finish first."""
+        by_service: dict[str, list[str]] = {}
+        for c in changes:
+            by_service.setdefault(c.name if c.kind in ("container", "job") else f"{c.kind}:{c.name}", []).append(c.address)
+        services = self.loaded.stack.services()
+        edges: dict[str, set[str]] = {c.address: set() for c in changes}
+        for c in changes:
+            if c.kind not in ("container", "job"):
+                continue
+            spec = services[c.name]
+            needs = [f"network:{a.name}" for a in spec.networks] or [f"network:{names.DEFAULT_NETWORK}"]
+            needs += [f"volume:{m.source}" for m in spec.volumes if m.type == "volume"]
+            needs += list(spec.depends_on)
+            for need in needs:
+                edges[c.address].update(by_service.get(need, []))
+        return edges
+
+    def _walk(self, changes: list[Change], edges: dict[str, set[str]]) -> None:
+        pending = {c.address: c for c in changes}
+        running: dict[Future[None], Change] = {}
+        finished: set[str] = set()
+        broken: set[str] = set()
+        with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
+            while pending or running:
+                for address, change in list(pending.items()):
+                    deps = edges.get(address, set())
+                    if deps & broken:
+                        del pending[address]
+                        broken.add(address)
+                        self._skip(change, "a dependency failed")
+                    elif deps <= finished and len(running) < self.parallelism:
+                        del pending[address]
+                        running[pool.submit(self._execute, change)] = change
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    change = running.pop(fut)
+                    if fut.exception() is None:
+                        finished.add(change.address)
+                    else:
+                        broken.add(change.address)
+
+    def _skip(self, change: Change, why: str) -> None:
+        with self._lock:
+            self.report.skipped.append(change)
+        self.on_event(Event("skipped", change.address, change.action.value, message=why))
+
+    def _execute(self, change: Change) -> None:
+        started = time.monotonic()
+        self.on_event(Event("started", change.address, change.action.value))
+        try:
+            self._perform(change)
+        except Exception as exc:
+            message = " ".join(exc.lines()) if isinstance(exc, HostformError) else f"unexpected error: {exc!r}"
+            with self._lock:
+                self.report.failed.append((change, message))
+            self.on_event(Event("failed", change.address, change.action.value, time.monotonic() - started, message))
+            raise
+        with self._lock:
+            self.report.done.append(change)
+        self.on_event(Event("finished", change.address, change.action.value, time.monotonic() - started))
+
+    # ------------------------------------------------------------ the actions
+
+    def _perform(self, change: Change) -> None:
+        if change.kind == "network":
+            self._network(change)
+        elif change.kind == "volume":
+            self._volume(change)
+        elif change.action is Action.DELETE:
+            spec = self.loaded.stack.services().get(change.name)
+            actions.stop_and_remove(self.engine, _need(change.current_id), spec.stop_grace_period if spec else 10**10)
+        else:
+            self._await_dependencies(change)
+            getattr(self, f"_service_{change.action.value}")(change)
+
+    def _network(self, change: Change) -> None:
+        if change.action in (Action.DELETE, Action.REPLACE):
+            self._detach_all(_need(change.current_id))
+            self.engine.remove_network(_need(change.current_id))
+        if change.action in (Action.CREATE, Action.REPLACE):
+            spec = declared_networks(self.loaded)[change.name]
+            actions.create_network(self.engine, self.loaded.name, change.name, spec, self.plan.key)
+
+    def _detach_all(self, network_id: str) -> None:
+        info = self.engine.call("inspect network", self.engine.api.inspect_network, network_id)
+        for ident in (info.get("Containers") or {}):
+            self.engine.disconnect(ident, network_id)
+
+    def _volume(self, change: Change) -> None:
+        if change.action is Action.CREATE:
+            actions.create_volume(self.engine, self.loaded.name, change.name, self.loaded.stack.volumes[change.name])
+        elif change.action is Action.DELETE:
+            self.engine.remove_volume(change.engine_name)
+
+    def _await_dependencies(self, change: Change) -> None:
+        services = self.loaded.stack.services()
+        for dep, condition in services[change.name].depends_on.items():
+            dep_spec = services[dep]
+            budget = JOB_BUDGET if condition == "completed" else health_budget(dep_spec)
+            for replica in range(1, dep_spec.replicas + 1):
+                engine_name = names.container_name(self.loaded.name, dep, replica, dep_spec.replicas)
+                readiness = wait_for(self.engine, engine_name, condition, budget)
+                require(readiness, f"{change.address}: dependency {dep!r} ({condition}):")
+
+    def _new_container(self, change: Change, engine_name: str) -> str:
+        canonical = service_spec(self.loaded, change.name, self.plan.key)
+        return actions.create_container(
+            self.engine, self.loaded, change.name, change.kind, change.replica, engine_name, canonical
+        )
+
+    def _run_job(self, change: Change, ident: str) -> None:
+        self.engine.start(ident)
+        readiness = wait_for(self.engine, ident, "completed", JOB_BUDGET)
+        if not readiness.ok:
+            logs = " | ".join(self.engine.logs_tail(ident, 5))
+            raise ApplyError(f"job {change.name!r} {readiness.detail}" + (f"; last log lines: {logs}" if logs else ""))
+
+    def _service_create(self, change: Change) -> None:
+        ident = self._new_container(change, change.engine_name)
+        if change.kind == "job":
+            self._run_job(change, ident)
+        else:
+            self.engine.start(ident)
+
+    def _service_start(self, change: Change) -> None:
+        self.engine.start(_need(change.current_id))
+
+    def _service_restart(self, change: Change) -> None:
+        ident = _need(change.current_id)
+        self.engine.call(f"restart {ident}", self.engine.api.restart, ident)
+
+    def _service_update(self, change: Change) -> None:
+        ident = _need(change.current_id)
+        info = self.engine.inspect_container(ident) or {}
+        live_nets = {
+            net: [a for a in (ep.get("Aliases") or []) if a != ident[:12]]
+            for net, ep in ((info.get("NetworkSettings") or {}).get("Networks") or {}).items()
+        }
+        actions.update_in_place(self.engine, self.loaded, change.name, ident, live_nets)
+        if (info.get("State") or {}).get("Status") != "running":
+            self.engine.start(ident)
+
+    def _service_replace(self, change: Change) -> None:
+        old = _need(change.current_id)
+        spec = self.loaded.stack.services()[change.name]
+        if change.kind == "job":
+            self.engine.remove_container(old)
+            self._run_job(change, self._new_container(change, change.engine_name))
+        elif spec.update.order == "start-first":
+            self._replace_start_first(change, old)
+        else:
+            self._replace_stop_first(change, old)
+
+    def _replace_stop_first(self, change: Change, old: str) -> None:
+        spec = self.loaded.stack.services()[change.name]
+        new = self._new_container(change, change.engine_name + names.TEMP_NEW)
+        was_running = (self.engine.inspect_container(old) or {}).get("State", {}).get("Running", False)
+        self.engine.stop(old, timeout=spec.stop_grace_period // 10**9)
+        self.engine.rename(old, change.engine_name + names.TEMP_OLD)
+        try:
+            self.engine.start(new)
+            require(wait_for(self.engine, new, "ready", health_budget(spec)), f"new {change.engine_name}")
+        except HostformError as exc:
+            self._rollback(change, old, new, was_running)
+            raise ApplyError(f"{exc}; rolled back: the old container {change.engine_name} is back") from None
+        self.engine.remove_container(old)
+        self.engine.rename(new, change.engine_name)
+
+    def _replace_start_first(self, change: Change, old: str) -> None:
+        spec = self.loaded.stack.services()[change.name]
+        new = self._new_container(change, change.engine_name + names.TEMP_NEW)
+        try:
+            self.engine.start(new)
+            require(wait_for(self.engine, new, "ready", health_budget(spec)), f"new {change.engine_name}")
+        except HostformError as exc:
+            self.engine.remove_container(new)
+            raise ApplyError(f"{exc}; the old container {change.engine_name} keeps serving") from None
+        actions.stop_and_remove(self.engine, old, spec.stop_grace_period)
+        self.engine.rename(new, change.engine_name)
+
+    def _rollback(self, change: Change, old: str, new: str, was_running: bool) -> None:
+        self.engine.remove_container(new)
+        self.engine.rename(old, change.engine_name)
+        if was_running:
+            self.engine.start(old)
+
+
+def _need(ident: str | None) -> str:
+    if ident is None:
+        raise ApplyError("internal: the change names no engine object")
+    return ident

@@ -1,0 +1,389 @@
+"""The planner: desired (declaration), last-applied (label) and live (engine) -> Plan.
+
+It reads facts and emits changes; it never touches the host.
+- desired vs last-applied: what the user changed (intent);
+- desired vs live, for fields changed in place: last-applied labels cannot be
+  rewritten after an in-place update, so they go stale by design;
+- the tag's local image ID vs the container's image: a new image is a replacement.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from deepdiff import DeepDiff
+
+from declare.canonical import service_spec
+from declare.load import LoadedStack
+from declare.schema import ContainerSpec, NetworkSpec
+from plans.fields import FIELD_EFFECTS, Effect, effect_of
+from plans.model import Action, Change, Plan, Reason, ReasonKind
+from runtime import names
+from runtime.container_config import network_attachments
+from runtime.records import Observed, ObservedContainer, ObservedNetwork
+
+MASKED = {"secret": "(secret)"}
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    replace: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+    prune_volumes: bool = False
+
+
+def declared_engine_names(loaded: LoadedStack) -> tuple[list[str], list[str], list[str]]:
+    """Container, network and volume engine names the stack would use (for conflict checks)."""
+    stack = loaded.stack
+    containers = [
+        names.container_name(stack.name, n, i, spec.replicas)
+        for n, spec in stack.services().items()
+        for i in range(1, spec.replicas + 1)
+    ]
+    networks = [names.network_name(stack.name, n) for n in declared_networks(loaded) if not _external_net(loaded, n)]
+    volumes = [names.volume_name(stack.name, n) for n, v in stack.volumes.items() if not v.external]
+    return containers, networks, volumes
+
+
+def declared_networks(loaded: LoadedStack) -> dict[str, NetworkSpec]:
+    nets = dict(loaded.stack.networks)
+    nets.setdefault(names.DEFAULT_NETWORK, NetworkSpec())
+    return nets
+
+
+def _external_net(loaded: LoadedStack, name: str) -> bool:
+    spec = loaded.stack.networks.get(name)
+    return bool(spec and spec.external)
+
+
+def make_plan(loaded: LoadedStack, observed: Observed, options: PlanOptions = PlanOptions()) -> Plan:
+    key = observed.key or os.urandom(16)
+    conflicts = {(c.kind, c.engine_name): str(c) for c in observed.conflicts}
+    warnings: list[str] = []
+    net_changes = list(_network_changes(loaded, observed, conflicts))
+    replaced_nets = {c.name for c in net_changes if c.action is Action.REPLACE}
+    vol_changes = list(_volume_changes(loaded, observed, options, conflicts, warnings))
+    svc_changes = list(_service_changes(loaded, observed, options, key, replaced_nets, conflicts))
+    changes = net_changes + vol_changes + svc_changes
+    if options.targets:
+        changes = _only_targets(loaded, changes, options.targets)
+    return Plan(
+        stack=loaded.name,
+        changes=tuple(_ordered(changes)),
+        fingerprint=observed.fingerprint(),
+        conflicts=tuple(sorted(set(conflicts.values()))),
+        warnings=tuple(warnings),
+        live=observed.tokens(),
+        key=key,
+    )
+
+
+# ---------------------------------------------------------------- networks and volumes
+
+def _network_changes(loaded: LoadedStack, observed: Observed, conflicts: dict[tuple[str, str], str]) -> Iterable[Change]:
+    stack = loaded.name
+    by_name = {n.name: n for n in observed.networks}
+    for name, spec in sorted(declared_networks(loaded).items()):
+        if spec.external:
+            continue
+        engine_name = names.network_name(stack, name)
+        if ("network", engine_name) in conflicts:
+            continue
+        live = by_name.get(name)
+        address = f"networks.{name}"
+        if live is None:
+            yield Change(address, "network", name, engine_name, Action.CREATE, (Reason(ReasonKind.NEW),))
+            continue
+        reasons = tuple(_network_reasons(spec, live))
+        action = Action.REPLACE if reasons else Action.NOOP
+        yield Change(address, "network", name, engine_name, action, reasons, current_id=live.id)
+    declared = set(declared_networks(loaded))
+    for live in observed.networks:
+        if live.name not in declared:
+            reason = Reason(ReasonKind.ORPHAN, text="no longer declared")
+            yield Change(f"networks.{live.name}", "network", live.name, live.engine_name, Action.DELETE, (reason,), current_id=live.id)
+
+
+def _network_reasons(spec: NetworkSpec, live: ObservedNetwork) -> Iterable[Reason]:
+    for path, want, have in (
+        ("driver", spec.driver, live.driver),
+        ("internal", spec.internal, live.internal),
+        ("attachable", spec.attachable, live.attachable),
+    ):
+        if want != have:
+            yield Reason(ReasonKind.FIELD, path, have, want)
+    if spec.subnet is not None and spec.subnet != live.subnet:
+        yield Reason(ReasonKind.FIELD, "subnet", live.subnet, spec.subnet)
+
+
+def _volume_changes(
+    loaded: LoadedStack,
+    observed: Observed,
+    options: PlanOptions,
+    conflicts: dict[tuple[str, str], str],
+    warnings: list[str],
+) -> Iterable[Change]:
+    stack = loaded.name
+    by_name = {v.name: v for v in observed.volumes}
+    for name, spec in sorted(loaded.stack.volumes.items()):
+        engine_name = names.volume_name(stack, name)
+        if spec.external or ("volume", engine_name) in conflicts:
+            continue
+        live = by_name.get(name)
+        address = f"volumes.{name}"
+        if live is None:
+            yield Change(address, "volume", name, engine_name, Action.CREATE, (Reason(ReasonKind.NEW),))
+        else:
+            if live.driver != spec.driver:
+                warnings.append(
+                    f"volume {engine_name!r} uses driver {live.driver!r}, declared {spec.driver!r}: "
+                    "volumes are never replaced automatically (their data would be lost)"
+                )
+            yield Change(address, "volume", name, engine_name, Action.NOOP, current_id=live.engine_name)
+    for live in observed.volumes:
+        if live.name in loaded.stack.volumes:
+            continue
+        if options.prune_volumes:
+            reason = Reason(ReasonKind.ORPHAN, text="no longer declared (--prune-volumes)")
+            yield Change(f"volumes.{live.name}", "volume", live.name, live.engine_name, Action.DELETE, (reason,), current_id=live.engine_name)
+        else:
+            warnings.append(
+                f"volume {live.engine_name!r} is no longer declared; kept (delete it with --prune-volumes)"
+            )
+
+
+# ---------------------------------------------------------------- containers and jobs
+
+def _service_changes(
+    loaded: LoadedStack,
+    observed: Observed,
+    options: PlanOptions,
+    key: bytes,
+    replaced_nets: set[str],
+    conflicts: dict[tuple[str, str], str],
+) -> Iterable[Change]:
+    stack = loaded.stack
+    groups: dict[tuple[str, int], list[ObservedContainer]] = {}
+    for c in observed.containers:
+        groups.setdefault((c.name, c.replica), []).append(c)
+    services = stack.services()
+    for name in sorted(services):
+        spec = services[name]
+        kind = "job" if name in stack.jobs else "container"
+        desired = service_spec(loaded, name, key)
+        for replica in range(1, spec.replicas + 1):
+            engine_name = names.container_name(stack.name, name, replica, spec.replicas)
+            address = f"{kind}s.{name}" if spec.replicas == 1 else f"{kind}s.{name}[{replica}]"
+            if ("container", engine_name) in conflicts:
+                groups.pop((name, replica), None)
+                continue
+            found = groups.pop((name, replica), [])
+            current, leftovers = _pick(found, engine_name)
+            yield from (_delete(c, ReasonKind.LEFTOVER, "left by an interrupted apply") for c in leftovers)
+            if current is None:
+                yield Change(address, kind, name, engine_name, Action.CREATE, (Reason(ReasonKind.NEW),), replica)
+                continue
+            reasons = _container_reasons(loaded, name, kind, spec, desired, current, observed, options, replaced_nets, engine_name)
+            yield Change(address, kind, name, engine_name, _action_for(reasons), tuple(reasons), replica, current.id)
+    for (name, replica), leftover in sorted(groups.items()):
+        for c in leftover:
+            why = "no longer declared" if name not in services else f"replica {replica} is beyond replicas = {services[name].replicas}"
+            yield _delete(c, ReasonKind.ORPHAN, why)
+
+
+def _pick(found: list[ObservedContainer], engine_name: str) -> tuple[ObservedContainer | None, list[ObservedContainer]]:
+    if not found:
+        return None, []
+    ranked = sorted(found, key=lambda c: (c.engine_name != engine_name, c.state != "running", c.engine_name))
+    return ranked[0], ranked[1:]
+
+
+def _delete(c: ObservedContainer, kind: ReasonKind, text: str) -> Change:
+    address = f"{c.kind}s.{c.name}" + (f"[{c.replica}]" if c.replica != 1 else "")
+    return Change(address, c.kind, c.name, c.engine_name, Action.DELETE, (Reason(kind, text=text),), c.replica, c.id)
+
+
+def _action_for(reasons: list[Reason]) -> Action:
+    kinds = {r.kind for r in reasons}
+    replace_kinds = {ReasonKind.FORCED, ReasonKind.IMAGE, ReasonKind.JOB_FAILED, ReasonKind.DEPENDENCY, ReasonKind.UNTRACKED, ReasonKind.LEFTOVER}
+    if kinds & replace_kinds or any(r.kind is ReasonKind.FIELD and effect_of(r.path) is Effect.REPLACE for r in reasons):
+        return Action.REPLACE
+    if any(r.kind in (ReasonKind.FIELD, ReasonKind.LIVE) for r in reasons):
+        return Action.UPDATE
+    if ReasonKind.STOPPED in kinds:
+        return Action.START
+    return Action.NOOP
+
+
+def _container_reasons(
+    loaded: LoadedStack,
+    name: str,
+    kind: str,
+    spec: ContainerSpec,
+    desired: dict[str, Any],
+    current: ObservedContainer,
+    observed: Observed,
+    options: PlanOptions,
+    replaced_nets: set[str],
+    engine_name: str,
+) -> list[Reason]:
+    reasons: list[Reason] = []
+    if name in options.replace:
+        reasons.append(Reason(ReasonKind.FORCED, text="replacement forced with --replace"))
+    if current.engine_name != engine_name:
+        reasons.append(Reason(ReasonKind.LEFTOVER, text=f"named {current.engine_name!r} by an interrupted apply"))
+    if current.last_applied is None:
+        reasons.append(Reason(ReasonKind.UNTRACKED, text="carries no readable last-applied spec"))
+    else:
+        reasons.extend(_intent(current.last_applied, desired))
+    reasons.extend(_live_in_place(loaded, name, spec, current, reasons))
+    image_id = observed.image_ids.get(spec.image)
+    if image_id and current.image_id and image_id != current.image_id:
+        reasons.append(Reason(ReasonKind.IMAGE, spec.image, current.image_id, image_id))
+    uses = {a.name for a in spec.networks} or {names.DEFAULT_NETWORK}
+    for net in sorted(uses & replaced_nets):
+        reasons.append(Reason(ReasonKind.DEPENDENCY, text=f"network {net!r} is replaced"))
+    if kind == "job":
+        if current.state in ("exited", "dead") and current.exit_code not in (0, None):
+            reasons.append(Reason(ReasonKind.JOB_FAILED, text=f"last run failed with exit code {current.exit_code}"))
+    elif current.state in ("created", "exited", "dead"):
+        reasons.append(Reason(ReasonKind.STOPPED, text=f"container is {current.state}"))
+    return reasons
+
+
+def _intent(last_applied: dict[str, Any], desired: dict[str, Any]) -> list[Reason]:
+    """Fields the user changed since the last apply (in-place fields are compared with live instead)."""
+    old = {k: v for k, v in last_applied.items() if FIELD_EFFECTS.get(k, Effect.REPLACE) is Effect.REPLACE}
+    new = {k: v for k, v in desired.items() if FIELD_EFFECTS.get(k, Effect.REPLACE) is Effect.REPLACE}
+    for k in list(new):
+        if k not in old and k not in last_applied:
+            new.pop(k)  # a field added by a newer hostform: not a change the user made
+    seen: dict[str, Reason] = {}
+    for items in DeepDiff(old, new, view="tree", verbose_level=2).values():
+        for item in items:
+            path, before, after = _collapse(item.path(output_format="list"), old, new)
+            seen.setdefault(path, Reason(ReasonKind.FIELD, path, before, after))
+    return [seen[p] for p in sorted(seen)]
+
+
+def _collapse(parts: list[Any], old: dict[str, Any], new: dict[str, Any]) -> tuple[str, Any, Any]:
+    """A readable path: whole lists (ports, volumes) and env entries, secrets masked."""
+    keep: list[Any] = []
+    for part in parts:
+        if isinstance(part, int) or part == "secret":
+            break
+        keep.append(part)
+        if keep[0] == "env" and len(keep) == 2:
+            break
+    before, after = _get(old, keep), _get(new, keep)
+    return ".".join(str(p) for p in keep), _mask(before), _mask(after)
+
+
+def _get(tree: Any, path: list[Any]) -> Any:
+    for part in path:
+        if not isinstance(tree, dict) or part not in tree:
+            return None
+        tree = tree[part]
+    return tree
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"secret"}:
+            return MASKED
+        return {k: _mask(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v) for v in value]
+    return value
+
+
+def _live_in_place(
+    loaded: LoadedStack, name: str, spec: ContainerSpec, current: ObservedContainer, so_far: list[Reason]
+) -> Iterable[Reason]:
+    live = current.settings
+    if live is None:
+        return
+    for field, want, have in (
+        ("restart", spec.restart, live.restart),
+        ("memory", spec.memory, live.memory),
+        ("memory_reservation", spec.memory_reservation, live.memory_reservation),
+        ("cpus", spec.cpus, live.cpus),
+        ("pids_limit", spec.pids_limit, live.pids_limit),
+    ):
+        if want != have:
+            yield Reason(ReasonKind.LIVE, field, have, want)
+    want_nets = {net: tuple(aliases) for net, aliases in network_attachments(loaded.name, name, spec)}
+    have_nets = dict(live.networks)
+    if want_nets != have_nets:
+        yield Reason(ReasonKind.LIVE, "networks", _net_view(have_nets), _net_view(want_nets))
+
+
+def _net_view(nets: dict[str, tuple[str, ...]]) -> dict[str, list[str]]:
+    return {n: list(a) for n, a in sorted(nets.items())}
+
+
+# ---------------------------------------------------------------- order and targets
+
+_PHASE = {
+    ("network", Action.CREATE): 0,
+    ("volume", Action.CREATE): 0,
+    ("network", Action.REPLACE): 1,
+}
+
+
+def _ordered(changes: list[Change]) -> list[Change]:
+    """Creation of networks/volumes, then containers, then deletions (containers before networks)."""
+
+    def rank(c: Change) -> tuple[int, str]:
+        if c.action is Action.DELETE:
+            return (5 if c.kind in ("container", "job") else 6, c.address)
+        if c.kind in ("network", "volume"):
+            return (_PHASE.get((c.kind, c.action), 2), c.address)
+        return (3, c.address)
+
+    return sorted(changes, key=rank)
+
+
+def _only_targets(loaded: LoadedStack, changes: list[Change], targets: tuple[str, ...]) -> list[Change]:
+    services = loaded.stack.services()
+    wanted: set[str] = set()
+    todo = [t for t in targets]
+    while todo:
+        name = todo.pop()
+        if name in wanted:
+            continue
+        wanted.add(name)
+        if name in services:
+            todo.extend(services[name].depends_on)
+            spec = services[name]
+            wanted.update(f"net:{a.name}" for a in spec.networks or ())
+            if not spec.networks:
+                wanted.add(f"net:{names.DEFAULT_NETWORK}")
+            wanted.update(f"vol:{m.source}" for m in spec.volumes if m.type == "volume")
+    keep = []
+    for c in changes:
+        tag = {"network": f"net:{c.name}", "volume": f"vol:{c.name}"}.get(c.kind, c.name)
+        if tag in wanted or c.name in targets:
+            keep.append(c)
+    return keep
+
+
+def destroy_plan(stack: str, observed: Observed, volumes: bool) -> Plan:
+    """Every object carrying the stack's label, deleted; named volumes only when asked."""
+    changes: list[Change] = [_delete(c, ReasonKind.ORPHAN, "destroy") for c in observed.containers]
+    changes += [
+        Change(f"networks.{n.name}", "network", n.name, n.engine_name, Action.DELETE,
+               (Reason(ReasonKind.ORPHAN, text="destroy"),), current_id=n.id)
+        for n in observed.networks
+    ]
+    warnings = []
+    for v in observed.volumes:
+        if volumes:
+            changes.append(Change(f"volumes.{v.name}", "volume", v.name, v.engine_name, Action.DELETE,
+                                  (Reason(ReasonKind.ORPHAN, text="destroy --volumes"),), current_id=v.engine_name))
+        else:
+            warnings.append(f"volume {v.engine_name!r} is kept (its data too); add --volumes to delete it")
+    return Plan(stack, tuple(_ordered(changes)), observed.fingerprint(), (), tuple(warnings), observed.tokens(), observed.key or b"")

@@ -1,0 +1,56 @@
+"""For every field of a container, what a change to it costs.
+
+One table: a test walks the schema and fails when a field is missing here, so
+no field is ever silently ignored by the planner.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Effect(StrEnum):
+    REPLACE = "replace"  # the container is recreated
+    UPDATE = "update"  # changed in place (Docker's update API, network connect/disconnect)
+    NONE = "none"  # hostform's own bookkeeping: no change to the container
+
+
+FIELD_EFFECTS: dict[str, Effect] = {
+    "image": Effect.REPLACE,
+    "command": Effect.REPLACE,
+    "entrypoint": Effect.REPLACE,
+    "env": Effect.REPLACE,
+    "env_file": Effect.NONE,  # its values are merged into env, which is compared
+    "ports": Effect.REPLACE,
+    "volumes": Effect.REPLACE,
+    "tmpfs": Effect.REPLACE,
+    "networks": Effect.UPDATE,
+    "restart": Effect.UPDATE,
+    "healthcheck": Effect.REPLACE,
+    "depends_on": Effect.NONE,
+    "labels": Effect.REPLACE,
+    "user": Effect.REPLACE,
+    "working_dir": Effect.REPLACE,
+    "hostname": Effect.REPLACE,
+    "memory": Effect.UPDATE,
+    "memory_reservation": Effect.UPDATE,
+    "cpus": Effect.UPDATE,
+    "pids_limit": Effect.UPDATE,
+    "cap_add": Effect.REPLACE,
+    "cap_drop": Effect.REPLACE,
+    "read_only": Effect.REPLACE,
+    "stop_signal": Effect.REPLACE,
+    "stop_grace_period": Effect.REPLACE,
+    "extra_hosts": Effect.REPLACE,
+    "replicas": Effect.NONE,  # replicas are created and deleted one by one
+    "files": Effect.REPLACE,
+    "update": Effect.NONE,
+    "pull": Effect.NONE,
+}
+
+IN_PLACE = tuple(f for f, e in FIELD_EFFECTS.items() if e is Effect.UPDATE)
+
+
+def effect_of(path: str) -> Effect:
+    top = path.split(".", 1)[0].split("[", 1)[0]
+    return FIELD_EFFECTS.get(top, Effect.REPLACE)

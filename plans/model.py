@@ -1,0 +1,136 @@
+"""Plans are plain data: an ordered list of Changes, each with its Reasons.
+
+What the fields of a Change mean per action (as Terraform tabulates it):
+
+    action    current_id            what apply does
+    create    None                  create (and start, or run a job) the object
+    update    the container         change resources / networks in place; same ID
+    replace   the container/network create a new one, retire the old (rollback on failure)
+    restart   the container         restart in place
+    start     the container         start a stopped container
+    delete    the object            stop and remove it (volumes only when asked)
+    no-op     the object            nothing; listed so renderers can count
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    REPLACE = "replace"
+    RESTART = "restart"
+    START = "start"
+    DELETE = "delete"
+    NOOP = "no-op"
+
+
+class ReasonKind(StrEnum):
+    NEW = "new"  # declared, not on the host yet
+    FIELD = "field"  # the declaration changed (path, before -> after)
+    LIVE = "live"  # live differs from the declaration for an in-place field
+    IMAGE = "image"  # the tag now resolves to another image ID
+    FORCED = "forced"  # --replace NAME
+    STOPPED = "stopped"
+    JOB_FAILED = "job_failed"
+    DEPENDENCY = "dependency"  # something it needs is replaced
+    ORPHAN = "orphan"  # managed, no longer declared
+    LEFTOVER = "leftover"  # a temporary object of an interrupted apply
+    UNTRACKED = "untracked"  # managed but carries no readable last-applied spec
+
+
+@dataclass(frozen=True)
+class Reason:
+    kind: ReasonKind
+    path: str = ""
+    before: Any = None
+    after: Any = None
+    text: str = ""
+
+    def __str__(self) -> str:
+        if self.kind in (ReasonKind.FIELD, ReasonKind.LIVE):
+            return f"{self.path}: {display(self.before)} -> {display(self.after)}"
+        if self.kind is ReasonKind.IMAGE:
+            return f"image {self.path} now resolves to {_short(self.after)} (container runs {_short(self.before)})"
+        return self.text or self.kind.value
+
+
+@dataclass(frozen=True)
+class Change:
+    address: str  # containers.web, containers.worker[2], networks.backend, volumes.data
+    kind: str  # container | job | network | volume
+    name: str
+    engine_name: str
+    action: Action
+    reasons: tuple[Reason, ...] = ()
+    replica: int = 1
+    current_id: str | None = None
+
+    @property
+    def replace_paths(self) -> list[str]:
+        return [r.path for r in self.reasons if r.kind is ReasonKind.FIELD and r.path]
+
+
+@dataclass(frozen=True)
+class Plan:
+    stack: str
+    changes: tuple[Change, ...]
+    fingerprint: str
+    conflicts: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    live: dict[str, str] = field(default_factory=dict)  # observed object -> token (see Observed.tokens)
+    key: bytes = field(default=b"", repr=False)  # secret-hashing key; never saved or printed
+
+    @property
+    def actionable(self) -> list[Change]:
+        return [c for c in self.changes if c.action is not Action.NOOP]
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.actionable)
+
+    def counts(self) -> dict[str, int]:
+        out = {"add": 0, "replace": 0, "change": 0, "destroy": 0}
+        for c in self.actionable:
+            if c.action is Action.CREATE:
+                out["add"] += 1
+            elif c.action is Action.REPLACE:
+                out["replace"] += 1
+            elif c.action is Action.DELETE:
+                out["destroy"] += 1
+            else:
+                out["change"] += 1
+        return out
+
+    def summary(self) -> str:
+        n = self.counts()
+        return (
+            f"Plan: {n['add']} to add, {n['replace']} to replace, "
+            f"{n['change']} to change, {n['destroy']} to destroy."
+        )
+
+
+def display(value: Any) -> str:
+    """A value as a plan shows it; secrets only ever as a mask."""
+    if isinstance(value, dict) and set(value) == {"secret"}:
+        return "(secret)"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {display(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(display(v) for v in value) + "]"
+    if value is None:
+        return "(none)"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _short(image_id: Any) -> str:
+    text = str(image_id or "(none)")
+    return text.removeprefix("sha256:")[:12]

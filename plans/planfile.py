@@ -1,0 +1,100 @@
+"""Saved plans: JSON with a format_version, refused at apply time when stale."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from declare.errors import PlanError
+from declare.load import LoadedStack
+from plans.model import Plan
+from plans.render import plan_json
+
+FORMAT_VERSION = "1.0"
+KIND = "hostform-plan"
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    stack: str
+    stack_path: str
+    var: list[str]
+    var_file: list[str]
+    replace: list[str]
+    target: list[str]
+    fingerprint: str
+    live: dict[str, str]
+    body: dict[str, Any]
+
+    def actions(self) -> list[tuple[str, str]]:
+        return [(c["address"], c["action"]) for c in self.body["resource_changes"] if c["action"] != "no-op"]
+
+
+def save_plan(
+    path: str, plan: Plan, loaded: LoadedStack, var: list[str], var_file: list[str], replace: list[str], target: list[str]
+) -> None:
+    doc = {
+        "kind": KIND,
+        **plan_json(plan),
+        "stack_path": str(loaded.path.resolve()),
+        "var": var,
+        "var_file": [str(Path(v).resolve()) for v in var_file],
+        "replace": replace,
+        "target": target,
+        "live": plan.live,
+    }
+    Path(path).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+
+
+def is_plan_file(path: str) -> bool:
+    p = Path(path)
+    if not p.is_file() or p.suffix == ".toml":
+        return False
+    try:
+        return json.loads(p.read_text(encoding="utf-8")).get("kind") == KIND
+    except (ValueError, OSError, AttributeError):
+        return False
+
+
+def load_plan_file(path: str) -> SavedPlan:
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PlanError(f"{path}: cannot read saved plan: {exc}") from None
+    if doc.get("kind") != KIND:
+        raise PlanError(f"{path}: not a hostform plan file")
+    if str(doc.get("format_version", "")).split(".")[0] != FORMAT_VERSION.split(".")[0]:
+        raise PlanError(f"{path}: plan format_version {doc.get('format_version')!r} is not supported (expected {FORMAT_VERSION})")
+    try:
+        return SavedPlan(
+            stack=doc["stack"], stack_path=doc["stack_path"], var=list(doc["var"]), var_file=list(doc["var_file"]),
+            replace=list(doc["replace"]), target=list(doc["target"]), fingerprint=doc["fingerprint"],
+            live=dict(doc["live"]), body=doc,
+        )
+    except (KeyError, TypeError) as exc:
+        raise PlanError(f"{path}: saved plan lacks {exc}") from None
+
+
+def check_fresh(saved: SavedPlan, plan: Plan) -> None:
+    """Refuse a plan whose live state or actions no longer match what was shown."""
+    if saved.fingerprint != plan.fingerprint:
+        raise PlanError("saved plan is stale: " + "; ".join(_live_differences(saved.live, plan.live)))
+    now = [(c.address, c.action.value) for c in plan.actionable]
+    if now != saved.actions():
+        raise PlanError("saved plan is stale: the stack file or its variables changed since the plan was made")
+
+
+def _live_differences(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    out = []
+    for obj in sorted(set(before) | set(after)):
+        if obj not in after:
+            out.append(f"{obj} was removed since the plan was made")
+        elif obj not in before:
+            out.append(f"{obj} was created since the plan was made")
+        elif before[obj].split("/")[0] != after[obj].split("/")[0]:
+            out.append(f"{obj} was replaced since the plan was made")
+        elif before[obj] != after[obj]:
+            out.append(f"{obj} was changed since the plan was made")
+    return out or ["the host changed since the plan was made"]

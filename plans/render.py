@@ -1,0 +1,121 @@
+"""Plan renderings: text for a terminal (rich, colour only on a terminal) and JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.text import Text
+
+from plans.model import Action, Change, Plan, ReasonKind, display
+
+MARKS = {
+    Action.CREATE: ("+", "green", "will be created"),
+    Action.REPLACE: ("-/+", "yellow", "will be replaced"),
+    Action.UPDATE: ("~", "yellow", "will be updated in place"),
+    Action.RESTART: ("~", "yellow", "will be restarted"),
+    Action.START: (">", "cyan", "will be started"),
+    Action.DELETE: ("-", "red", "will be destroyed"),
+}
+
+
+class PlanView:
+    """The text rendering of a plan, for rich."""
+
+    def __init__(self, plan: Plan, heading: str = "") -> None:
+        self.plan = plan
+        self.heading = heading
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        plan = self.plan
+        for conflict in plan.conflicts:
+            yield Text(f"! conflict: {conflict}", style="bold red")
+        for warning in plan.warnings:
+            yield Text(f"! warning: {warning}", style="yellow")
+        if not plan.has_changes:
+            yield Text(f"No changes. Stack {plan.stack!r} matches the host.", style="bold green")
+            return
+        yield Text(self.heading or f"hostform will perform these actions on stack {plan.stack!r}:")
+        yield Text("")
+        for change in plan.actionable:
+            yield from _change_lines(change)
+        yield Text(plan.summary(), style="bold")
+
+
+def _change_lines(change: Change) -> Iterable[Text]:
+    mark, style, verb = MARKS[change.action]
+    line = Text(f"  {mark:>3} ", style=style)
+    line.append(f"{change.kind} ", style="bold")
+    line.append(change.engine_name, style="bold")
+    line.append(f"  ({change.address}) {verb}", style="dim")
+    yield line
+    for reason in change.reasons:
+        if reason.kind is ReasonKind.NEW:
+            continue
+        yield Text(f"        {_reason_mark(change)} {reason}", style=style if change.action is not Action.CREATE else "dim")
+
+
+def _reason_mark(change: Change) -> str:
+    return "#" if change.action in (Action.CREATE, Action.DELETE, Action.START) else "~"
+
+
+def print_plan(plan: Plan, console: Console | None = None) -> None:
+    (console or Console(highlight=False)).print(PlanView(plan), highlight=False)
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    """The plan as JSON (modelled on Terraform's JSON plan); secrets masked."""
+    return {
+        "format_version": "1.0",
+        "stack": plan.stack,
+        "fingerprint": plan.fingerprint,
+        "summary": plan.counts(),
+        "conflicts": list(plan.conflicts),
+        "warnings": list(plan.warnings),
+        "resource_changes": [_change_json(c) for c in plan.changes],
+    }
+
+
+def _change_json(c: Change) -> dict[str, Any]:
+    return {
+        "address": c.address,
+        "kind": c.kind,
+        "name": c.name,
+        "engine_name": c.engine_name,
+        "replica": c.replica,
+        "current_id": c.current_id,
+        "actions": _tf_actions(c.action),
+        "action": c.action.value,
+        "action_reason": [r.kind.value for r in c.reasons],
+        "replace_paths": c.replace_paths if c.action is Action.REPLACE else [],
+        "reasons": [
+            {"kind": r.kind.value, "path": r.path, "before": _safe(r.before), "after": _safe(r.after), "text": str(r)}
+            for r in c.reasons
+        ],
+    }
+
+
+def _safe(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {"secret"}:
+        return "(secret)"
+    if isinstance(value, dict):
+        return {k: _safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_safe(v) for v in value]
+    return value
+
+
+def _tf_actions(action: Action) -> list[str]:
+    return {
+        Action.CREATE: ["create"],
+        Action.REPLACE: ["delete", "create"],
+        Action.UPDATE: ["update"],
+        Action.RESTART: ["update"],
+        Action.START: ["update"],
+        Action.DELETE: ["delete"],
+        Action.NOOP: ["no-op"],
+    }[action]
+
+
+__all__ = ["PlanView", "display", "plan_json", "print_plan"]

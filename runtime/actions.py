@@ -1,0 +1,98 @@
+"""Primitive actions on the engine, each leaving the host in a state a re-run converges."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from declare.errors import ImageMissing
+from declare.load import LoadedStack
+from declare.schema import ContainerSpec, NetworkSpec, VolumeSpec
+from declare.secrets import reveal
+from runtime import names
+from runtime.container_config import create_body, network_attachments, resources
+from runtime.engine import Engine
+
+
+def ensure_image(engine: Engine, spec: ContainerSpec) -> str:
+    """The image per the pull policy; returns its ID."""
+    have = engine.image_id(spec.image)
+    if spec.pull == "always" or (have is None and spec.pull == "missing"):
+        return engine.pull(spec.image)
+    if have is None:
+        raise ImageMissing(f"image {spec.image!r} is not on the engine and pull = 'never'")
+    return have
+
+
+def create_container(
+    engine: Engine,
+    loaded: LoadedStack,
+    name: str,
+    kind: str,
+    replica: int,
+    engine_name: str,
+    canonical: dict[str, Any],
+) -> str:
+    """Create (not start) a container with its files copied in and every network attached."""
+    spec = loaded.stack.services()[name]
+    ensure_image(engine, spec)
+    body = create_body(loaded.name, name, kind, spec, replica, canonical)
+    ident = engine.create_container(engine_name, body)
+    try:
+        for fm in spec.files:
+            content = loaded.files[fm.source].content
+            engine.put_file(ident, fm.target, reveal(content).encode(), fm.mode)
+        for net, aliases in network_attachments(loaded.name, name, spec)[1:]:
+            engine.connect(ident, net, aliases)
+    except BaseException:
+        engine.remove_container(ident)
+        raise
+    return ident
+
+
+def update_in_place(engine: Engine, loaded: LoadedStack, name: str, ident: str, live_networks: dict[str, Any]) -> None:
+    spec = loaded.stack.services()[name]
+    body: dict[str, Any] = dict(resources(spec))
+    if spec.memory:
+        body["MemorySwap"] = spec.memory * 2  # Docker's default; must stay >= Memory
+    else:
+        body["MemorySwap"] = -1 if body["Memory"] == 0 else body["MemorySwap"]
+    body["RestartPolicy"] = {"Name": spec.restart, "MaximumRetryCount": 0}
+    engine.update_resources(ident, body)
+    want = dict((n, a) for n, a in network_attachments(loaded.name, name, spec))
+    for net in sorted(set(live_networks) - set(want)):
+        engine.disconnect(ident, net)
+    for net, aliases in sorted(want.items()):
+        if net not in live_networks:
+            engine.connect(ident, net, aliases)
+        elif tuple(sorted(live_networks[net])) != tuple(aliases):
+            engine.disconnect(ident, net)
+            engine.connect(ident, net, aliases)
+
+
+def stop_and_remove(engine: Engine, ident: str, grace_ns: int) -> None:
+    engine.stop(ident, timeout=max(0, grace_ns // 10**9))
+    engine.remove_container(ident)
+
+
+def create_network(engine: Engine, stack: str, name: str, spec: NetworkSpec, key: bytes) -> str:
+    labels = {**spec.labels, **names.owner_labels(stack, name, "network")}
+    if name == names.DEFAULT_NETWORK:
+        labels[names.LABEL_KEY] = key.hex()
+    ipam = None
+    if spec.subnet:
+        pool = {"Subnet": spec.subnet, **({"Gateway": spec.gateway} if spec.gateway else {})}
+        ipam = {"Driver": "default", "Config": [pool]}
+    return engine.create_network(
+        names.network_name(stack, name),
+        driver=spec.driver,
+        options=spec.options or None,
+        ipam=ipam,
+        internal=spec.internal,
+        labels=labels,
+        attachable=spec.attachable or None,
+    )
+
+
+def create_volume(engine: Engine, stack: str, name: str, spec: VolumeSpec) -> None:
+    labels = {**spec.labels, **names.owner_labels(stack, name, "volume")}
+    engine.create_volume(names.volume_name(stack, name), spec.driver, spec.driver_opts, labels)

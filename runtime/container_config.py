@@ -1,0 +1,117 @@
+"""A declared container turned into the engine's create body (Engine API 1.41)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from declare.canonical import canonical_json, spec_hash
+from declare.schema import ContainerSpec
+from declare.secrets import reveal
+from runtime import names
+
+
+def create_body(
+    stack: str,
+    name: str,
+    kind: str,
+    spec: ContainerSpec,
+    replica: int,
+    canonical: dict[str, Any],
+) -> dict[str, Any]:
+    attachments = network_attachments(stack, name, spec)
+    first_net, first_aliases = attachments[0]
+    labels = {
+        **spec.labels,
+        **names.owner_labels(stack, name, kind),
+        names.LABEL_REPLICA: str(replica),
+        names.LABEL_SPEC: canonical_json(canonical),
+        names.LABEL_SPEC_HASH: spec_hash(canonical),
+    }
+    config: dict[str, Any] = {
+        "Image": spec.image,
+        "Env": [f"{k}={reveal(v)}" for k, v in sorted(spec.env.items())],
+        "Labels": labels,
+        "ExposedPorts": {f"{p.container_port}/{p.protocol}": {} for p in spec.ports},
+        "StopTimeout": spec.stop_grace_period // 10**9,
+        "HostConfig": host_config(stack, spec, first_net),
+        "NetworkingConfig": {"EndpointsConfig": {first_net: {"Aliases": first_aliases}}},
+    }
+    if spec.command is not None:
+        config["Cmd"] = list(spec.command)
+    if spec.entrypoint is not None:
+        config["Entrypoint"] = list(spec.entrypoint) or [""]
+    for key, value in (
+        ("User", spec.user),
+        ("WorkingDir", spec.working_dir),
+        ("Hostname", spec.hostname),
+        ("StopSignal", spec.stop_signal),
+    ):
+        if value is not None:
+            config[key] = value
+    if spec.healthcheck is not None:
+        hc = spec.healthcheck
+        config["Healthcheck"] = (
+            {"Test": ["NONE"]}
+            if hc.disable
+            else {
+                "Test": list(hc.test),
+                "Interval": hc.interval,
+                "Timeout": hc.timeout,
+                "Retries": hc.retries,
+                "StartPeriod": hc.start_period,
+            }
+        )
+    return config
+
+
+def host_config(stack: str, spec: ContainerSpec, network_mode: str) -> dict[str, Any]:
+    bindings: dict[str, list[dict[str, str]]] = {}
+    for p in spec.ports:
+        bindings.setdefault(f"{p.container_port}/{p.protocol}", []).append(
+            {"HostIp": p.host_ip, "HostPort": str(p.host_port or "")}
+        )
+    mounts = [
+        {
+            "Type": m.type,
+            "Source": names.volume_name(stack, m.source) if m.type == "volume" else m.source,
+            "Target": m.target,
+            "ReadOnly": m.read_only,
+        }
+        for m in spec.volumes
+    ]
+    host: dict[str, Any] = {
+        "NetworkMode": network_mode,
+        "PortBindings": bindings,
+        "Mounts": mounts,
+        "RestartPolicy": {"Name": spec.restart, "MaximumRetryCount": 0},
+        "CapAdd": list(spec.cap_add) or None,
+        "CapDrop": list(spec.cap_drop) or None,
+        "ReadonlyRootfs": spec.read_only,
+        "ExtraHosts": list(spec.extra_hosts) or None,
+        "Tmpfs": dict(_tmpfs(t) for t in spec.tmpfs) or None,
+    }
+    host.update(resources(spec))
+    return host
+
+
+def resources(spec: ContainerSpec) -> dict[str, Any]:
+    """The fields Docker's update API changes in place."""
+    return {
+        "Memory": spec.memory or 0,
+        "MemoryReservation": spec.memory_reservation or 0,
+        "NanoCpus": int((spec.cpus or 0) * 1e9),
+        "PidsLimit": spec.pids_limit or 0,
+    }
+
+
+def _tmpfs(entry: str) -> tuple[str, str]:
+    path, _, opts = entry.partition(":")
+    return path, opts
+
+
+def network_attachments(stack: str, name: str, spec: ContainerSpec) -> list[tuple[str, list[str]]]:
+    """(engine network, aliases) for each network; every container is reachable by its name."""
+    attachments = spec.networks or ()
+    if not attachments:
+        return [(names.network_name(stack, names.DEFAULT_NETWORK), [name])]
+    return [(names.network_name(stack, a.name), sorted({name, *a.aliases})) for a in attachments]

@@ -1,0 +1,254 @@
+"""The Docker Engine adapter: one connection, error translation at one place.
+
+Only runtime/ sees the docker SDK; plans/ gets records (runtime.records).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from declare.errors import ConflictError, EngineError, EngineUnreachable, ImageMissing
+
+API_VERSION = "1.41"  # Docker 20.10 and every engine since
+T = TypeVar("T")
+
+
+@contextmanager
+def translated(what: str) -> Iterator[None]:
+    """Map docker-py and transport errors to hostform's error tree."""
+    import docker.errors
+    import requests.exceptions
+
+    try:
+        yield
+    except docker.errors.ImageNotFound as exc:
+        raise ImageMissing(f"{what}: {_explain(exc)}") from None
+    except docker.errors.APIError as exc:
+        text = _explain(exc)
+        if "port is already allocated" in text or "address already in use" in text:
+            raise ConflictError(f"{what}: a host port is already taken: {text}") from None
+        if exc.status_code == 409:
+            raise ConflictError(f"{what}: {text}") from None
+        raise EngineError(f"{what}: {text}") from None
+    except (requests.exceptions.ConnectionError, docker.errors.DockerException, FileNotFoundError) as exc:
+        if isinstance(exc, docker.errors.DockerException) and "Error while fetching server API" not in str(exc):
+            raise EngineError(f"{what}: {exc}") from None
+        raise EngineUnreachable(f"cannot reach the Docker engine ({what}): {_root_cause(exc)}") from None
+
+
+def _explain(exc: Any) -> str:
+    return str(getattr(exc, "explanation", None) or exc)
+
+
+def _root_cause(exc: BaseException) -> str:
+    while exc.__cause__ or exc.__context__:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return str(exc) or type(exc).__name__
+
+
+def engine_address(host: str | None) -> str | None:
+    """The engine the Docker way: --host, DOCKER_HOST, then the current Docker context."""
+    if host:
+        return host
+    if os.environ.get("DOCKER_HOST"):
+        return os.environ["DOCKER_HOST"]
+    try:
+        from docker.context import ContextAPI
+
+        ctx = ContextAPI.get_current_context()
+        return ctx.Host if ctx and ctx.Host else None
+    except Exception:  # an unreadable context config falls back to the default socket
+        return None
+
+
+class Engine:
+    """A thin adapter over the docker SDK's low-level client."""
+
+    def __init__(self, host: str | None = None, timeout: int = 120) -> None:
+        import docker
+
+        address = engine_address(host)
+        self.address = address or "unix:///var/run/docker.sock"
+        with translated(f"connect to {self.address}"):
+            kwargs: dict[str, Any] = {}
+            if not host and os.environ.get("DOCKER_HOST"):
+                kwargs = docker.utils.kwargs_from_env()
+            kwargs.setdefault("base_url", self.address)
+            self.api = docker.APIClient(version=API_VERSION, timeout=timeout, max_pool_size=16, **kwargs)
+
+    def call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        with translated(what):
+            return fn(*args, **kwargs)
+
+    def ping(self) -> None:
+        self.call("ping", self.api.ping)
+
+    # -- reading
+
+    def list_containers(self, label: str | None = None) -> list[dict[str, Any]]:
+        filters = {"label": label} if label else None
+        return self.call("list containers", self.api.containers, all=True, filters=filters)
+
+    def inspect_container(self, ident: str) -> dict[str, Any] | None:
+        import docker.errors
+
+        try:
+            return self.call(f"inspect container {ident}", self.api.inspect_container, ident)
+        except EngineError as exc:
+            if isinstance(exc.__context__, docker.errors.NotFound) or "No such container" in str(exc):
+                return None
+            raise
+
+    def list_networks(self, label: str | None = None, names: list[str] | None = None) -> list[dict[str, Any]]:
+        filters: dict[str, Any] = {}
+        if label:
+            filters["label"] = label
+        if names:
+            filters["name"] = names
+        return self.call("list networks", self.api.networks, filters=filters or None)
+
+    def list_volumes(self, label: str | None = None) -> list[dict[str, Any]]:
+        filters = {"label": label} if label else None
+        result = self.call("list volumes", self.api.volumes, filters=filters)
+        return list(result.get("Volumes") or [])
+
+    def inspect_volume(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self.call(f"inspect volume {name}", self.api.inspect_volume, name)
+        except EngineError:
+            return None
+
+    def image_id(self, ref: str) -> str | None:
+        import docker.errors
+
+        try:
+            with translated(f"inspect image {ref}"):
+                try:
+                    return str(self.api.inspect_image(ref)["Id"])
+                except docker.errors.NotFound:
+                    return None
+        except ImageMissing:
+            return None
+
+    def pull(self, ref: str) -> str:
+        repo, tag = _split_ref(ref)
+        with translated(f"pull {ref}"):
+            for event in self.api.pull(repo, tag=tag, stream=True, decode=True):
+                if "error" in event:
+                    raise EngineError(f"pull {ref}: {event['error']}")
+        found = self.image_id(ref)
+        if found is None:
+            raise ImageMissing(f"pull {ref}: image still missing after pull")
+        return found
+
+    # -- containers
+
+    def create_container(self, name: str, config: dict[str, Any]) -> str:
+        with translated(f"create container {name}"):
+            result = self.api.create_container_from_config(config, name=name)
+        return str(result["Id"])
+
+    def start(self, ident: str) -> None:
+        self.call(f"start container {ident}", self.api.start, ident)
+
+    def stop(self, ident: str, timeout: int) -> None:
+        self.call(f"stop container {ident}", self.api.stop, ident, timeout=timeout)
+
+    def kill(self, ident: str, signal: str) -> None:
+        self.call(f"signal container {ident}", self.api.kill, ident, signal=signal)
+
+    def remove_container(self, ident: str) -> None:
+        # v=False: anonymous volumes are left for the user; named volumes are never touched here
+        self.call(f"remove container {ident}", self.api.remove_container, ident, force=True, v=False)
+
+    def rename(self, ident: str, name: str) -> None:
+        self.call(f"rename container {ident} to {name}", self.api.rename, ident, name)
+
+    def update_resources(self, ident: str, body: dict[str, Any]) -> None:
+        def post() -> None:
+            res = self.api._post_json(self.api._url("/containers/{0}/update", ident), data=body)
+            self.api._raise_for_status(res)
+
+        self.call(f"update container {ident}", post)
+
+    def connect(self, ident: str, network: str, aliases: list[str]) -> None:
+        self.call(
+            f"connect {ident} to {network}", self.api.connect_container_to_network, ident, network, aliases=aliases
+        )
+
+    def disconnect(self, ident: str, network: str) -> None:
+        self.call(
+            f"disconnect {ident} from {network}", self.api.disconnect_container_from_network, ident, network, force=True
+        )
+
+    def put_file(self, ident: str, path: str, data: bytes, mode: int) -> None:
+        """Copy a file in; parent folders are made only when missing (an existing /tmp keeps its mode)."""
+        parent, _, base = path.rpartition("/")
+        try:
+            self.call(f"copy {path} into {ident}", self.api.put_archive, ident, parent or "/", _tar_of(base, data, mode))
+        except EngineError as exc:
+            if "Could not find the file" not in str(exc) and "no such file" not in str(exc).lower():
+                raise
+            self.call(f"copy {path} into {ident}", self.api.put_archive, ident, "/", _tar_of(path, data, mode))
+
+    def wait(self, ident: str, timeout: float) -> int:
+        with translated(f"wait for {ident}"):
+            result = self.api.wait(ident, timeout=timeout)
+        return int(result.get("StatusCode", -1))
+
+    def logs_tail(self, ident: str, lines: int = 10) -> list[str]:
+        try:
+            raw = self.call(f"logs of {ident}", self.api.logs, ident, tail=lines, stdout=True, stderr=True)
+        except EngineError:
+            return []
+        return raw.decode(errors="replace").splitlines()[-lines:]
+
+    # -- networks and volumes
+
+    def create_network(self, name: str, **kwargs: Any) -> str:
+        with translated(f"create network {name}"):
+            result = self.api.create_network(name, **kwargs)
+        return str(result["Id"])
+
+    def remove_network(self, ident: str) -> None:
+        self.call(f"remove network {ident}", self.api.remove_network, ident)
+
+    def create_volume(self, name: str, driver: str, driver_opts: dict[str, str], labels: dict[str, str]) -> None:
+        self.call(
+            f"create volume {name}", self.api.create_volume, name, driver=driver, driver_opts=driver_opts, labels=labels
+        )
+
+    def remove_volume(self, name: str) -> None:
+        self.call(f"remove volume {name}", self.api.remove_volume, name)
+
+
+def _split_ref(ref: str) -> tuple[str, str]:
+    if "@" in ref:
+        return ref, ""
+    last = ref.rsplit("/", 1)[-1]
+    if ":" in last:
+        repo, _, tag = ref.rpartition(":")
+        return repo, tag
+    return ref, "latest"
+
+
+def _tar_of(path: str, data: bytes, mode: int) -> bytes:
+    """A tar to extract at '/', holding the file and its parent folders."""
+    buf = io.BytesIO()
+    parts = path.strip("/").split("/")
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for i in range(1, len(parts)):
+            info = tarfile.TarInfo("/".join(parts[:i]))
+            info.type = tarfile.DIRTYPE
+            info.mode = 0o755
+            tar.addfile(info)
+        info = tarfile.TarInfo("/".join(parts))
+        info.size = len(data)
+        info.mode = mode
+        tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()

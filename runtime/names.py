@@ -1,0 +1,31 @@
+"""Engine names and labels: how hostform recognises what it owns."""
+
+from __future__ import annotations
+
+LABEL_STACK = "io.hostform.stack"
+LABEL_NAME = "io.hostform.name"
+LABEL_KIND = "io.hostform.kind"
+LABEL_REPLICA = "io.hostform.replica"
+LABEL_SPEC = "io.hostform.spec"  # last-applied canonical spec (secrets hashed)
+LABEL_SPEC_HASH = "io.hostform.spec-hash"
+LABEL_KEY = "io.hostform.key"  # per-stack key for hashing secrets, on the default network
+
+DEFAULT_NETWORK = "default"
+TEMP_NEW = "--new"
+TEMP_OLD = "--old"
+
+
+def container_name(stack: str, name: str, replica: int, replicas: int) -> str:
+    return f"{stack}-{name}" if replicas <= 1 and replica == 1 else f"{stack}-{name}-{replica}"
+
+
+def network_name(stack: str, name: str) -> str:
+    return f"{stack}_{name}"
+
+
+def volume_name(stack: str, name: str) -> str:
+    return f"{stack}_{name}"
+
+
+def owner_labels(stack: str, name: str, kind: str) -> dict[str, str]:
+    return {LABEL_STACK: stack, LABEL_NAME: name, LABEL_KIND: kind}

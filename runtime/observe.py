@@ -1,0 +1,175 @@
+"""Observing a stack: every object carrying its label, normalised into records."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from runtime import names
+from runtime.engine import Engine
+from runtime.records import (
+    Conflict,
+    LiveSettings,
+    Observed,
+    ObservedContainer,
+    ObservedNetwork,
+    ObservedVolume,
+)
+
+
+def observe(
+    engine: Engine,
+    stack: str,
+    declared_containers: Iterable[str] = (),
+    declared_networks: Iterable[str] = (),
+    declared_volumes: Iterable[str] = (),
+    images: Iterable[str] = (),
+    inspect: bool = True,
+) -> Observed:
+    """What the engine has for `stack`, plus unmanaged objects squatting declared names.
+
+    `declared_*` are engine names the stack would use; `images` the references
+    whose local image IDs the planner needs.
+    """
+    label = f"{names.LABEL_STACK}={stack}"
+    wanted_containers = set(declared_containers)
+    all_containers = engine.list_containers()
+    mine = [c for c in all_containers if (c.get("Labels") or {}).get(names.LABEL_STACK) == stack]
+    conflicts = [
+        _conflict("container", _name_of(c), c["Id"], c.get("Labels") or {})
+        for c in all_containers
+        if _name_of(c) in wanted_containers and (c.get("Labels") or {}).get(names.LABEL_STACK) != stack
+    ]
+    networks = engine.list_networks(label=label)
+    wanted_networks = set(declared_networks)
+    if wanted_networks:
+        for n in engine.list_networks(names=sorted(wanted_networks)):
+            if n["Name"] in wanted_networks and (n.get("Labels") or {}).get(names.LABEL_STACK) != stack:
+                conflicts.append(_conflict("network", n["Name"], n["Id"], n.get("Labels") or {}))
+    volumes = engine.list_volumes(label=label)
+    mine_volume_names = {v["Name"] for v in volumes}
+    for vname in sorted(set(declared_volumes) - mine_volume_names):
+        found = engine.inspect_volume(vname)
+        if found is not None:
+            conflicts.append(_conflict("volume", vname, vname, found.get("Labels") or {}))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        image_ids = dict(zip(sorted(set(images)), pool.map(engine.image_id, sorted(set(images))), strict=True))
+        details = list(pool.map(engine.inspect_container, [c["Id"] for c in mine])) if inspect else [None] * len(mine)
+
+    key = None
+    for n in networks:
+        if (n.get("Labels") or {}).get(names.LABEL_NAME) == names.DEFAULT_NETWORK:
+            raw_key = (n.get("Labels") or {}).get(names.LABEL_KEY)
+            key = bytes.fromhex(raw_key) if raw_key else None
+    return Observed(
+        stack=stack,
+        containers=tuple(_container(c, d) for c, d in zip(mine, details, strict=True)),
+        networks=tuple(_network(n) for n in networks),
+        volumes=tuple(_volume(v) for v in volumes),
+        conflicts=tuple(conflicts),
+        image_ids=image_ids,
+        key=key,
+    )
+
+
+def _name_of(listed: dict[str, Any]) -> str:
+    return str((listed.get("Names") or ["/"])[0]).lstrip("/")
+
+
+def _conflict(kind: str, engine_name: str, ident: str, labels: dict[str, str]) -> Conflict:
+    return Conflict(kind, engine_name, ident, labels.get(names.LABEL_STACK))
+
+
+def _container(listed: dict[str, Any], detail: dict[str, Any] | None) -> ObservedContainer:
+    labels = listed.get("Labels") or {}
+    state = str(listed.get("State") or "unknown")
+    status = str(listed.get("Status") or "")
+    health = None
+    for word in ("unhealthy", "healthy", "health: starting"):
+        if f"({word})" in status:
+            health = word.replace("health: ", "")
+            break
+    exit_code = None
+    if detail is not None:
+        st = detail.get("State") or {}
+        state = str(st.get("Status") or state)
+        exit_code = st.get("ExitCode") if state in ("exited", "dead") else None
+        health = (st.get("Health") or {}).get("Status") or health
+    elif state == "exited" and "Exited (" in status:
+        exit_code = int(status.split("Exited (", 1)[1].split(")", 1)[0])
+    try:
+        last_applied = json.loads(labels[names.LABEL_SPEC]) if names.LABEL_SPEC in labels else None
+    except ValueError:
+        last_applied = None
+    return ObservedContainer(
+        id=str(listed["Id"]),
+        engine_name=_name_of(listed),
+        name=labels.get(names.LABEL_NAME, ""),
+        kind=labels.get(names.LABEL_KIND, "container"),
+        replica=int(labels.get(names.LABEL_REPLICA, "1") or 1),
+        image_id=str(listed.get("ImageID") or ""),
+        state=state,
+        health=health,
+        exit_code=exit_code,
+        last_applied=last_applied,
+        spec_hash=labels.get(names.LABEL_SPEC_HASH),
+        settings=_settings(detail) if detail is not None else None,
+    )
+
+
+def _settings(detail: dict[str, Any]) -> LiveSettings:
+    host = detail.get("HostConfig") or {}
+    config = detail.get("Config") or {}
+    policy = (host.get("RestartPolicy") or {}).get("Name") or "no"
+    nets = (detail.get("NetworkSettings") or {}).get("Networks") or {}
+    short = str(detail.get("Id", ""))[:12]
+    networks = tuple(
+        sorted(
+            (net, tuple(sorted(a for a in (ep.get("Aliases") or []) if a != short)))
+            for net, ep in nets.items()
+        )
+    )
+    env = tuple(sorted(tuple(e.split("=", 1)) if "=" in e else (e, "") for e in (config.get("Env") or [])))
+    ports = []
+    for port, bindings in sorted(((detail.get("NetworkSettings") or {}).get("Ports") or {}).items()):
+        for b in bindings or []:
+            ports.append(f"{b.get('HostIp', '')}:{b.get('HostPort', '')}->{port}")
+    return LiveSettings(
+        restart=policy,
+        memory=host.get("Memory") or None,
+        memory_reservation=host.get("MemoryReservation") or None,
+        cpus=(host.get("NanoCpus") or 0) / 1e9 or None,
+        pids_limit=host.get("PidsLimit") or None,
+        networks=networks,
+        env=env,  # type: ignore[arg-type]
+        labels=tuple(sorted((config.get("Labels") or {}).items())),
+        ports=tuple(ports),
+    )
+
+
+def _network(listed: dict[str, Any]) -> ObservedNetwork:
+    labels = listed.get("Labels") or {}
+    ipam = (listed.get("IPAM") or {}).get("Config") or []
+    return ObservedNetwork(
+        id=str(listed["Id"]),
+        engine_name=str(listed["Name"]),
+        name=labels.get(names.LABEL_NAME, ""),
+        driver=str(listed.get("Driver") or "bridge"),
+        internal=bool(listed.get("Internal")),
+        attachable=bool(listed.get("Attachable")),
+        subnet=(ipam[0].get("Subnet") if ipam else None),
+        labels=dict(labels),
+    )
+
+
+def _volume(listed: dict[str, Any]) -> ObservedVolume:
+    labels = listed.get("Labels") or {}
+    return ObservedVolume(
+        engine_name=str(listed["Name"]),
+        name=labels.get(names.LABEL_NAME, ""),
+        driver=str(listed.get("Driver") or "local"),
+        labels=dict(labels),
+    )

@@ -1,0 +1,101 @@
+"""Frozen records of what the engine reports: no raw inspect dict leaves runtime/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    """The fields the engine can change in place, as the container has them now."""
+
+    restart: str = "no"
+    memory: int | None = None
+    memory_reservation: int | None = None
+    cpus: float | None = None
+    pids_limit: int | None = None
+    networks: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (engine network, aliases)
+    env: tuple[tuple[str, str], ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    ports: tuple[str, ...] = ()  # "hostip:hostport->port/proto" as bound
+
+
+@dataclass(frozen=True)
+class ObservedContainer:
+    id: str
+    engine_name: str
+    name: str  # the resource's key in the stack file
+    kind: str  # "container" | "job"
+    replica: int
+    image_id: str
+    state: str  # created | running | paused | restarting | exited | dead
+    health: str | None  # healthy | unhealthy | starting | None
+    exit_code: int | None
+    last_applied: dict[str, Any] | None
+    spec_hash: str | None
+    settings: LiveSettings | None = None  # filled by inspect
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+
+@dataclass(frozen=True)
+class ObservedNetwork:
+    id: str
+    engine_name: str
+    name: str
+    driver: str
+    internal: bool
+    attachable: bool
+    subnet: str | None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ObservedVolume:
+    engine_name: str
+    name: str
+    driver: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """An object without our stack label sitting on a name we declared."""
+
+    kind: str
+    engine_name: str
+    id: str
+    owner: str | None  # another stack's name, when it carries one
+
+    def __str__(self) -> str:
+        who = f"stack {self.owner!r}" if self.owner else "not managed by hostform"
+        return f"{self.kind} {self.engine_name!r} already exists ({who}); hostform will not touch it"
+
+
+@dataclass(frozen=True)
+class Observed:
+    stack: str
+    containers: tuple[ObservedContainer, ...]
+    networks: tuple[ObservedNetwork, ...]
+    volumes: tuple[ObservedVolume, ...]
+    conflicts: tuple[Conflict, ...]
+    image_ids: dict[str, str | None]  # image reference -> local image ID (None: not present)
+    key: bytes | None  # the stack's secret-hashing key, when the default network exists
+
+    def tokens(self) -> dict[str, str]:
+        """One short token per live object, to say which one changed between two observations."""
+        out = {f"container {c.engine_name}": f"{c.id[:12]}/{c.state}/{c.spec_hash}/{c.image_id[7:19]}/{hash(c.settings) & 0xffffffff:x}" for c in self.containers}
+        out.update({f"network {n.engine_name}": n.id[:12] for n in self.networks})
+        out.update({f"volume {v.engine_name}": "present" for v in self.volumes})
+        out.update({f"image {ref}": (iid or "missing")[7:19] for ref, iid in self.image_ids.items()})
+        out.update({f"conflicting {c.kind} {c.engine_name}": c.id[:12] for c in self.conflicts})
+        return out
+
+    def fingerprint(self) -> str:
+        import hashlib
+        import json
+
+        return hashlib.sha256(json.dumps(self.tokens(), sort_keys=True).encode()).hexdigest()[:24]

@@ -1,0 +1,81 @@
+"""Waiting for a container to reach a condition: started, healthy, completed."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from declare.errors import ApplyError
+from declare.schema import ContainerSpec
+from runtime.engine import Engine
+
+POLL = 0.1
+
+
+@dataclass(frozen=True)
+class Readiness:
+    ok: bool
+    detail: str = ""
+
+
+def health_budget(spec: ContainerSpec | None) -> float:
+    """Seconds a healthcheck may take to pass, from its own settings (Docker's defaults otherwise)."""
+    hc = spec.healthcheck if spec else None
+    if hc is None or hc.disable:
+        return 30 * 4 + 30.0  # Docker's default interval x retries, plus slack for an image healthcheck
+    per_try = (hc.interval + hc.timeout) / 1e9
+    return hc.start_period / 1e9 + per_try * (hc.retries + 1) + 5.0
+
+
+def wait_for(engine: Engine, ident: str, condition: str, budget: float) -> Readiness:
+    deadline = time.monotonic() + budget
+    while True:
+        info = engine.inspect_container(ident)
+        if info is None:
+            return Readiness(False, "container disappeared")
+        state = info.get("State") or {}
+        verdict = _judge(state, condition)
+        if verdict is not None:
+            if not verdict.ok and condition != "completed":
+                return Readiness(False, verdict.detail + _last_words(engine, ident, state))
+            return verdict
+        if time.monotonic() > deadline:
+            return Readiness(False, f"not {condition} after {budget:.0f}s" + _last_words(engine, ident, state))
+        time.sleep(POLL)
+
+
+def _judge(state: dict[str, object], condition: str) -> Readiness | None:
+    status = str(state.get("Status"))
+    health = (state.get("Health") or {}).get("Status") if isinstance(state.get("Health"), dict) else None  # type: ignore[union-attr]
+    if condition == "completed":
+        if status in ("exited", "dead"):
+            code = int(state.get("ExitCode") or 0)  # type: ignore[call-overload]
+            return Readiness(code == 0, f"exited with code {code}")
+        return None
+    if status in ("exited", "dead"):
+        return Readiness(False, f"exited with code {state.get('ExitCode')}")
+    if status == "restarting":
+        return Readiness(False, "is restarting (crash loop)")
+    if status != "running":
+        return None
+    if condition == "healthy" or (condition == "ready" and health is not None):
+        if health == "healthy":
+            return Readiness(True)
+        if health == "unhealthy":
+            return Readiness(False, "is unhealthy")
+        return None
+    return Readiness(True)
+
+
+def _last_words(engine: Engine, ident: str, state: dict[str, object]) -> str:
+    health = state.get("Health")
+    if isinstance(health, dict) and health.get("Log"):
+        last = [str(entry.get("Output", "")).strip() for entry in health["Log"][-3:]]
+        return "; last health checks: " + " | ".join(x for x in last if x)
+    logs = engine.logs_tail(ident, 5)
+    return ("; last log lines: " + " | ".join(logs)) if logs else ""
+
+
+def require(readiness: Readiness, what: str) -> None:
+    if not readiness.ok:
+        raise ApplyError(f"{what} {readiness.detail}")
