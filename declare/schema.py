@@ -187,7 +187,7 @@ def _resolve_host_path(source: str, info: ValidationInfo) -> str:
 
     base = (info.context or {}).get("base_dir", ".")
     path = os.path.expanduser(source)
-    return os.path.normpath(os.path.join(base, path))
+    return os.path.abspath(os.path.join(base, path))  # the engine needs an absolute path
 
 
 MountSpec = Annotated[Mount, BeforeValidator(_mount, json_schema_input_type=str | MountTable)]

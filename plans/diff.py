@@ -262,11 +262,43 @@ def _intent(last_applied: dict[str, Any], desired: dict[str, Any]) -> list[Reaso
         if k not in old and k not in last_applied:
             new.pop(k)  # a field added by a newer hostform: not a change the user made
     seen: dict[str, Reason] = {}
+    old_files, new_files = old.pop("files", []), new.pop("files", [])
+    for reason in _file_reasons(old_files, new_files):
+        seen[reason.path] = reason
     for items in DeepDiff(old, new, view="tree", verbose_level=2).values():
         for item in items:
             path, before, after = _collapse(item.path(output_format="list"), old, new)
             seen.setdefault(path, Reason(ReasonKind.FIELD, path, before, after))
     return [seen[p] for p in sorted(seen)]
+
+
+def _file_reasons(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> Iterable[Reason]:
+    """Config files by target: content hash, source and mode."""
+    before = {f["target"]: f for f in old}
+    after = {f["target"]: f for f in new}
+    for target in sorted(set(before) | set(after)):
+        a, b = before.get(target), after.get(target)
+        if a == b:
+            continue
+        path = f"files[{target}]"
+        if a is None or b is None:
+            yield Reason(ReasonKind.FIELD, path, _file_view(a), _file_view(b))
+        else:
+            for key in ("source", "sha256", "mode"):
+                if a.get(key) != b.get(key):
+                    yield Reason(ReasonKind.FIELD, f"{path}.{key}", _file_view(a, key), _file_view(b, key))
+
+
+def _file_view(f: dict[str, Any] | None, key: str = "") -> Any:
+    if f is None:
+        return None
+    if key == "sha256":
+        return "sha256:" + str(f["sha256"])[:12]
+    if key == "mode":
+        return oct(int(f["mode"]))
+    if key:
+        return f[key]
+    return f"{f['source']} (sha256:{str(f['sha256'])[:12]})"
 
 
 def _collapse(parts: list[Any], old: dict[str, Any], new: dict[str, Any]) -> tuple[str, Any, Any]:

@@ -53,7 +53,7 @@ class Reason:
 
     def __str__(self) -> str:
         if self.kind in (ReasonKind.FIELD, ReasonKind.LIVE):
-            return f"{self.path}: {display(self.before)} -> {display(self.after)}"
+            return f"{self.path}: {display(self.before, self.path)} -> {display(self.after, self.path)}"
         if self.kind is ReasonKind.IMAGE:
             return f"image {self.path} now resolves to {_short(self.after)} (container runs {_short(self.before)})"
         return self.text or self.kind.value
@@ -114,8 +114,16 @@ class Plan:
         )
 
 
-def display(value: Any) -> str:
+def display(value: Any, path: str = "") -> str:
     """A value as a plan shows it; secrets only ever as a mask."""
+    from declare.units import format_duration, format_size
+
+    leaf = path.rsplit(".", 1)[-1]
+    if isinstance(value, int) and not isinstance(value, bool):
+        if leaf in ("memory", "memory_reservation"):
+            return format_size(value)
+        if leaf in ("stop_grace_period", "interval", "timeout", "start_period"):
+            return format_duration(value)
     if isinstance(value, dict) and set(value) == {"secret"}:
         return "(secret)"
     if isinstance(value, dict):

@@ -61,7 +61,7 @@ def _reason_mark(change: Change) -> str:
 
 
 def print_plan(plan: Plan, console: Console | None = None) -> None:
-    (console or Console(highlight=False)).print(PlanView(plan), highlight=False)
+    (console or Console(highlight=False, soft_wrap=True)).print(PlanView(plan), highlight=False)
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
