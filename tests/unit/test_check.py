@@ -1,0 +1,242 @@
+"""Cross-reference checks: names, references, cycles, port clashes."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from declare.check import check_references
+from declare.errors import StackError
+from declare.load import load
+from declare.schema import Stack
+
+
+def stack(**kinds: Any) -> Stack:
+    return Stack.model_validate({"stack": {"name": "t"}, **kinds})
+
+
+def svc(**fields: Any) -> dict[str, Any]:
+    return {"image": "busybox", **fields}
+
+
+def messages(s: Stack) -> list[str]:
+    return [message for _, message in check_references(s)]
+
+
+def located(s: Stack) -> list[tuple[str, str]]:
+    from declare.lines import format_path
+
+    return [(format_path(loc), message) for loc, message in check_references(s)]
+
+
+def test_a_consistent_stack_has_no_problems() -> None:
+    s = stack(
+        volumes={"data": {}},
+        networks={"back": {}},
+        files={"conf": {"content": "x"}},
+        containers={
+            "db": svc(volumes=["data:/d"], networks=["back"], healthcheck={"test": "true"}),
+            "web": svc(files=[{"source": "conf", "target": "/etc/x"}], depends_on={"db": "healthy", "m": "completed"},
+                       networks=["default", "back"], ports=["8080:80"]),
+        },
+        jobs={"m": svc(depends_on=["db"])},
+    )
+    assert check_references(s) == []
+
+
+# ---------------------------------------------------------------- declared references
+
+
+def test_undeclared_volume_network_file_and_dependency() -> None:
+    s = stack(
+        containers={
+            "web": svc(volumes=["data:/d", "./host:/h"], networks={"back": {"aliases": ["w"]}},
+                       files=[{"source": "conf", "target": "/etc/x"}], depends_on=["api"])
+        }
+    )
+    assert located(s) == [
+        ("containers.web.depends_on.api", "depends on 'api', which is not a declared container or job"),
+        ("containers.web.volumes[0]", "volume 'data' is not declared (add [volumes.data])"),
+        ("containers.web.networks.back", "network 'back' is not declared (add [networks.back])"),
+        ("containers.web.files[0].source", "file 'conf' is not declared (add [files.conf])"),
+    ]
+
+
+def test_bind_mounts_need_no_declaration() -> None:
+    assert check_references(stack(containers={"web": svc(volumes=["/etc:/host-etc:ro"])})) == []
+
+
+def test_the_default_network_needs_no_declaration() -> None:
+    assert check_references(stack(containers={"web": svc(networks=["default"])})) == []
+
+
+def test_jobs_are_checked_too() -> None:
+    s = stack(jobs={"m": svc(volumes=["data:/d"], depends_on=["db"])})
+    assert [k for k, _ in located(s)] == ["jobs.m.depends_on.db", "jobs.m.volumes[0]"]
+
+
+def test_self_dependency() -> None:
+    assert messages(stack(containers={"a": svc(depends_on=["a"])})) == ["'a' cannot depend on itself"]
+
+
+def test_completed_needs_a_job() -> None:
+    s = stack(containers={"db": svc(), "web": svc(depends_on={"db": "completed"})})
+    assert messages(s) == [
+        "condition 'completed' needs a job, and 'db' is a container (use 'started' or 'healthy')"
+    ]
+
+
+def test_healthy_needs_a_healthcheck_that_is_not_disabled() -> None:
+    s = stack(containers={"db": svc(healthcheck={"disable": True}), "web": svc(depends_on={"db": "healthy"})})
+    assert messages(s) == ["condition 'healthy' needs a healthcheck on 'db'"]
+
+
+def test_two_mounts_with_one_target() -> None:
+    s = stack(
+        volumes={"data": {}},
+        files={"conf": {"content": "x"}},
+        containers={"web": svc(volumes=["data:/d", "./x:/d"], files=[{"source": "conf", "target": "/etc/c"},
+                                                                      {"source": "conf", "target": "/etc/c"}])},
+    )
+    assert messages(s) == [
+        "two mounts or files share the target '/d'",
+        "two mounts or files share the target '/etc/c'",
+    ]
+
+
+# ---------------------------------------------------------------- names
+
+
+@pytest.mark.parametrize("name", ["web app", "-web", "_web", "wéb", "a/b", "a:b"])
+def test_invalid_names(name: str) -> None:
+    for kind, spec in [("containers", svc()), ("jobs", svc()), ("volumes", {}), ("networks", {}),
+                       ("files", {"content": "x"})]:
+        (problem,) = located(stack(**{kind: {name: spec}}))
+        assert problem[0] == f"{kind}.{name}"
+        assert f"{name!r} is not a valid name" in problem[1]
+
+
+@pytest.mark.parametrize("name", ["web", "web-1", "web_1", "web.1", "1web", "W"])
+def test_valid_names(name: str) -> None:
+    assert check_references(stack(containers={name: svc()})) == []
+
+
+def test_a_name_is_a_container_or_a_job_not_both() -> None:
+    assert located(stack(containers={"x": svc()}, jobs={"x": svc()})) == [
+        ("jobs.x", "'x' is declared both as a container and as a job")
+    ]
+
+
+# ---------------------------------------------------------------- cycles
+
+
+def test_two_node_cycle_is_reported_once() -> None:
+    s = stack(containers={"web": svc(depends_on=["api"]), "api": svc(depends_on=["web"])})
+    assert located(s) == [("containers.api.depends_on", "dependency cycle: api -> web -> api")]
+
+
+def test_three_node_cycle_through_a_job() -> None:
+    s = stack(
+        containers={"web": svc(depends_on=["api"]), "api": svc(depends_on=["migrate"])},
+        jobs={"migrate": svc(depends_on=["web"])},
+    )
+    assert messages(s) == ["dependency cycle: api -> migrate -> web -> api"]
+
+
+def test_cycle_beside_a_healthy_chain() -> None:
+    s = stack(
+        containers={"a": svc(depends_on=["b"]), "b": svc(depends_on=["c"]), "c": svc(depends_on=["b"]),
+                    "d": svc(depends_on=["a"])},
+    )
+    assert messages(s) == ["dependency cycle: b -> c -> b"]
+
+
+def test_two_separate_cycles() -> None:
+    s = stack(containers={"a": svc(depends_on=["b"]), "b": svc(depends_on=["a"]),
+                          "x": svc(depends_on=["y"]), "y": svc(depends_on=["x"])})
+    assert messages(s) == ["dependency cycle: a -> b -> a", "dependency cycle: x -> y -> x"]
+
+
+def test_diamond_is_not_a_cycle() -> None:
+    s = stack(containers={"top": svc(depends_on=["l", "r"]), "l": svc(depends_on=["base"]),
+                          "r": svc(depends_on=["base"]), "base": svc()})
+    assert check_references(s) == []
+
+
+def test_cycle_line_in_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "hostform.toml"
+    path.write_text(textwrap.dedent("""\
+        [stack]
+        name = "t"
+
+        [containers.web]
+        image = "x"
+        depends_on = ["api"]
+
+        [containers.api]
+        image = "x"
+        depends_on = ["web"]
+        """))
+    with pytest.raises(StackError) as exc:
+        load(path, environ={})
+    (p,) = exc.value.problems
+    assert str(p) == f"{path}:10: containers.api.depends_on: dependency cycle: api -> web -> api"
+
+
+# ---------------------------------------------------------------- ports
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("8080:80", "8080:81"),
+        ("0.0.0.0:8080:80", "8080:80"),
+        ("127.0.0.1:8080:80", "8080:80"),
+        ("8080:80", "127.0.0.1:8080:80"),
+        ("127.0.0.1:8080:80", "127.0.0.1:8080:81"),
+        ("8080:80/udp", "8080:80/udp"),
+    ],
+)
+def test_two_containers_cannot_publish_one_host_port(first: str, second: str) -> None:
+    s = stack(containers={"a": svc(ports=[first]), "b": svc(ports=[second])})
+    (problem,) = located(s)
+    assert problem[0] == "containers.b.ports[0]"
+    assert "is already published by 'a'" in problem[1]
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("8080:80", "8080:80/udp"),
+        ("127.0.0.1:8080:80", "127.0.0.2:8080:80"),
+        ("8080:80", "8081:80"),
+        ("80", "80"),  # the engine picks the host ports
+    ],
+)
+def test_different_host_ports_ips_or_protocols_coexist(first: str, second: str) -> None:
+    assert check_references(stack(containers={"a": svc(ports=[first]), "b": svc(ports=[second])})) == []
+
+
+def test_a_job_and_a_container_clash_too() -> None:
+    s = stack(containers={"web": svc(ports=["8080:80"])}, jobs={"seed": svc(ports=["8080:80"])})
+    assert messages(s) == ["host port 8080/tcp is already published by 'web'"]
+
+
+def test_replicas_cannot_share_a_fixed_host_port() -> None:
+    s = stack(containers={"w": svc(replicas=2, ports=["8080:80"])})
+    assert messages(s) == ["2 replicas cannot all publish host port 8080"]
+    assert check_references(stack(containers={"w": svc(replicas=2, ports=["80"])})) == []
+
+
+def test_start_first_with_a_fixed_host_port_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text('[stack]\nname = "t"\n[containers.web]\nimage = "x"\nports = ["8080:80"]\n'
+                    'update = { order = "start-first" }\n')
+    with pytest.raises(StackError) as exc:
+        load(path, environ={})
+    (p,) = exc.value.problems
+    assert p.key == "containers.web" and p.line == 3
+    assert "update.order = 'start-first' needs a container without fixed host ports" in p.message

@@ -1,0 +1,496 @@
+"""Loading a stack file: TOML, variables, env files, resolution, and located errors."""
+
+from __future__ import annotations
+
+import hashlib
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from declare.errors import Problem, StackError
+from declare.load import LoadedStack, find_stack_file, load
+
+HEAD = '[stack]\nname = "t"\n'
+
+
+def write(tmp_path: Path, body: str, head: str = HEAD, name: str = "hostform.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(head + textwrap.dedent(body), encoding="utf-8")
+    return path
+
+
+def load_ok(tmp_path: Path, body: str, **kw: object) -> LoadedStack:
+    kw.setdefault("environ", {})
+    return load(write(tmp_path, body), **kw)  # type: ignore[arg-type]
+
+
+def problems(tmp_path: Path, body: str, head: str = HEAD, **kw: object) -> list[Problem]:
+    kw.setdefault("environ", {})
+    with pytest.raises(StackError) as exc:
+        load(write(tmp_path, body, head), **kw)  # type: ignore[arg-type]
+    return exc.value.problems
+
+
+def only(tmp_path: Path, body: str, head: str = HEAD, **kw: object) -> Problem:
+    found = problems(tmp_path, body, head, **kw)
+    assert len(found) == 1, found
+    return found[0]
+
+
+# ---------------------------------------------------------------- finding the file
+
+
+def test_a_folder_means_its_hostform_toml(tmp_path: Path) -> None:
+    path = write(tmp_path, "")
+    assert find_stack_file(tmp_path) == path
+    assert load(tmp_path, environ={}).path == path
+    assert load(path, environ={}).name == "t"
+
+
+def test_missing_stack_file(tmp_path: Path) -> None:
+    with pytest.raises(StackError) as exc:
+        load(tmp_path / "nope.toml", environ={})
+    assert "no such stack file" in str(exc.value)
+    with pytest.raises(StackError, match="no such stack file"):
+        load(tmp_path, environ={})  # a folder without hostform.toml
+
+
+def test_unreadable_stack_file(tmp_path: Path) -> None:
+    path = tmp_path / "hostform.toml"
+    path.write_bytes(b"\xff\xfe[stack]\n")
+    with pytest.raises(StackError, match="cannot read"):
+        load(path, environ={})
+
+
+def test_toml_syntax_error_has_a_line(tmp_path: Path) -> None:
+    p = only(tmp_path, '[containers.web\nimage = "x"\n')
+    assert p.line == 3
+    assert p.message.startswith("invalid TOML: ")
+    assert "line" not in p.message  # moved into Problem.line
+    assert str(p).startswith(f"{tmp_path / 'hostform.toml'}:3: invalid TOML")
+
+
+def test_missing_stack_table(tmp_path: Path) -> None:
+    p = only(tmp_path, '[containers.web]\nimage = "x"\n', head="")
+    assert (p.key, p.message) == ("stack", "is required")
+
+
+# ---------------------------------------------------------------- unknown keys and wrong types
+
+
+@pytest.mark.parametrize(
+    ("body", "key", "message", "line"),
+    [
+        ('[containers.web]\nimgae = "x"\nimage = "x"\n', "containers.web.imgae",
+         "unknown key 'imgae' in containers.web; did you mean 'image'?", 4),
+        ('[contaners.web]\nimage = "x"\n', "contaners",
+         "unknown key 'contaners' in the stack file; did you mean 'containers'?", 3),
+        ('[containers.web]\nimage = "x"\nhealthcheck = { tset = "true" }\n', "containers.web.healthcheck.tset",
+         "unknown key 'tset' in containers.web.healthcheck; did you mean 'test'?", 5),
+        ('[volumes.data]\ndriverr = "local"\n', "volumes.data.driverr",
+         "unknown key 'driverr' in volumes.data; did you mean 'driver'?", 4),
+        ('[networks.back]\ninternl = true\n', "networks.back.internl",
+         "unknown key 'internl' in networks.back; did you mean 'internal'?", 4),
+        ('[files.conf]\ncontnet = "x"\n', "files.conf.contnet",
+         "unknown key 'contnet' in files.conf; did you mean 'content'?", 4),
+        ('[jobs.migrate]\nimage = "x"\ncomand = "true"\n', "jobs.migrate.comand",
+         "unknown key 'comand' in jobs.migrate; did you mean 'command'?", 5),
+        ('[containers.web]\nimage = "x"\nupdate = { oder = "start-first" }\n', "containers.web.update.oder",
+         "unknown key 'oder' in containers.web.update; did you mean 'order'?", 5),
+        ('[containers.web]\nimage = "x"\nzzzz = 1\n', "containers.web.zzzz",
+         "unknown key 'zzzz' in containers.web", 5),
+    ],
+)
+def test_unknown_keys_with_suggestion(tmp_path: Path, body: str, key: str, message: str, line: int) -> None:
+    p = only(tmp_path, body)
+    assert (p.key, p.message, p.line) == (key, message, line)
+
+
+def test_unknown_key_without_close_match_has_no_suggestion(tmp_path: Path) -> None:
+    p = only(tmp_path, '[containers.web]\nimage = "x"\nzzzz = 1\n')
+    assert "did you mean" not in p.message
+
+
+def test_bad_port_names_its_path(tmp_path: Path) -> None:
+    p = only(tmp_path, '[containers.web]\nimage = "x"\nports = ["8080:80", "80:80:80"]\n')
+    assert str(p) == (
+        f"{tmp_path / 'hostform.toml'}:5: containers.web.ports[1]: '80:80:80' is not a port mapping "
+        "(expected [HOST_IP:]HOST_PORT:CONTAINER_PORT[/PROTO])"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "key", "fragment"),
+    [
+        ('replicas = "two"', "containers.web.replicas", "valid integer"),
+        ('ports = "80:80"', "containers.web.ports", "must be a list (got '80:80')"),
+        ("image = 3", "containers.web.image", "valid string"),
+        ("read_only = 'maybe'", "containers.web.read_only", "valid boolean"),
+        ("healthcheck = 'true'", "containers.web.healthcheck", "must be a table (got 'true')"),
+        ("env = { A = { b = 1 } }", "containers.web.env.A", "valid string"),
+        ("cap_add = 'NET_ADMIN'", "containers.web.cap_add", "must be a list"),
+        ("memory = [1]", "containers.web.memory", "[1] is not a size"),
+        ("stop_grace_period = { s = 1 }", "containers.web.stop_grace_period", "is not a duration"),
+        ("restart = 'sometimes'", "containers.web.restart", "'sometimes' is not allowed"),
+    ],
+)
+def test_wrong_types_name_the_path(tmp_path: Path, body: str, key: str, fragment: str) -> None:
+    found = problems(tmp_path, f'[containers.web]\nimage = "x"\n{body}\n'.replace('image = "x"\nimage', "image"))
+    assert [p.key for p in found] == [key], found
+    assert fragment in found[0].message
+    assert found[0].line is not None
+
+
+def test_whole_tables_of_the_wrong_type(tmp_path: Path) -> None:
+    p = only(tmp_path, 'containers = "web"\n[stack]\nname = "t"\n', head="")
+    assert (p.key, p.message, p.line) == ("containers", "must be a table (got 'web')", 1)
+
+
+def test_every_problem_is_reported_sorted_by_line(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """\
+        [containers.web]
+        image = "x"
+        restart = "sometimes"
+        replicas = -1
+
+        [containers.api]
+        imgae = "x"
+        """,
+    )
+    assert [p.line for p in found] == sorted(p.line or 0 for p in found)
+    assert {p.key for p in found} >= {"containers.web.restart", "containers.web.replicas", "containers.api.imgae"}
+
+
+def test_semantic_problems_are_collected_together(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """\
+        [containers.web]
+        image = "x"
+        volumes = ["data:/d"]
+        depends_on = ["nope"]
+        """,
+    )
+    assert [p.key for p in found] == ["containers.web.volumes[0]", "containers.web.depends_on.nope"]
+    assert [p.line for p in found] == [5, 6]
+
+
+# ---------------------------------------------------------------- variables
+
+
+def test_vars_render_into_strings(tmp_path: Path) -> None:
+    loaded = load_ok(
+        tmp_path,
+        """\
+        [vars]
+        tag = "1.2"
+        port = 8080
+        names = ["a", "b"]
+        [containers.web]
+        image = "app:{{ vars.tag }}"
+        ports = ["{{ vars.port }}:80"]
+        command = ["echo", "{{ vars.names | join(',') }}"]
+        """,
+    )
+    web = loaded.stack.containers["web"]
+    assert web.image == "app:1.2"
+    assert web.ports[0].host_port == 8080
+    assert web.command == ("echo", "a,b")
+    assert loaded.stack.vars == {"tag": "1.2", "port": 8080, "names": ["a", "b"]}
+
+
+def test_rendered_numbers_validate_as_numbers(tmp_path: Path) -> None:
+    loaded = load_ok(
+        tmp_path,
+        """\
+        [vars]
+        n = 3
+        grace = 20
+        [containers.worker]
+        image = "x"
+        replicas = "{{ vars.n }}"
+        stop_grace_period = "{{ vars.grace }}"
+        """,
+    )
+    worker = loaded.stack.containers["worker"]
+    assert (worker.replicas, worker.stop_grace_period) == (3, 20 * 10**9)
+
+
+def test_var_file_then_var_flags_later_wins(tmp_path: Path) -> None:
+    stack = write(tmp_path, '[vars]\ntag = "file"\nother = "kept"\n[containers.web]\nimage = "{{ vars.tag }}-{{ vars.other }}"\n')
+    one = tmp_path / "one.toml"
+    one.write_text('tag = "one"\n')
+    two = tmp_path / "two.toml"
+    two.write_text('tag = "two"\n')
+
+    def image(**kw: object) -> str:
+        return load(stack, environ={}, **kw).stack.containers["web"].image  # type: ignore[arg-type]
+
+    assert image() == "file-kept"
+    assert image(var_files=[one]) == "one-kept"
+    assert image(var_files=[one, two]) == "two-kept"
+    assert image(var_files=[two, one]) == "one-kept"
+    assert image(var_files=[one], var_overrides=["tag=flag"]) == "flag-kept"
+    assert image(var_overrides=["tag=a", "tag=b"]) == "b-kept"
+    assert image(var_overrides=["tag=a=b"]) == "a=b-kept"
+
+
+def test_var_file_problems(tmp_path: Path) -> None:
+    stack = write(tmp_path, "")
+    with pytest.raises(StackError) as exc:
+        load(stack, var_files=[tmp_path / "missing.toml"], environ={})
+    assert exc.value.problems[0].file == str(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("tag = \n")
+    with pytest.raises(StackError, match="cannot read var file"):
+        load(stack, var_files=[bad], environ={})
+
+
+@pytest.mark.parametrize("flag", ["novalue", "=x"])
+def test_var_flag_needs_key_and_value(tmp_path: Path, flag: str) -> None:
+    with pytest.raises(StackError, match="is not key=value"):
+        load(write(tmp_path, ""), var_overrides=[flag], environ={})
+
+
+def test_vars_must_be_a_table(tmp_path: Path) -> None:
+    p = only(tmp_path, "", head='vars = 3\n[stack]\nname = "t"\n')
+    assert (p.key, p.message) == ("vars", "must be a table")
+
+
+def test_vars_themselves_are_not_rendered(tmp_path: Path) -> None:
+    loaded = load_ok(tmp_path, '[vars]\nraw = "{{ not rendered }}"\n')
+    assert loaded.stack.vars["raw"] == "{{ not rendered }}"
+
+
+def test_undefined_variable_names_the_key_path(tmp_path: Path) -> None:
+    p = only(tmp_path, '[vars]\ndomain = "x"\n[containers.web]\nimage = "x"\nhostname = "{{ vars.domian }}"\n')
+    assert p.key == "containers.web.hostname"
+    assert p.line == 7
+    assert p.message.startswith("undefined variable")
+    assert "domian" in p.message
+
+
+def test_undefined_bare_name(tmp_path: Path) -> None:
+    p = only(tmp_path, '[containers.web]\nimage = "{{ tag }}"\n')
+    assert p.key == "containers.web.image"
+    assert "'tag' is undefined" in p.message
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "{{ ''.__class__.__mro__ }}",
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        "{{ vars.__class__ }}",
+        "{{ env.__globals__ }}",
+        "{{ cycler.__init__.__globals__.os }}",
+    ],
+)
+def test_sandbox_violations_are_clean_errors(tmp_path: Path, expr: str) -> None:
+    p = only(tmp_path, f'[containers.web]\nimage = "{expr}"\n')
+    assert p.key == "containers.web.image"
+    assert p.message.startswith(("not allowed in a template", "undefined variable", "template"))
+    assert "Traceback" not in p.message
+
+
+def test_template_syntax_error(tmp_path: Path) -> None:
+    p = only(tmp_path, '[containers.web]\nimage = "{{ vars.tag "\n')
+    assert p.message.startswith("template syntax error")
+
+
+def test_template_runtime_error_is_clean(tmp_path: Path) -> None:
+    p = only(tmp_path, '[containers.web]\nimage = "{{ 1 // 0 }}"\n')
+    assert p.key == "containers.web.image"
+    assert "ZeroDivisionError" in p.message
+
+
+def test_env_function(tmp_path: Path) -> None:
+    body = """\
+    [containers.web]
+    image = "app:{{ env('APP_TAG', default='latest') }}"
+    hostname = "{{ env('HOST_NAME') }}"
+    """
+    loaded = load(write(tmp_path, body), environ={"HOST_NAME": "h1"})
+    assert loaded.stack.containers["web"].image == "app:latest"
+    assert loaded.stack.containers["web"].hostname == "h1"
+    loaded = load(write(tmp_path, body), environ={"HOST_NAME": "h1", "APP_TAG": "2"})
+    assert loaded.stack.containers["web"].image == "app:2"
+    p = only(tmp_path, body)
+    assert p.key == "containers.web.hostname"
+    assert "environment variable 'HOST_NAME' is not set" in p.message
+
+
+def test_keys_are_not_rendered(tmp_path: Path) -> None:
+    loaded = load_ok(tmp_path, '[containers.web]\nimage = "x"\nenv = { "{{ k }}" = "v" }\n')
+    assert loaded.stack.containers["web"].env == {"{{ k }}": "v"}
+
+
+# ---------------------------------------------------------------- env files
+
+
+def test_env_file_merges_and_env_wins(tmp_path: Path) -> None:
+    (tmp_path / "app.env").write_text(
+        "# a comment\n\nA=from-file\nB=\"quoted value\"\nexport C='single'\nnot a pair\nD = spaced \n"
+    )
+    (tmp_path / "more.env").write_text("B=second-file\nE=5\n")
+    loaded = load_ok(
+        tmp_path,
+        '[containers.web]\nimage = "x"\nenv_file = ["app.env", "more.env"]\nenv = { A = "from-env" }\n',
+    )
+    assert loaded.stack.containers["web"].env == {
+        "A": "from-env", "B": "second-file", "C": "single", "D": "spaced", "E": "5"
+    }
+    assert loaded.stack.containers["web"].env_file == ("app.env", "more.env")
+
+
+def test_env_file_with_list_form_env(tmp_path: Path) -> None:
+    (tmp_path / "app.env").write_text("A=from-file\nB=kept\n")
+    loaded = load_ok(tmp_path, '[containers.web]\nimage = "x"\nenv_file = "app.env"\nenv = ["A=from-env"]\n')
+    assert loaded.stack.containers["web"].env == {"A": "from-env", "B": "kept"}
+
+
+def test_env_file_without_env(tmp_path: Path) -> None:
+    (tmp_path / "app.env").write_text("A=1\n")
+    loaded = load_ok(tmp_path, '[jobs.once]\nimage = "x"\nenv_file = "app.env"\n')
+    assert loaded.stack.jobs["once"].env == {"A": "1"}
+
+
+def test_missing_env_file(tmp_path: Path) -> None:
+    p = only(tmp_path, '[containers.web]\nimage = "x"\nenv_file = ["nope.env"]\n')
+    assert p.key == "containers.web.env_file[0]"
+    assert p.line == 5
+    assert "cannot read env file" in p.message and "nope.env" in p.message
+
+
+# ---------------------------------------------------------------- resolution
+
+
+def test_depends_on_list_resolves_per_kind(tmp_path: Path) -> None:
+    loaded = load_ok(
+        tmp_path,
+        """\
+        [containers.db]
+        image = "x"
+        [jobs.migrate]
+        image = "x"
+        depends_on = ["db"]
+        [containers.web]
+        image = "x"
+        depends_on = ["migrate", "db"]
+        """,
+    )
+    assert loaded.stack.containers["web"].depends_on == {"migrate": "completed", "db": "started"}
+    assert loaded.stack.jobs["migrate"].depends_on == {"db": "started"}
+
+
+def test_bind_mounts_resolve_relative_to_the_stack_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sub = tmp_path / "deploy"
+    sub.mkdir()
+    path = write(sub, '[containers.web]\nimage = "x"\nvolumes = ["./conf:/etc/app:ro", "../shared:/shared"]\n')
+    monkeypatch.chdir(tmp_path)  # the working directory must not matter
+    web = load(Path("deploy"), environ={}).stack.containers["web"]
+    assert [(m.source, m.target, m.read_only) for m in web.volumes] == [
+        (str(sub / "conf"), "/etc/app", True),
+        (str(tmp_path / "shared"), "/shared", False),
+    ]
+    assert path.parent == sub
+
+
+def test_files_resolve_from_source_content_and_template(tmp_path: Path) -> None:
+    (tmp_path / "static.conf").write_text("static\n")
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "site.j2").write_text("server {{ vars.domain }}; # {{ name }}\n")
+    loaded = load_ok(
+        tmp_path,
+        """\
+        [vars]
+        domain = "example.test"
+        [files.static]
+        source = "static.conf"
+        [files.inline]
+        content = "port={{ vars.domain }}"
+        [files.site]
+        template = "templates/site.j2"
+        reload_signal = "HUP"
+        """,
+    )
+    files = loaded.files
+    assert files["static"].content == "static\n"
+    assert files["inline"].content == "port=example.test"
+    assert files["site"].content == "server example.test; # site\n"
+    assert files["site"].reload_signal == "HUP"
+    assert files["static"].sha256 == hashlib.sha256(b"static\n").hexdigest()
+    assert not any(f.is_secret for f in files.values())
+
+
+def test_a_template_file_keeps_raw_braces_out_of_the_stack_file(tmp_path: Path) -> None:
+    # a template file is rendered once, as a file, not as a stack string
+    (tmp_path / "t.j2").write_text("{% for n in vars.names %}{{ n }}\n{% endfor %}")
+    loaded = load_ok(tmp_path, '[vars]\nnames = ["a", "b"]\n[files.list]\ntemplate = "t.j2"\n')
+    assert loaded.files["list"].content == "a\nb\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "key", "fragment"),
+    [
+        ('[files.f]\nsource = "nope.conf"\n', "files.f.source", "nope.conf"),
+        ('[files.f]\ntemplate = "nope.j2"\n', "files.f.template", "nope.j2"),
+    ],
+)
+def test_missing_file_sources(tmp_path: Path, body: str, key: str, fragment: str) -> None:
+    p = only(tmp_path, body)
+    assert p.key == key and p.line == 4
+    assert "cannot read" in p.message and fragment in p.message
+
+
+def test_template_file_errors_name_the_template(tmp_path: Path) -> None:
+    (tmp_path / "t.j2").write_text("{{ vars.missing }}")
+    p = only(tmp_path, '[files.f]\ntemplate = "t.j2"\n')
+    assert p.key == "files.f.template"
+    assert p.message.startswith("t.j2: undefined variable")
+
+
+def test_the_design_example_loads(tmp_path: Path) -> None:
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "site.conf.j2").write_text("ServerName {{ vars.domain }}\n")
+    path = write(
+        tmp_path,
+        """\
+        [vars]
+        domain = "example.test"
+
+        [volumes.db_data]
+
+        [files.site]
+        template = "templates/site.conf.j2"
+
+        [containers.db]
+        image = "mysql:8.0"
+        env = { MYSQL_DATABASE = "wordpress", MYSQL_PASSWORD = "{{ secret('MYSQL_PASSWORD') }}" }
+        volumes = ["db_data:/var/lib/mysql"]
+        restart = "unless-stopped"
+        healthcheck = { test = ["CMD", "mysqladmin", "ping"], interval = "5s", retries = 10 }
+
+        [jobs.migrate]
+        image = "wordpress:6"
+        command = ["wp", "core", "update-db"]
+        depends_on = { db = "healthy" }
+
+        [containers.web]
+        image = "wordpress:6"
+        ports = ["8080:80"]
+        env = { WORDPRESS_DB_HOST = "db", SERVER_NAME = "{{ vars.domain }}" }
+        files = [{ source = "site", target = "/etc/apache2/sites-enabled/site.conf" }]
+        depends_on = { migrate = "completed", db = "healthy" }
+        memory = "512m"
+        """,
+        head='[stack]\nname = "blog"\n',
+    )
+    loaded = load(path, environ={"MYSQL_PASSWORD": "pw"})
+    assert loaded.name == "blog"
+    assert loaded.base_dir == tmp_path
+    assert set(loaded.stack.services()) == {"db", "migrate", "web"}
+    assert loaded.files["site"].content == "ServerName example.test\n"
