@@ -21,11 +21,17 @@ def service_spec(loaded: LoadedStack, name: str, key: bytes) -> dict[str, Any]:
     data = spec.model_dump(mode="python", exclude={"env_file"})
     data["env"] = {k: _masked(v, key) for k, v in spec.env.items()}
     data["files"] = [
-        {"source": f.source, "target": f.target, "mode": f.mode, "sha256": loaded.files[f.source].sha256}
+        {
+            "source": f.source,
+            "target": f.target,
+            "mode": f.mode,
+            "sha256": loaded.files[f.source].sha256,
+        }
         for f in spec.files
         if f.source in loaded.files
     ]
-    return _jsonable(data)
+    out: dict[str, Any] = _jsonable(data)
+    return out
 
 
 def _masked(value: str | Secret, key: bytes) -> Any:

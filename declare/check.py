@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from declare.schema import NAME_HELP, NAME_RE, Stack
+from declare.schema import NAME_HELP, NAME_RE, PortMapping, Stack
 
 Loc = tuple[str | int, ...]
 DEFAULT_NETWORK = "default"
@@ -40,7 +40,10 @@ def _dependencies(stack: Stack) -> Iterator[tuple[Loc, str]]:
                 elif dep not in services:
                     yield loc, f"depends on {dep!r}, which is not a declared container or job"
                 elif condition == "completed" and dep not in stack.jobs:
-                    yield loc, f"condition 'completed' needs a job, and {dep!r} is a container (use 'started' or 'healthy')"
+                    yield loc, (
+                        f"condition 'completed' needs a job, and {dep!r} is a container "
+                        "(use 'started' or 'healthy')"
+                    )
                 elif condition == "healthy" and _no_healthcheck(stack, dep):
                     yield loc, f"condition 'healthy' needs a healthcheck on {dep!r}"
 
@@ -110,11 +113,21 @@ def _port_clashes(stack: Stack) -> Iterator[tuple[Loc, str]]:
                         f"{spec.replicas} replicas cannot all publish host port {port.host_port}"
                     )
                 ip = port.host_ip or "0.0.0.0"
-                for key_ip in {ip, "0.0.0.0"} if ip != "0.0.0.0" else {"0.0.0.0"}:
-                    other = taken.get((key_ip, port.host_port, port.protocol))
-                    if other and other != name:
-                        yield (kind, name, "ports", i), (
-                            f"host port {port.host_port}/{port.protocol} is already published by {other!r}"
-                        )
-                        break
+                clashes = (o for key, o in taken.items() if o != name and _clash(key, ip, port))
+                other = next(clashes, None)
+                if other:
+                    yield (kind, name, "ports", i), (
+                        f"host port {port.host_port}/{port.protocol} "
+                        f"is already published by {other!r}"
+                    )
                 taken[(ip, port.host_port, port.protocol)] = name
+
+
+_ANY_IP = ("0.0.0.0", "::")
+
+
+def _clash(taken: tuple[str, int, str], ip: str, port: PortMapping) -> bool:
+    """Same port and protocol on the same address, or either side listens on every address."""
+    taken_ip, taken_port, taken_proto = taken
+    same_ip = ip == taken_ip or ip in _ANY_IP or taken_ip in _ANY_IP
+    return same_ip and taken_port == port.host_port and taken_proto == port.protocol

@@ -22,7 +22,11 @@ from declare.template import Renderer, RenderError
 
 STACK_FILE = "hostform.toml"
 # Where a secret() may end up: anywhere else it could leak into a label or a plan.
-_SECRET_PLACES = (("containers", "*", "env", "*"), ("jobs", "*", "env", "*"), ("files", "*", "content"))
+_SECRET_PLACES = (
+    ("containers", "*", "env", "*"),
+    ("jobs", "*", "env", "*"),
+    ("files", "*", "content"),
+)
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,8 @@ def find_stack_file(path: str | Path) -> Path:
     if p.is_dir():
         p = p / STACK_FILE
     if not p.is_file():
-        raise StackError([Problem(str(path), "", "no such stack file (give a .toml file or a folder holding hostform.toml)")])
+        message = "no such stack file (give a .toml file or a folder holding hostform.toml)"
+        raise StackError([Problem(str(path), "", message)])
     return p
 
 
@@ -152,14 +157,19 @@ def _render_tree(value: Any, loc: tuple[str | int, ...], renderer: Renderer, pro
         problem(loc, str(exc))
         return value
     if isinstance(out, Secret) and not _secret_allowed(loc):
-        problem(loc, "secret() may only be used in env values and file content (it would leak into labels or plans)")
+        problem(
+            loc,
+            "secret() may only be used in env values and file content "
+            "(it would leak into labels or plans)",
+        )
         return ""
     return out
 
 
 def _secret_allowed(loc: tuple[str | int, ...]) -> bool:
     return any(
-        len(loc) == len(place) and all(p == "*" or p == part for p, part in zip(place, loc, strict=True))
+        len(loc) == len(place)
+        and all(p == "*" or p == part for p, part in zip(place, loc, strict=True))
         for place in _SECRET_PLACES
     )
 
@@ -180,7 +190,8 @@ def _merge_env_files(raw: dict[str, Any], base: Path, problem: Any) -> None:
                 try:
                     merged.update(_parse_env_file(path.read_text(encoding="utf-8")))
                 except OSError as exc:
-                    problem((kind, name, "env_file", i), f"cannot read env file {str(path)!r}: {exc.strerror}")
+                    message = f"cannot read env file {str(path)!r}: {exc.strerror}"
+                    problem((kind, name, "env_file", i), message)
             env = spec.get("env") or {}
             if isinstance(env, dict):
                 spec["env"] = {**merged, **env}
@@ -205,15 +216,26 @@ def _parse_env_file(text: str) -> dict[str, str]:
 def _resolve_default_conditions(stack: Stack) -> Stack:
     """A bare `depends_on = ["x"]` waits for a job to complete and a container to start."""
 
-    def resolve(deps: dict[str, str]) -> dict[str, str]:
-        return {n: ("completed" if n in stack.jobs else "started") if c == "default" else c for n, c in deps.items()}
+    def condition(dep: str, given: str) -> str:
+        if given != "default":
+            return given
+        return "completed" if dep in stack.jobs else "started"
 
-    containers = {n: s.model_copy(update={"depends_on": resolve(s.depends_on)}) for n, s in stack.containers.items()}
-    jobs = {n: s.model_copy(update={"depends_on": resolve(s.depends_on)}) for n, s in stack.jobs.items()}
+    def resolve(specs: dict[str, Any]) -> dict[str, Any]:
+        return {
+            name: spec.model_copy(
+                update={"depends_on": {d: condition(d, c) for d, c in spec.depends_on.items()}}
+            )
+            for name, spec in specs.items()
+        }
+
+    containers, jobs = resolve(stack.containers), resolve(stack.jobs)
     return stack.model_copy(update={"containers": containers, "jobs": jobs})
 
 
-def _resolve_files(stack: Stack, base: Path, renderer: Renderer, problem: Any) -> dict[str, ResolvedFile]:
+def _resolve_files(
+    stack: Stack, base: Path, renderer: Renderer, problem: Any
+) -> dict[str, ResolvedFile]:
     out = {}
     for name, spec in stack.files.items():
         content: str | Secret
@@ -228,7 +250,8 @@ def _resolve_files(stack: Stack, base: Path, renderer: Renderer, problem: Any) -
                 content = renderer.render_file_template(source, name)
         except OSError as exc:
             key = "source" if spec.source is not None else "template"
-            problem(("files", name, key), f"cannot read {str(base / str(getattr(spec, key)))!r}: {exc.strerror}")
+            where = str(base / str(getattr(spec, key)))
+            problem(("files", name, key), f"cannot read {where!r}: {exc.strerror}")
             continue
         except RenderError as exc:
             problem(("files", name, "template"), f"{spec.template}: {exc}")
@@ -268,11 +291,16 @@ def translate_validation(exc: ValidationError) -> list[tuple[tuple[str | int, ..
 
 
 # pydantic's words for these are Python's ("a valid tuple"); a TOML user reads these
-_TOML_TYPES = {"model_type": "a table", "dict_type": "a table", "tuple_type": "a list", "list_type": "a list"}
+_TOML_TYPES = {
+    "model_type": "a table",
+    "dict_type": "a table",
+    "tuple_type": "a list",
+    "list_type": "a list",
+}
 
 
 def _is_secret_branch(err: Any) -> bool:
-    return err["type"] == "value_error" and err["msg"].endswith("expected a secret")
+    return bool(err["type"] == "value_error" and err["msg"].endswith("expected a secret"))
 
 
 def _clean_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
@@ -280,7 +308,10 @@ def _clean_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
     return tuple(p for p in loc if isinstance(p, int) or ("[" not in p and p not in _TYPE_NAMES))
 
 
-_TYPE_NAMES = {"str", "int", "float", "bool", "list", "dict", "tuple", "none", "Secret", "is-instance[Secret]"}
+_TYPE_NAMES = {
+    *("str", "int", "float", "bool", "list", "dict", "tuple", "none"),
+    *("Secret", "is-instance[Secret]"),
+}
 
 
 def _short(value: Any) -> str:
@@ -315,7 +346,8 @@ def _unwrap(tp: Any) -> Any:
         if origin is typing.Annotated:
             tp = typing.get_args(tp)[0]
         elif origin in (typing.Union, __import__("types").UnionType):
-            models = [a for a in typing.get_args(tp) if isinstance(a, type) and issubclass(a, BaseModel)]
+            args = typing.get_args(tp)
+            models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
             tp = models[0] if models else tp
             if not models:
                 return tp

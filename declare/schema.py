@@ -53,10 +53,12 @@ def _table(model: type[Model], value: Any, what: str) -> Model:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
         if err["type"] == "extra_forbidden":
-            raise ValueError(f"unknown key {key!r} in {what}{suggest(key, model.model_fields)}") from None
+            hint = suggest(key, model.model_fields)
+            raise ValueError(f"unknown key {key!r} in {what}{hint}") from None
         if err["type"] == "missing":
             raise ValueError(f"{what} needs {key!r}") from None
-        raise ValueError(f"{what}: {key}: {err['msg']}" if key else f"{what}: {err['msg']}") from None
+        where = f"{what}: {key}" if key else what
+        raise ValueError(f"{where}: {err['msg']}") from None
 
 
 # ---------------------------------------------------------------- ports
@@ -237,7 +239,9 @@ def _health_test(value: Any) -> Any:
     return value
 
 
-HealthTest = Annotated[tuple[str, ...], BeforeValidator(_health_test, json_schema_input_type=str | list[str])]
+HealthTest = Annotated[
+    tuple[str, ...], BeforeValidator(_health_test, json_schema_input_type=str | list[str])
+]
 
 
 class Healthcheck(Model):
@@ -293,7 +297,9 @@ def _command(value: Any) -> Any:
     return value
 
 
-Command = Annotated[tuple[str, ...] | None, BeforeValidator(_command, json_schema_input_type=str | list[str])]
+Command = Annotated[
+    tuple[str, ...] | None, BeforeValidator(_command, json_schema_input_type=str | list[str])
+]
 
 
 def _env(value: Any) -> Any:
@@ -341,7 +347,9 @@ def _str_map(value: Any) -> Any:
 
 Labels = Annotated[
     dict[str, str],
-    BeforeValidator(_str_map, json_schema_input_type=dict[str, str | int | float | bool] | list[str]),
+    BeforeValidator(
+        _str_map, json_schema_input_type=dict[str, str | int | float | bool] | list[str]
+    ),
 ]
 
 
@@ -385,7 +393,8 @@ def _depends_on(value: Any) -> Any:
                 cond = cond.removeprefix("service_").replace("completed_successfully", "completed")
             if cond not in typing.get_args(Condition):
                 raise ValueError(
-                    f"{cond!r} is not a condition for {name!r} (expected 'started', 'healthy' or 'completed')"
+                    f"{cond!r} is not a condition for {name!r} "
+                    "(expected 'started', 'healthy' or 'completed')"
                 )
             out[name] = cond
         return out
@@ -411,7 +420,9 @@ class ContainerSpec(Model):
     env: Env = {}
     env_file: Annotated[
         tuple[str, ...],
-        BeforeValidator(lambda v: [v] if isinstance(v, str) else v, json_schema_input_type=str | list[str]),
+        BeforeValidator(
+            lambda v: [v] if isinstance(v, str) else v, json_schema_input_type=str | list[str]
+        ),
     ] = ()
     ports: tuple[Port, ...] = ()
     volumes: tuple[MountSpec, ...] = ()
@@ -434,7 +445,8 @@ class ContainerSpec(Model):
     stop_signal: str | None = None
     stop_grace_period: Duration = 10 * 10**9
     extra_hosts: Annotated[
-        tuple[str, ...], BeforeValidator(_extra_hosts, json_schema_input_type=list[str] | dict[str, str])
+        tuple[str, ...],
+        BeforeValidator(_extra_hosts, json_schema_input_type=list[str] | dict[str, str]),
     ] = ()
     replicas: int = Field(default=1, ge=0, le=100)
     files: tuple[FileMount, ...] = ()

@@ -27,20 +27,26 @@ class Renderer:
     _secrets_used: list[str] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
-        self._env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+        self._env = SandboxedEnvironment(
+            undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
+        )
         self._env.globals.update(env=self._env_fn, secret=self._secret_fn, vars=self.variables)
 
     def _env_fn(self, name: str, default: Any = None) -> Any:
         if name in self.environ:
             return self.environ[name]
         if default is None:
-            raise RenderError(f"environment variable {name!r} is not set (give env({name!r}, default=...))")
+            raise RenderError(
+                f"environment variable {name!r} is not set (give env({name!r}, default=...))"
+            )
         return default
 
     def _secret_fn(self, name: str) -> str:
         value = read_secret(name, dict(self.environ))
         if value is None:
-            raise RenderError(f"secret {name!r} is not set (set {name} or {name}_FILE in the environment)")
+            raise RenderError(
+                f"secret {name!r} is not set (set {name} or {name}_FILE in the environment)"
+            )
         self._secrets_used.append(name)
         return value
 
@@ -50,7 +56,10 @@ class Renderer:
         return self._render_with(lambda: self._env.from_string(text).render())
 
     def render_file_template(self, source: str, name: str) -> str | Secret:
-        return self._render_with(lambda: self._env.from_string(source, globals={"name": name}).render())
+        def produce() -> str:  # parsing inside, so a syntax error is a RenderError too
+            return self._env.from_string(source, globals={"name": name}).render()
+
+        return self._render_with(produce)
 
     def _render_with(self, produce: Callable[[], str]) -> str | Secret:
         self._secrets_used = []

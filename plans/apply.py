@@ -8,6 +8,7 @@ fails puts the old container back.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +41,7 @@ class ApplyReport:
     done: list[Change] = field(default_factory=list)
     failed: list[tuple[Change, str]] = field(default_factory=list)
     skipped: list[Change] = field(default_factory=list)
+    interrupted: bool = False
 
     @property
     def ok(self) -> bool:
@@ -62,10 +64,17 @@ class Applier:
         self.on_event = on_event
         self.report = ApplyReport()
         self._lock = threading.Lock()
+        self.stop = threading.Event()  # set on SIGINT/SIGTERM: finish in-flight actions, start no more
 
     # ------------------------------------------------------------ the walk
 
     def run(self) -> ApplyReport:
+        try:
+            return self._run()
+        finally:
+            self.report.interrupted = self.stop.is_set()
+
+    def _run(self) -> ApplyReport:
         todo = [c for c in self.plan.actionable if c.action is not Action.DELETE]
         deletes = [c for c in self.plan.actionable if c.action is Action.DELETE]
         self._walk(todo, self._edges(todo))
@@ -107,7 +116,11 @@ class Applier:
             while pending or running:
                 for address, change in list(pending.items()):
                     deps = edges.get(address, set())
-                    if deps & broken:
+                    if self.stop.is_set():
+                        del pending[address]
+                        broken.add(address)
+                        self._skip(change, "interrupted")
+                    elif deps & broken:
                         del pending[address]
                         broken.add(address)
                         self._skip(change, "a dependency failed")
@@ -238,10 +251,10 @@ class Applier:
 
     def _replace_stop_first(self, change: Change, old: str) -> None:
         spec = self.loaded.stack.services()[change.name]
-        new = self._new_container(change, change.engine_name + names.TEMP_NEW)
+        new = self._new_container(change, _temp_name(change.engine_name, names.TEMP_NEW))
         was_running = (self.engine.inspect_container(old) or {}).get("State", {}).get("Running", False)
         self.engine.stop(old, timeout=spec.stop_grace_period // 10**9)
-        self.engine.rename(old, change.engine_name + names.TEMP_OLD)
+        self.engine.rename(old, _temp_name(change.engine_name, names.TEMP_OLD))
         try:
             self.engine.start(new)
             require(wait_for(self.engine, new, "ready", health_budget(spec)), f"new {change.engine_name}")
@@ -253,7 +266,7 @@ class Applier:
 
     def _replace_start_first(self, change: Change, old: str) -> None:
         spec = self.loaded.stack.services()[change.name]
-        new = self._new_container(change, change.engine_name + names.TEMP_NEW)
+        new = self._new_container(change, _temp_name(change.engine_name, names.TEMP_NEW))
         try:
             self.engine.start(new)
             require(wait_for(self.engine, new, "ready", health_budget(spec)), f"new {change.engine_name}")
@@ -268,6 +281,11 @@ class Applier:
         self.engine.rename(old, change.engine_name)
         if was_running:
             self.engine.start(old)
+
+
+def _temp_name(engine_name: str, suffix: str) -> str:
+    """Unique, so leftovers of an interrupted apply never block the next one."""
+    return f"{engine_name}{suffix}-{os.urandom(3).hex()}"
 
 
 def _need(ident: str | None) -> str:

@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_args(p)
     p.add_argument("--volumes", action="store_true", help="also delete named volumes (their data is lost)")
     p.add_argument("--auto-approve", action="store_true")
+    p.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS")
+    p.add_argument("--parallelism", type=int, default=10, metavar="N")
 
     p = sub.add_parser("show", parents=[common], help="render a saved plan")
     p.add_argument("planfile", metavar="PLANFILE")

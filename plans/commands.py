@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from rich.console import Console
@@ -14,8 +17,10 @@ from declare.load import LoadedStack, load
 from plans.apply import Applier, ApplyReport, Event
 from plans.diff import PlanOptions, declared_engine_names, destroy_plan, make_plan
 from plans.model import Plan
+from plans.planfile import SavedPlan, check_fresh, is_plan_file, load_plan_file
 from plans.render import plan_json, print_plan
 from runtime.engine import Engine
+from runtime.lock import break_lock, stack_lock
 from runtime.observe import observe
 from runtime.records import Observed
 
@@ -70,18 +75,41 @@ def stage_confirm(args: argparse.Namespace, plan: Plan, verb: str = "perform the
 def stage_apply(args: argparse.Namespace, engine: Engine, loaded: LoadedStack, plan: Plan) -> ApplyReport:
     reporter = EventReporter(json_lines=bool(getattr(args, "json", False)))
     applier = Applier(engine, loaded, plan, getattr(args, "parallelism", 10), reporter)
-    return applier.run()
+    with _interruptible(applier):
+        return applier.run()
 
 
-def stage_report(report: ApplyReport, plan: Plan, json_lines: bool = False) -> int:
+@contextmanager
+def _interruptible(applier: Applier) -> Iterator[None]:
+    """SIGINT/SIGTERM: finish (or roll back) what is in flight, start nothing more."""
+
+    def stop(signum: int, frame: object) -> None:
+        if applier.stop.is_set():
+            return
+        applier.stop.set()
+        print(f"\n{signal.Signals(signum).name}: finishing the actions in flight, starting no more", file=sys.stderr)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def stage_report(report: ApplyReport, plan: Plan, json_lines: bool = False, verb: str = "Apply") -> int:
+    if report.interrupted:
+        print(f"Apply interrupted: {len(report.done)} done, {len(report.failed)} failed, "
+              f"{len(report.skipped)} not started; a re-run converges the rest.", file=sys.stderr)
+        return 130
     if report.ok:
-        msg = f"Apply complete: {len(report.done)} actions on stack {plan.stack!r}."
+        msg = f"{verb} complete: {len(report.done)} actions on stack {plan.stack!r}."
         print(json.dumps({"event": "complete", "done": len(report.done)}) if json_lines else msg)
         return EXIT_OK
     lines = [f"{c.address}: {why}" for c, why in report.failed]
     lines += [f"{c.address}: not done (a dependency failed)" for c in report.skipped]
     raise ApplyError(
-        f"apply failed: {len(report.done)} done, {len(report.failed)} failed, {len(report.skipped)} not done\n  "
+        f"{verb.lower()} failed: {len(report.done)} done, {len(report.failed)} failed, {len(report.skipped)} not done\n  "
         + "\n  ".join(lines)
     )
 
@@ -133,7 +161,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from plans.planfile import check_fresh, is_plan_file, load_plan_file
+    from plans.planfile import is_plan_file, load_plan_file
 
     saved = None
     if is_plan_file(args.stack):
@@ -143,6 +171,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
         args.replace, args.target = list(saved.replace), list(saved.target)
     loaded = stage_load(args)
     engine = stage_connect(args)
+    with stack_lock(engine, loaded.name, "apply", args.lock_timeout):
+        return _apply_locked(args, engine, loaded, saved)
+
+
+def _apply_locked(args: argparse.Namespace, engine: Engine, loaded: LoadedStack, saved: SavedPlan | None) -> int:
     plan = stage_plan(args, loaded, stage_observe(engine, loaded))
     if saved is not None:
         check_fresh(saved, plan)
@@ -162,6 +195,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
 def cmd_destroy(args: argparse.Namespace) -> int:
     loaded = stage_load(args)
     engine = stage_connect(args)
+    with stack_lock(engine, loaded.name, "destroy", args.lock_timeout):
+        return _destroy_locked(args, engine, loaded)
+
+
+def _destroy_locked(args: argparse.Namespace, engine: Engine, loaded: LoadedStack) -> int:
     observed = observe(engine, loaded.name, inspect=False)
     plan = destroy_plan(loaded.name, observed, args.volumes)
     print_plan(plan)
@@ -171,7 +209,7 @@ def cmd_destroy(args: argparse.Namespace) -> int:
         print("Destroy cancelled.")
         return EXIT_ERROR
     report = stage_apply(args, engine, loaded, plan)
-    return stage_report(report, plan)
+    return stage_report(report, plan, verb="Destroy")
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
@@ -183,4 +221,11 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_unlock(args: argparse.Namespace) -> int:
-    raise HostformError("unlock is not implemented yet")
+    loaded = stage_load(args)
+    engine = stage_connect(args)
+    held = break_lock(engine, loaded.name)
+    if held is None:
+        print(f"stack {loaded.name!r} is not locked")
+    else:
+        print(f"lock broken: {held.describe()}")
+    return EXIT_OK

@@ -22,7 +22,7 @@ from declare.schema import ContainerSpec, NetworkSpec
 from plans.fields import FIELD_EFFECTS, Effect, effect_of
 from plans.model import Action, Change, Plan, Reason, ReasonKind
 from runtime import names
-from runtime.container_config import network_attachments
+from runtime.container_config import declared_aliases, network_attachments
 from runtime.records import Observed, ObservedContainer, ObservedNetwork
 
 MASKED = {"secret": "(secret)"}
@@ -348,7 +348,9 @@ def _live_in_place(
         if want != have:
             yield Reason(ReasonKind.LIVE, field, have, want)
     want_nets = {net: tuple(aliases) for net, aliases in network_attachments(loaded.name, name, spec)}
-    have_nets = dict(live.networks)
+    have_nets = {
+        net: declared_aliases(aliases, spec.hostname, want_nets.get(net, ())) for net, aliases in live.networks
+    }
     if want_nets != have_nets:
         yield Reason(ReasonKind.LIVE, "networks", _net_view(have_nets), _net_view(want_nets))
 

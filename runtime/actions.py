@@ -9,7 +9,7 @@ from declare.load import LoadedStack
 from declare.schema import ContainerSpec, NetworkSpec, VolumeSpec
 from declare.secrets import reveal
 from runtime import names
-from runtime.container_config import create_body, network_attachments, resources
+from runtime.container_config import create_body, declared_aliases, network_attachments, resources
 from runtime.engine import Engine
 
 
@@ -64,7 +64,7 @@ def update_in_place(engine: Engine, loaded: LoadedStack, name: str, ident: str, 
     for net, aliases in sorted(want.items()):
         if net not in live_networks:
             engine.connect(ident, net, aliases)
-        elif tuple(sorted(live_networks[net])) != tuple(aliases):
+        elif declared_aliases(live_networks[net], spec.hostname, aliases) != tuple(aliases):
             engine.disconnect(ident, net)
             engine.connect(ident, net, aliases)
 

@@ -109,6 +109,11 @@ def _tmpfs(entry: str) -> tuple[str, str]:
     return path, opts
 
 
+def declared_aliases(live: list[str] | tuple[str, ...], hostname: str | None, want: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Live aliases less the one Docker 20.10 adds for a set hostname (kept when declared)."""
+    return tuple(sorted(a for a in live if a != hostname or a in want))
+
+
 def network_attachments(stack: str, name: str, spec: ContainerSpec) -> list[tuple[str, list[str]]]:
     """(engine network, aliases) for each network; every container is reachable by its name."""
     attachments = spec.networks or ()

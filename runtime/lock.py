@@ -1,0 +1,129 @@
+"""One apply per stack at a time, held on the engine side.
+
+The lock is a created (never started) container named `<stack>--hostform-lock`:
+the engine guarantees container names are unique, so two machines pointing at
+one engine cannot both take it. Its labels say who holds it; a lock whose
+holder died is reported, never silently broken (`hostform unlock`).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import tarfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from declare.errors import ConflictError, LockError
+from runtime.engine import Engine
+
+LOCK_IMAGE = "hostform/lock:1"
+LABEL_LOCK = "io.hostform.lock"
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    stack: str
+    holder_host: str
+    holder_pid: int
+    operation: str
+    started_at: str
+
+    def holder_alive(self) -> bool | None:
+        """True/False when the holder ran on this machine; None when we cannot tell."""
+        if self.holder_host != socket.gethostname():
+            return None
+        try:
+            os.kill(self.holder_pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def describe(self) -> str:
+        text = f"stack {self.stack!r} is locked by {self.operation} started at {self.started_at} on host {self.holder_host} (pid {self.holder_pid})"
+        if self.holder_alive() is False:
+            text += "; that process is no longer running: run `hostform unlock` to break the lock"
+        return text
+
+
+def lock_name(stack: str) -> str:
+    return f"{stack}--hostform-lock"
+
+
+def read_lock(engine: Engine, stack: str) -> LockInfo | None:
+    info = engine.inspect_container(lock_name(stack))
+    if info is None:
+        return None
+    labels = (info.get("Config") or {}).get("Labels") or {}
+    if labels.get(LABEL_LOCK) != stack:
+        raise LockError(f"container {lock_name(stack)!r} exists but is not a hostform lock; hostform will not touch it")
+    return LockInfo(
+        stack=stack,
+        holder_host=labels.get("io.hostform.lock.host", "?"),
+        holder_pid=int(labels.get("io.hostform.lock.pid", "0") or 0),
+        operation=labels.get("io.hostform.lock.operation", "apply"),
+        started_at=labels.get("io.hostform.lock.started", "?"),
+    )
+
+
+def _ensure_lock_image(engine: Engine) -> None:
+    if engine.image_id(LOCK_IMAGE) is not None:
+        return
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("hostform-lock")
+        info.size = 0
+        tar.addfile(info, io.BytesIO(b""))
+    repo, _, tag = LOCK_IMAGE.partition(":")
+    engine.call("make the lock image", engine.api.import_image_from_data, buf.getvalue(), repository=repo, tag=tag)
+
+
+def acquire(engine: Engine, stack: str, operation: str, timeout: float = 0.0) -> None:
+    _ensure_lock_image(engine)
+    labels = {
+        LABEL_LOCK: stack,
+        "io.hostform.lock.host": socket.gethostname(),
+        "io.hostform.lock.pid": str(os.getpid()),
+        "io.hostform.lock.operation": operation,
+        "io.hostform.lock.started": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            engine.create_container(lock_name(stack), {"Image": LOCK_IMAGE, "Cmd": ["hostform-lock"], "Labels": labels})
+            return
+        except ConflictError:
+            held = read_lock(engine, stack)
+            if held is None:
+                continue  # released between our two calls
+            if time.monotonic() >= deadline:
+                raise LockError(held.describe()) from None
+            time.sleep(0.5)
+
+
+def release(engine: Engine, stack: str) -> None:
+    held = read_lock(engine, stack)
+    if held is not None and held.holder_pid == os.getpid() and held.holder_host == socket.gethostname():
+        engine.remove_container(lock_name(stack))
+
+
+def break_lock(engine: Engine, stack: str) -> LockInfo | None:
+    held = read_lock(engine, stack)
+    if held is not None:
+        engine.remove_container(lock_name(stack))
+    return held
+
+
+@contextmanager
+def stack_lock(engine: Engine, stack: str, operation: str, timeout: float = 0.0) -> Iterator[None]:
+    acquire(engine, stack, operation, timeout)
+    try:
+        yield
+    finally:
+        release(engine, stack)
