@@ -161,8 +161,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from plans.planfile import is_plan_file, load_plan_file
-
     saved = None
     if is_plan_file(args.stack):
         saved = load_plan_file(args.stack)

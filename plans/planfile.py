@@ -95,6 +95,9 @@ def _live_differences(before: dict[str, str], after: dict[str, str]) -> list[str
             out.append(f"{obj} was created since the plan was made")
         elif before[obj].split("/")[0] != after[obj].split("/")[0]:
             out.append(f"{obj} was replaced since the plan was made")
+        elif obj.startswith("container ") and before[obj].split("/")[1] != after[obj].split("/")[1]:
+            was, now = before[obj].split("/")[1], after[obj].split("/")[1]
+            out.append(f"{obj} is {now} (was {was} when the plan was made)")
         elif before[obj] != after[obj]:
             out.append(f"{obj} was changed since the plan was made")
     return out or ["the host changed since the plan was made"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from declare.canonical import canonical_json, spec_hash
@@ -109,7 +110,9 @@ def _tmpfs(entry: str) -> tuple[str, str]:
     return path, opts
 
 
-def declared_aliases(live: list[str] | tuple[str, ...], hostname: str | None, want: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+def declared_aliases(
+    live: Sequence[str], hostname: str | None, want: Sequence[str]
+) -> tuple[str, ...]:
     """Live aliases less the one Docker 20.10 adds for a set hostname (kept when declared)."""
     return tuple(sorted(a for a in live if a != hostname or a in want))
 

@@ -87,7 +87,10 @@ class Observed:
 
     def tokens(self) -> dict[str, str]:
         """One short token per live object, to say which one changed between two observations."""
-        out = {f"container {c.engine_name}": f"{c.id[:12]}/{c.state}/{c.spec_hash}/{c.image_id[7:19]}/{hash(c.settings) & 0xffffffff:x}" for c in self.containers}
+        out = {
+            f"container {c.engine_name}": f"{c.id[:12]}/{c.state}/{c.spec_hash}/{c.image_id[7:19]}/{_digest(c.settings)}"
+            for c in self.containers
+        }
         out.update({f"network {n.engine_name}": n.id[:12] for n in self.networks})
         out.update({f"volume {v.engine_name}": "present" for v in self.volumes})
         out.update({f"image {ref}": (iid or "missing")[7:19] for ref, iid in self.image_ids.items()})
@@ -99,3 +102,9 @@ class Observed:
         import json
 
         return hashlib.sha256(json.dumps(self.tokens(), sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _digest(value: object) -> str:
+    import hashlib
+
+    return hashlib.sha256(repr(value).encode()).hexdigest()[:8]
