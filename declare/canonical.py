@@ -26,6 +26,7 @@ def service_spec(loaded: LoadedStack, name: str, key: bytes) -> dict[str, Any]:
             "target": f.target,
             "mode": f.mode,
             "sha256": loaded.files[f.source].sha256,
+            "secret": loaded.files[f.source].is_secret,
         }
         for f in spec.files
         if f.source in loaded.files

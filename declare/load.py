@@ -81,14 +81,17 @@ def load(
     raw = _parse_toml(text, shown)
     lines = LineIndex(text)
     problems: list[Problem] = []
+    unrendered: set[str] = set()  # keys whose template failed: later complaints are noise
 
     def problem(loc: tuple[str | int, ...], message: str) -> None:
-        problems.append(Problem(shown, format_path(loc), message, lines.line_of(loc)))
+        if format_path(loc) not in unrendered:
+            problems.append(Problem(shown, format_path(loc), message, lines.line_of(loc)))
 
     env = dict(os.environ if environ is None else environ)
     variables = _variables(raw.get("vars", {}), var_files, var_overrides, shown)
     renderer = Renderer(variables, env)
     rendered = _render_tree(raw, (), renderer, problem)
+    unrendered.update(p.key for p in problems)
     _merge_env_files(rendered, file.parent, problem)
     try:
         stack = Stack.model_validate(rendered, context={"base_dir": str(file.parent)})

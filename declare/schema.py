@@ -11,7 +11,7 @@ import ipaddress
 import re
 import shlex
 import typing
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import (
     BaseModel,
@@ -401,9 +401,22 @@ def _depends_on(value: Any) -> Any:
     return value
 
 
+ComposeCondition = Literal["service_started", "service_healthy", "service_completed_successfully"]
+
+
+class ComposeDependency(TypedDict, total=False):
+    """Compose's long form, `{ condition = "service_healthy" }`, accepted as it is."""
+
+    condition: Condition | ComposeCondition
+
+
 DependsOn = Annotated[
     dict[str, Literal["started", "healthy", "completed", "default"]],
-    BeforeValidator(_depends_on, json_schema_input_type=list[str] | dict[str, Condition]),
+    BeforeValidator(
+        _depends_on,
+        json_schema_input_type=list[str]
+        | dict[str, Condition | ComposeCondition | ComposeDependency],
+    ),
 ]
 
 RestartPolicy = Literal["no", "always", "on-failure", "unless-stopped"]

@@ -19,7 +19,8 @@ from declare.canonical import service_spec
 from declare.errors import ApplyError, HostformError
 from declare.load import LoadedStack
 from plans.diff import declared_networks
-from plans.model import Action, Change, Plan
+from declare.secrets import reveal
+from plans.model import Action, Change, Plan, ReasonKind
 from runtime import actions, names
 from runtime.engine import Engine
 from runtime.waiting import health_budget, require, wait_for
@@ -206,8 +207,16 @@ class Applier:
             self.engine, self.loaded, change.name, change.kind, change.replica, engine_name, canonical
         )
 
+    def _start_or_remove(self, ident: str) -> None:
+        """A new container that cannot start (a taken port, say) is removed: a re-run creates it again."""
+        try:
+            self.engine.start(ident)
+        except HostformError:
+            self.engine.remove_container(ident)
+            raise
+
     def _run_job(self, change: Change, ident: str) -> None:
-        self.engine.start(ident)
+        self._start_or_remove(ident)
         readiness = wait_for(self.engine, ident, "completed", JOB_BUDGET)
         if not readiness.ok:
             logs = " | ".join(self.engine.logs_tail(ident, 5))
@@ -218,7 +227,7 @@ class Applier:
         if change.kind == "job":
             self._run_job(change, ident)
         else:
-            self.engine.start(ident)
+            self._start_or_remove(ident)
 
     def _service_start(self, change: Change) -> None:
         self.engine.start(_need(change.current_id))
@@ -235,8 +244,23 @@ class Applier:
             for net, ep in ((info.get("NetworkSettings") or {}).get("Networks") or {}).items()
         }
         actions.update_in_place(self.engine, self.loaded, change.name, ident, live_nets)
+        self._reload_files(change, ident)
         if (info.get("State") or {}).get("Status") != "running":
             self.engine.start(ident)
+
+    def _reload_files(self, change: Change, ident: str) -> None:
+        """Copy changed reloadable config files in, then send each its reload signal (once per signal)."""
+        targets = {r.path.removeprefix("files[").split("]", 1)[0] for r in change.reasons if r.kind is ReasonKind.RELOAD}
+        signals: list[str] = []
+        for fm in self.loaded.stack.services()[change.name].files:
+            if fm.target in targets:
+                resolved = self.loaded.files[fm.source]
+                self.engine.put_file(ident, fm.target, reveal(resolved.content).encode(), fm.mode)
+                if resolved.reload_signal and resolved.reload_signal not in signals:
+                    signals.append(resolved.reload_signal)
+        running = (self.engine.inspect_container(ident) or {}).get("State", {}).get("Running", False)
+        for sig in signals if running else []:
+            self.engine.kill(ident, sig)
 
     def _service_replace(self, change: Change) -> None:
         old = _need(change.current_id)

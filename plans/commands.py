@@ -15,7 +15,7 @@ from rich.console import Console
 from declare.errors import ApplyError, HostformError
 from declare.load import LoadedStack, load
 from plans.apply import Applier, ApplyReport, Event
-from plans.diff import PlanOptions, declared_engine_names, destroy_plan, make_plan
+from plans.diff import PlanOptions, declared_engine_names, destroy_plan, make_plan, reload_targets
 from plans.model import Plan
 from plans.planfile import SavedPlan, check_fresh, is_plan_file, load_plan_file
 from plans.render import plan_json, print_plan
@@ -42,7 +42,8 @@ def stage_connect(args: argparse.Namespace) -> Engine:
 def stage_observe(engine: Engine, loaded: LoadedStack) -> Observed:
     containers, networks, volumes = declared_engine_names(loaded)
     images = {s.image for s in loaded.stack.services().values()}
-    return observe(engine, loaded.name, containers, networks, volumes, images)
+    reloads = {n: sorted(reload_targets(loaded, s)) for n, s in loaded.stack.services().items()}
+    return observe(engine, loaded.name, containers, networks, volumes, images, file_targets=reloads)
 
 
 def stage_plan(args: argparse.Namespace, loaded: LoadedStack, observed: Observed) -> Plan:
@@ -53,6 +54,13 @@ def stage_plan(args: argparse.Namespace, loaded: LoadedStack, observed: Observed
     )
     _check_names(loaded, options)
     return make_plan(loaded, observed, options)
+
+
+def stage_explain(plan: Plan, loaded: LoadedStack, engine: Engine) -> Plan:
+    """Attach unified diffs of changed config files (read from the live containers)."""
+    from plans.filediff import with_file_diffs
+
+    return with_file_diffs(plan, loaded, engine)
 
 
 def _check_names(loaded: LoadedStack, options: PlanOptions) -> None:
@@ -139,7 +147,7 @@ class EventReporter:
 def cmd_plan(args: argparse.Namespace) -> int:
     loaded = stage_load(args)
     engine = stage_connect(args)
-    plan = stage_plan(args, loaded, stage_observe(engine, loaded))
+    plan = stage_explain(stage_plan(args, loaded, stage_observe(engine, loaded)), loaded, engine)
     fmt = "json" if args.json else args.format
     if args.out:
         from plans.planfile import save_plan
@@ -178,7 +186,7 @@ def _apply_locked(args: argparse.Namespace, engine: Engine, loaded: LoadedStack,
     if saved is not None:
         check_fresh(saved, plan)
     if not args.json:
-        print_plan(plan)
+        print_plan(stage_explain(plan, loaded, engine))
     if plan.conflicts:
         raise HostformError(f"stack {plan.stack!r} cannot converge: {len(plan.conflicts)} name conflicts (see above)")
     if not plan.has_changes:

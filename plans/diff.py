@@ -211,7 +211,7 @@ def _action_for(reasons: list[Reason]) -> Action:
     replace_kinds = {ReasonKind.FORCED, ReasonKind.IMAGE, ReasonKind.JOB_FAILED, ReasonKind.DEPENDENCY, ReasonKind.UNTRACKED, ReasonKind.LEFTOVER}
     if kinds & replace_kinds or any(r.kind is ReasonKind.FIELD and effect_of(r.path) is Effect.REPLACE for r in reasons):
         return Action.REPLACE
-    if any(r.kind in (ReasonKind.FIELD, ReasonKind.LIVE) for r in reasons):
+    if any(r.kind in (ReasonKind.FIELD, ReasonKind.LIVE, ReasonKind.RELOAD) for r in reasons):
         return Action.UPDATE
     if ReasonKind.STOPPED in kinds:
         return Action.START
@@ -235,11 +235,13 @@ def _container_reasons(
         reasons.append(Reason(ReasonKind.FORCED, text="replacement forced with --replace"))
     if current.engine_name != engine_name:
         reasons.append(Reason(ReasonKind.LEFTOVER, text=f"named {current.engine_name!r} by an interrupted apply"))
+    reloadable = reload_targets(loaded, spec)
     if current.last_applied is None:
         reasons.append(Reason(ReasonKind.UNTRACKED, text="carries no readable last-applied spec"))
     else:
-        reasons.extend(_intent(current.last_applied, desired))
-    reasons.extend(_live_in_place(loaded, name, spec, current, reasons))
+        reasons.extend(_intent(current.last_applied, desired, reloadable))
+        reasons.extend(_live_in_place(loaded, name, spec, current, current.last_applied))
+    reasons.extend(_reloads(desired, current, reloadable))
     image_id = observed.image_ids.get(spec.image)
     if image_id and current.image_id and image_id != current.image_id:
         reasons.append(Reason(ReasonKind.IMAGE, spec.image, current.image_id, image_id))
@@ -249,12 +251,32 @@ def _container_reasons(
     if kind == "job":
         if current.state in ("exited", "dead") and current.exit_code not in (0, None):
             reasons.append(Reason(ReasonKind.JOB_FAILED, text=f"last run failed with exit code {current.exit_code}"))
+        elif current.state == "created":  # an apply stopped between create and start
+            reasons.append(Reason(ReasonKind.JOB_FAILED, text="created but never run"))
     elif current.state in ("created", "exited", "dead"):
         reasons.append(Reason(ReasonKind.STOPPED, text=f"container is {current.state}"))
     return reasons
 
 
-def _intent(last_applied: dict[str, Any], desired: dict[str, Any]) -> list[Reason]:
+def reload_targets(loaded: LoadedStack, spec: ContainerSpec) -> set[str]:
+    """Targets of config files that are re-copied and signalled instead of recreating the container."""
+    return {f.target for f in spec.files if f.source in loaded.files and loaded.files[f.source].reload_signal}
+
+
+def _reloads(desired: dict[str, Any], current: ObservedContainer, reloadable: set[str]) -> Iterable[Reason]:
+    """Reloadable files are compared with the live file: the label's hash goes stale after a reload."""
+    live = dict(current.file_hashes)
+    for f in desired.get("files", []):
+        target = f["target"]
+        if target in reloadable and target in live and live[target] != f["sha256"]:
+            have = live[target]
+            before = "sha256:" + have[:12] if have else None
+            yield Reason(ReasonKind.RELOAD, f"files[{target}].sha256", before, "sha256:" + f["sha256"][:12])
+
+
+def _intent(
+    last_applied: dict[str, Any], desired: dict[str, Any], reloadable: set[str] | frozenset[str] = frozenset()
+) -> list[Reason]:
     """Fields the user changed since the last apply (in-place fields are compared with live instead)."""
     old = {k: v for k, v in last_applied.items() if FIELD_EFFECTS.get(k, Effect.REPLACE) is Effect.REPLACE}
     new = {k: v for k, v in desired.items() if FIELD_EFFECTS.get(k, Effect.REPLACE) is Effect.REPLACE}
@@ -262,7 +284,8 @@ def _intent(last_applied: dict[str, Any], desired: dict[str, Any]) -> list[Reaso
         if k not in old and k not in last_applied:
             new.pop(k)  # a field added by a newer hostform: not a change the user made
     seen: dict[str, Reason] = {}
-    old_files, new_files = old.pop("files", []), new.pop("files", [])
+    old_files = [f for f in old.pop("files", []) if f["target"] not in reloadable]
+    new_files = [f for f in new.pop("files", []) if f["target"] not in reloadable]
     for reason in _file_reasons(old_files, new_files):
         seen[reason.path] = reason
     for items in DeepDiff(old, new, view="tree", verbose_level=2).values():
@@ -284,9 +307,11 @@ def _file_reasons(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> Itera
         if a is None or b is None:
             yield Reason(ReasonKind.FIELD, path, _file_view(a), _file_view(b))
         else:
+            hidden = "(diff hidden: the file holds a secret)" if a.get("secret") or b.get("secret") else ""
             for key in ("source", "sha256", "mode"):
                 if a.get(key) != b.get(key):
-                    yield Reason(ReasonKind.FIELD, f"{path}.{key}", _file_view(a, key), _file_view(b, key))
+                    diff = hidden if key == "sha256" else ""
+                    yield Reason(ReasonKind.FIELD, f"{path}.{key}", _file_view(a, key), _file_view(b, key), diff=diff)
 
 
 def _file_view(f: dict[str, Any] | None, key: str = "") -> Any:
@@ -333,8 +358,9 @@ def _mask(value: Any) -> Any:
 
 
 def _live_in_place(
-    loaded: LoadedStack, name: str, spec: ContainerSpec, current: ObservedContainer, so_far: list[Reason]
+    loaded: LoadedStack, name: str, spec: ContainerSpec, current: ObservedContainer, last_applied: dict[str, Any]
 ) -> Iterable[Reason]:
+    """In-place fields, desired against live; `outside` when the stack file did not change them."""
     live = current.settings
     if live is None:
         return
@@ -346,13 +372,15 @@ def _live_in_place(
         ("pids_limit", spec.pids_limit, live.pids_limit),
     ):
         if want != have:
-            yield Reason(ReasonKind.LIVE, field, have, want)
+            outside = last_applied.get(field, want) == want
+            yield Reason(ReasonKind.LIVE, field, have, want, outside=outside)
     want_nets = {net: tuple(aliases) for net, aliases in network_attachments(loaded.name, name, spec)}
     have_nets = {
         net: declared_aliases(aliases, spec.hostname, want_nets.get(net, ())) for net, aliases in live.networks
     }
     if want_nets != have_nets:
-        yield Reason(ReasonKind.LIVE, "networks", _net_view(have_nets), _net_view(want_nets))
+        outside = last_applied.get("networks") == [{"name": a.name, "aliases": list(a.aliases)} for a in spec.networks]
+        yield Reason(ReasonKind.LIVE, "networks", _net_view(have_nets), _net_view(want_nets), outside=outside)
 
 
 def _net_view(nets: dict[str, tuple[str, ...]]) -> dict[str, list[str]]:

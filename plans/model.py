@@ -41,6 +41,7 @@ class ReasonKind(StrEnum):
     ORPHAN = "orphan"  # managed, no longer declared
     LEFTOVER = "leftover"  # a temporary object of an interrupted apply
     UNTRACKED = "untracked"  # managed but carries no readable last-applied spec
+    RELOAD = "reload"  # a config file with reload_signal changed: copied in and signalled, no recreation
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,11 @@ class Reason:
     before: Any = None
     after: Any = None
     text: str = ""
+    outside: bool = False  # LIVE only: the host was changed outside hostform (drift), not the stack file
+    diff: str = ""  # a unified diff of a config file, when one is shown
 
     def __str__(self) -> str:
-        if self.kind in (ReasonKind.FIELD, ReasonKind.LIVE):
+        if self.kind in (ReasonKind.FIELD, ReasonKind.LIVE, ReasonKind.RELOAD):
             return f"{self.path}: {display(self.before, self.path)} -> {display(self.after, self.path)}"
         if self.kind is ReasonKind.IMAGE:
             return f"image {self.path} now resolves to {_short(self.after)} (container runs {_short(self.before)})"

@@ -33,6 +33,9 @@ class PlanView:
             yield Text(f"! conflict: {conflict}", style="bold red")
         for warning in plan.warnings:
             yield Text(f"! warning: {warning}", style="yellow")
+        if not plan.has_changes and plan.conflicts:
+            yield Text(f"No other changes; stack {plan.stack!r} cannot match the host while names conflict.")
+            return
         if not plan.has_changes:
             yield Text(f"No changes. Stack {plan.stack!r} matches the host.", style="bold green")
             return
@@ -54,6 +57,14 @@ def _change_lines(change: Change) -> Iterable[Text]:
         if reason.kind is ReasonKind.NEW:
             continue
         yield Text(f"        {_reason_mark(change)} {reason}", style=style if change.action is not Action.CREATE else "dim")
+        for line in reason.diff.splitlines():
+            yield Text(f"          {line}", style=_diff_style(line))
+
+
+def _diff_style(line: str) -> str:
+    if line.startswith(("+++", "---")):
+        return "bold"
+    return {"+": "green", "-": "red", "@": "cyan"}.get(line[:1], "")
 
 
 def _reason_mark(change: Change) -> str:
@@ -90,7 +101,15 @@ def _change_json(c: Change) -> dict[str, Any]:
         "action_reason": [r.kind.value for r in c.reasons],
         "replace_paths": c.replace_paths if c.action is Action.REPLACE else [],
         "reasons": [
-            {"kind": r.kind.value, "path": r.path, "before": _safe(r.before), "after": _safe(r.after), "text": str(r)}
+            {
+                "kind": r.kind.value,
+                "path": r.path,
+                "before": _safe(r.before),
+                "after": _safe(r.after),
+                "text": str(r),
+                "outside": r.outside,
+                "diff": r.diff,
+            }
             for r in c.reasons
         ],
     }

@@ -86,7 +86,7 @@ class Engine:
             return fn(*args, **kwargs)
 
     def ping(self) -> None:
-        self.call("ping", self.api.ping)
+        self.call(f"ping {self.address}", self.api.ping)
 
     # -- reading
 
@@ -195,6 +195,26 @@ class Engine:
             if "Could not find the file" not in str(exc) and "no such file" not in str(exc).lower():
                 raise
             self.call(f"copy {path} into {ident}", self.api.put_archive, ident, "/", _tar_of(path, data, mode))
+
+    def read_file(self, ident: str, path: str, limit: int = 1 << 20) -> bytes | None:
+        """A regular file's content from a container (running or not); None when absent or too big."""
+        import docker.errors
+
+        try:
+            stream, stat = self.api.get_archive(ident, path)
+        except docker.errors.NotFound:
+            return None
+        except docker.errors.APIError as exc:
+            raise EngineError(f"read {path} from {ident}: {_explain(exc)}") from None
+        if int(stat.get("size", 0)) > limit:
+            return None
+        raw = b"".join(stream)
+        with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+            for member in tar:
+                if member.isfile():
+                    fh = tar.extractfile(member)
+                    return fh.read() if fh else None
+        return None
 
     def wait(self, ident: str, timeout: float) -> int:
         with translated(f"wait for {ident}"):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -27,11 +29,13 @@ def observe(
     declared_volumes: Iterable[str] = (),
     images: Iterable[str] = (),
     inspect: bool = True,
+    file_targets: Mapping[str, Sequence[str]] | None = None,
 ) -> Observed:
     """What the engine has for `stack`, plus unmanaged objects squatting declared names.
 
     `declared_*` are engine names the stack would use; `images` the references
-    whose local image IDs the planner needs.
+    whose local image IDs the planner needs; `file_targets` maps a resource name
+    to the files whose live content hash is wanted (config files reloaded in place).
     """
     label = f"{names.LABEL_STACK}={stack}"
     wanted_containers = set(declared_containers)
@@ -55,9 +59,16 @@ def observe(
         if found is not None:
             conflicts.append(_conflict("volume", vname, vname, found.get("Labels") or {}))
 
+    targets = file_targets or {}
     with ThreadPoolExecutor(max_workers=8) as pool:
         image_ids = dict(zip(sorted(set(images)), pool.map(engine.image_id, sorted(set(images))), strict=True))
         details = list(pool.map(engine.inspect_container, [c["Id"] for c in mine])) if inspect else [None] * len(mine)
+        hashes = list(
+            pool.map(
+                lambda c: _file_hashes(engine, c["Id"], targets.get((c.get("Labels") or {}).get(names.LABEL_NAME, ""), ())),
+                mine,
+            )
+        )
 
     key = None
     for n in networks:
@@ -66,13 +77,23 @@ def observe(
             key = bytes.fromhex(raw_key) if raw_key else None
     return Observed(
         stack=stack,
-        containers=tuple(_container(c, d) for c, d in zip(mine, details, strict=True)),
+        containers=tuple(
+            replace(_container(c, d), file_hashes=h) for c, d, h in zip(mine, details, hashes, strict=True)
+        ),
         networks=tuple(_network(n) for n in networks),
         volumes=tuple(_volume(v) for v in volumes),
         conflicts=tuple(conflicts),
         image_ids=image_ids,
         key=key,
     )
+
+
+def _file_hashes(engine: Engine, ident: str, targets: Sequence[str]) -> tuple[tuple[str, str | None], ...]:
+    out = []
+    for target in targets:
+        data = engine.read_file(ident, target)
+        out.append((target, hashlib.sha256(data).hexdigest() if data is not None else None))
+    return tuple(out)
 
 
 def _name_of(listed: dict[str, Any]) -> str:

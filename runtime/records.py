@@ -35,6 +35,7 @@ class ObservedContainer:
     last_applied: dict[str, Any] | None
     spec_hash: str | None
     settings: LiveSettings | None = None  # filled by inspect
+    file_hashes: tuple[tuple[str, str | None], ...] = ()  # (target, sha256 or None: absent) when asked for
 
     @property
     def short_id(self) -> str:

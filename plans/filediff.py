@@ -1,0 +1,65 @@
+"""Unified diffs of config files for a plan: the live file against the new content.
+
+A file that holds a secret (now, or at the last apply) is never shown, only
+said to have changed.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import replace
+
+from declare.load import LoadedStack
+from declare.secrets import Secret
+from plans.model import Change, Plan, Reason
+from runtime.engine import Engine
+
+MAX_DIFF_LINES = 200
+HIDDEN = "(diff hidden: the file holds a secret)"
+
+
+def with_file_diffs(plan: Plan, loaded: LoadedStack, engine: Engine) -> Plan:
+    return replace(plan, changes=tuple(_change(c, loaded, engine) for c in plan.changes))
+
+
+def _change(change: Change, loaded: LoadedStack, engine: Engine) -> Change:
+    if change.current_id is None or change.kind not in ("container", "job"):
+        return change
+    spec = loaded.stack.services().get(change.name)
+    if spec is None:
+        return change
+    sources = {f.target: f.source for f in spec.files}
+    reasons = []
+    for reason in change.reasons:
+        target = _target(reason)
+        if target is not None and target in sources and sources[target] in loaded.files and not reason.diff:
+            reason = replace(reason, diff=_diff(engine, change.current_id, target, loaded.files[sources[target]].content, reason))
+        reasons.append(reason)
+    return replace(change, reasons=tuple(reasons))
+
+
+def _target(reason: Reason) -> str | None:
+    if not reason.path.startswith("files[") or not reason.path.endswith(".sha256"):
+        return None
+    return reason.path.removeprefix("files[").split("]", 1)[0]
+
+
+def _diff(engine: Engine, ident: str, target: str, content: str | Secret, reason: Reason) -> str:
+    if isinstance(content, Secret):
+        return HIDDEN
+    old = engine.read_file(ident, target)
+    if old is None:
+        return ""
+    try:
+        old_text = old.decode()
+    except UnicodeDecodeError:
+        return "(binary file changed)"
+    lines = list(
+        difflib.unified_diff(
+            old_text.splitlines(keepends=True), content.splitlines(keepends=True), f"{target} (live)", f"{target} (new)"
+        )
+    )
+    if len(lines) > MAX_DIFF_LINES:
+        lines = [*lines[:MAX_DIFF_LINES], f"... {len(lines) - MAX_DIFF_LINES} more lines\n"]
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines).rstrip("\n")
+
