@@ -11,7 +11,7 @@ import ipaddress
 import re
 import shlex
 import typing
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -379,6 +379,15 @@ def _sorted_strs(value: Any) -> Any:
     return value
 
 
+ComposeCondition = Literal["service_started", "service_healthy", "service_completed_successfully"]
+
+
+class ComposeDependency(Model):
+    """Compose's long form, `{ condition = "service_healthy" }`, accepted as it is."""
+
+    condition: Condition | ComposeCondition = "started"
+
+
 def _depends_on(value: Any) -> Any:
     if isinstance(value, list):
         if not all(isinstance(v, str) for v in value):
@@ -388,7 +397,8 @@ def _depends_on(value: Any) -> Any:
         out = {}
         for name, cond in value.items():
             if isinstance(cond, dict):  # Compose's { condition = "service_healthy" }
-                cond = cond.get("condition", "started")
+                table: Any = _table(ComposeDependency, cond, f"depends_on {name!r}")
+                cond = table.condition
             if isinstance(cond, str):
                 cond = cond.removeprefix("service_").replace("completed_successfully", "completed")
             if cond not in typing.get_args(Condition):
@@ -399,15 +409,6 @@ def _depends_on(value: Any) -> Any:
             out[name] = cond
         return out
     return value
-
-
-ComposeCondition = Literal["service_started", "service_healthy", "service_completed_successfully"]
-
-
-class ComposeDependency(TypedDict, total=False):
-    """Compose's long form, `{ condition = "service_healthy" }`, accepted as it is."""
-
-    condition: Condition | ComposeCondition
 
 
 DependsOn = Annotated[

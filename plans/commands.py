@@ -158,7 +158,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     elif fmt == "markdown":
         from plans.markdown import render_markdown
 
-        print(render_markdown(plan))
+        print(render_markdown(plan), end="")
     else:
         print_plan(plan)
     if plan.conflicts:
@@ -223,7 +223,20 @@ def cmd_drift(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    raise HostformError("show is not implemented yet")
+    from plans.planfile import plan_from_doc
+
+    saved = load_plan_file(args.planfile)
+    plan = plan_from_doc(saved.body)
+    if args.format == "json":
+        doc = {k: v for k, v in saved.body.items() if k not in ("kind", "live", "stack_path", "var", "var_file")}
+        print(json.dumps(doc, indent=2))
+    elif args.format == "markdown":
+        from plans.markdown import render_markdown
+
+        print(render_markdown(plan), end="")
+    else:
+        print_plan(plan)
+    return EXIT_OK
 
 
 def cmd_unlock(args: argparse.Namespace) -> int:

@@ -55,6 +55,8 @@ class Reason:
     diff: str = ""  # a unified diff of a config file, when one is shown
 
     def __str__(self) -> str:
+        if self.text and self.kind in (ReasonKind.FIELD, ReasonKind.LIVE, ReasonKind.RELOAD, ReasonKind.IMAGE):
+            return self.text  # a reason read back from a saved plan keeps its printed form
         if self.kind in (ReasonKind.FIELD, ReasonKind.LIVE, ReasonKind.RELOAD):
             return f"{self.path}: {display(self.before, self.path)} -> {display(self.after, self.path)}"
         if self.kind is ReasonKind.IMAGE:

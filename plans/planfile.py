@@ -101,3 +101,26 @@ def _live_differences(before: dict[str, str], after: dict[str, str]) -> list[str
         elif before[obj] != after[obj]:
             out.append(f"{obj} was changed since the plan was made")
     return out or ["the host changed since the plan was made"]
+
+
+def plan_from_doc(doc: dict[str, Any]) -> Plan:
+    """A Plan back from its JSON form, for `show` (reasons keep their printed text)."""
+    from plans.model import Action, Change, Reason, ReasonKind
+
+    changes = []
+    for c in doc.get("resource_changes", []):
+        reasons = tuple(
+            Reason(
+                ReasonKind(r["kind"]), r.get("path", ""), r.get("before"), r.get("after"),
+                text=r.get("text", ""), outside=bool(r.get("outside")), diff=r.get("diff", ""),
+            )
+            for r in c.get("reasons", [])
+        )
+        changes.append(
+            Change(c["address"], c["kind"], c["name"], c["engine_name"], Action(c["action"]), reasons,
+                   int(c.get("replica", 1)), c.get("current_id"))
+        )
+    return Plan(
+        stack=doc["stack"], changes=tuple(changes), fingerprint=doc.get("fingerprint", ""),
+        conflicts=tuple(doc.get("conflicts", [])), warnings=tuple(doc.get("warnings", [])), live=doc.get("live", {}),
+    )

@@ -85,6 +85,16 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "conflicts": list(plan.conflicts),
         "warnings": list(plan.warnings),
         "resource_changes": [_change_json(c) for c in plan.changes],
+        "resource_drift": [
+            {
+                "address": c.address,
+                "engine_name": c.engine_name,
+                "paths": [r.path for r in c.reasons if r.outside],
+                "text": [str(r) for r in c.reasons if r.outside],
+            }
+            for c in plan.changes
+            if any(r.outside for r in c.reasons)
+        ],
     }
 
 

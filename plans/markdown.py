@@ -1,0 +1,29 @@
+"""The markdown rendering of a plan (a pull-request comment), from templates/plan.md.j2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+
+import templates
+from plans.model import Action, Plan
+from plans.render import MARKS
+
+
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(templates.__file__).parent),
+        autoescape=False,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def _diff_mark(action: Action) -> str:
+    return {Action.CREATE: "+", Action.DELETE: "-", Action.REPLACE: "!"}.get(action, "!")
+
+
+def render_markdown(plan: Plan) -> str:
+    template = _env().get_template("plan.md.j2")
+    return template.render(plan=plan, marks=MARKS, diff_mark=_diff_mark).rstrip() + "\n"
