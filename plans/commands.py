@@ -144,9 +144,20 @@ class EventReporter:
 
 # ---------------------------------------------------------------- commands
 
+def stage_pull(engine: Engine, loaded: LoadedStack) -> None:
+    """Refresh every tag the stack uses from its registry (pull = "never" images are left alone)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    refs = sorted({s.image for s in loaded.stack.services().values() if s.pull != "never"})
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(engine.pull, refs))
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     loaded = stage_load(args)
     engine = stage_connect(args)
+    if args.pull:
+        stage_pull(engine, loaded)
     plan = stage_explain(stage_plan(args, loaded, stage_observe(engine, loaded)), loaded, engine)
     fmt = "json" if args.json else args.format
     if args.out:

@@ -181,7 +181,10 @@ def _service_changes(
                 groups.pop((name, replica), None)
                 continue
             found = groups.pop((name, replica), [])
-            current, leftovers = _pick(found, engine_name)
+            accepted = _accepted_names(stack.name, name, replica)
+            current, leftovers = _pick(found, accepted)
+            if current is not None and current.engine_name in accepted:
+                engine_name = current.engine_name  # replica 1 keeps its name when replicas grow or shrink
             yield from (_delete(c, ReasonKind.LEFTOVER, "left by an interrupted apply") for c in leftovers)
             if current is None:
                 yield Change(address, kind, name, engine_name, Action.CREATE, (Reason(ReasonKind.NEW),), replica)
@@ -194,10 +197,16 @@ def _service_changes(
             yield _delete(c, ReasonKind.ORPHAN, why)
 
 
-def _pick(found: list[ObservedContainer], engine_name: str) -> tuple[ObservedContainer | None, list[ObservedContainer]]:
+def _accepted_names(stack: str, name: str, replica: int) -> set[str]:
+    """Replica 1 is `<stack>-<name>` alone and `<stack>-<name>-1` among others: either is home."""
+    return {names.container_name(stack, name, replica, 1), names.container_name(stack, name, replica, 2)}
+
+
+def _pick(found: list[ObservedContainer], accepted: set[str]) -> tuple[ObservedContainer | None, list[ObservedContainer]]:
+    """The container that stands for a replica; others (temporary leftovers) are deleted."""
     if not found:
         return None, []
-    ranked = sorted(found, key=lambda c: (c.engine_name != engine_name, c.state != "running", c.engine_name))
+    ranked = sorted(found, key=lambda c: (c.engine_name not in accepted, c.state != "running", c.engine_name))
     return ranked[0], ranked[1:]
 
 
@@ -369,7 +378,7 @@ def _live_in_place(
         ("memory", spec.memory, live.memory),
         ("memory_reservation", spec.memory_reservation, live.memory_reservation),
         ("cpus", spec.cpus, live.cpus),
-        ("pids_limit", spec.pids_limit, live.pids_limit),
+        ("pids_limit", spec.pids_limit if (spec.pids_limit or 0) > 0 else None, live.pids_limit),  # 0, -1: none
     ):
         if want != have:
             outside = last_applied.get(field, want) == want
