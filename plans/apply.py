@@ -297,8 +297,15 @@ class Applier:
         except HostformError as exc:
             self.engine.remove_container(new)
             raise ApplyError(f"{exc}; the old container {change.engine_name} keeps serving") from None
+        self._out_of_service(old)
         actions.stop_and_remove(self.engine, old, spec.stop_grace_period)
         self.engine.rename(new, change.engine_name)
+
+    def _out_of_service(self, ident: str) -> None:
+        """Off its networks first: name lookups stop returning it before it stops answering."""
+        info = self.engine.inspect_container(ident) or {}
+        for net in (info.get("NetworkSettings") or {}).get("Networks") or {}:
+            self.engine.disconnect(ident, net)
 
     def _rollback(self, change: Change, old: str, new: str, was_running: bool) -> None:
         self.engine.remove_container(new)

@@ -53,7 +53,7 @@ def is_plan_file(path: str) -> bool:
     if not p.is_file() or p.suffix == ".toml":
         return False
     try:
-        return json.loads(p.read_text(encoding="utf-8")).get("kind") == KIND
+        return bool(json.loads(p.read_text(encoding="utf-8")).get("kind") == KIND)
     except (ValueError, OSError, AttributeError):
         return False
 

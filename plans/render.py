@@ -57,8 +57,8 @@ def _change_lines(change: Change) -> Iterable[Text]:
         if reason.kind is ReasonKind.NEW:
             continue
         yield Text(f"        {_reason_mark(change)} {reason}", style=style if change.action is not Action.CREATE else "dim")
-        for line in reason.diff.splitlines():
-            yield Text(f"          {line}", style=_diff_style(line))
+        for diff_line in reason.diff.splitlines():
+            yield Text(f"          {diff_line}", style=_diff_style(diff_line))
 
 
 def _diff_style(line: str) -> str:

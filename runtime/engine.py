@@ -98,7 +98,8 @@ class Engine:
         import docker.errors
 
         try:
-            return self.call(f"inspect container {ident}", self.api.inspect_container, ident)
+            found: dict[str, Any] = self.call(f"inspect container {ident}", self.api.inspect_container, ident)
+            return found
         except EngineError as exc:
             if isinstance(exc.__context__, docker.errors.NotFound) or "No such container" in str(exc):
                 return None
@@ -119,7 +120,8 @@ class Engine:
 
     def inspect_volume(self, name: str) -> dict[str, Any] | None:
         try:
-            return self.call(f"inspect volume {name}", self.api.inspect_volume, name)
+            found: dict[str, Any] = self.call(f"inspect volume {name}", self.api.inspect_volume, name)
+            return found
         except EngineError:
             return None
 
@@ -226,7 +228,8 @@ class Engine:
             raw = self.call(f"logs of {ident}", self.api.logs, ident, tail=lines, stdout=True, stderr=True)
         except EngineError:
             return []
-        return raw.decode(errors="replace").splitlines()[-lines:]
+        text: str = raw.decode(errors="replace")
+        return text.splitlines()[-lines:]
 
     # -- networks and volumes
 

@@ -117,7 +117,7 @@ def _container(listed: dict[str, Any], detail: dict[str, Any] | None) -> Observe
     if detail is not None:
         st = detail.get("State") or {}
         state = str(st.get("Status") or state)
-        exit_code = st.get("ExitCode") if state in ("exited", "dead") else None
+        exit_code = st.get("ExitCode") if state in ("exited", "dead", "restarting") else None
         health = (st.get("Health") or {}).get("Status") or health
     elif state == "exited" and "Exited (" in status:
         exit_code = int(status.split("Exited (", 1)[1].split(")", 1)[0])
@@ -138,7 +138,16 @@ def _container(listed: dict[str, Any], detail: dict[str, Any] | None) -> Observe
         last_applied=last_applied,
         spec_hash=labels.get(names.LABEL_SPEC_HASH),
         settings=_settings(detail) if detail is not None else None,
+        created=_rfc3339_seconds(str(detail.get("Created") or "")) if detail else float(listed.get("Created") or 0),
+        restart_count=int((detail or {}).get("RestartCount") or 0),
+        oom_killed=bool(((detail or {}).get("State") or {}).get("OOMKilled")),
+        health_output=_last_health_output(detail),
     )
+
+
+def _last_health_output(detail: dict[str, Any] | None) -> str | None:
+    log = (((detail or {}).get("State") or {}).get("Health") or {}).get("Log") or []
+    return str(log[-1].get("Output") or "").strip()[-500:] if log else None
 
 
 def _settings(detail: dict[str, Any]) -> LiveSettings:
@@ -163,9 +172,9 @@ def _settings(detail: dict[str, Any]) -> LiveSettings:
         memory=host.get("Memory") or None,
         memory_reservation=host.get("MemoryReservation") or None,
         cpus=(host.get("NanoCpus") or 0) / 1e9 or None,
-        pids_limit=host.get("PidsLimit") or None,
+        pids_limit=host.get("PidsLimit") if (host.get("PidsLimit") or 0) > 0 else None,  # 0, -1: unlimited
         networks=networks,
-        env=env,  # type: ignore[arg-type]
+        env=env,
         labels=tuple(sorted((config.get("Labels") or {}).items())),
         ports=tuple(ports),
     )
@@ -183,7 +192,19 @@ def _network(listed: dict[str, Any]) -> ObservedNetwork:
         attachable=bool(listed.get("Attachable")),
         subnet=(ipam[0].get("Subnet") if ipam else None),
         labels=dict(labels),
+        created=_rfc3339_seconds(str(listed.get("Created") or "")),
     )
+
+
+def _rfc3339_seconds(text: str) -> float:
+    """Docker's RFC 3339 time (nanoseconds, any offset) as unix seconds; 0 when unreadable."""
+    import re
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(re.sub(r"\.\d+", "", text).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def _volume(listed: dict[str, Any]) -> ObservedVolume:

@@ -36,6 +36,11 @@ class ObservedContainer:
     spec_hash: str | None
     settings: LiveSettings | None = None  # filled by inspect
     file_hashes: tuple[tuple[str, str | None], ...] = ()  # (target, sha256 or None: absent) when asked for
+    # facts for `drift` only (kept out of tokens(): they change without anyone touching the container)
+    created: float = 0.0  # unix seconds
+    restart_count: int = 0
+    oom_killed: bool = False
+    health_output: str | None = None  # output of the last health check, when inspected
 
     @property
     def short_id(self) -> str:
@@ -52,6 +57,7 @@ class ObservedNetwork:
     attachable: bool
     subnet: str | None
     labels: dict[str, str] = field(default_factory=dict)
+    created: float = 0.0  # unix seconds; for `drift` only
 
 
 @dataclass(frozen=True)

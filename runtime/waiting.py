@@ -46,7 +46,8 @@ def wait_for(engine: Engine, ident: str, condition: str, budget: float) -> Readi
 
 def _judge(state: dict[str, object], condition: str) -> Readiness | None:
     status = str(state.get("Status"))
-    health = (state.get("Health") or {}).get("Status") if isinstance(state.get("Health"), dict) else None  # type: ignore[union-attr]
+    raw_health = state.get("Health")
+    health = raw_health.get("Status") if isinstance(raw_health, dict) else None
     if condition == "completed":
         if status in ("exited", "dead"):
             code = int(state.get("ExitCode") or 0)  # type: ignore[call-overload]
