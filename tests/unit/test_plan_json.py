@@ -1,0 +1,64 @@
+"""The JSON plan is pinned by templates/plan.schema.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from plans.model import Action, Change, Plan, Reason, ReasonKind
+from plans.planfile import plan_from_doc
+from plans.render import plan_json
+
+SCHEMA = json.loads((Path(__file__).parents[2] / "templates" / "plan.schema.json").read_text())
+
+
+def _plan() -> Plan:
+    return Plan(
+        stack="blog",
+        fingerprint="abc",
+        changes=(
+            Change("networks.default", "network", "default", "blog_default", Action.CREATE, (Reason(ReasonKind.NEW),)),
+            Change("containers.web", "container", "web", "blog-web", Action.REPLACE,
+                   (Reason(ReasonKind.FIELD, "env.PW", {"secret": "hmac-sha256:1"}, {"secret": "hmac-sha256:2"}),
+                    Reason(ReasonKind.IMAGE, "img:1", "sha256:aaa", "sha256:bbb")), current_id="1" * 64),
+            Change("containers.db", "container", "db", "blog-db", Action.UPDATE,
+                   (Reason(ReasonKind.LIVE, "memory", 1, 2, outside=True),), current_id="2" * 64),
+            Change("volumes.old", "volume", "old", "blog_old", Action.DELETE, (Reason(ReasonKind.ORPHAN, text="gone"),)),
+        ),
+        conflicts=("container 'blog-x' already exists (not managed by hostform); hostform will not touch it",),
+    )
+
+
+def test_plan_json_follows_the_schema() -> None:
+    doc = plan_json(_plan())
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["summary"] == {"add": 1, "replace": 1, "change": 1, "destroy": 1}
+    web = doc["resource_changes"][1]
+    assert web["actions"] == ["delete", "create"] and web["replace_paths"] == ["env.PW"]
+    assert doc["resource_drift"] == [
+        {"address": "containers.db", "engine_name": "blog-db", "paths": ["memory"], "text": ["memory: 1 -> 2"]}
+    ]
+
+
+def test_secrets_are_masked_in_json() -> None:
+    text = json.dumps(plan_json(_plan()))
+    assert "hmac-sha256" not in text
+    assert '"before": "(secret)"' in text
+
+
+def test_schema_rejects_unknown_fields() -> None:
+    doc = plan_json(_plan())
+    doc["resource_changes"][0]["surprise"] = 1
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, SCHEMA)
+
+
+def test_plan_round_trips_through_its_json_for_show() -> None:
+    plan = _plan()
+    back = plan_from_doc(plan_json(plan))
+    assert [(c.address, c.action) for c in back.changes] == [(c.address, c.action) for c in plan.changes]
+    assert back.summary() == plan.summary()
+    assert [str(r) for c in back.changes for r in c.reasons] == [str(r) for c in plan.changes for r in c.reasons]
