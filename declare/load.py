@@ -84,8 +84,9 @@ def load(
     unrendered: set[str] = set()  # keys whose template failed: later complaints are noise
 
     def problem(loc: tuple[str | int, ...], message: str) -> None:
-        if format_path(loc) not in unrendered:
-            problems.append(Problem(shown, format_path(loc), message, lines.line_of(loc)))
+        key = format_path(loc)
+        if key not in unrendered and not any(u.startswith(f"{key}[") for u in unrendered):
+            problems.append(Problem(shown, key, message, lines.line_of(loc)))
 
     env = dict(os.environ if environ is None else environ)
     variables = _variables(raw.get("vars", {}), var_files, var_overrides, shown)
@@ -96,7 +97,7 @@ def load(
     try:
         stack = Stack.model_validate(rendered, context={"base_dir": str(file.parent)})
     except ValidationError as exc:
-        for loc, message in translate_validation(exc):
+        for loc, message in translate_validation(exc, rendered):
             problem(loc, message)
         raise StackError(problems) from None
     stack = _resolve_default_conditions(stack)
@@ -137,7 +138,7 @@ def _variables(
     for vf in var_files:
         try:
             variables.update(tomllib.loads(Path(vf).read_text(encoding="utf-8")))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
+        except (OSError, ValueError) as exc:  # TOMLDecodeError is a ValueError
             raise StackError([Problem(str(vf), "", f"cannot read var file: {exc}")]) from None
     for item in overrides:
         key, sep, value = item.partition("=")
@@ -166,7 +167,20 @@ def _render_tree(value: Any, loc: tuple[str | int, ...], renderer: Renderer, pro
             "(it would leak into labels or plans)",
         )
         return ""
+    if isinstance(out, Secret) and isinstance(loc[-1], int) and not _plain_env_key(value, out, renderer):
+        problem(loc, "secret() may only be used after the '=' of an env entry (the name is not secret)")
+        return ""
     return out
+
+
+def _plain_env_key(raw: str, out: Secret, renderer: Renderer) -> bool:
+    """In `env = ["KEY=..."]` the KEY part must render without a secret: it shows in plans."""
+    raw_key, sep, _ = raw.partition("=")
+    try:
+        key = renderer.render(raw_key)
+    except RenderError:
+        return False
+    return bool(sep) and isinstance(key, str) and out.reveal().startswith(f"{key}=")
 
 
 def _secret_allowed(loc: tuple[str | int, ...]) -> bool:
@@ -192,14 +206,18 @@ def _merge_env_files(raw: dict[str, Any], base: Path, problem: Any) -> None:
                 path = base / ef
                 try:
                     merged.update(_parse_env_file(path.read_text(encoding="utf-8")))
-                except OSError as exc:
-                    message = f"cannot read env file {str(path)!r}: {exc.strerror}"
+                except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or a NUL in the name
+                    message = f"cannot read env file {str(path)!r}: {_why(exc)}"
                     problem((kind, name, "env_file", i), message)
             env = spec.get("env") or {}
             if isinstance(env, dict):
                 spec["env"] = {**merged, **env}
             elif isinstance(env, list):  # KEY=VALUE entries: later ones win
                 spec["env"] = [f"{k}={v}" for k, v in merged.items()] + env
+
+
+def _why(exc: Exception) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
 def _parse_env_file(text: str) -> dict[str, str]:
@@ -251,10 +269,10 @@ def _resolve_files(
                 assert spec.template is not None
                 source = (base / spec.template).read_text(encoding="utf-8")
                 content = renderer.render_file_template(source, name)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or a NUL in the name
             key = "source" if spec.source is not None else "template"
             where = str(base / str(getattr(spec, key)))
-            problem(("files", name, key), f"cannot read {where!r}: {exc.strerror}")
+            problem(("files", name, key), f"cannot read {where!r}: {_why(exc)}")
             continue
         except RenderError as exc:
             problem(("files", name, "template"), f"{spec.template}: {exc}")
@@ -266,13 +284,16 @@ def _resolve_files(
 
 # ---------------------------------------------------------------- pydantic errors -> problems
 
-def translate_validation(exc: ValidationError) -> list[tuple[tuple[str | int, ...], str]]:
+def translate_validation(
+    exc: ValidationError, data: Any = None
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """pydantic's errors as (key path, message); `data`, the input, tells keys from type tags."""
     out = []
     errors = exc.errors(include_url=False)
     for err in errors:
-        loc = _clean_loc(err["loc"])
+        loc = _clean_loc(err["loc"], data)
         kind = err["type"]
-        if _is_secret_branch(err) and sum(_clean_loc(e["loc"]) == loc for e in errors) > 1:
+        if _is_secret_branch(err) and sum(_clean_loc(e["loc"], data) == loc for e in errors) > 1:
             continue  # `str | Secret`: the str branch's error says what is wrong
         if kind == "extra_forbidden":
             allowed = _fields_at(loc[:-1])
@@ -306,9 +327,24 @@ def _is_secret_branch(err: Any) -> bool:
     return bool(err["type"] == "value_error" and err["msg"].endswith("expected a secret"))
 
 
-def _clean_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
-    # pydantic adds the names of union members and validators to the location
-    return tuple(p for p in loc if isinstance(p, int) or ("[" not in p and p not in _TYPE_NAMES))
+def _clean_loc(loc: tuple[Any, ...], data: Any = None) -> tuple[str | int, ...]:
+    """Drop the names pydantic adds for union members and validators ('str', 'function-...').
+
+    A part that is a key of the input there is kept, so a container named 'list' stays.
+    """
+    out: list[str | int] = []
+    node = data
+    for part in loc:
+        if (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        ):
+            node = node[part]
+        elif isinstance(part, int) or ("[" not in part and part not in _TYPE_NAMES):
+            node = None  # a missing key, or below a value a validator rewrote
+        else:
+            continue
+        out.append(part)
+    return tuple(out)
 
 
 _TYPE_NAMES = {

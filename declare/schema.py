@@ -260,12 +260,15 @@ class Healthcheck(Model):
 
 
 def _octal(value: Any) -> Any:
+    mode = value
     if isinstance(value, str):
         try:
-            return int(value, 8)
+            mode = int(value, 8)
         except ValueError:
             raise ValueError(f"mode {value!r} is not an octal file mode like '0644'") from None
-    return value
+    if isinstance(mode, int) and not isinstance(mode, bool) and not 0 <= mode <= 0o7777:
+        raise ValueError(f"mode {value!r} is not a file mode (0 to 0o7777)")
+    return mode
 
 
 class FileMount(Model):
@@ -451,7 +454,7 @@ class ContainerSpec(Model):
     hostname: str | None = None
     memory: Size | None = None
     memory_reservation: Size | None = None
-    cpus: float | None = Field(default=None, gt=0)
+    cpus: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     pids_limit: int | None = Field(default=None, ge=-1)
     cap_add: Caps = ()
     cap_drop: Caps = ()

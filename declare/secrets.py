@@ -76,7 +76,7 @@ def read_secret(name: str, environ: dict[str, str] | None = None) -> str | None:
         try:
             with open(path, encoding="utf-8") as fh:
                 return fh.read().rstrip("\n")
-        except OSError:
+        except (OSError, ValueError):  # ValueError: not UTF-8, or a NUL in the path
             return None
     return None
 

@@ -8,6 +8,16 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|ms|h|m|s)")
 _DURATION_NS = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)?$", re.IGNORECASE)
 _SIZE_FACTOR = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+_INT64_MAX = 2**63 - 1  # the engine keeps durations (ns) and sizes (bytes) as int64
+
+
+def _scaled(amount: float, factor: int, value: object, what: str) -> int:
+    """amount * factor as an int, refusing NaN and what the engine cannot hold."""
+    if amount != amount:  # NaN
+        raise ValueError(f"{value!r} is not a {what}")
+    if amount * factor > _INT64_MAX:
+        raise ValueError(f"{value!r} is not a {what} (too large)")
+    return int(amount * factor)
 
 
 def parse_duration(value: str | int | float) -> int:
@@ -17,7 +27,7 @@ def parse_duration(value: str | int | float) -> int:
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError(f"{value!r} is not a duration: negative")
-        return int(value * 10**9)
+        return _scaled(value, 10**9, value, "duration")
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a duration (expected e.g. '10s', '1m30s')")
     text = value.strip()
@@ -27,11 +37,11 @@ def parse_duration(value: str | int | float) -> int:
     for match in _DURATION_PART.finditer(text):
         if match.start() != pos:
             break
-        total += int(float(match.group(1)) * _DURATION_NS[match.group(2)])
+        total += _scaled(float(match.group(1)), _DURATION_NS[match.group(2)], value, "duration")
         pos = match.end()
     if pos != len(text) or not text:
         raise ValueError(f"{value!r} is not a duration (expected e.g. '10s', '1m30s', '500ms')")
-    return total
+    return _scaled(total, 1, value, "duration")
 
 
 def format_duration(ns: int) -> str:
@@ -53,13 +63,13 @@ def parse_size(value: str | int) -> int:
     if isinstance(value, int):
         if value < 0:
             raise ValueError(f"{value!r} is not a size: negative")
-        return value
+        return _scaled(value, 1, value, "size")
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a size (expected e.g. '512m', '1g')")
     match = _SIZE.match(value.strip())
     if not match:
         raise ValueError(f"{value!r} is not a size (expected e.g. '512m', '1g', '64k')")
-    return int(float(match.group(1)) * _SIZE_FACTOR[match.group(2).lower()])
+    return _scaled(float(match.group(1)), _SIZE_FACTOR[match.group(2).lower()], value, "size")
 
 
 def format_size(n: int) -> str:

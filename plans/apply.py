@@ -201,10 +201,10 @@ class Applier:
                 readiness = wait_for(self.engine, engine_name, condition, budget)
                 require(readiness, f"{change.address}: dependency {dep!r} ({condition}):")
 
-    def _new_container(self, change: Change, engine_name: str) -> str:
+    def _new_container(self, change: Change, engine_name: str, announce: bool = True) -> str:
         canonical = service_spec(self.loaded, change.name, self.plan.key)
         return actions.create_container(
-            self.engine, self.loaded, change.name, change.kind, change.replica, engine_name, canonical
+            self.engine, self.loaded, change.name, change.kind, change.replica, engine_name, canonical, announce
         )
 
     def _start_or_remove(self, ident: str) -> None:
@@ -290,10 +290,12 @@ class Applier:
 
     def _replace_start_first(self, change: Change, old: str) -> None:
         spec = self.loaded.stack.services()[change.name]
-        new = self._new_container(change, _temp_name(change.engine_name, names.TEMP_NEW))
+        # unannounced until ready: the old one alone answers the service name meanwhile
+        new = self._new_container(change, _temp_name(change.engine_name, names.TEMP_NEW), announce=False)
         try:
             self.engine.start(new)
             require(wait_for(self.engine, new, "ready", health_budget(spec)), f"new {change.engine_name}")
+            actions.announce(self.engine, self.loaded, change.name, new)
         except HostformError as exc:
             self.engine.remove_container(new)
             raise ApplyError(f"{exc}; the old container {change.engine_name} keeps serving") from None

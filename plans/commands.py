@@ -230,7 +230,36 @@ def _destroy_locked(args: argparse.Namespace, engine: Engine, loaded: LoadedStac
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
-    raise HostformError("drift is not implemented yet")
+    """load -> observe -> detect -> report; with --fix: plan the drifted -> confirm -> apply -> re-check."""
+    from contextlib import redirect_stdout
+
+    from plans import drift
+
+    loaded = stage_load(args)
+    engine = stage_connect(args)
+    report, plan = drift.check(engine, loaded, args.include_pending)
+    if args.fix and not report.in_sync:
+        quiet = argparse.Namespace(**{**vars(args), "json": False})
+        with redirect_stdout(sys.stderr if args.json else sys.stdout):  # --json: stdout holds the report only
+            drift.print_report(report)
+            with stack_lock(engine, loaded.name, "drift --fix"):
+                report, plan = drift.check(engine, loaded, args.include_pending)  # under the lock
+                fix = drift.fix_plan(report, plan)
+                print_plan(fix)
+                if fix.has_changes and not stage_confirm(args, fix, "fix this drift"):
+                    print("Fix cancelled.")
+                    return EXIT_CHANGES
+                if fix.has_changes:
+                    code = stage_report(stage_apply(quiet, engine, loaded, fix), fix, verb="Fix")
+                    if code != EXIT_OK:
+                        return code
+            report, _ = drift.check(engine, loaded, args.include_pending)
+            print("After the fix:")
+    if args.json:
+        print(json.dumps(drift.report_json(report), indent=2))
+    else:
+        drift.print_report(report)
+    return EXIT_OK if report.in_sync else EXIT_CHANGES
 
 
 def cmd_show(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ from deepdiff import DeepDiff
 from declare.canonical import service_spec
 from declare.load import LoadedStack
 from declare.schema import ContainerSpec, NetworkSpec
-from plans.fields import FIELD_EFFECTS, Effect, effect_of
+from plans.fields import FIELD_EFFECTS, LIFTED_BY_REPLACE, Effect, effect_of
 from plans.model import Action, Change, Plan, Reason, ReasonKind
 from runtime import names
 from runtime.container_config import declared_aliases, network_attachments
@@ -219,6 +219,8 @@ def _action_for(reasons: list[Reason]) -> Action:
     kinds = {r.kind for r in reasons}
     replace_kinds = {ReasonKind.FORCED, ReasonKind.IMAGE, ReasonKind.JOB_FAILED, ReasonKind.DEPENDENCY, ReasonKind.UNTRACKED, ReasonKind.LEFTOVER}
     if kinds & replace_kinds or any(r.kind is ReasonKind.FIELD and effect_of(r.path) is Effect.REPLACE for r in reasons):
+        return Action.REPLACE
+    if any(r.kind is ReasonKind.LIVE and r.path in LIFTED_BY_REPLACE and r.after is None for r in reasons):
         return Action.REPLACE
     if any(r.kind in (ReasonKind.FIELD, ReasonKind.LIVE, ReasonKind.RELOAD) for r in reasons):
         return Action.UPDATE

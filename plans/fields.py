@@ -50,6 +50,9 @@ FIELD_EFFECTS: dict[str, Effect] = {
 
 IN_PLACE = tuple(f for f, e in FIELD_EFFECTS.items() if e is Effect.UPDATE)
 
+# Docker's update API reads 0 as "unchanged", so lifting one of these limits needs a new container.
+LIFTED_BY_REPLACE = ("memory", "memory_reservation", "cpus")
+
 
 def effect_of(path: str) -> Effect:
     top = path.split(".", 1)[0].split("[", 1)[0]

@@ -31,22 +31,36 @@ def create_container(
     replica: int,
     engine_name: str,
     canonical: dict[str, Any],
+    announce: bool = True,
 ) -> str:
-    """Create (not start) a container with its files copied in and every network attached."""
+    """Create (not start) a container with its files copied in and every network attached.
+
+    announce=False leaves out the service aliases, so name lookups do not reach
+    it before `announce()` (a start-first replacement that is not ready yet).
+    """
     spec = loaded.stack.services()[name]
     ensure_image(engine, spec)
     body = create_body(loaded.name, name, kind, spec, replica, canonical)
+    for endpoint in body["NetworkingConfig"]["EndpointsConfig"].values() if not announce else ():
+        endpoint["Aliases"] = []
     ident = engine.create_container(engine_name, body)
     try:
         for fm in spec.files:
             content = loaded.files[fm.source].content
             engine.put_file(ident, fm.target, reveal(content).encode(), fm.mode)
         for net, aliases in network_attachments(loaded.name, name, spec)[1:]:
-            engine.connect(ident, net, aliases)
+            engine.connect(ident, net, aliases if announce else [])
     except BaseException:
         engine.remove_container(ident)
         raise
     return ident
+
+
+def announce(engine: Engine, loaded: LoadedStack, name: str, ident: str) -> None:
+    """Give a container created with announce=False its service aliases (Docker adds aliases only on connect)."""
+    for net, aliases in network_attachments(loaded.name, name, loaded.stack.services()[name]):
+        engine.disconnect(ident, net)
+        engine.connect(ident, net, aliases)
 
 
 def update_in_place(engine: Engine, loaded: LoadedStack, name: str, ident: str, live_networks: dict[str, Any]) -> None:

@@ -39,8 +39,12 @@ def test_a_consistent_stack_has_no_problems() -> None:
         files={"conf": {"content": "x"}},
         containers={
             "db": svc(volumes=["data:/d"], networks=["back"], healthcheck={"test": "true"}),
-            "web": svc(files=[{"source": "conf", "target": "/etc/x"}], depends_on={"db": "healthy", "m": "completed"},
-                       networks=["default", "back"], ports=["8080:80"]),
+            "web": svc(
+                files=[{"source": "conf", "target": "/etc/x"}],
+                depends_on={"db": "healthy", "m": "completed"},
+                networks=["default", "back"],
+                ports=["8080:80"],
+            ),
         },
         jobs={"m": svc(depends_on=["db"])},
     )
@@ -53,8 +57,12 @@ def test_a_consistent_stack_has_no_problems() -> None:
 def test_undeclared_volume_network_file_and_dependency() -> None:
     s = stack(
         containers={
-            "web": svc(volumes=["data:/d", "./host:/h"], networks={"back": {"aliases": ["w"]}},
-                       files=[{"source": "conf", "target": "/etc/x"}], depends_on=["api"])
+            "web": svc(
+                volumes=["data:/d", "./host:/h"],
+                networks={"back": {"aliases": ["w"]}},
+                files=[{"source": "conf", "target": "/etc/x"}],
+                depends_on=["api"],
+            )
         }
     )
     assert located(s) == [
@@ -84,9 +92,7 @@ def test_self_dependency() -> None:
 
 def test_completed_needs_a_job() -> None:
     s = stack(containers={"db": svc(), "web": svc(depends_on={"db": "completed"})})
-    assert messages(s) == [
-        "condition 'completed' needs a job, and 'db' is a container (use 'started' or 'healthy')"
-    ]
+    assert messages(s) == ["condition 'completed' needs a job, and 'db' is a container (use 'started' or 'healthy')"]
 
 
 def test_healthy_needs_a_healthcheck_that_is_not_disabled() -> None:
@@ -98,8 +104,12 @@ def test_two_mounts_with_one_target() -> None:
     s = stack(
         volumes={"data": {}},
         files={"conf": {"content": "x"}},
-        containers={"web": svc(volumes=["data:/d", "./x:/d"], files=[{"source": "conf", "target": "/etc/c"},
-                                                                      {"source": "conf", "target": "/etc/c"}])},
+        containers={
+            "web": svc(
+                volumes=["data:/d", "./x:/d"],
+                files=[{"source": "conf", "target": "/etc/c"}, {"source": "conf", "target": "/etc/c"}],
+            )
+        },
     )
     assert messages(s) == [
         "two mounts or files share the target '/d'",
@@ -112,8 +122,13 @@ def test_two_mounts_with_one_target() -> None:
 
 @pytest.mark.parametrize("name", ["web app", "-web", "_web", "wéb", "a/b", "a:b"])
 def test_invalid_names(name: str) -> None:
-    for kind, spec in [("containers", svc()), ("jobs", svc()), ("volumes", {}), ("networks", {}),
-                       ("files", {"content": "x"})]:
+    for kind, spec in [
+        ("containers", svc()),
+        ("jobs", svc()),
+        ("volumes", {}),
+        ("networks", {}),
+        ("files", {"content": "x"}),
+    ]:
         (problem,) = located(stack(**{kind: {name: spec}}))
         assert problem[0] == f"{kind}.{name}"
         assert f"{name!r} is not a valid name" in problem[1]
@@ -148,27 +163,44 @@ def test_three_node_cycle_through_a_job() -> None:
 
 def test_cycle_beside_a_healthy_chain() -> None:
     s = stack(
-        containers={"a": svc(depends_on=["b"]), "b": svc(depends_on=["c"]), "c": svc(depends_on=["b"]),
-                    "d": svc(depends_on=["a"])},
+        containers={
+            "a": svc(depends_on=["b"]),
+            "b": svc(depends_on=["c"]),
+            "c": svc(depends_on=["b"]),
+            "d": svc(depends_on=["a"]),
+        },
     )
     assert messages(s) == ["dependency cycle: b -> c -> b"]
 
 
 def test_two_separate_cycles() -> None:
-    s = stack(containers={"a": svc(depends_on=["b"]), "b": svc(depends_on=["a"]),
-                          "x": svc(depends_on=["y"]), "y": svc(depends_on=["x"])})
+    s = stack(
+        containers={
+            "a": svc(depends_on=["b"]),
+            "b": svc(depends_on=["a"]),
+            "x": svc(depends_on=["y"]),
+            "y": svc(depends_on=["x"]),
+        }
+    )
     assert messages(s) == ["dependency cycle: a -> b -> a", "dependency cycle: x -> y -> x"]
 
 
 def test_diamond_is_not_a_cycle() -> None:
-    s = stack(containers={"top": svc(depends_on=["l", "r"]), "l": svc(depends_on=["base"]),
-                          "r": svc(depends_on=["base"]), "base": svc()})
+    s = stack(
+        containers={
+            "top": svc(depends_on=["l", "r"]),
+            "l": svc(depends_on=["base"]),
+            "r": svc(depends_on=["base"]),
+            "base": svc(),
+        }
+    )
     assert check_references(s) == []
 
 
 def test_cycle_line_in_a_file(tmp_path: Path) -> None:
     path = tmp_path / "hostform.toml"
-    path.write_text(textwrap.dedent("""\
+    path.write_text(
+        textwrap.dedent("""\
         [stack]
         name = "t"
 
@@ -179,7 +211,8 @@ def test_cycle_line_in_a_file(tmp_path: Path) -> None:
         [containers.api]
         image = "x"
         depends_on = ["web"]
-        """))
+        """)
+    )
     with pytest.raises(StackError) as exc:
         load(path, environ={})
     (p,) = exc.value.problems
@@ -233,8 +266,9 @@ def test_replicas_cannot_share_a_fixed_host_port() -> None:
 
 def test_start_first_with_a_fixed_host_port_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "s.toml"
-    path.write_text('[stack]\nname = "t"\n[containers.web]\nimage = "x"\nports = ["8080:80"]\n'
-                    'update = { order = "start-first" }\n')
+    path.write_text(
+        '[stack]\nname = "t"\n[containers.web]\nimage = "x"\nports = ["8080:80"]\nupdate = { order = "start-first" }\n'
+    )
     with pytest.raises(StackError) as exc:
         load(path, environ={})
     (p,) = exc.value.problems

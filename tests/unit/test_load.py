@@ -82,24 +82,55 @@ def test_missing_stack_table(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("body", "key", "message", "line"),
     [
-        ('[containers.web]\nimgae = "x"\nimage = "x"\n', "containers.web.imgae",
-         "unknown key 'imgae' in containers.web; did you mean 'image'?", 4),
-        ('[contaners.web]\nimage = "x"\n', "contaners",
-         "unknown key 'contaners' in the stack file; did you mean 'containers'?", 3),
-        ('[containers.web]\nimage = "x"\nhealthcheck = { tset = "true" }\n', "containers.web.healthcheck.tset",
-         "unknown key 'tset' in containers.web.healthcheck; did you mean 'test'?", 5),
-        ('[volumes.data]\ndriverr = "local"\n', "volumes.data.driverr",
-         "unknown key 'driverr' in volumes.data; did you mean 'driver'?", 4),
-        ('[networks.back]\ninternl = true\n', "networks.back.internl",
-         "unknown key 'internl' in networks.back; did you mean 'internal'?", 4),
-        ('[files.conf]\ncontnet = "x"\n', "files.conf.contnet",
-         "unknown key 'contnet' in files.conf; did you mean 'content'?", 4),
-        ('[jobs.migrate]\nimage = "x"\ncomand = "true"\n', "jobs.migrate.comand",
-         "unknown key 'comand' in jobs.migrate; did you mean 'command'?", 5),
-        ('[containers.web]\nimage = "x"\nupdate = { oder = "start-first" }\n', "containers.web.update.oder",
-         "unknown key 'oder' in containers.web.update; did you mean 'order'?", 5),
-        ('[containers.web]\nimage = "x"\nzzzz = 1\n', "containers.web.zzzz",
-         "unknown key 'zzzz' in containers.web", 5),
+        (
+            '[containers.web]\nimgae = "x"\nimage = "x"\n',
+            "containers.web.imgae",
+            "unknown key 'imgae' in containers.web; did you mean 'image'?",
+            4,
+        ),
+        (
+            '[contaners.web]\nimage = "x"\n',
+            "contaners",
+            "unknown key 'contaners' in the stack file; did you mean 'containers'?",
+            3,
+        ),
+        (
+            '[containers.web]\nimage = "x"\nhealthcheck = { tset = "true" }\n',
+            "containers.web.healthcheck.tset",
+            "unknown key 'tset' in containers.web.healthcheck; did you mean 'test'?",
+            5,
+        ),
+        (
+            '[volumes.data]\ndriverr = "local"\n',
+            "volumes.data.driverr",
+            "unknown key 'driverr' in volumes.data; did you mean 'driver'?",
+            4,
+        ),
+        (
+            "[networks.back]\ninternl = true\n",
+            "networks.back.internl",
+            "unknown key 'internl' in networks.back; did you mean 'internal'?",
+            4,
+        ),
+        (
+            '[files.conf]\ncontnet = "x"\n',
+            "files.conf.contnet",
+            "unknown key 'contnet' in files.conf; did you mean 'content'?",
+            4,
+        ),
+        (
+            '[jobs.migrate]\nimage = "x"\ncomand = "true"\n',
+            "jobs.migrate.comand",
+            "unknown key 'comand' in jobs.migrate; did you mean 'command'?",
+            5,
+        ),
+        (
+            '[containers.web]\nimage = "x"\nupdate = { oder = "start-first" }\n',
+            "containers.web.update.oder",
+            "unknown key 'oder' in containers.web.update; did you mean 'order'?",
+            5,
+        ),
+        ('[containers.web]\nimage = "x"\nzzzz = 1\n', "containers.web.zzzz", "unknown key 'zzzz' in containers.web", 5),
     ],
 )
 def test_unknown_keys_with_suggestion(tmp_path: Path, body: str, key: str, message: str, line: int) -> None:
@@ -220,7 +251,9 @@ def test_rendered_numbers_validate_as_numbers(tmp_path: Path) -> None:
 
 
 def test_var_file_then_var_flags_later_wins(tmp_path: Path) -> None:
-    stack = write(tmp_path, '[vars]\ntag = "file"\nother = "kept"\n[containers.web]\nimage = "{{ vars.tag }}-{{ vars.other }}"\n')
+    stack = write(
+        tmp_path, '[vars]\ntag = "file"\nother = "kept"\n[containers.web]\nimage = "{{ vars.tag }}-{{ vars.other }}"\n'
+    )
     one = tmp_path / "one.toml"
     one.write_text('tag = "one"\n')
     two = tmp_path / "two.toml"
@@ -341,7 +374,11 @@ def test_env_file_merges_and_env_wins(tmp_path: Path) -> None:
         '[containers.web]\nimage = "x"\nenv_file = ["app.env", "more.env"]\nenv = { A = "from-env" }\n',
     )
     assert loaded.stack.containers["web"].env == {
-        "A": "from-env", "B": "second-file", "C": "single", "D": "spaced", "E": "5"
+        "A": "from-env",
+        "B": "second-file",
+        "C": "single",
+        "D": "spaced",
+        "E": "5",
     }
     assert loaded.stack.containers["web"].env_file == ("app.env", "more.env")
 
@@ -494,3 +531,35 @@ def test_the_design_example_loads(tmp_path: Path) -> None:
     assert loaded.base_dir == tmp_path
     assert set(loaded.stack.services()) == {"db", "migrate", "web"}
     assert loaded.files["site"].content == "ServerName example.test\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        ('[containers.web]\nimage = "x"\nenv_file = "a\\u0000b"\n', "containers.web.env_file[0]"),
+        ('[files.f]\nsource = "a\\u0000b"\n', "files.f.source"),
+        ('[files.f]\ntemplate = "a\\u0000b"\n', "files.f.template"),
+        ('[files.f]\nsource = "binary.dat"\n', "files.f.source"),
+        ('[containers.web]\nimage = "x"\nenv_file = "binary.dat"\n', "containers.web.env_file[0]"),
+    ],
+)
+def test_unreadable_referenced_files_are_problems(tmp_path: Path, body: str, key: str) -> None:
+    (tmp_path / "binary.dat").write_bytes(b"\xff\xfe\x00")
+    p = only(tmp_path, body)
+    assert p.key == key
+    assert p.message.startswith(("cannot read", "cannot read env file"))
+
+
+def test_unreadable_var_files_are_problems(tmp_path: Path) -> None:
+    (tmp_path / "binary.toml").write_bytes(b"\xff\xfe")
+    for var_file in [tmp_path / "binary.toml", "a\x00b"]:
+        with pytest.raises(StackError, match="cannot read var file"):
+            load(write(tmp_path, ""), var_files=[var_file], environ={})
+
+
+@pytest.mark.parametrize("name", ["list", "str", "none", "int", "dict", "tuple", "Secret"])
+def test_names_that_look_like_type_names_stay_in_the_path(tmp_path: Path, name: str) -> None:
+    p = only(tmp_path, f'[containers.{name}]\nimage = "x"\nmemory = "lots"\n')
+    assert p.key == f"containers.{name}.memory"
+    p = only(tmp_path, f'[containers.web]\nimage = "x"\nenv = {{ {name} = {{ a = 1 }} }}\n')
+    assert p.key == f"containers.web.env.{name}"

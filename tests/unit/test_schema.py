@@ -38,8 +38,13 @@ def error_text(exc: pytest.ExceptionInfo[ValidationError]) -> str:
 
 @pytest.mark.parametrize(
     "spelling",
-    ["8080:80", "8080:80/tcp", {"target": 80, "published": 8080}, {"target": 80, "published": "8080"},
-     {"target": 80, "published": 8080, "protocol": "tcp", "host_ip": ""}],
+    [
+        "8080:80",
+        "8080:80/tcp",
+        {"target": 80, "published": 8080},
+        {"target": 80, "published": "8080"},
+        {"target": 80, "published": 8080, "protocol": "tcp", "host_ip": ""},
+    ],
 )
 def test_port_spellings_are_one_mapping(spelling: Any) -> None:
     assert ports(spelling) == (PortMapping(container_port=80, host_port=8080),)
@@ -72,9 +77,7 @@ def test_ports_are_sorted_so_order_does_not_matter() -> None:
     assert ports("9090:90", "8080:80") == ports("8080:80", "9090:90")
 
 
-@pytest.mark.parametrize(
-    "bad", ["80:80:80", "http", "8080:", "80/icmp", "999.1.1.1:80:80", "a:80:80", True, 8.5, [80]]
-)
+@pytest.mark.parametrize("bad", ["80:80:80", "http", "8080:", "80/icmp", "999.1.1.1:80:80", "a:80:80", True, 8.5, [80]])
 def test_not_a_port_mapping(bad: Any) -> None:
     with pytest.raises(ValidationError) as exc:
         ports(bad)
@@ -124,8 +127,13 @@ def test_read_only_mount() -> None:
 
 @pytest.mark.parametrize(
     ("source", "resolved"),
-    [("./conf", "/srv/stack/conf"), ("./a/../b", "/srv/stack/b"), ("../shared", "/srv/shared"),
-     (".", "/srv/stack"), ("/etc/app", "/etc/app")],
+    [
+        ("./conf", "/srv/stack/conf"),
+        ("./a/../b", "/srv/stack/b"),
+        ("../shared", "/srv/shared"),
+        (".", "/srv/stack"),
+        ("/etc/app", "/etc/app"),
+    ],
 )
 def test_bind_mount_resolves_relative_to_the_stack_file(source: str, resolved: str) -> None:
     (m,) = container(volumes=[f"{source}:/c:ro"]).volumes
@@ -212,18 +220,31 @@ def test_depends_on_list_is_resolved_later() -> None:
 
 def test_depends_on_table_and_compose_spellings() -> None:
     spec = container(
-        depends_on={"a": "healthy", "b": {"condition": "service_healthy"},
-                    "c": "service_completed_successfully", "d": {"condition": "service_started"}}
+        depends_on={
+            "a": "healthy",
+            "b": {"condition": "service_healthy"},
+            "c": "service_completed_successfully",
+            "d": {"condition": "service_started"},
+        }
     )
     assert spec.depends_on == {"a": "healthy", "b": "healthy", "c": "completed", "d": "started"}
 
 
-@pytest.mark.parametrize("bad", [{"db": "ready"}, {"db": 3}, ["db", 3]])
+def test_depends_on_compose_table_typo() -> None:
+    with pytest.raises(ValidationError) as exc:
+        container(depends_on={"db": {"conditon": "service_healthy"}})
+    assert "unknown key 'conditon' in depends_on 'db'; did you mean 'condition'?" in error_text(exc)
+
+
+@pytest.mark.parametrize("bad", [{"db": "ready"}, {"db": 3}, ["db", 3], {"db": {"condition": "ready"}}])
 def test_bad_depends_on(bad: Any) -> None:
     with pytest.raises(ValidationError) as exc:
         container(depends_on=bad)
     text = error_text(exc)
-    assert "is not a condition for 'db'" in text or "depends_on must be a list of names" in text
+    assert any(
+        fragment in text
+        for fragment in ("is not a condition for 'db'", "depends_on must be a list of names", "depends_on 'db'")
+    )
 
 
 # ---------------------------------------------------------------- healthcheck
@@ -343,6 +364,9 @@ def test_file_mount_defaults_and_errors() -> None:
     assert f.mode == 0o644
     with pytest.raises(ValidationError, match="is not an octal file mode"):
         container(files=[{"source": "conf", "target": "/x", "mode": "rwx"}])
+    for mode in [0o10000, -1, "17777"]:
+        with pytest.raises(ValidationError, match="is not a file mode"):
+            container(files=[{"source": "conf", "target": "/x", "mode": mode}])
     with pytest.raises(ValidationError, match="must be an absolute path"):
         container(files=[{"source": "conf", "target": "app.conf"}])
 
@@ -355,6 +379,7 @@ def test_file_mount_defaults_and_errors() -> None:
         ({"replicas": 101}, "less than or equal to 100"),
         ({"replicas": -1}, "greater than or equal to 0"),
         ({"cpus": 0}, "greater than 0"),
+        ({"cpus": float("inf")}, "finite number"),
         ({"pids_limit": -2}, "greater than or equal to -1"),
         ({"image": ""}, "at least 1 character"),
         ({"memory": "lots"}, "'lots' is not a size"),
@@ -398,8 +423,13 @@ def test_job_runs_once() -> None:
 
 
 @pytest.mark.parametrize(
-    "fields", [{}, {"source": "a", "content": "b"}, {"source": "a", "template": "t"},
-               {"content": "a", "template": "t", "source": "s"}]
+    "fields",
+    [
+        {},
+        {"source": "a", "content": "b"},
+        {"source": "a", "template": "t"},
+        {"content": "a", "template": "t", "source": "s"},
+    ],
 )
 def test_file_needs_exactly_one_origin(fields: dict[str, str]) -> None:
     with pytest.raises(ValidationError, match="exactly one of 'source', 'content', 'template'"):

@@ -97,3 +97,20 @@ def test_format_size_reads_well() -> None:
     assert format_size(512 * 1024**2) == "512m"
     assert format_size(1024**3) == "1g"
     assert format_size(1000) == "1000"
+
+
+@pytest.mark.parametrize("value", [float("inf"), 1.8e299, "99999999999999999999999s", "9" * 400 + "s", "9" * 30, 2**63])
+def test_durations_the_engine_cannot_hold(value: str | float) -> None:
+    with pytest.raises(ValueError, match=r"is not a duration \(too large\)"):
+        parse_duration(value)
+
+
+def test_nan_is_not_a_duration() -> None:
+    with pytest.raises(ValueError, match="is not a duration"):
+        parse_duration(float("nan"))
+
+
+@pytest.mark.parametrize("value", ["9" * 400 + "g", 2**63, "8589934592g"])
+def test_sizes_the_engine_cannot_hold(value: str | int) -> None:
+    with pytest.raises(ValueError, match=r"is not a size \(too large\)"):
+        parse_size(value)
