@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from declare.errors import HostformError
 
@@ -46,8 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hostform {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("validate", parents=[common], help="load and check a stack (no engine)")
+    p = sub.add_parser("validate", parents=[common], help="load and check stacks (no engine)")
     _stack_args(p)
+    for action in p._actions:
+        if action.dest == "stack":
+            action.nargs = "+"
 
     sub.add_parser("schema", parents=[common], help="print the JSON Schema of the stack format")
 
@@ -100,10 +105,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """Every stack given is checked; all problems of all of them are reported."""
+    from declare.errors import StackError
     from declare.load import load
 
-    loaded = load(args.stack, args.var_file, args.var)
-    s = loaded.stack
+    problems = []
+    for path in args.stack:
+        try:
+            loaded = load(path, args.var_file, args.var)
+        except StackError as exc:
+            problems.extend(exc.problems)
+            continue
+        print(_valid_line(loaded.stack))
+    if problems:
+        raise StackError(problems)
+    return EXIT_OK
+
+
+def _valid_line(s: Any) -> str:
     counts = [
         _count(len(s.containers), "container"),
         _count(len(s.jobs), "job"),
@@ -111,8 +130,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         _count(len(s.networks), "network"),
         _count(len(s.files), "file"),
     ]
-    print(f"stack {s.name!r} is valid: {', '.join(counts)}")
-    return EXIT_OK
+    return f"stack {s.name!r} is valid: {', '.join(counts)}"
 
 
 def _count(n: int, noun: str) -> str:
@@ -126,26 +144,28 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
+def _command(name: str) -> Callable[[argparse.Namespace], int]:
+    """validate and schema need no engine code: plans.commands is imported only for the others."""
+    if name == "validate":
+        return cmd_validate
+    if name == "schema":
+        return cmd_schema
     from plans import commands
 
-    return {
-        "validate": cmd_validate,
-        "schema": cmd_schema,
-        "plan": commands.cmd_plan,
-        "apply": commands.cmd_apply,
-        "drift": commands.cmd_drift,
-        "destroy": commands.cmd_destroy,
-        "show": commands.cmd_show,
-        "unlock": commands.cmd_unlock,
-    }
+    found: Callable[[argparse.Namespace], int] = getattr(commands, f"cmd_{name}")
+    return found
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM unwinds like Ctrl-C, so a held stack lock is released
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminated)  # the applier installs its own while it runs
     try:
-        return _commands()[args.command](args)
+        return _command(args.command)(args)
     except HostformError as exc:
         if args.debug:
             raise

@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from declare.canonical import canonical_json, spec_hash
-from declare.canonical import service_spec
+from declare.canonical import canonical_json, service_spec, spec_hash
 from declare.load import load
 from plans.diff import PlanOptions, make_plan
 from runtime import names
