@@ -245,16 +245,18 @@ def cmd_drift(args: argparse.Namespace) -> int:
             with stack_lock(engine, loaded.name, "drift --fix"):
                 report, plan = drift.check(engine, loaded, args.include_pending)  # under the lock
                 fix = drift.fix_plan(report, plan)
-                print_plan(fix)
-                if fix.has_changes and not stage_confirm(args, fix, "fix this drift"):
-                    print("Fix cancelled.")
-                    return EXIT_CHANGES
                 if fix.has_changes:
+                    print_plan(fix)
+                for warning in () if fix.has_changes else fix.warnings:
+                    print(f"! {warning}")
+                if fix.has_changes and stage_confirm(args, fix, "fix this drift"):
                     code = stage_report(stage_apply(quiet, engine, loaded, fix), fix, verb="Fix")
                     if code != EXIT_OK:
                         return code
-            report, _ = drift.check(engine, loaded, args.include_pending)
-            print("After the fix:")
+                    report, _ = drift.check(engine, loaded, args.include_pending)
+                    print("After the fix:")
+                elif fix.has_changes:
+                    print("Fix cancelled.")
     if args.json:
         print(json.dumps(drift.report_json(report), indent=2))
     else:

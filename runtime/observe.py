@@ -198,11 +198,10 @@ def _network(listed: dict[str, Any]) -> ObservedNetwork:
 
 def _rfc3339_seconds(text: str) -> float:
     """Docker's RFC 3339 time (nanoseconds, any offset) as unix seconds; 0 when unreadable."""
-    import re
     from datetime import datetime
 
     try:
-        return datetime.fromisoformat(re.sub(r"\.\d+", "", text).replace("Z", "+00:00")).timestamp()
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()  # 3.11 reads nanoseconds
     except ValueError:
         return 0.0
 

@@ -1,0 +1,679 @@
+"""Drift: does the host still hold what hostform applied? A refresh-only plan.
+
+`detect` reads the same facts as a plan (one observe, plus each declared
+config file fetched from its container) and sorts every difference into one
+kind, with the evidence that tells it apart:
+
+    drift       means                                             --fix does
+    missing     applied before, gone now                          create
+    stopped     stopped from outside (docker stop/kill, paused)   start (a job: re-run)
+    exited      its process ended by itself (exit code)           start (a job: re-run)
+    restarting  in a restart loop                                 restart
+    unhealthy   running, failing its healthcheck                  restart
+    changed     a field differs from what hostform applied        update in place, or replace
+    image       the tag now resolves to another local image       replace
+    squatter    an unmanaged object holds a declared name         nothing: hostform never touches it
+    orphan      managed by the stack, no longer declared          delete
+    pending     the stack file changed and was not applied yet    counted only with --include-pending
+
+"Applied before" needs evidence, since a removed object takes its labels
+with it (see `History`). The JSON form is pinned in docs/drift.md.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.table import Table
+from rich.text import Text
+
+from declare.load import LoadedStack
+from declare.schema import ContainerSpec
+from declare.secrets import MASK, Secret, reveal
+from plans.diff import PlanOptions, declared_engine_names, make_plan, reload_targets
+from plans.fields import IN_PLACE
+from plans.model import Action, Change, Plan, Reason, ReasonKind, display
+from runtime import names
+from runtime.engine import Engine
+from runtime.observe import observe
+from runtime.records import Conflict, Observed, ObservedContainer
+
+FORMAT_VERSION = "1.0"
+READ_LIMIT = 1 << 20  # runtime.engine.Engine.read_file's default: bigger files read back as None
+
+
+class Drift(StrEnum):
+    MISSING = "missing"
+    STOPPED = "stopped"
+    EXITED = "exited"
+    RESTARTING = "restarting"
+    UNHEALTHY = "unhealthy"
+    CHANGED = "changed"
+    IMAGE = "image"
+    SQUATTER = "squatter"
+    ORPHAN = "orphan"
+    PENDING = "pending"
+
+
+@dataclass(frozen=True)
+class FieldDrift:
+    path: str
+    expected: Any  # what hostform applied (for in-place fields: what the stack declares)
+    live: Any  # what the host has; None when absent
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One drift of one resource; a resource may have several (stopped and changed, say)."""
+
+    kind: str  # container | job | network | volume
+    name: str
+    address: str
+    engine_name: str
+    drift: Drift
+    fields: tuple[FieldDrift, ...] = ()
+    detail: str = ""
+    remedy: Action = Action.NOOP  # what --fix does about it alone
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    stack: str
+    checked_at: datetime
+    findings: tuple[Finding, ...]
+    include_pending: bool = False
+
+    def counts(self, finding: Finding) -> bool:
+        return finding.drift is not Drift.PENDING or self.include_pending
+
+    @property
+    def drifted(self) -> list[Finding]:
+        return [f for f in self.findings if self.counts(f)]
+
+    @property
+    def pending(self) -> list[Finding]:
+        return [f for f in self.findings if f.drift is Drift.PENDING]
+
+    @property
+    def in_sync(self) -> bool:
+        return not self.drifted
+
+
+# ---------------------------------------------------------------- evidence of earlier applies
+
+@dataclass(frozen=True)
+class History:
+    """What the host says about earlier applies of a stack.
+
+    A declared object that is not on the host is `missing` only with evidence it
+    was applied; otherwise it is `pending` (declared after the last apply):
+    - a live container's last-applied spec names it (a replica count, a
+      depends_on, a network, a volume); every apply creates the default network;
+    - or the stack file has not changed since the newest object of the stack
+      was created (then everything declared now was declared at that apply).
+    """
+
+    applied: bool  # some object carries the stack's label
+    applied_at: float  # newest creation time of a managed container or network (unix seconds)
+    declared_at: float | None  # when the stack file last changed
+    references: dict[tuple[str, str, int], str] = field(default_factory=dict)  # (group, name, replica) -> evidence
+
+    def evidence(self, change: Change) -> str | None:
+        group = "service" if change.kind in ("container", "job") else change.kind
+        for key in ((group, change.name, change.replica), (group, change.name, 0)):
+            if key in self.references:
+                return self.references[key]
+        if self.applied and self.declared_at is not None and self.declared_at <= self.applied_at:
+            return f"the stack file has not changed since the last apply ({rfc3339(self.applied_at)})"
+        return None
+
+    def why_pending(self) -> str:
+        if not self.applied:
+            return "declared, never applied: the stack has no object on the host"
+        when = rfc3339(self.applied_at) if self.applied_at else "an unknown time"
+        return (
+            f"declared, not on the host, and nothing shows it was applied: the stack file changed after "
+            f"the last apply ({when}); if it was removed by hand, --include-pending counts it"
+        )
+
+
+def history_of(loaded: LoadedStack, observed: Observed, declared_at: float | None) -> History:
+    refs: dict[tuple[str, str, int], str] = {}
+    for c in observed.containers:
+        spec = c.last_applied or {}
+        who = f"{c.engine_name}'s last-applied spec"
+        count = int(spec.get("replicas", 1) or 1)
+        for replica in range(1, count + 1):
+            if replica != c.replica:
+                refs.setdefault(("service", c.name, replica), f"{who} has replicas = {count}")
+        for dep in spec.get("depends_on") or {}:
+            refs.setdefault(("service", dep, 0), f"{who} depends on it")
+        for net in spec.get("networks") or [{"name": names.DEFAULT_NETWORK}]:
+            refs.setdefault(("network", net["name"], 1), f"{who} attaches it")
+        for mount in spec.get("volumes") or []:
+            if mount.get("type") == "volume":
+                refs.setdefault(("volume", mount["source"], 1), f"{who} mounts it")
+    applied = bool(observed.containers or observed.networks or observed.volumes)
+    if applied:
+        refs.setdefault(("network", names.DEFAULT_NETWORK, 1), "every apply creates the default network")
+    times = [c.created for c in observed.containers] + [n.created for n in observed.networks]
+    return History(applied, max(times, default=0.0), declared_at, refs)
+
+
+def declaration_time(path: Path) -> float | None:
+    """When the stack file last changed: its last commit when tracked and unmodified (a CI
+    checkout resets modification times), else its modification time."""
+    committed = _git_commit_time(path)
+    if committed is not None:
+        return committed
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
+
+
+def _git_commit_time(path: Path) -> float | None:
+    git = shutil.which("git")
+    if git is None:
+        return None
+
+    def run(*args: str) -> str | None:
+        cmd = [git, "-C", str(path.parent), *args, "--", path.name]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=10, check=False)
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    try:
+        if run("status", "--porcelain") != "":  # not a repository, untracked or modified
+            return None
+        stamp = run("log", "-1", "--format=%ct")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return float(stamp) if stamp else None
+
+
+def rfc3339(seconds: float | datetime) -> str:
+    when = seconds if isinstance(seconds, datetime) else datetime.fromtimestamp(seconds, UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ---------------------------------------------------------------- the check
+
+def observe_for_drift(engine: Engine, loaded: LoadedStack) -> Observed:
+    """The plan's observation, plus the live hash of every declared config file."""
+    containers, networks, volumes = declared_engine_names(loaded)
+    services = loaded.stack.services()
+    images = {s.image for s in services.values()}
+    targets = {n: sorted(f.target for f in s.files) for n, s in services.items() if s.files}
+    return observe(engine, loaded.name, containers, networks, volumes, images, file_targets=targets)
+
+
+def check(engine: Engine, loaded: LoadedStack, include_pending: bool = False) -> tuple[DriftReport, Plan]:
+    observed = observe_for_drift(engine, loaded)
+    plan = make_plan(loaded, observed, PlanOptions())
+    history = history_of(loaded, observed, declaration_time(loaded.path))
+    return detect(loaded, observed, plan, history, include_pending), plan
+
+
+def detect(
+    loaded: LoadedStack,
+    observed: Observed,
+    plan: Plan,
+    history: History,
+    include_pending: bool = False,
+    now: datetime | None = None,
+) -> DriftReport:
+    """Sort the plan's changes and the live facts into findings; touches nothing."""
+    by_id = {c.id: c for c in observed.containers}
+    findings: list[Finding] = []
+    for change in plan.changes:
+        current = by_id.get(change.current_id or "")
+        findings.extend(_findings(loaded, observed, change, current, history))
+    findings.extend(_squatters(loaded, observed.conflicts))
+    order = list(Drift)
+    findings.sort(key=lambda f: (f.address, order.index(f.drift)))
+    return DriftReport(loaded.name, now or datetime.now(UTC), tuple(findings), include_pending)
+
+
+def _findings(
+    loaded: LoadedStack, observed: Observed, change: Change, current: ObservedContainer | None, history: History
+) -> Iterator[Finding]:
+    if change.action is Action.CREATE:
+        yield _absent(change, history)
+    elif change.action is Action.DELETE:
+        text = "; ".join(r.text for r in change.reasons if r.text) or "no longer declared"
+        yield _finding(change, Drift.ORPHAN, (), f"managed by stack {loaded.name!r}: {text}", Action.DELETE)
+    elif change.kind in ("network", "volume"):
+        fields = tuple(FieldDrift(r.path, r.after, r.before) for r in change.reasons if r.kind is ReasonKind.FIELD)
+        if fields:
+            yield _finding(change, Drift.PENDING, fields, "declared change not applied yet", change.action)
+    elif current is not None:
+        yield from _service_findings(loaded, observed, change, current)
+
+
+def _finding(
+    change: Change, drift: Drift, fields: Iterable[FieldDrift], detail: str, remedy: Action = Action.NOOP
+) -> Finding:
+    return Finding(change.kind, change.name, change.address, change.engine_name, drift, tuple(fields), detail, remedy)
+
+
+def _absent(change: Change, history: History) -> Finding:
+    evidence = history.evidence(change)
+    if evidence is None:
+        return _finding(change, Drift.PENDING, (), history.why_pending(), Action.CREATE)
+    return _finding(change, Drift.MISSING, (), f"not on the host, but applied before: {evidence}", Action.CREATE)
+
+
+def _squatters(loaded: LoadedStack, conflicts: Iterable[Conflict]) -> Iterator[Finding]:
+    owners = _declared_addresses(loaded)
+    for c in conflicts:
+        kind, name, address = owners.get((c.kind, c.engine_name), (c.kind, c.engine_name, c.engine_name))
+        who = f"belongs to stack {c.owner!r}" if c.owner else "has no hostform labels (made by hand?)"
+        detail = f"{c.kind} {c.engine_name!r} {who}; hostform never touches it: remove or rename it, then apply"
+        live = FieldDrift(f"labels.{names.LABEL_STACK}", loaded.name, c.owner)
+        yield Finding(kind, name, address, c.engine_name, Drift.SQUATTER, (live,), detail)
+
+
+def _declared_addresses(loaded: LoadedStack) -> dict[tuple[str, str], tuple[str, str, str]]:
+    """(conflict kind, engine name) -> (resource kind, name, address)."""
+    stack = loaded.stack
+    out: dict[tuple[str, str], tuple[str, str, str]] = {}
+    for name, spec in stack.services().items():
+        kind = "job" if name in stack.jobs else "container"
+        for i in range(1, spec.replicas + 1):
+            address = f"{kind}s.{name}" if spec.replicas == 1 else f"{kind}s.{name}[{i}]"
+            out[("container", names.container_name(stack.name, name, i, spec.replicas))] = (kind, name, address)
+    for name in (*stack.networks, names.DEFAULT_NETWORK):
+        out[("network", names.network_name(stack.name, name))] = ("network", name, f"networks.{name}")
+    for name in stack.volumes:
+        out[("volume", names.volume_name(stack.name, name))] = ("volume", name, f"volumes.{name}")
+    return out
+
+
+# ---------------------------------------------------------------- containers and jobs
+
+def _service_findings(
+    loaded: LoadedStack, observed: Observed, change: Change, current: ObservedContainer
+) -> Iterator[Finding]:
+    spec = loaded.stack.services()[change.name]
+    last = current.last_applied
+    for finding in (_state_finding(change, current, spec), _image_finding(change, spec, last)):
+        if finding is not None:
+            yield finding
+    changed, pending, notes = _sorted_reasons(loaded, change, current)
+    changed += _settings_drift(last, current, observed.key) + _file_drift(loaded, spec, last, current)
+    if changed:
+        in_place = all(f.path.split(".", 1)[0] in IN_PLACE for f in changed)
+        detail = f"changed outside hostform: {_paths(changed)}" + "".join(f"; {n}" for n in notes)
+        yield _finding(change, Drift.CHANGED, changed, detail, Action.UPDATE if in_place else Action.REPLACE)
+    if pending:
+        detail = f"declared change not applied yet: {_paths(pending)}"
+        yield _finding(change, Drift.PENDING, pending, detail, change.action)
+
+
+def _sorted_reasons(
+    loaded: LoadedStack, change: Change, current: ObservedContainer
+) -> tuple[list[FieldDrift], list[FieldDrift], list[str]]:
+    """The plan's reasons as (changed outside hostform, pending in the stack file, notes)."""
+    last = current.last_applied
+    changed: list[FieldDrift] = []
+    pending: list[FieldDrift] = []
+    notes: list[str] = []
+    for r in change.reasons:
+        field = FieldDrift(r.path, r.after, r.before)
+        if r.kind is ReasonKind.FIELD:
+            pending.append(field)
+        elif r.kind is ReasonKind.LIVE:
+            declared_only = not r.outside and _same(r.before, _applied_value(r.path, last, loaded.name, change.name))
+            (pending if declared_only else changed).append(field)
+        elif r.kind is ReasonKind.RELOAD and _file_unchanged(r.path, last, current):
+            pending.append(field)
+        elif r.kind is ReasonKind.UNTRACKED:
+            changed.append(FieldDrift(f"labels.{names.LABEL_SPEC}", "(last-applied spec)", None))
+            notes.append("it carries no readable last-applied spec")
+        elif r.kind is ReasonKind.LEFTOVER:
+            changed.append(FieldDrift("engine_name", change.engine_name, current.engine_name))
+            notes.append(r.text)
+    return changed, pending, notes
+
+
+def _image_finding(change: Change, spec: ContainerSpec, last: dict[str, Any] | None) -> Finding | None:
+    """The tag moved; a changed `image` in the stack file is pending instead."""
+    for r in change.reasons:
+        if r.kind is ReasonKind.IMAGE and (last is None or last.get("image") == spec.image):
+            detail = f"{spec.image} now resolves to {_short(r.after)}; the container runs {_short(r.before)}"
+            return _finding(change, Drift.IMAGE, [FieldDrift("image_id", r.after, r.before)], detail, Action.REPLACE)
+    return None
+
+
+def _paths(fields: list[FieldDrift]) -> str:
+    return ", ".join(f.path for f in fields)
+
+
+def _state_finding(change: Change, c: ObservedContainer, spec: ContainerSpec) -> Finding | None:
+    is_job = change.kind == "job"
+    state = FieldDrift("state", "exited" if is_job else "running", c.state)
+    rerun = Action.REPLACE if is_job else Action.START
+    if c.state == "running":
+        return _unhealthy(change, c) if c.health == "unhealthy" else None
+    if c.state == "restarting":
+        policy = c.settings.restart if c.settings else spec.restart
+        detail = f"restarting in a loop: {c.restart_count} restarts (restart = {policy!r})"
+        detail += f", last exit code {c.exit_code}"
+        fields = [state, FieldDrift("exit_code", None, c.exit_code)]
+        return _finding(change, Drift.RESTARTING, fields, detail, Action.RESTART)
+    if c.state == "paused":
+        return _finding(change, Drift.STOPPED, [state], "paused outside hostform (docker pause)", Action.RESTART)
+    if c.state == "created":
+        return _finding(change, Drift.STOPPED, [state], "created but never started", rerun)
+    if c.state in ("exited", "dead") and not (is_job and c.exit_code == 0):
+        return _ended(change, c, spec, state, rerun)
+    return None  # a running job, a completed job, a container being removed
+
+
+def _unhealthy(change: Change, c: ObservedContainer) -> Finding:
+    detail = f"failing its healthcheck; last check said: {c.health_output or '(no output)'}"
+    return _finding(change, Drift.UNHEALTHY, [FieldDrift("health", "healthy", "unhealthy")], detail, Action.RESTART)
+
+
+def _ended(change: Change, c: ObservedContainer, spec: ContainerSpec, state: FieldDrift, rerun: Action) -> Finding:
+    fields = [state, FieldDrift("exit_code", 0 if change.kind == "job" else None, c.exit_code)]
+    signame = _stopped_by(c, spec)
+    if signame is not None:
+        return _finding(change, Drift.STOPPED, fields, f"stopped outside hostform ({signame})", rerun)
+    oom = " (killed: out of memory)" if c.oom_killed else ""
+    return _finding(change, Drift.EXITED, fields, f"exited with code {c.exit_code}{oom}", rerun)
+
+
+def _stopped_by(c: ObservedContainer, spec: ContainerSpec) -> str | None:
+    """How we know a container was stopped from outside rather than ended by itself.
+
+    A crash under restart = always / unless-stopped would be restarted by the
+    engine; otherwise the exit code says the process died of a stop signal.
+    """
+    if c.oom_killed:
+        return None
+    policy = c.settings.restart if c.settings else spec.restart
+    if c.state == "exited" and policy in ("always", "unless-stopped"):
+        return f"exit code {c.exit_code} under restart = {policy!r}: the engine would have restarted a crash"
+    for sig in {spec.stop_signal or "SIGTERM", "SIGTERM", "SIGKILL"}:
+        number = _signal_number(sig)
+        if number is not None and c.exit_code == 128 + number:
+            return f"exit code {c.exit_code}: killed by {signal.Signals(number).name}"
+    return None
+
+
+def _signal_number(name: str) -> int | None:
+    if name.isdigit():
+        return int(name)
+    try:
+        return int(signal.Signals[name])
+    except KeyError:
+        return None
+
+
+def _applied_value(path: str, last: dict[str, Any] | None, stack: str, name: str) -> Any:
+    """An in-place field of the last-applied spec, in the form the live value has."""
+    if last is None:
+        return None
+    if path != "networks":
+        return last.get(path)
+    nets = last.get("networks") or []
+    if not nets:
+        return {names.network_name(stack, names.DEFAULT_NETWORK): [name]}
+    return {names.network_name(stack, a["name"]): sorted({name, *a.get("aliases", [])}) for a in nets}
+
+
+def _same(live: Any, applied: Any) -> bool:
+    if isinstance(live, dict) and isinstance(applied, dict):
+        return {k: sorted(v) for k, v in live.items()} == {k: sorted(v) for k, v in applied.items()}
+    return bool(live == applied)
+
+
+def _settings_drift(last: dict[str, Any] | None, c: ObservedContainer, key: bytes | None) -> list[FieldDrift]:
+    """Env, labels and published ports against the last-applied spec (recreated by hand?)."""
+    live = c.settings
+    if last is None or live is None:
+        return []
+    out = []
+    env = dict(live.env)
+    for k, want in sorted((last.get("env") or {}).items()):
+        have = env.get(k)
+        if isinstance(want, dict):  # a secret: only its keyed hash is known
+            if key is not None and (have is None or Secret(have).digest(key) != want.get("secret")):
+                out.append(FieldDrift(f"env.{k}", MASK, None if have is None else MASK))
+        elif have != want:
+            out.append(FieldDrift(f"env.{k}", want, have))
+    labels = dict(live.labels)
+    for k, want in sorted((last.get("labels") or {}).items()):
+        if labels.get(k) != want:
+            out.append(FieldDrift(f"labels.{k}", want, labels.get(k)))
+    if c.state == "running" and not _ports_match(last.get("ports") or [], live.ports):
+        out.append(FieldDrift("ports", [_port_text(p) for p in last.get("ports") or []], list(live.ports)))
+    return out
+
+
+def _ports_match(declared: list[dict[str, Any]], bound: Iterable[str]) -> bool:
+    """Bindings as `ip:port->port/proto`; the engine binds an empty host IP on each address family."""
+    live = set()
+    for b in bound:
+        host, _, target = b.partition("->")
+        ip, _, port = host.rpartition(":")
+        live.add((target, port, ip))
+    want = [(f"{p['container_port']}/{p['protocol']}", p.get("host_port"), p.get("host_ip") or "") for p in declared]
+
+    def covers(w: tuple[str, Any, str], have: tuple[str, str, str]) -> bool:
+        return w[0] == have[0] and (w[1] is None or str(w[1]) == have[1]) and (not w[2] or w[2] == have[2])
+
+    return all(any(covers(w, h) for h in live) for w in want) and all(any(covers(w, h) for w in want) for h in live)
+
+
+def _port_text(p: dict[str, Any]) -> str:
+    host = f"{p['host_ip']}:" if p.get("host_ip") else ""
+    host += f"{p['host_port']}:" if p.get("host_port") else ""
+    return f"{host}{p['container_port']}/{p['protocol']}"
+
+
+def _file_drift(
+    loaded: LoadedStack, spec: ContainerSpec, last: dict[str, Any] | None, c: ObservedContainer
+) -> list[FieldDrift]:
+    """Config files inside the container against the hashes of the last apply."""
+    live = dict(c.file_hashes)
+    reloadable = reload_targets(loaded, spec)
+    desired = {f.target: loaded.files[f.source] for f in spec.files if f.source in loaded.files}
+    out = []
+    for f in (last or {}).get("files") or []:
+        target = f["target"]
+        if target not in live or live[target] == f["sha256"]:
+            continue
+        have = live[target]
+        now = desired.get(target)
+        if have is None and now is not None and len(reveal(now.content).encode()) > READ_LIMIT:
+            continue  # too big to read back: not compared
+        if target in reloadable and now is not None and have == now.sha256:
+            continue  # copied in and signalled by a later apply: the label's hash is stale by design
+        expected = now.sha256 if target in reloadable and now is not None else f["sha256"]
+        secret = bool(f.get("secret")) or bool(now and now.is_secret)
+        out.append(FieldDrift(f"files[{target}].sha256", _hash_view(expected, secret), _hash_view(have, secret)))
+    return out
+
+
+def _file_unchanged(path: str, last: dict[str, Any] | None, c: ObservedContainer) -> bool:
+    """A reloadable file still as last applied: its RELOAD reason is the stack file's doing."""
+    target = path.removeprefix("files[").split("]", 1)[0]
+    applied = {f["target"]: f["sha256"] for f in (last or {}).get("files") or []}
+    return target in applied and dict(c.file_hashes).get(target) == applied[target]
+
+
+def _hash_view(digest: str | None, secret: bool) -> str | None:
+    if digest is None:
+        return None
+    return MASK if secret else f"sha256:{digest[:12]}"
+
+
+def _short(image_id: Any) -> str:
+    return str(image_id or "(none)").removeprefix("sha256:")[:12]
+
+
+# ---------------------------------------------------------------- --fix
+
+_STRENGTH = [Action.NOOP, Action.START, Action.RESTART, Action.UPDATE, Action.REPLACE]
+
+
+def fix_plan(report: DriftReport, plan: Plan) -> Plan:
+    """The plan's changes for the drifted resources only, with the action the drift needs.
+
+    A replacement builds the container from the stack file as it is now, so a
+    pending change of that same resource goes with it; its reasons show it.
+    """
+    by_address: dict[str, list[Finding]] = {}
+    for f in report.drifted:
+        by_address.setdefault(f.address, []).append(f)
+    changes = []
+    for change in plan.changes:
+        found = by_address.get(change.address)
+        if not found:
+            continue
+        action = _fix_action([f.remedy for f in found])
+        if action is not Action.NOOP:
+            changes.append(replace(change, action=action, reasons=_fix_reasons(change, found)))
+    unfixable = tuple(f"cannot fix {f.address}: {f.detail}" for f in report.drifted if f.drift is Drift.SQUATTER)
+    return replace(plan, changes=tuple(changes), conflicts=(), warnings=unfixable)
+
+
+def _fix_action(remedies: list[Action]) -> Action:
+    for terminal in (Action.CREATE, Action.DELETE):
+        if terminal in remedies:
+            return terminal
+    if Action.RESTART in remedies and Action.UPDATE in remedies:
+        return Action.REPLACE  # an update does not restart: a new container does both
+    known = [r for r in remedies if r in _STRENGTH]
+    return max(known, key=_STRENGTH.index, default=Action.NOOP)
+
+
+def _fix_reasons(change: Change, found: list[Finding]) -> tuple[Reason, ...]:
+    """The plan's reasons, plus what only drift sees (hand-made copies, edited files, the state)."""
+    state = [f for f in found if f.drift in _STATES]
+    said_by_state = (ReasonKind.STOPPED, ReasonKind.JOB_FAILED)
+    reasons = [r for r in change.reasons if not (state and r.kind in said_by_state)]
+    shown = {r.path for r in reasons if r.path}
+    for f in found:
+        for fd in f.fields if f.drift in (Drift.CHANGED, Drift.PENDING) else ():
+            if fd.path not in shown:
+                reasons.append(Reason(ReasonKind.LIVE, fd.path, fd.live, fd.expected, outside=True))
+    for f in state:
+        reasons.append(Reason(ReasonKind.LIVE, "state", text=f"{f.drift.value}: {f.detail}", outside=True))
+    return tuple(reasons)
+
+
+_STATES = (Drift.STOPPED, Drift.EXITED, Drift.RESTARTING, Drift.UNHEALTHY)
+
+
+# ---------------------------------------------------------------- renderings
+
+def report_json(report: DriftReport) -> dict[str, Any]:
+    """The pinned JSON form (docs/drift.md); secrets only ever as (secret)."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "stack": report.stack,
+        "checked_at": rfc3339(report.checked_at),
+        "in_sync": report.in_sync,
+        "drift_count": len(report.drifted),
+        "pending_count": len(report.pending),
+        "resources": [
+            {
+                "kind": f.kind,
+                "name": f.name,
+                "address": f.address,
+                "engine_name": f.engine_name,
+                "drift": f.drift.value,
+                "fields": [{"path": d.path, "expected": _safe(d.expected), "live": _safe(d.live)} for d in f.fields],
+                "detail": f.detail,
+            }
+            for f in report.findings
+        ],
+    }
+
+
+def _safe(value: Any) -> Any:
+    if isinstance(value, dict) and "secret" in value:
+        return MASK
+    if isinstance(value, dict):
+        return {str(k): _safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_safe(v) for v in value]
+    return value
+
+
+_STYLE = {Drift.PENDING: "dim", Drift.SQUATTER: "bold red", Drift.MISSING: "red", Drift.ORPHAN: "yellow"}
+
+
+class DriftView:
+    """The text rendering: one table row per finding, then a verdict."""
+
+    def __init__(self, report: DriftReport) -> None:
+        self.report = report
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        report = self.report
+        if report.findings:
+            table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+            for column in ("resource", "engine name", "drift", "evidence"):
+                table.add_column(column, overflow="fold")
+            for f in report.findings:
+                style = _STYLE.get(f.drift, "yellow") if report.counts(f) else "dim"
+                table.add_row(f.address, f.engine_name, Text(f.drift.value, style=style), _evidence(f))
+            yield table
+            yield Text("")
+        yield _verdict(report)
+
+
+def _evidence(f: Finding) -> Text:
+    text = Text(f.detail)
+    for d in f.fields:
+        text.append(f"\n  {d.path}: {display(d.live, d.path)} (expected {display(d.expected, d.path)})", style="dim")
+    return text
+
+
+def _verdict(report: DriftReport) -> Text:
+    pending = len(report.pending)
+    note = f" {pending} pending change(s) in the stack file: see `hostform plan`." if pending else ""
+    if report.in_sync:
+        if pending and not report.include_pending:
+            note += " (--include-pending counts them as drift)"
+        return Text(f"No drift: stack {report.stack!r} matches what hostform applied.{note}", style="bold green")
+    fixable = sum(f.drift is not Drift.SQUATTER for f in report.drifted)
+    squatters = len(report.drifted) - fixable
+    hint = "`hostform drift --fix` converges them" if fixable else ""
+    if squatters:
+        hint += ("; " if hint else "") + "squatters must be removed by hand"
+    return Text(f"Drift: {len(report.drifted)} finding(s) in stack {report.stack!r}; {hint}.{note}", style="bold red")
+
+
+def print_report(report: DriftReport, console: Console | None = None) -> None:
+    (console or Console(highlight=False, soft_wrap=False)).print(DriftView(report))
+
+
+__all__ = [
+    "Drift",
+    "DriftReport",
+    "DriftView",
+    "FieldDrift",
+    "Finding",
+    "History",
+    "check",
+    "declaration_time",
+    "detect",
+    "fix_plan",
+    "history_of",
+    "print_report",
+    "report_json",
+]
