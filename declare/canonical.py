@@ -8,6 +8,7 @@ hashes and config files only as content hashes.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from typing import Any
 
@@ -25,7 +26,7 @@ def service_spec(loaded: LoadedStack, name: str, key: bytes) -> dict[str, Any]:
             "source": f.source,
             "target": f.target,
             "mode": f.mode,
-            "sha256": loaded.files[f.source].sha256,
+            "sha256": file_digest(loaded.files[f.source].content, key),
             "secret": loaded.files[f.source].is_secret,
         }
         for f in spec.files
@@ -33,6 +34,16 @@ def service_spec(loaded: LoadedStack, name: str, key: bytes) -> dict[str, Any]:
     ]
     out: dict[str, Any] = _jsonable(data)
     return out
+
+
+def file_digest(content: str | bytes | Secret, key: bytes) -> str:
+    """A config file's content as its label carries it: HMAC-SHA256 under the stack's key.
+
+    Keyed, so a short file holding a secret cannot be guessed back from the label.
+    """
+    data = content.reveal().encode() if isinstance(content, Secret) else content
+    raw = data.encode() if isinstance(data, str) else data
+    return hmac.new(key, raw, hashlib.sha256).hexdigest()
 
 
 def _masked(value: str | Secret, key: bytes) -> Any:

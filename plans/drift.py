@@ -36,6 +36,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
 
+from declare.canonical import file_digest
 from declare.load import LoadedStack
 from declare.schema import ContainerSpec
 from declare.secrets import MASK, Secret, reveal
@@ -309,7 +310,7 @@ def _service_findings(
         if finding is not None:
             yield finding
     changed, pending, notes = _sorted_reasons(loaded, change, current)
-    changed += _settings_drift(last, current, observed.key) + _file_drift(loaded, spec, last, current)
+    changed += _settings_drift(last, current, observed.key) + _file_drift(loaded, spec, last, current, observed.key)
     if changed:
         in_place = all(f.path.split(".", 1)[0] in IN_PLACE for f in changed)
         detail = f"changed outside hostform: {_paths(changed)}" + "".join(f"; {n}" for n in notes)
@@ -483,9 +484,9 @@ def _port_text(p: dict[str, Any]) -> str:
 
 
 def _file_drift(
-    loaded: LoadedStack, spec: ContainerSpec, last: dict[str, Any] | None, c: ObservedContainer
+    loaded: LoadedStack, spec: ContainerSpec, last: dict[str, Any] | None, c: ObservedContainer, key: bytes | None
 ) -> list[FieldDrift]:
-    """Config files inside the container against the hashes of the last apply."""
+    """Config files inside the container against the (keyed) digests of the last apply."""
     live = dict(c.file_hashes)
     reloadable = reload_targets(loaded, spec)
     desired = {f.target: loaded.files[f.source] for f in spec.files if f.source in loaded.files}
@@ -498,9 +499,10 @@ def _file_drift(
         now = desired.get(target)
         if have is None and now is not None and len(reveal(now.content).encode()) > READ_LIMIT:
             continue  # too big to read back: not compared
-        if target in reloadable and now is not None and have == now.sha256:
+        now_digest = file_digest(now.content, key) if now is not None and key else None
+        if target in reloadable and now_digest is not None and have == now_digest:
             continue  # copied in and signalled by a later apply: the label's hash is stale by design
-        expected = now.sha256 if target in reloadable and now is not None else f["sha256"]
+        expected = now_digest if target in reloadable and now_digest is not None else f["sha256"]
         secret = bool(f.get("secret")) or bool(now and now.is_secret)
         out.append(FieldDrift(f"files[{target}].sha256", _hash_view(expected, secret), _hash_view(have, secret)))
     return out

@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
+from declare.canonical import file_digest
 from runtime import names
 from runtime.engine import Engine
 from runtime.records import (
@@ -59,22 +60,24 @@ def observe(
         if found is not None:
             conflicts.append(_conflict("volume", vname, vname, found.get("Labels") or {}))
 
+    key = None
+    for n in networks:
+        if (n.get("Labels") or {}).get(names.LABEL_NAME) == names.DEFAULT_NETWORK:
+            raw_key = (n.get("Labels") or {}).get(names.LABEL_KEY)
+            key = bytes.fromhex(raw_key) if raw_key else None
     targets = file_targets or {}
     with ThreadPoolExecutor(max_workers=8) as pool:
         image_ids = dict(zip(sorted(set(images)), pool.map(engine.image_id, sorted(set(images))), strict=True))
         details = list(pool.map(engine.inspect_container, [c["Id"] for c in mine])) if inspect else [None] * len(mine)
         hashes = list(
             pool.map(
-                lambda c: _file_hashes(engine, c["Id"], targets.get((c.get("Labels") or {}).get(names.LABEL_NAME, ""), ())),
+                lambda c: _file_hashes(
+                    engine, c["Id"], targets.get((c.get("Labels") or {}).get(names.LABEL_NAME, ""), ()), key
+                ),
                 mine,
             )
         )
 
-    key = None
-    for n in networks:
-        if (n.get("Labels") or {}).get(names.LABEL_NAME) == names.DEFAULT_NETWORK:
-            raw_key = (n.get("Labels") or {}).get(names.LABEL_KEY)
-            key = bytes.fromhex(raw_key) if raw_key else None
     return Observed(
         stack=stack,
         containers=tuple(
@@ -88,11 +91,17 @@ def observe(
     )
 
 
-def _file_hashes(engine: Engine, ident: str, targets: Sequence[str]) -> tuple[tuple[str, str | None], ...]:
+def _file_hashes(
+    engine: Engine, ident: str, targets: Sequence[str], key: bytes | None
+) -> tuple[tuple[str, str | None], ...]:
+    """Live config files, digested as the canonical spec digests them (keyed by the stack's key)."""
     out = []
     for target in targets:
         data = engine.read_file(ident, target)
-        out.append((target, hashlib.sha256(data).hexdigest() if data is not None else None))
+        if data is None:
+            out.append((target, None))
+        else:
+            out.append((target, file_digest(data, key) if key else hashlib.sha256(data).hexdigest()))
     return tuple(out)
 
 

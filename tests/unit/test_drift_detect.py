@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from declare.canonical import service_spec
+from declare.canonical import file_digest, service_spec
 from declare.load import LoadedStack, load
 from declare.secrets import reveal
 from plans.diff import make_plan
@@ -86,7 +86,7 @@ def applied(loaded: LoadedStack, name: str, replica: int = 1, **changes: Any) ->
         labels=tuple(sorted({**spec.labels, **names.owner_labels(stack.name, name, kind)}.items())),
         ports=tuple(f"0.0.0.0:{p.host_port}->{p.container_port}/{p.protocol}" for p in spec.ports),
     )
-    files = tuple((f.target, loaded.files[f.source].sha256) for f in spec.files)
+    files = tuple((f.target, file_digest(loaded.files[f.source].content, KEY)) for f in spec.files)
     container = ObservedContainer(
         id=f"{name}{replica}".ljust(64, "0"),
         engine_name=names.container_name(stack.name, name, replica, spec.replicas),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from declare.canonical import canonical_json, service_spec
+from declare.canonical import canonical_json, file_digest, service_spec
 from declare.errors import StackError
 from declare.load import LoadedStack, load
 from declare.secrets import MASK, Secret, read_secret, reveal
@@ -227,7 +227,9 @@ def test_canonical_spec_carries_a_keyed_hash_only(secret_stack: LoadedStack) -> 
     assert PASSWORD not in text
     assert spec["env"]["POSTGRES_PASSWORD"]["secret"].startswith("hmac-sha256:")
     assert spec["env"]["PLAIN"] == "visible"
-    assert spec["files"][0]["sha256"] == secret_stack.files["creds"].sha256
+    # the file digest is keyed too: a short secret file cannot be guessed back from a plain hash
+    assert spec["files"][0]["sha256"] != secret_stack.files["creds"].sha256
+    assert spec["files"][0]["sha256"] == file_digest(secret_stack.files["creds"].content, b"k" * 32)
     rotated = load(secret_stack.path, environ={"DB_PASSWORD": "rotated"})
     assert service_spec(rotated, "db", key=b"k" * 32) != spec  # a rotation changes the spec
 
