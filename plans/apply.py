@@ -86,7 +86,10 @@ class Applier:
         containers = [c for c in deletes if c.kind in ("container", "job")]
         others = [c for c in deletes if c.kind not in ("container", "job")]
         self._walk(containers, {})
-        if not self.report.failed:
+        if self.report.failed:  # a network may still have a container attached: keep them all
+            for c in others:
+                self._skip(c, "a container deletion failed")
+        else:
             self._walk(others, {})
         return self.report
 
@@ -109,24 +112,24 @@ class Applier:
         return edges
 
     def _walk(self, changes: list[Change], edges: dict[str, set[str]]) -> None:
-        pending = {c.address: c for c in changes}
+        pending = list(changes)  # a list: leftovers of one container share its address
         running: dict[Future[None], Change] = {}
         finished: set[str] = set()
         broken: set[str] = set()
         with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
             while pending or running:
-                for address, change in list(pending.items()):
-                    deps = edges.get(address, set())
+                for change in list(pending):
+                    deps = edges.get(change.address, set())
                     if self.stop.is_set():
-                        del pending[address]
-                        broken.add(address)
+                        pending.remove(change)
+                        broken.add(change.address)
                         self._skip(change, "interrupted")
                     elif deps & broken:
-                        del pending[address]
-                        broken.add(address)
+                        pending.remove(change)
+                        broken.add(change.address)
                         self._skip(change, "a dependency failed")
                     elif deps <= finished and len(running) < self.parallelism:
-                        del pending[address]
+                        pending.remove(change)
                         running[pool.submit(self._execute, change)] = change
                 if not running:
                     break
@@ -199,7 +202,7 @@ class Applier:
             for replica in range(1, dep_spec.replicas + 1):
                 engine_name = names.container_name(self.loaded.name, dep, replica, dep_spec.replicas)
                 readiness = wait_for(self.engine, engine_name, condition, budget)
-                require(readiness, f"{change.address}: dependency {dep!r} ({condition}):")
+                require(readiness, f"dependency {dep!r} ({condition}):")
 
     def _new_container(self, change: Change, engine_name: str, announce: bool = True) -> str:
         canonical = service_spec(self.loaded, change.name, self.plan.key)

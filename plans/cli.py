@@ -163,7 +163,7 @@ def _terminated(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminated)  # the applier installs its own while it runs
+    previous = signal.signal(signal.SIGTERM, _terminated)  # the applier installs its own while it runs
     try:
         return _command(args.command)(args)
     except HostformError as exc:
@@ -177,6 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_ERROR
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import argparse
 import json
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from plans.apply import Applier, ApplyReport, Event
 from plans.diff import PlanOptions, declared_engine_names, destroy_plan, make_plan, reload_targets
 from plans.model import Plan
 from plans.planfile import SavedPlan, check_fresh, is_plan_file, load_plan_file
+from plans.progress import LiveTable
 from plans.render import plan_json, print_plan
 from runtime.engine import Engine
 from runtime.lock import break_lock, stack_lock
@@ -81,9 +83,10 @@ def stage_confirm(args: argparse.Namespace, plan: Plan, verb: str = "perform the
 
 
 def stage_apply(args: argparse.Namespace, engine: Engine, loaded: LoadedStack, plan: Plan) -> ApplyReport:
-    reporter = EventReporter(json_lines=bool(getattr(args, "json", False)))
+    json_lines = bool(getattr(args, "json", False))
+    reporter = EventReporter(json_lines=json_lines, live=not json_lines and sys.stdout.isatty())
     applier = Applier(engine, loaded, plan, getattr(args, "parallelism", 10), reporter)
-    with _interruptible(applier):
+    with _interruptible(applier), reporter:
         return applier.run()
 
 
@@ -124,14 +127,33 @@ def stage_report(report: ApplyReport, plan: Plan, json_lines: bool = False, verb
 
 @dataclass
 class EventReporter:
-    """Progress: one line per event, or one JSON object per line with --json."""
+    """Progress: one line per event, one JSON object per line with --json, a live table on a terminal."""
 
     json_lines: bool = False
+    live: bool = False
 
     def __post_init__(self) -> None:
         self.console = Console(highlight=False, stderr=False)
+        self._lock = threading.Lock()  # events come from the applier's workers: one line at a time
+        self._table = LiveTable(self.console) if self.live else None
+
+    def __enter__(self) -> EventReporter:
+        if self._table is not None:
+            self._table.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._table is not None:
+            self._table.stop()
 
     def __call__(self, event: Event) -> None:
+        with self._lock:
+            if self._table is not None:
+                self._table.update(event)
+            else:
+                self._emit(event)
+
+    def _emit(self, event: Event) -> None:
         if self.json_lines:
             print(json.dumps({"event": event.kind, "address": event.address, "action": event.action,
                               "seconds": round(event.seconds, 3), "message": event.message}), flush=True)

@@ -14,8 +14,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from declare.canonical import service_spec
 from declare.load import LoadedStack
 from declare.schema import ContainerSpec, NetworkSpec
@@ -299,6 +297,10 @@ def _intent(
     new_files = [f for f in new.pop("files", []) if f["target"] not in reloadable]
     for reason in _file_reasons(old_files, new_files):
         seen[reason.path] = reason
+    if old == new:
+        return [seen[p] for p in sorted(seen)]
+    from deepdiff import DeepDiff  # imports numpy: only paid when something changed (no-op plans stay fast)
+
     for items in DeepDiff(old, new, view="tree", verbose_level=2).values():
         for item in items:
             path, before, after = _collapse(item.path(output_format="list"), old, new)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import os
 import tarfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -238,8 +239,18 @@ class Engine:
             result = self.api.create_network(name, **kwargs)
         return str(result["Id"])
 
-    def remove_network(self, ident: str) -> None:
-        self.call(f"remove network {ident}", self.api.remove_network, ident)
+    def remove_network(self, ident: str, patience: float = 15.0) -> None:
+        # Endpoints of containers removed a moment ago are released asynchronously (seen with
+        # 100 containers under load): "has active endpoints" is retried for a while.
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                self.call(f"remove network {ident}", self.api.remove_network, ident)
+                return
+            except EngineError as exc:
+                if "active endpoints" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.25)
 
     def create_volume(self, name: str, driver: str, driver_opts: dict[str, str], labels: dict[str, str]) -> None:
         self.call(

@@ -10,6 +10,7 @@ from declare.schema import ContainerSpec
 from runtime.engine import Engine
 
 POLL = 0.1
+SETTLE = 1.0  # seconds a container without a healthcheck must stay up to count as ready
 
 
 @dataclass(frozen=True)
@@ -29,12 +30,20 @@ def health_budget(spec: ContainerSpec | None) -> float:
 
 def wait_for(engine: Engine, ident: str, condition: str, budget: float) -> Readiness:
     deadline = time.monotonic() + budget
+    up_since: tuple[float, object] | None = None  # when we first saw it up, and its StartedAt then
     while True:
         info = engine.inspect_container(ident)
         if info is None:
             return Readiness(False, "container disappeared")
         state = info.get("State") or {}
         verdict = _judge(state, condition)
+        if verdict is not None and verdict.ok and condition == "ready" and not state.get("Health"):
+            # no healthcheck: "up" must last, or a command that fails at once would pass for ready
+            if up_since is not None and up_since[1] != state.get("StartedAt"):
+                verdict = Readiness(False, "restarted while starting")
+            elif up_since is None or time.monotonic() - up_since[0] < SETTLE:
+                up_since = up_since or (time.monotonic(), state.get("StartedAt"))
+                verdict = None
         if verdict is not None:
             if not verdict.ok and condition != "completed":
                 return Readiness(False, verdict.detail + _last_words(engine, ident, state))

@@ -1,0 +1,90 @@
+"""Named volumes on a real engine: data survives a replacement; destroy keeps volumes unless asked."""
+
+from __future__ import annotations
+
+from tests.integration.conftest import BUSYBOX, BUSYBOX2, StackFixture
+
+BODY = """
+[volumes.data]
+
+[containers.app]
+image = "@IMAGE@"
+command = ["sleep", "600"]
+stop_signal = "SIGKILL"
+volumes = ["data:/data"]
+env = { VERSION = "@VERSION@" }
+"""
+
+
+def body(image: str = BUSYBOX, version: str = "1") -> str:
+    return BODY.replace("@IMAGE@", image).replace("@VERSION@", version)
+
+
+def exec_in(stack: StackFixture, container: str, *cmd: str) -> str:
+    api = stack.api
+    ex = api.exec_create(container, list(cmd))  # type: ignore[attr-defined]
+    out = api.exec_start(ex["Id"])  # type: ignore[attr-defined]
+    code = api.exec_inspect(ex["Id"])["ExitCode"]  # type: ignore[attr-defined]
+    assert code == 0, f"{cmd} exited {code}: {out!r}"
+    return out.decode()
+
+
+def volume_names(stack: StackFixture) -> list[str]:
+    found = stack.api.volumes(filters={"label": f"io.hostform.stack={stack.name}"})  # type: ignore[attr-defined]
+    return sorted(v["Name"] for v in found.get("Volumes") or [])
+
+
+def test_volume_data_survives_replacement(stack: StackFixture) -> None:
+    name = f"{stack.name}-app"
+    stack.write(body())
+    stack.apply()
+    first = stack.inspect(name)["Id"]
+    exec_in(stack, name, "sh", "-c", "echo kept-across-replacements > /data/proof")
+
+    for image, version in ((BUSYBOX, "2"), (BUSYBOX2, "2")):  # a field change, then an image change
+        stack.write(body(image, version))
+        plan = stack.plan()
+        assert plan.code == 2 and "-/+" in plan.out, plan.both
+        stack.apply()
+        assert stack.inspect(name)["Id"] != first
+        assert exec_in(stack, name, "cat", "/data/proof").strip() == "kept-across-replacements"
+        assert stack.plan().code == 0
+    assert volume_names(stack) == [f"{stack.name}_data"]
+
+
+def test_destroy_keeps_volumes_unless_asked(stack: StackFixture) -> None:
+    name = f"{stack.name}-app"
+    stack.write(body())
+    stack.apply()
+    exec_in(stack, name, "sh", "-c", "echo data > /data/proof")
+
+    result = stack.run("destroy", str(stack.file), "--auto-approve")
+    assert result.code == 0, result.both
+    assert "--volumes" in result.out  # the kept volume is named, with how to delete it
+    assert stack.containers() == []
+    assert volume_names(stack) == [f"{stack.name}_data"]
+    nets = stack.api.networks(filters={"label": f"io.hostform.stack={stack.name}"})  # type: ignore[attr-defined]
+    assert nets == []
+
+    # applying again finds the data where it was left
+    stack.apply()
+    assert exec_in(stack, name, "cat", "/data/proof").strip() == "data"
+
+    result = stack.run("destroy", str(stack.file), "--auto-approve", "--volumes")
+    assert result.code == 0, result.both
+    assert stack.containers() == []
+    assert volume_names(stack) == []
+
+
+def test_undeclared_volume_is_kept_unless_pruned(stack: StackFixture) -> None:
+    stack.write(body())
+    stack.apply()
+    stack.write(body().replace('[volumes.data]\n', "").replace('volumes = ["data:/data"]\n', ""))
+    result = stack.plan()
+    assert result.code == 2, result.both
+    assert "no longer declared; kept" in " ".join(result.out.split()), result.out
+    stack.apply()
+    assert volume_names(stack) == [f"{stack.name}_data"]
+    assert stack.plan().code == 0
+    stack.apply("--prune-volumes")
+    assert volume_names(stack) == []
