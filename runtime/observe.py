@@ -95,7 +95,7 @@ def _file_hashes(
     engine: Engine, ident: str, targets: Sequence[str], key: bytes | None
 ) -> tuple[tuple[str, str | None], ...]:
     """Live config files, digested as the canonical spec digests them (keyed by the stack's key)."""
-    out = []
+    out: list[tuple[str, str | None]] = []
     for target in targets:
         data = engine.read_file(ident, target)
         if data is None:
