@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
@@ -49,5 +50,11 @@ def format_path(path: tuple[str | int, ...]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            text = _key_text(str(part))
+            out += f".{text}" if out else text
     return out
+
+
+def _key_text(key: str) -> str:
+    """Keys with control characters are quoted, so a message stays on one line."""
+    return key if key.isprintable() else json.dumps(key)

@@ -7,8 +7,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from jinja2.sandbox import SandboxedEnvironment
 
 from declare.secrets import Secret, read_secret
 
@@ -23,14 +25,21 @@ class Renderer:
 
     variables: Mapping[str, Any]
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    _env: SandboxedEnvironment = field(init=False)
+    _sandbox: SandboxedEnvironment | None = field(init=False, default=None)
     _secrets_used: list[str] = field(init=False, default_factory=list)
 
-    def __post_init__(self) -> None:
-        self._env = SandboxedEnvironment(
-            undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
-        )
-        self._env.globals.update(env=self._env_fn, secret=self._secret_fn, vars=self.variables)
+    @property
+    def _env(self) -> SandboxedEnvironment:
+        """Made on first use: a stack without templates never imports jinja2."""
+        if self._sandbox is None:
+            from jinja2 import StrictUndefined
+            from jinja2.sandbox import SandboxedEnvironment
+
+            self._sandbox = SandboxedEnvironment(
+                undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
+            )
+            self._sandbox.globals.update(env=self._env_fn, secret=self._secret_fn, vars=self.variables)
+        return self._sandbox
 
     def _env_fn(self, name: str, default: Any = None) -> Any:
         if name in self.environ:
@@ -62,6 +71,8 @@ class Renderer:
         return self._render_with(produce)
 
     def _render_with(self, produce: Callable[[], str]) -> str | Secret:
+        from jinja2 import TemplateError
+
         self._secrets_used = []
         try:
             out = produce()
@@ -76,8 +87,8 @@ class Renderer:
         return out
 
 
-def _template_message(exc: TemplateError) -> str:
-    msg = str(exc.message if getattr(exc, "message", None) else exc)
+def _template_message(exc: Exception) -> str:
+    msg = str(getattr(exc, "message", None) or exc)
     if type(exc).__name__ == "UndefinedError":
         return f"undefined variable: {msg}"
     if type(exc).__name__ == "SecurityError":
