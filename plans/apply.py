@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from declare.canonical import service_spec
 from declare.errors import ApplyError, HostformError
 from declare.load import LoadedStack
-from plans.diff import declared_networks
 from declare.secrets import reveal
+from plans.diff import declared_networks
 from plans.model import Action, Change, Plan, ReasonKind
 from runtime import actions, names
 from runtime.engine import Engine

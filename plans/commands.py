@@ -10,21 +10,22 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from declare.errors import ApplyError, HostformError
 from declare.load import LoadedStack, load
-from plans.apply import Applier, ApplyReport, Event
 from plans.diff import PlanOptions, declared_engine_names, destroy_plan, make_plan, reload_targets
 from plans.model import Plan
 from plans.planfile import SavedPlan, check_fresh, is_plan_file, load_plan_file
-from plans.progress import LiveTable
 from plans.render import plan_json, print_plan
 from runtime.engine import Engine
-from runtime.lock import break_lock, stack_lock
 from runtime.observe import observe
 from runtime.records import Observed
+
+if TYPE_CHECKING:  # the applier, the live view and the lock are imported by the commands that apply
+    from plans.apply import Applier, ApplyReport, Event
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -85,6 +86,8 @@ def stage_confirm(args: argparse.Namespace, plan: Plan, verb: str = "perform the
 def stage_apply(args: argparse.Namespace, engine: Engine, loaded: LoadedStack, plan: Plan) -> ApplyReport:
     json_lines = bool(getattr(args, "json", False))
     reporter = EventReporter(json_lines=json_lines, live=not json_lines and sys.stdout.isatty())
+    from plans.apply import Applier
+
     applier = Applier(engine, loaded, plan, getattr(args, "parallelism", 10), reporter)
     with _interruptible(applier), reporter:
         return applier.run()
@@ -135,6 +138,8 @@ class EventReporter:
     def __post_init__(self) -> None:
         self.console = Console(highlight=False, stderr=False)
         self._lock = threading.Lock()  # events come from the applier's workers: one line at a time
+        from plans.progress import LiveTable
+
         self._table = LiveTable(self.console) if self.live else None
 
     def __enter__(self) -> EventReporter:
@@ -210,6 +215,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
         args.replace, args.target = list(saved.replace), list(saved.target)
     loaded = stage_load(args)
     engine = stage_connect(args)
+    from runtime.lock import stack_lock
+
     with stack_lock(engine, loaded.name, "apply", args.lock_timeout):
         return _apply_locked(args, engine, loaded, saved)
 
@@ -234,6 +241,8 @@ def _apply_locked(args: argparse.Namespace, engine: Engine, loaded: LoadedStack,
 def cmd_destroy(args: argparse.Namespace) -> int:
     loaded = stage_load(args)
     engine = stage_connect(args)
+    from runtime.lock import stack_lock
+
     with stack_lock(engine, loaded.name, "destroy", args.lock_timeout):
         return _destroy_locked(args, engine, loaded)
 
@@ -264,7 +273,9 @@ def cmd_drift(args: argparse.Namespace) -> int:
         quiet = argparse.Namespace(**{**vars(args), "json": False})
         with redirect_stdout(sys.stderr if args.json else sys.stdout):  # --json: stdout holds the report only
             drift.print_report(report)
-            with stack_lock(engine, loaded.name, "drift --fix"):
+            from runtime.lock import stack_lock
+
+    with stack_lock(engine, loaded.name, "drift --fix"):
                 report, plan = drift.check(engine, loaded, args.include_pending)  # under the lock
                 fix = drift.fix_plan(report, plan)
                 if fix.has_changes:
@@ -306,6 +317,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_unlock(args: argparse.Namespace) -> int:
     loaded = stage_load(args)
     engine = stage_connect(args)
+    from runtime.lock import break_lock
+
     held = break_lock(engine, loaded.name)
     if held is None:
         print(f"stack {loaded.name!r} is not locked")
