@@ -275,7 +275,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
             drift.print_report(report)
             from runtime.lock import stack_lock
 
-    with stack_lock(engine, loaded.name, "drift --fix"):
+            with stack_lock(engine, loaded.name, "drift --fix"):
                 report, plan = drift.check(engine, loaded, args.include_pending)  # under the lock
                 fix = drift.fix_plan(report, plan)
                 if fix.has_changes:
