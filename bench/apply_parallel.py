@@ -159,12 +159,15 @@ def main() -> int:
         for mode in MODES:  # warm-up (image and engine caches, page cache of Python modules)
             measure(mode)
         for r in range(args.rounds):
-            for mode in MODES[r % len(MODES):] + MODES[: r % len(MODES)]:
+            for mode in MODES[r % len(MODES) :] + MODES[: r % len(MODES)]:
                 w, b = measure(mode)
                 wall[mode].append(w)
                 busy[mode].append(b)
-            print(f"round {r + 1}/{args.rounds}: " + ", ".join(
-                f"{m} {wall[m][-1]:.2f}s ({busy[m][-1]:.2f}s work)" for m in MODES), file=sys.stderr)
+            print(
+                f"round {r + 1}/{args.rounds}: "
+                + ", ".join(f"{m} {wall[m][-1]:.2f}s ({busy[m][-1]:.2f}s work)" for m in MODES),
+                file=sys.stderr,
+            )
     finally:
         clean(stack)
 
@@ -204,8 +207,9 @@ def build_report(
         "environment": {
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
-            "docker": subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"],
-                                     capture_output=True, text=True).stdout.strip(),
+            "docker": subprocess.run(
+                ["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True
+            ).stdout.strip(),
             "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         },
     }

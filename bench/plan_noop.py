@@ -78,8 +78,9 @@ def compose_file(image: str, n: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(cmd: list[str], cwd: Path, ok: tuple[int, ...] = (0,), env: dict[str, str] | None = None,
-        noop: bool = True) -> float:
+def run(
+    cmd: list[str], cwd: Path, ok: tuple[int, ...] = (0,), env: dict[str, str] | None = None, noop: bool = True
+) -> float:
     started = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env, timeout=900)
     took = time.perf_counter() - started
@@ -97,8 +98,11 @@ def ensure_compose() -> str:
         return found
     print("docker-compose missing: installing Debian's docker-compose", file=sys.stderr)
     subprocess.run(["apt-get", "update", "-qq"], check=True)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "docker-compose"], check=True,
-                   env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "docker-compose"],
+        check=True,
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+    )
     return shutil.which("docker-compose") or "docker-compose"
 
 
@@ -145,16 +149,24 @@ def main() -> int:
             run(commands[name][0], work, commands[name][1], env)
         order = list(commands)
         for i in range(args.runs):
-            for name in order[i % len(order):] + order[: i % len(order)]:
+            for name in order[i % len(order) :] + order[: i % len(order)]:
                 times[name].append(run(commands[name][0], work, commands[name][1], env))
-            print(f"run {i + 1}/{args.runs}: " + ", ".join(f"{k} {v[-1]:.3f}s" for k, v in times.items()),
-                  file=sys.stderr)
+            print(
+                f"run {i + 1}/{args.runs}: " + ", ".join(f"{k} {v[-1]:.3f}s" for k, v in times.items()), file=sys.stderr
+            )
     finally:
         print("cleaning up ...", file=sys.stderr)
-        subprocess.run(hostform + ["destroy", str(work / "hostform.toml"), "--auto-approve", "--volumes"],
-                       cwd=work, capture_output=True, env=env)
-        subprocess.run([compose, "-p", project, "-f", str(work / "docker-compose.yml"), "down", "-t", "0"],
-                       cwd=work, capture_output=True)
+        subprocess.run(
+            hostform + ["destroy", str(work / "hostform.toml"), "--auto-approve", "--volumes"],
+            cwd=work,
+            capture_output=True,
+            env=env,
+        )
+        subprocess.run(
+            [compose, "-p", project, "-f", str(work / "docker-compose.yml"), "down", "-t", "0"],
+            cwd=work,
+            capture_output=True,
+        )
         shutil.rmtree(work, ignore_errors=True)
 
     medians = {k: statistics.median(v) for k, v in times.items()}

@@ -40,9 +40,9 @@ def _dependencies(stack: Stack) -> Iterator[tuple[Loc, str]]:
                 elif dep not in services:
                     yield loc, f"depends on {dep!r}, which is not a declared container or job"
                 elif condition == "completed" and dep not in stack.jobs:
-                    yield loc, (
-                        f"condition 'completed' needs a job, and {dep!r} is a container "
-                        "(use 'started' or 'healthy')"
+                    yield (
+                        loc,
+                        (f"condition 'completed' needs a job, and {dep!r} is a container (use 'started' or 'healthy')"),
                     )
                 elif condition == "healthy" and _no_healthcheck(stack, dep):
                     yield loc, f"condition 'healthy' needs a healthcheck on {dep!r}"
@@ -58,18 +58,21 @@ def _mounts_and_networks(stack: Stack) -> Iterator[tuple[Loc, str]]:
         for name, spec in getattr(stack, kind).items():
             for i, mount in enumerate(spec.volumes):
                 if mount.type == "volume" and mount.source not in stack.volumes:
-                    yield (kind, name, "volumes", i), (
-                        f"volume {mount.source!r} is not declared (add [volumes.{mount.source}])"
+                    yield (
+                        (kind, name, "volumes", i),
+                        (f"volume {mount.source!r} is not declared (add [volumes.{mount.source}])"),
                     )
             for att in spec.networks:
                 if att.name not in stack.networks and att.name != DEFAULT_NETWORK:
-                    yield (kind, name, "networks", att.name), (
-                        f"network {att.name!r} is not declared (add [networks.{att.name}])"
+                    yield (
+                        (kind, name, "networks", att.name),
+                        (f"network {att.name!r} is not declared (add [networks.{att.name}])"),
                     )
             for i, fm in enumerate(spec.files):
                 if fm.source not in stack.files:
-                    yield (kind, name, "files", i, "source"), (
-                        f"file {fm.source!r} is not declared (add [files.{fm.source}])"
+                    yield (
+                        (kind, name, "files", i, "source"),
+                        (f"file {fm.source!r} is not declared (add [files.{fm.source}])"),
                     )
             targets = [m.target for m in spec.volumes] + [f.target for f in spec.files]
             for target in sorted({t for t in targets if targets.count(t) > 1}):
@@ -84,7 +87,7 @@ def _cycles(stack: Stack) -> Iterator[tuple[Loc, str]]:
 
     def visit(node: str, path: list[str]) -> Iterator[list[str]]:
         if node in path:
-            yield [*path[path.index(node):], node]
+            yield [*path[path.index(node) :], node]
             return
         if node in seen:
             return
@@ -109,16 +112,17 @@ def _port_clashes(stack: Stack) -> Iterator[tuple[Loc, str]]:
                 if port.host_port is None:
                     continue
                 if spec.replicas > 1:
-                    yield (kind, name, "ports", i), (
-                        f"{spec.replicas} replicas cannot all publish host port {port.host_port}"
+                    yield (
+                        (kind, name, "ports", i),
+                        (f"{spec.replicas} replicas cannot all publish host port {port.host_port}"),
                     )
                 ip = port.host_ip or "0.0.0.0"
                 clashes = (o for key, o in taken.items() if o != name and _clash(key, ip, port))
                 other = next(clashes, None)
                 if other:
-                    yield (kind, name, "ports", i), (
-                        f"host port {port.host_port}/{port.protocol} "
-                        f"is already published by {other!r}"
+                    yield (
+                        (kind, name, "ports", i),
+                        (f"host port {port.host_port}/{port.protocol} is already published by {other!r}"),
                     )
                 taken[(ip, port.host_port, port.protocol)] = name
 

@@ -129,9 +129,7 @@ def _parse_toml(text: str, shown: str) -> dict[str, Any]:
         raise StackError([Problem(shown, "", f"invalid TOML: {msg}", line)]) from None
 
 
-def _variables(
-    base: Any, var_files: Sequence[str | Path], overrides: Sequence[str], shown: str
-) -> dict[str, Any]:
+def _variables(base: Any, var_files: Sequence[str | Path], overrides: Sequence[str], shown: str) -> dict[str, Any]:
     if not isinstance(base, dict):
         raise StackError([Problem(shown, "vars", "must be a table")])
     variables = dict(base)
@@ -163,8 +161,7 @@ def _render_tree(value: Any, loc: tuple[str | int, ...], renderer: Renderer, pro
     if isinstance(out, Secret) and not _secret_allowed(loc):
         problem(
             loc,
-            "secret() may only be used in env values and file content "
-            "(it would leak into labels or plans)",
+            "secret() may only be used in env values and file content (it would leak into labels or plans)",
         )
         return ""
     if isinstance(out, Secret) and isinstance(loc[-1], int) and not _plain_env_key(value, out, renderer):
@@ -185,8 +182,7 @@ def _plain_env_key(raw: str, out: Secret, renderer: Renderer) -> bool:
 
 def _secret_allowed(loc: tuple[str | int, ...]) -> bool:
     return any(
-        len(loc) == len(place)
-        and all(p == "*" or p == part for p, part in zip(place, loc, strict=True))
+        len(loc) == len(place) and all(p == "*" or p == part for p, part in zip(place, loc, strict=True))
         for place in _SECRET_PLACES
     )
 
@@ -244,9 +240,7 @@ def _resolve_default_conditions(stack: Stack) -> Stack:
 
     def resolve(specs: dict[str, Any]) -> dict[str, Any]:
         return {
-            name: spec.model_copy(
-                update={"depends_on": {d: condition(d, c) for d, c in spec.depends_on.items()}}
-            )
+            name: spec.model_copy(update={"depends_on": {d: condition(d, c) for d, c in spec.depends_on.items()}})
             for name, spec in specs.items()
         }
 
@@ -254,9 +248,7 @@ def _resolve_default_conditions(stack: Stack) -> Stack:
     return stack.model_copy(update={"containers": containers, "jobs": jobs})
 
 
-def _resolve_files(
-    stack: Stack, base: Path, renderer: Renderer, problem: Any
-) -> dict[str, ResolvedFile]:
+def _resolve_files(stack: Stack, base: Path, renderer: Renderer, problem: Any) -> dict[str, ResolvedFile]:
     out = {}
     for name, spec in stack.files.items():
         content: str | Secret
@@ -284,9 +276,8 @@ def _resolve_files(
 
 # ---------------------------------------------------------------- pydantic errors -> problems
 
-def translate_validation(
-    exc: ValidationError, data: Any = None
-) -> list[tuple[tuple[str | int, ...], str]]:
+
+def translate_validation(exc: ValidationError, data: Any = None) -> list[tuple[tuple[str | int, ...], str]]:
     """pydantic's errors as (key path, message); `data`, the input, tells keys from type tags."""
     out = []
     errors = exc.errors(include_url=False)

@@ -197,6 +197,7 @@ MountSpec = Annotated[Mount, BeforeValidator(_mount, json_schema_input_type=str 
 
 # ---------------------------------------------------------------- networks
 
+
 class NetworkAttachment(Model):
     name: str
     aliases: tuple[str, ...] = ()
@@ -231,6 +232,7 @@ Attachments = Annotated[
 
 # ---------------------------------------------------------------- small parts
 
+
 def _health_test(value: Any) -> Any:
     if isinstance(value, str):
         return ("CMD-SHELL", value)
@@ -239,9 +241,7 @@ def _health_test(value: Any) -> Any:
     return value
 
 
-HealthTest = Annotated[
-    tuple[str, ...], BeforeValidator(_health_test, json_schema_input_type=str | list[str])
-]
+HealthTest = Annotated[tuple[str, ...], BeforeValidator(_health_test, json_schema_input_type=str | list[str])]
 
 
 class Healthcheck(Model):
@@ -300,9 +300,7 @@ def _command(value: Any) -> Any:
     return value
 
 
-Command = Annotated[
-    tuple[str, ...] | None, BeforeValidator(_command, json_schema_input_type=str | list[str])
-]
+Command = Annotated[tuple[str, ...] | None, BeforeValidator(_command, json_schema_input_type=str | list[str])]
 
 
 def _env(value: Any) -> Any:
@@ -350,9 +348,7 @@ def _str_map(value: Any) -> Any:
 
 Labels = Annotated[
     dict[str, str],
-    BeforeValidator(
-        _str_map, json_schema_input_type=dict[str, str | int | float | bool] | list[str]
-    ),
+    BeforeValidator(_str_map, json_schema_input_type=dict[str, str | int | float | bool] | list[str]),
 ]
 
 
@@ -406,8 +402,7 @@ def _depends_on(value: Any) -> Any:
                 cond = cond.removeprefix("service_").replace("completed_successfully", "completed")
             if cond not in typing.get_args(Condition):
                 raise ValueError(
-                    f"{cond!r} is not a condition for {name!r} "
-                    "(expected 'started', 'healthy' or 'completed')"
+                    f"{cond!r} is not a condition for {name!r} (expected 'started', 'healthy' or 'completed')"
                 )
             out[name] = cond
         return out
@@ -418,8 +413,7 @@ DependsOn = Annotated[
     dict[str, Literal["started", "healthy", "completed", "default"]],
     BeforeValidator(
         _depends_on,
-        json_schema_input_type=list[str]
-        | dict[str, Condition | ComposeCondition | ComposeDependency],
+        json_schema_input_type=list[str] | dict[str, Condition | ComposeCondition | ComposeDependency],
     ),
 ]
 
@@ -427,6 +421,7 @@ RestartPolicy = Literal["no", "always", "on-failure", "unless-stopped"]
 
 
 # ---------------------------------------------------------------- resources
+
 
 class ContainerSpec(Model):
     """A long-running container (or, with replicas, several alike)."""
@@ -437,9 +432,7 @@ class ContainerSpec(Model):
     env: Env = {}
     env_file: Annotated[
         tuple[str, ...],
-        BeforeValidator(
-            lambda v: [v] if isinstance(v, str) else v, json_schema_input_type=str | list[str]
-        ),
+        BeforeValidator(lambda v: [v] if isinstance(v, str) else v, json_schema_input_type=str | list[str]),
     ] = ()
     ports: tuple[Port, ...] = ()
     volumes: tuple[MountSpec, ...] = ()
@@ -558,8 +551,7 @@ class StackMeta(Model):
     def _docker_name(cls, value: str) -> str:
         if not re.match(r"^[a-z0-9][a-z0-9_-]*$", value):
             raise ValueError(
-                f"stack name {value!r} must be lower case letters, digits, '_' or '-' "
-                "(it prefixes every engine name)"
+                f"stack name {value!r} must be lower case letters, digits, '_' or '-' (it prefixes every engine name)"
             )
         return value
 

@@ -43,17 +43,13 @@ class Renderer:
         if name in self.environ:
             return self.environ[name]
         if default is None:
-            raise RenderError(
-                f"environment variable {name!r} is not set (give env({name!r}, default=...))"
-            )
+            raise RenderError(f"environment variable {name!r} is not set (give env({name!r}, default=...))")
         return default
 
     def _secret_fn(self, name: str) -> str:
         value = read_secret(name, dict(self.environ))
         if value is None:
-            raise RenderError(
-                f"secret {name!r} is not set (set {name} or {name}_FILE in the environment)"
-            )
+            raise RenderError(f"secret {name!r} is not set (set {name} or {name}_FILE in the environment)")
         self._secrets_used.append(name)
         return value
 

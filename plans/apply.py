@@ -97,7 +97,9 @@ class Applier:
         """address -> addresses that must finish first."""
         by_service: dict[str, list[str]] = {}
         for c in changes:
-            by_service.setdefault(c.name if c.kind in ("container", "job") else f"{c.kind}:{c.name}", []).append(c.address)
+            by_service.setdefault(c.name if c.kind in ("container", "job") else f"{c.kind}:{c.name}", []).append(
+                c.address
+            )
         services = self.loaded.stack.services()
         edges: dict[str, set[str]] = {c.address: set() for c in changes}
         for c in changes:
@@ -185,7 +187,7 @@ class Applier:
 
     def _detach_all(self, network_id: str) -> None:
         info = self.engine.call("inspect network", self.engine.api.inspect_network, network_id)
-        for ident in (info.get("Containers") or {}):
+        for ident in info.get("Containers") or {}:
             self.engine.disconnect(ident, network_id)
 
     def _volume(self, change: Change) -> None:
@@ -253,7 +255,9 @@ class Applier:
 
     def _reload_files(self, change: Change, ident: str) -> None:
         """Copy changed reloadable config files in, then send each its reload signal (once per signal)."""
-        targets = {r.path.removeprefix("files[").split("]", 1)[0] for r in change.reasons if r.kind is ReasonKind.RELOAD}
+        targets = {
+            r.path.removeprefix("files[").split("]", 1)[0] for r in change.reasons if r.kind is ReasonKind.RELOAD
+        }
         signals: list[str] = []
         for fm in self.loaded.stack.services()[change.name].files:
             if fm.target in targets:

@@ -32,6 +32,7 @@ EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
 # ---------------------------------------------------------------- stages
 
+
 def stage_load(args: argparse.Namespace) -> LoadedStack:
     return load(args.stack, args.var_file, args.var)
 
@@ -113,8 +114,11 @@ def _interruptible(applier: Applier) -> Iterator[None]:
 
 def stage_report(report: ApplyReport, plan: Plan, json_lines: bool = False, verb: str = "Apply") -> int:
     if report.interrupted:
-        print(f"Apply interrupted: {len(report.done)} done, {len(report.failed)} failed, "
-              f"{len(report.skipped)} not started; a re-run converges the rest.", file=sys.stderr)
+        print(
+            f"Apply interrupted: {len(report.done)} done, {len(report.failed)} failed, "
+            f"{len(report.skipped)} not started; a re-run converges the rest.",
+            file=sys.stderr,
+        )
         return 130
     if report.ok:
         msg = f"{verb} complete: {len(report.done)} actions on stack {plan.stack!r}."
@@ -123,8 +127,8 @@ def stage_report(report: ApplyReport, plan: Plan, json_lines: bool = False, verb
     lines = [f"{c.address}: {why}" for c, why in report.failed]
     lines += [f"{c.address}: not done (a dependency failed)" for c in report.skipped]
     raise ApplyError(
-        f"{verb.lower()} failed: {len(report.done)} done, {len(report.failed)} failed, {len(report.skipped)} not done\n  "
-        + "\n  ".join(lines)
+        f"{verb.lower()} failed: {len(report.done)} done, {len(report.failed)} failed, "
+        f"{len(report.skipped)} not done\n  " + "\n  ".join(lines)
     )
 
 
@@ -160,8 +164,18 @@ class EventReporter:
 
     def _emit(self, event: Event) -> None:
         if self.json_lines:
-            print(json.dumps({"event": event.kind, "address": event.address, "action": event.action,
-                              "seconds": round(event.seconds, 3), "message": event.message}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "event": event.kind,
+                        "address": event.address,
+                        "action": event.action,
+                        "seconds": round(event.seconds, 3),
+                        "message": event.message,
+                    }
+                ),
+                flush=True,
+            )
             return
         style = {"failed": "red", "finished": "green", "skipped": "yellow"}.get(event.kind, "")
         took = f" ({event.seconds:.1f}s)" if event.kind in ("finished", "failed") else ""
@@ -170,6 +184,7 @@ class EventReporter:
 
 
 # ---------------------------------------------------------------- commands
+
 
 def stage_pull(engine: Engine, loaded: LoadedStack) -> None:
     """Refresh every tag the stack uses from its registry (pull = "never" images are left alone)."""

@@ -81,7 +81,10 @@ def make_plan(loaded: LoadedStack, observed: Observed, options: PlanOptions = Pl
 
 # ---------------------------------------------------------------- networks and volumes
 
-def _network_changes(loaded: LoadedStack, observed: Observed, conflicts: dict[tuple[str, str], str]) -> Iterable[Change]:
+
+def _network_changes(
+    loaded: LoadedStack, observed: Observed, conflicts: dict[tuple[str, str], str]
+) -> Iterable[Change]:
     stack = loaded.name
     by_name = {n.name: n for n in observed.networks}
     for name, spec in sorted(declared_networks(loaded).items()):
@@ -102,7 +105,15 @@ def _network_changes(loaded: LoadedStack, observed: Observed, conflicts: dict[tu
     for live in observed.networks:
         if live.name not in declared:
             reason = Reason(ReasonKind.ORPHAN, text="no longer declared")
-            yield Change(f"networks.{live.name}", "network", live.name, live.engine_name, Action.DELETE, (reason,), current_id=live.id)
+            yield Change(
+                f"networks.{live.name}",
+                "network",
+                live.name,
+                live.engine_name,
+                Action.DELETE,
+                (reason,),
+                current_id=live.id,
+            )
 
 
 def _network_reasons(spec: NetworkSpec, live: ObservedNetwork) -> Iterable[Reason]:
@@ -146,14 +157,21 @@ def _volume_changes(
             continue
         if options.prune_volumes:
             reason = Reason(ReasonKind.ORPHAN, text="no longer declared (--prune-volumes)")
-            yield Change(f"volumes.{live.name}", "volume", live.name, live.engine_name, Action.DELETE, (reason,), current_id=live.engine_name)
-        else:
-            warnings.append(
-                f"volume {live.engine_name!r} is no longer declared; kept (delete it with --prune-volumes)"
+            yield Change(
+                f"volumes.{live.name}",
+                "volume",
+                live.name,
+                live.engine_name,
+                Action.DELETE,
+                (reason,),
+                current_id=live.engine_name,
             )
+        else:
+            warnings.append(f"volume {live.engine_name!r} is no longer declared; kept (delete it with --prune-volumes)")
 
 
 # ---------------------------------------------------------------- containers and jobs
+
 
 def _service_changes(
     loaded: LoadedStack,
@@ -187,11 +205,17 @@ def _service_changes(
             if current is None:
                 yield Change(address, kind, name, engine_name, Action.CREATE, (Reason(ReasonKind.NEW),), replica)
                 continue
-            reasons = _container_reasons(loaded, name, kind, spec, desired, current, observed, options, replaced_nets, engine_name)
+            reasons = _container_reasons(
+                loaded, name, kind, spec, desired, current, observed, options, replaced_nets, engine_name
+            )
             yield Change(address, kind, name, engine_name, _action_for(reasons), tuple(reasons), replica, current.id)
     for (name, replica), leftover in sorted(groups.items()):
         for c in leftover:
-            why = "no longer declared" if name not in services else f"replica {replica} is beyond replicas = {services[name].replicas}"
+            why = (
+                "no longer declared"
+                if name not in services
+                else f"replica {replica} is beyond replicas = {services[name].replicas}"
+            )
             yield _delete(c, ReasonKind.ORPHAN, why)
 
 
@@ -200,7 +224,9 @@ def _accepted_names(stack: str, name: str, replica: int) -> set[str]:
     return {names.container_name(stack, name, replica, 1), names.container_name(stack, name, replica, 2)}
 
 
-def _pick(found: list[ObservedContainer], accepted: set[str]) -> tuple[ObservedContainer | None, list[ObservedContainer]]:
+def _pick(
+    found: list[ObservedContainer], accepted: set[str]
+) -> tuple[ObservedContainer | None, list[ObservedContainer]]:
     """The container that stands for a replica; others (temporary leftovers) are deleted."""
     if not found:
         return None, []
@@ -215,8 +241,17 @@ def _delete(c: ObservedContainer, kind: ReasonKind, text: str) -> Change:
 
 def _action_for(reasons: list[Reason]) -> Action:
     kinds = {r.kind for r in reasons}
-    replace_kinds = {ReasonKind.FORCED, ReasonKind.IMAGE, ReasonKind.JOB_FAILED, ReasonKind.DEPENDENCY, ReasonKind.UNTRACKED, ReasonKind.LEFTOVER}
-    if kinds & replace_kinds or any(r.kind is ReasonKind.FIELD and effect_of(r.path) is Effect.REPLACE for r in reasons):
+    replace_kinds = {
+        ReasonKind.FORCED,
+        ReasonKind.IMAGE,
+        ReasonKind.JOB_FAILED,
+        ReasonKind.DEPENDENCY,
+        ReasonKind.UNTRACKED,
+        ReasonKind.LEFTOVER,
+    }
+    if kinds & replace_kinds or any(
+        r.kind is ReasonKind.FIELD and effect_of(r.path) is Effect.REPLACE for r in reasons
+    ):
         return Action.REPLACE
     if any(r.kind is ReasonKind.LIVE and r.path in LIFTED_BY_REPLACE and r.after is None for r in reasons):
         return Action.REPLACE
@@ -450,15 +485,39 @@ def destroy_plan(stack: str, observed: Observed, volumes: bool) -> Plan:
     """Every object carrying the stack's label, deleted; named volumes only when asked."""
     changes: list[Change] = [_delete(c, ReasonKind.ORPHAN, "destroy") for c in observed.containers]
     changes += [
-        Change(f"networks.{n.name}", "network", n.name, n.engine_name, Action.DELETE,
-               (Reason(ReasonKind.ORPHAN, text="destroy"),), current_id=n.id)
+        Change(
+            f"networks.{n.name}",
+            "network",
+            n.name,
+            n.engine_name,
+            Action.DELETE,
+            (Reason(ReasonKind.ORPHAN, text="destroy"),),
+            current_id=n.id,
+        )
         for n in observed.networks
     ]
     warnings = []
     for v in observed.volumes:
         if volumes:
-            changes.append(Change(f"volumes.{v.name}", "volume", v.name, v.engine_name, Action.DELETE,
-                                  (Reason(ReasonKind.ORPHAN, text="destroy --volumes"),), current_id=v.engine_name))
+            changes.append(
+                Change(
+                    f"volumes.{v.name}",
+                    "volume",
+                    v.name,
+                    v.engine_name,
+                    Action.DELETE,
+                    (Reason(ReasonKind.ORPHAN, text="destroy --volumes"),),
+                    current_id=v.engine_name,
+                )
+            )
         else:
             warnings.append(f"volume {v.engine_name!r} is kept (its data too); add --volumes to delete it")
-    return Plan(stack, tuple(_ordered(changes)), observed.fingerprint(), (), tuple(warnings), observed.tokens(), observed.key or b"")
+    return Plan(
+        stack,
+        tuple(_ordered(changes)),
+        observed.fingerprint(),
+        (),
+        tuple(warnings),
+        observed.tokens(),
+        observed.key or b"",
+    )

@@ -111,6 +111,7 @@ class DriftReport:
 
 # ---------------------------------------------------------------- evidence of earlier applies
 
+
 @dataclass(frozen=True)
 class History:
     """What the host says about earlier applies of a stack.
@@ -208,6 +209,7 @@ def rfc3339(seconds: float | datetime) -> str:
 
 # ---------------------------------------------------------------- the check
 
+
 def observe_for_drift(engine: Engine, loaded: LoadedStack) -> Observed:
     """The plan's observation, plus the live hash of every declared config file."""
     containers, networks, volumes = declared_engine_names(loaded)
@@ -300,6 +302,7 @@ def _declared_addresses(loaded: LoadedStack) -> dict[tuple[str, str], tuple[str,
 
 
 # ---------------------------------------------------------------- containers and jobs
+
 
 def _service_findings(
     loaded: LoadedStack, observed: Observed, change: Change, current: ObservedContainer
@@ -580,6 +583,7 @@ _STATES = (Drift.STOPPED, Drift.EXITED, Drift.RESTARTING, Drift.UNHEALTHY)
 
 
 # ---------------------------------------------------------------- renderings
+
 
 def report_json(report: DriftReport) -> dict[str, Any]:
     """The pinned JSON form (docs/drift.md); secrets only ever as (secret)."""

@@ -33,7 +33,9 @@ def _change(change: Change, loaded: LoadedStack, engine: Engine) -> Change:
     for reason in change.reasons:
         target = _target(reason)
         if target is not None and target in sources and sources[target] in loaded.files and not reason.diff:
-            reason = replace(reason, diff=_diff(engine, change.current_id, target, loaded.files[sources[target]].content, reason))
+            reason = replace(
+                reason, diff=_diff(engine, change.current_id, target, loaded.files[sources[target]].content, reason)
+            )
         reasons.append(reason)
     return replace(change, reasons=tuple(reasons))
 
@@ -62,4 +64,3 @@ def _diff(engine: Engine, ident: str, target: str, content: str | Secret, reason
     if len(lines) > MAX_DIFF_LINES:
         lines = [*lines[:MAX_DIFF_LINES], f"... {len(lines) - MAX_DIFF_LINES} more lines\n"]
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines).rstrip("\n")
-

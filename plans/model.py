@@ -114,8 +114,7 @@ class Plan:
     def summary(self) -> str:
         n = self.counts()
         return (
-            f"Plan: {n['add']} to add, {n['replace']} to replace, "
-            f"{n['change']} to change, {n['destroy']} to destroy."
+            f"Plan: {n['add']} to add, {n['replace']} to replace, {n['change']} to change, {n['destroy']} to destroy."
         )
 
 

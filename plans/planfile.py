@@ -33,7 +33,13 @@ class SavedPlan:
 
 
 def save_plan(
-    path: str, plan: Plan, loaded: LoadedStack, var: list[str], var_file: list[str], replace: list[str], target: list[str]
+    path: str,
+    plan: Plan,
+    loaded: LoadedStack,
+    var: list[str],
+    var_file: list[str],
+    replace: list[str],
+    target: list[str],
 ) -> None:
     doc = {
         "kind": KIND,
@@ -66,12 +72,20 @@ def load_plan_file(path: str) -> SavedPlan:
     if doc.get("kind") != KIND:
         raise PlanError(f"{path}: not a hostform plan file")
     if str(doc.get("format_version", "")).split(".")[0] != FORMAT_VERSION.split(".")[0]:
-        raise PlanError(f"{path}: plan format_version {doc.get('format_version')!r} is not supported (expected {FORMAT_VERSION})")
+        raise PlanError(
+            f"{path}: plan format_version {doc.get('format_version')!r} is not supported (expected {FORMAT_VERSION})"
+        )
     try:
         return SavedPlan(
-            stack=doc["stack"], stack_path=doc["stack_path"], var=list(doc["var"]), var_file=list(doc["var_file"]),
-            replace=list(doc["replace"]), target=list(doc["target"]), fingerprint=doc["fingerprint"],
-            live=dict(doc["live"]), body=doc,
+            stack=doc["stack"],
+            stack_path=doc["stack_path"],
+            var=list(doc["var"]),
+            var_file=list(doc["var_file"]),
+            replace=list(doc["replace"]),
+            target=list(doc["target"]),
+            fingerprint=doc["fingerprint"],
+            live=dict(doc["live"]),
+            body=doc,
         )
     except (KeyError, TypeError) as exc:
         raise PlanError(f"{path}: saved plan lacks {exc}") from None
@@ -111,16 +125,33 @@ def plan_from_doc(doc: dict[str, Any]) -> Plan:
     for c in doc.get("resource_changes", []):
         reasons = tuple(
             Reason(
-                ReasonKind(r["kind"]), r.get("path", ""), r.get("before"), r.get("after"),
-                text=r.get("text", ""), outside=bool(r.get("outside")), diff=r.get("diff", ""),
+                ReasonKind(r["kind"]),
+                r.get("path", ""),
+                r.get("before"),
+                r.get("after"),
+                text=r.get("text", ""),
+                outside=bool(r.get("outside")),
+                diff=r.get("diff", ""),
             )
             for r in c.get("reasons", [])
         )
         changes.append(
-            Change(c["address"], c["kind"], c["name"], c["engine_name"], Action(c["action"]), reasons,
-                   int(c.get("replica", 1)), c.get("current_id"))
+            Change(
+                c["address"],
+                c["kind"],
+                c["name"],
+                c["engine_name"],
+                Action(c["action"]),
+                reasons,
+                int(c.get("replica", 1)),
+                c.get("current_id"),
+            )
         )
     return Plan(
-        stack=doc["stack"], changes=tuple(changes), fingerprint=doc.get("fingerprint", ""),
-        conflicts=tuple(doc.get("conflicts", [])), warnings=tuple(doc.get("warnings", [])), live=doc.get("live", {}),
+        stack=doc["stack"],
+        changes=tuple(changes),
+        fingerprint=doc.get("fingerprint", ""),
+        conflicts=tuple(doc.get("conflicts", [])),
+        warnings=tuple(doc.get("warnings", [])),
+        live=doc.get("live", {}),
     )

@@ -56,7 +56,9 @@ def _change_lines(change: Change) -> Iterable[Text]:
     for reason in change.reasons:
         if reason.kind is ReasonKind.NEW:
             continue
-        yield Text(f"        {_reason_mark(change)} {reason}", style=style if change.action is not Action.CREATE else "dim")
+        yield Text(
+            f"        {_reason_mark(change)} {reason}", style=style if change.action is not Action.CREATE else "dim"
+        )
         for diff_line in reason.diff.splitlines():
             yield Text(f"          {diff_line}", style=_diff_style(diff_line))
 

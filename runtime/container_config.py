@@ -110,9 +110,7 @@ def _tmpfs(entry: str) -> tuple[str, str]:
     return path, opts
 
 
-def declared_aliases(
-    live: Sequence[str], hostname: str | None, want: Sequence[str]
-) -> tuple[str, ...]:
+def declared_aliases(live: Sequence[str], hostname: str | None, want: Sequence[str]) -> tuple[str, ...]:
     """Live aliases less the one Docker 20.10 adds for a set hostname (kept when declared)."""
     return tuple(sorted(a for a in live if a != hostname or a in want))
 

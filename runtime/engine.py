@@ -193,7 +193,9 @@ class Engine:
         """Copy a file in; parent folders are made only when missing (an existing /tmp keeps its mode)."""
         parent, _, base = path.rpartition("/")
         try:
-            self.call(f"copy {path} into {ident}", self.api.put_archive, ident, parent or "/", _tar_of(base, data, mode))
+            self.call(
+                f"copy {path} into {ident}", self.api.put_archive, ident, parent or "/", _tar_of(base, data, mode)
+            )
         except EngineError as exc:
             if "Could not find the file" not in str(exc) and "no such file" not in str(exc).lower():
                 raise

@@ -46,7 +46,10 @@ class LockInfo:
         return True
 
     def describe(self) -> str:
-        text = f"stack {self.stack!r} is locked by {self.operation} started at {self.started_at} on host {self.holder_host} (pid {self.holder_pid})"
+        text = (
+            f"stack {self.stack!r} is locked by {self.operation} started at {self.started_at} "
+            f"on host {self.holder_host} (pid {self.holder_pid})"
+        )
         if self.holder_alive() is False:
             text += "; that process is no longer running: run `hostform unlock` to break the lock"
         return text

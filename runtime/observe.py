@@ -170,10 +170,7 @@ def _settings(detail: dict[str, Any]) -> LiveSettings:
     nets = (detail.get("NetworkSettings") or {}).get("Networks") or {}
     short = str(detail.get("Id", ""))[:12]
     networks = tuple(
-        sorted(
-            (net, tuple(sorted(a for a in (ep.get("Aliases") or []) if a != short)))
-            for net, ep in nets.items()
-        )
+        sorted((net, tuple(sorted(a for a in (ep.get("Aliases") or []) if a != short))) for net, ep in nets.items())
     )
     env = tuple(sorted(tuple(e.split("=", 1)) if "=" in e else (e, "") for e in (config.get("Env") or [])))
     ports = []

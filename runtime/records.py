@@ -95,7 +95,9 @@ class Observed:
     def tokens(self) -> dict[str, str]:
         """One short token per live object, to say which one changed between two observations."""
         out = {
-            f"container {c.engine_name}": f"{c.id[:12]}/{c.state}/{c.spec_hash}/{c.image_id[7:19]}/{_digest(c.settings)}"
+            f"container {c.engine_name}": "/".join(
+                (c.id[:12], c.state, str(c.spec_hash), c.image_id[7:19], _digest(c.settings))
+            )
             for c in self.containers
         }
         out.update({f"network {n.engine_name}": n.id[:12] for n in self.networks})

@@ -90,12 +90,17 @@ class StackFixture:
         return self.api.inspect_container(engine_name)  # type: ignore[attr-defined]
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, check: bool = False, timeout: float = 300,
-            cwd: Path | None = None) -> CLIResult:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, check: bool = False, timeout: float = 300, cwd: Path | None = None
+) -> CLIResult:
     full_env = {**os.environ, **(env or {})}
     proc = subprocess.run(
         [sys.executable, "-m", "plans.cli", *args],
-        capture_output=True, text=True, env=full_env, timeout=timeout, cwd=cwd or REPO,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        cwd=cwd or REPO,
     )
     result = CLIResult(proc.returncode, proc.stdout, proc.stderr)
     if check and proc.returncode != 0:
@@ -109,7 +114,7 @@ def remove_stack_objects(api, name: str) -> None:  # type: ignore[no-untyped-def
         api.remove_container(c["Id"], force=True)
     for n in api.networks(filters=label):
         api.remove_network(n["Id"])
-    for v in (api.volumes(filters=label).get("Volumes") or []):
+    for v in api.volumes(filters=label).get("Volumes") or []:
         api.remove_volume(v["Name"], force=True)
 
 

@@ -81,8 +81,8 @@ image = "{IMAGE}"
 command = {HTTPD_COMMAND}
 env = {{ VERSION = "{version}" }}
 stop_signal = "SIGKILL"
-{FAST_HTTP_HEALTH}{f'update = {{ order = "{order}" }}' if order else ''}
-{f'ports = ["127.0.0.1:{ports}:8080"]' if ports else ''}
+{FAST_HTTP_HEALTH}{f'update = {{ order = "{order}" }}' if order else ""}
+{f'ports = ["127.0.0.1:{ports}:8080"]' if ports else ""}
 """
 
 

@@ -48,14 +48,30 @@ def _serves_v1(stack: StackFixture, port: int | None) -> bool:
 
 CASES = {
     # stop-first needs no free host port; it is given one to show the old container gets it back
-    "stop-first, new command exits 1":
-        ("stop-first", BROKEN_COMMAND, FAST_HTTP_HEALTH, ["exited with code 1", "new-broken-42", "rolled back"]),
-    "stop-first, healthcheck never passes":
-        ("stop-first", HTTPD_COMMAND, FAILING_HEALTH, ["is unhealthy", "probe-5-says-no", "rolled back"]),
-    "start-first, new command exits 1":
-        ("start-first", BROKEN_COMMAND, FAST_HTTP_HEALTH, ["exited with code 1", "new-broken-42", "keeps serving"]),
-    "start-first, healthcheck never passes":
-        ("start-first", HTTPD_COMMAND, FAILING_HEALTH, ["is unhealthy", "probe-5-says-no", "keeps serving"]),
+    "stop-first, new command exits 1": (
+        "stop-first",
+        BROKEN_COMMAND,
+        FAST_HTTP_HEALTH,
+        ["exited with code 1", "new-broken-42", "rolled back"],
+    ),
+    "stop-first, healthcheck never passes": (
+        "stop-first",
+        HTTPD_COMMAND,
+        FAILING_HEALTH,
+        ["is unhealthy", "probe-5-says-no", "rolled back"],
+    ),
+    "start-first, new command exits 1": (
+        "start-first",
+        BROKEN_COMMAND,
+        FAST_HTTP_HEALTH,
+        ["exited with code 1", "new-broken-42", "keeps serving"],
+    ),
+    "start-first, healthcheck never passes": (
+        "start-first",
+        HTTPD_COMMAND,
+        FAILING_HEALTH,
+        ["is unhealthy", "probe-5-says-no", "keeps serving"],
+    ),
 }
 
 

@@ -38,7 +38,6 @@ TEMP_MARKERS = ("--new-", "--old-")
 SLEEPER = f'image = "{IMAGE}"\ncommand = ["sleep", "600"]\nstop_signal = "SIGKILL"\n'
 
 
-
 def health(test: str, retries: int = 3, start_period: str = "") -> str:
     """A healthcheck line with fast settings: a probe every 200ms."""
     extra = f', start_period = "{start_period}"' if start_period else ""
@@ -200,7 +199,10 @@ class BackgroundApply:
 def apply_in_background(stack: StackFixture, *extra: str) -> BackgroundApply:
     proc = subprocess.Popen(
         [sys.executable, "-m", "plans.cli", "apply", str(stack.file), "--auto-approve", "--json", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=stack.dir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=stack.dir,
         env={**os.environ, **stack.env},
     )
     return BackgroundApply(proc)
@@ -226,8 +228,14 @@ class Terminal:
 
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-        proc = subprocess.Popen([sys.executable, "-m", "plans.cli", *args], stdin=slave, stdout=slave, stderr=slave,
-                                cwd=stack.dir, env={**os.environ, **stack.env, "TERM": "xterm-256color"})
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "plans.cli", *args],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            cwd=stack.dir,
+            env={**os.environ, **stack.env, "TERM": "xterm-256color"},
+        )
         os.close(slave)
         return cls(proc, master)
 

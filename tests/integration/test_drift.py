@@ -163,8 +163,12 @@ def test_recreated_by_hand_with_copied_labels_but_other_env(stack: StackFixture)
     old = stack.inspect(name)
     api.remove_container(name, force=True)  # type: ignore[attr-defined]
     copy = api.create_container(  # type: ignore[attr-defined]
-        BUSYBOX, ["sleep", "600"], name=name, labels=old["Config"]["Labels"],
-        environment=["MODE=b", "TOKEN=other"], stop_signal="SIGKILL",
+        BUSYBOX,
+        ["sleep", "600"],
+        name=name,
+        labels=old["Config"]["Labels"],
+        environment=["MODE=b", "TOKEN=other"],
+        stop_signal="SIGKILL",
         host_config=api.create_host_config(network_mode=net),  # type: ignore[attr-defined]
         networking_config=api.create_networking_config({net: api.create_endpoint_config(aliases=["app"])}),  # type: ignore[attr-defined]
     )
@@ -213,7 +217,10 @@ def test_squatter_on_a_declared_name(stack: StackFixture) -> None:
     name = f"{stack.name}-app"
     stack.api.remove_container(name, force=True)  # type: ignore[attr-defined]
     squat = stack.api.create_container(  # type: ignore[attr-defined]
-        BUSYBOX, ["sleep", "600"], name=name, stop_signal="SIGKILL",
+        BUSYBOX,
+        ["sleep", "600"],
+        name=name,
+        stop_signal="SIGKILL",
         host_config=stack.api.create_host_config(network_mode="none"),  # type: ignore[attr-defined]
     )
     try:
@@ -270,9 +277,9 @@ def test_orphan(stack: StackFixture) -> None:
 
 
 def test_pending_changes_are_not_drift_unless_included(stack: StackFixture) -> None:
-    stack.write(f"[containers.app]{SLEEPER}env = {{ MODE = \"a\" }}\n")
+    stack.write(f'[containers.app]{SLEEPER}env = {{ MODE = "a" }}\n')
     stack.apply()
-    stack.write(f"[containers.app]{SLEEPER}env = {{ MODE = \"b\" }}\n\n[containers.new]{SLEEPER}")
+    stack.write(f'[containers.app]{SLEEPER}env = {{ MODE = "b" }}\n\n[containers.new]{SLEEPER}')
     code, doc = drift(stack)
     assert (code, doc["drift_count"], doc["pending_count"]) == (0, 0, 2)
     entries = found(doc)

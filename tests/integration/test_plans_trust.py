@@ -59,7 +59,9 @@ def test_secret_value_appears_only_inside_the_container(stack: StackFixture, tmp
     outputs.append(stack.run("apply", str(stack.file), "--auto-approve", "--json").both)
     outputs.append(stack.run("drift", str(stack.file), "--json").both)
     # an error path with --debug (a traceback) must not carry it either
-    outputs.append(stack.run("apply", str(stack.file), "--auto-approve", "--debug", "--host", "unix:///nonexistent.sock").both)
+    outputs.append(
+        stack.run("apply", str(stack.file), "--auto-approve", "--debug", "--host", "unix:///nonexistent.sock").both
+    )
     for c in stack.containers():
         info = stack.inspect(c["Id"])
         outputs.append(json.dumps(info["Config"]["Labels"]))

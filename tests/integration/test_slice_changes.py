@@ -76,8 +76,11 @@ def test_env_change_replaces_only_that_container(stack: StackFixture) -> None:
         ('image = "hostform-test/busybox:1"', 'image = "hostform-test/busybox:2"', "image"),
         ('stop_signal = "SIGKILL"', 'stop_signal = "SIGKILL"\nlabels = { "org.x" = "1" }', "labels"),
         ('stop_signal = "SIGKILL"', 'stop_signal = "SIGKILL"\nports = ["127.0.0.1::80"]', "ports"),
-        ('stop_signal = "SIGKILL"', 'stop_signal = "SIGKILL"\nhealthcheck = { test = "true", interval = "1s" }',
-         "healthcheck"),
+        (
+            'stop_signal = "SIGKILL"',
+            'stop_signal = "SIGKILL"\nhealthcheck = { test = "true", interval = "1s" }',
+            "healthcheck",
+        ),
     ],
     ids=["command", "image", "labels", "ports", "healthcheck"],
 )
@@ -157,28 +160,58 @@ def _nets(stack: StackFixture) -> dict[str, list[str]]:
     [
         ('memory = "64m"', 'memory = "96m"', "memory", lambda s: _host(s)["Memory"] == 96 * 2**20),
         ("", 'memory = "48m"', "memory", lambda s: _host(s)["Memory"] == 48 * 2**20),
-        ('memory_reservation = "16m"', 'memory_reservation = "24m"', "memory_reservation",
-         lambda s: _host(s)["MemoryReservation"] == 24 * 2**20),
-        ('restart = "no"', 'restart = "unless-stopped"', "restart",
-         lambda s: _host(s)["RestartPolicy"]["Name"] == "unless-stopped"),
+        (
+            'memory_reservation = "16m"',
+            'memory_reservation = "24m"',
+            "memory_reservation",
+            lambda s: _host(s)["MemoryReservation"] == 24 * 2**20,
+        ),
+        (
+            'restart = "no"',
+            'restart = "unless-stopped"',
+            "restart",
+            lambda s: _host(s)["RestartPolicy"]["Name"] == "unless-stopped",
+        ),
         ('restart = "always"', "", "restart", lambda s: _host(s)["RestartPolicy"]["Name"] in ("", "no")),
         ("cpus = 0.5", "cpus = 1.5", "cpus", lambda s: _host(s)["NanoCpus"] == 1_500_000_000),
         ("", "cpus = 0.25", "cpus", lambda s: _host(s)["NanoCpus"] == 250_000_000),
         ("pids_limit = 100", "pids_limit = 200", "pids_limit", lambda s: _host(s)["PidsLimit"] == 200),
-        ('networks = ["default"]', 'networks = ["default", "back"]', "networks",
-         lambda s: any(n.endswith("_back") for n in _nets(s))),
-        ('networks = ["default", "back"]', 'networks = ["back"]', "networks",
-         lambda s: [n.rsplit("_", 1)[1] for n in _nets(s)] == ["back"]),
-        ('networks = ["front"]', 'networks = { front = { aliases = ["alpha"] } }', "networks",
-         lambda s: "alpha" in next(iter(_nets(s).values()))),
+        (
+            'networks = ["default"]',
+            'networks = ["default", "back"]',
+            "networks",
+            lambda s: any(n.endswith("_back") for n in _nets(s)),
+        ),
+        (
+            'networks = ["default", "back"]',
+            'networks = ["back"]',
+            "networks",
+            lambda s: [n.rsplit("_", 1)[1] for n in _nets(s)] == ["back"],
+        ),
+        (
+            'networks = ["front"]',
+            'networks = { front = { aliases = ["alpha"] } }',
+            "networks",
+            lambda s: "alpha" in next(iter(_nets(s).values())),
+        ),
     ],
     ids=[
-        "memory", "memory-added", "memory_reservation", "restart", "restart-removed", "cpus", "cpus-added",
-        "pids_limit", "network-joined", "network-left", "network-alias",
+        "memory",
+        "memory-added",
+        "memory_reservation",
+        "restart",
+        "restart-removed",
+        "cpus",
+        "cpus-added",
+        "pids_limit",
+        "network-joined",
+        "network-left",
+        "network-alias",
     ],
 )
-def test_in_place_update_keeps_the_container(stack: StackFixture, before: str, after: str, field: str,
-                                             check: object) -> None:
+def test_in_place_update_keeps_the_container(
+    stack: StackFixture, before: str, after: str, field: str, check: object
+) -> None:
     stack.write(IN_PLACE + before + "\n")
     stack.apply()
     ident = ids(stack)[f"{stack.name}-a"]
@@ -197,8 +230,12 @@ def test_in_place_update_keeps_the_container(stack: StackFixture, before: str, a
 
 @pytest.mark.parametrize(
     ("before", "field"),
-    [('memory = "64m"', "memory"), ("cpus = 0.5", "cpus"), ("pids_limit = 100", "pids_limit"),
-     ('memory_reservation = "16m"', "memory_reservation")],
+    [
+        ('memory = "64m"', "memory"),
+        ("cpus = 0.5", "cpus"),
+        ("pids_limit = 100", "pids_limit"),
+        ('memory_reservation = "16m"', "memory_reservation"),
+    ],
     ids=["memory", "cpus", "pids_limit", "memory_reservation"],
 )
 def test_removing_a_limit_converges(stack: StackFixture, before: str, field: str) -> None:
@@ -225,7 +262,10 @@ command = ["sh", "-c", "echo migrated"]
     api = stack.api
     api.remove_container(name, force=True)  # type: ignore[attr-defined]
     api.create_container(  # type: ignore[attr-defined]
-        info["Config"]["Image"], info["Config"]["Cmd"], name=name, labels=info["Config"]["Labels"],
+        info["Config"]["Image"],
+        info["Config"]["Cmd"],
+        name=name,
+        labels=info["Config"]["Labels"],
         host_config=api.create_host_config(network_mode=info["HostConfig"]["NetworkMode"]),  # type: ignore[attr-defined]
     )
     result = stack.plan()

@@ -61,13 +61,16 @@ def test_host_port_taken(stack: StackFixture) -> None:
     holder.bind(("127.0.0.1", 0))
     holder.listen()
     port = holder.getsockname()[1]
-    stack.write(f"""
+    stack.write(
+        f"""
 [containers.web]
 image = "{BUSYBOX}"
 command = ["httpd", "-f", "-p", "80"]
 stop_signal = "SIGKILL"
 ports = ["127.0.0.1:{port}:80"]
-""" + SLEEPER)
+"""
+        + SLEEPER
+    )
     try:
         result = stack.apply(check=False)
         assert_clean_error(result, str(port), "already")
@@ -87,8 +90,10 @@ ports = ["127.0.0.1:{port}:80"]
 
 def test_files_into_a_read_only_container(stack: StackFixture) -> None:
     """The engine cannot copy into a read-only rootfs: a clear error, nothing left behind."""
-    stack.write(SLEEPER + 'read_only = true\nfiles = [{ source = "conf", target = "/etc/app.conf" }]\n'
-                '[files.conf]\ncontent = "x"\n')
+    stack.write(
+        SLEEPER + 'read_only = true\nfiles = [{ source = "conf", target = "/etc/app.conf" }]\n'
+        '[files.conf]\ncontent = "x"\n'
+    )
     result = stack.apply(check=False)
     assert_clean_error(result, "read")
     assert stack.containers() == []

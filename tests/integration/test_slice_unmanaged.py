@@ -34,7 +34,10 @@ def unmanaged(stack: StackFixture) -> Iterator[list[str]]:
 def squat(stack: StackFixture, made: list[str], name: str, labels: dict[str, str] | None = None) -> dict:  # type: ignore[type-arg]
     api = stack.api
     ident = api.create_container(  # type: ignore[attr-defined]
-        BUSYBOX, ["sleep", "600"], name=name, labels=labels or {},
+        BUSYBOX,
+        ["sleep", "600"],
+        name=name,
+        labels=labels or {},
         host_config=api.create_host_config(network_mode="none"),  # type: ignore[attr-defined]
         stop_signal="SIGKILL",
     )["Id"]
@@ -64,10 +67,12 @@ def test_bystander_is_never_touched(stack: StackFixture, unmanaged: list[str]) -
     unchanged(stack, labelled_elsewhere)
 
 
-@pytest.mark.parametrize("labels", [None, {"io.hostform.stack": "someone-else", "io.hostform.name": "web"}],
-                         ids=["no-label", "other-stack"])
-def test_squatter_on_declared_name_is_a_conflict(stack: StackFixture, unmanaged: list[str],
-                                                  labels: dict[str, str] | None) -> None:
+@pytest.mark.parametrize(
+    "labels", [None, {"io.hostform.stack": "someone-else", "io.hostform.name": "web"}], ids=["no-label", "other-stack"]
+)
+def test_squatter_on_declared_name_is_a_conflict(
+    stack: StackFixture, unmanaged: list[str], labels: dict[str, str] | None
+) -> None:
     squatter = squat(stack, unmanaged, f"{stack.name}-web", labels)
     stack.write(BODY)
 
@@ -80,9 +85,7 @@ def test_squatter_on_declared_name_is_a_conflict(stack: StackFixture, unmanaged:
     applied = stack.apply(check=False)
     assert applied.code == 1, applied.both
     assert "conflict" in applied.both and "Traceback" not in applied.both
-    assert stack.containers() == [] or all(
-        c["Names"][0] != f"/{stack.name}-web" for c in stack.containers()
-    )
+    assert stack.containers() == [] or all(c["Names"][0] != f"/{stack.name}-web" for c in stack.containers())
     unchanged(stack, squatter)
 
     destroyed = stack.run("destroy", str(stack.file), "--auto-approve")

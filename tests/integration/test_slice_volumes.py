@@ -79,7 +79,7 @@ def test_destroy_keeps_volumes_unless_asked(stack: StackFixture) -> None:
 def test_undeclared_volume_is_kept_unless_pruned(stack: StackFixture) -> None:
     stack.write(body())
     stack.apply()
-    stack.write(body().replace('[volumes.data]\n', "").replace('volumes = ["data:/data"]\n', ""))
+    stack.write(body().replace("[volumes.data]\n", "").replace('volumes = ["data:/data"]\n', ""))
     result = stack.plan()
     assert result.code == 2, result.both
     assert "no longer declared; kept" in " ".join(result.out.split()), result.out

@@ -78,8 +78,16 @@ def _change(address: str, action: Action = Action.CREATE, ident: str | None = No
 
 
 CREATES = [
-    "networks.back", "networks.default", "volumes.data", "containers.db", "jobs.migrate", "containers.web",
-    "containers.worker[1]", "containers.worker[2]", "containers.front", "containers.solo",
+    "networks.back",
+    "networks.default",
+    "volumes.data",
+    "containers.db",
+    "jobs.migrate",
+    "containers.web",
+    "containers.worker[1]",
+    "containers.worker[2]",
+    "containers.front",
+    "containers.solo",
 ]
 
 
@@ -90,8 +98,15 @@ def _plan(addresses: list[str], deletes: list[Change] = ()) -> Plan:  # type: ig
 class Recorder(Applier):
     """Actions that only record their start and end; `fail` raises, `stop_at` plays a Ctrl-C."""
 
-    def __init__(self, loaded: LoadedStack, plan: Plan, parallelism: int = 10, fail: tuple[str, ...] = (),
-                 stop_at: str = "", hold: float = 0.0) -> None:
+    def __init__(
+        self,
+        loaded: LoadedStack,
+        plan: Plan,
+        parallelism: int = 10,
+        fail: tuple[str, ...] = (),
+        stop_at: str = "",
+        hold: float = 0.0,
+    ) -> None:
         self.events: list[Event] = []
         super().__init__(None, loaded, plan, parallelism, self.events.append)  # type: ignore[arg-type]
         self.fail, self.stop_at, self.hold = fail, stop_at, hold
@@ -120,6 +135,7 @@ class Recorder(Applier):
 
 # ---------------------------------------------------------------- edges
 
+
 def test_edges_follow_networks_volumes_and_depends_on(loaded: LoadedStack) -> None:
     changes = [_change(a) for a in CREATES]
     edges = Recorder(loaded, _plan(CREATES))._edges(changes)
@@ -145,6 +161,7 @@ def test_edges_only_link_changes_in_the_plan(loaded: LoadedStack) -> None:
 
 # ---------------------------------------------------------------- the walk
 
+
 def test_walk_runs_everything_after_what_it_needs(loaded: LoadedStack) -> None:
     applier = Recorder(loaded, _plan(CREATES), parallelism=4, hold=0.01)
     report = applier.run()
@@ -169,8 +186,14 @@ def test_failure_skips_dependents_and_all_deletions(loaded: LoadedStack) -> None
     report = applier.run()
     assert [c.address for c, _ in report.failed] == ["containers.db"]
     skipped = {c.address for c in report.skipped}
-    assert skipped == {"jobs.migrate", "containers.web", "containers.worker[1]", "containers.worker[2]",
-                       "containers.front", "containers.old"}
+    assert skipped == {
+        "jobs.migrate",
+        "containers.web",
+        "containers.worker[1]",
+        "containers.worker[2]",
+        "containers.front",
+        "containers.old",
+    }
     done = {c.address for c in report.done}
     assert done == {"networks.back", "networks.default", "volumes.data", "containers.solo"}
     assert ("start", "id-old") not in applier.log
@@ -203,7 +226,8 @@ def test_deletions_run_last_containers_before_networks(loaded: LoadedStack) -> N
     containers = [applier.index("start", k) for k in ("id-ctr", "id-db-old", "id-db-new")]
     assert min(containers) > last_create
     assert min(applier.index("start", k) for k in ("id-net", "id-vol")) > max(
-        applier.index("end", k) for k in ("id-ctr", "id-db-old", "id-db-new"))
+        applier.index("end", k) for k in ("id-ctr", "id-db-old", "id-db-new")
+    )
 
 
 def test_failed_container_deletion_keeps_networks_and_says_so(loaded: LoadedStack) -> None:
@@ -215,6 +239,7 @@ def test_failed_container_deletion_keeps_networks_and_says_so(loaded: LoadedStac
 
 
 # ---------------------------------------------------------------- the planner's order
+
 
 def test_ordered_puts_creations_first_and_deletions_last() -> None:
     changes = [
@@ -229,16 +254,20 @@ def test_ordered_puts_creations_first_and_deletions_last() -> None:
         _change("networks.default", Action.NOOP, "d"),
     ]
     assert [c.address for c in _ordered(changes)] == [
-        "networks.back", "volumes.data",  # phase 0: what containers need, by address
+        "networks.back",
+        "volumes.data",  # phase 0: what containers need, by address
         "networks.front",  # a replaced network before the containers re-attach
         "networks.default",  # unchanged networks and volumes
-        "containers.web", "jobs.migrate",  # containers and jobs, by address
+        "containers.web",
+        "jobs.migrate",  # containers and jobs, by address
         "containers.gone",  # container deletions
-        "networks.old", "volumes.old",  # then what they used
+        "networks.old",
+        "volumes.old",  # then what they used
     ]
 
 
 # ---------------------------------------------------------------- leftovers of interrupted applies
+
 
 def _applied(loaded: LoadedStack, name: str, engine_name: str, state: str, ident: str) -> ObservedContainer:
     stack = loaded.stack
@@ -246,9 +275,17 @@ def _applied(loaded: LoadedStack, name: str, engine_name: str, state: str, ident
     kind = "job" if name in stack.jobs else "container"
     networks = tuple((n, tuple(a)) for n, a in network_attachments(stack.name, name, spec))
     return ObservedContainer(
-        id=ident.ljust(64, "0"), engine_name=engine_name, name=name, kind=kind, replica=1, image_id=IMAGE_ID,
-        state=state, health=None, exit_code=0 if state == "exited" else None,
-        last_applied=service_spec(loaded, name, KEY), spec_hash="h",
+        id=ident.ljust(64, "0"),
+        engine_name=engine_name,
+        name=name,
+        kind=kind,
+        replica=1,
+        image_id=IMAGE_ID,
+        state=state,
+        health=None,
+        exit_code=0 if state == "exited" else None,
+        last_applied=service_spec(loaded, name, KEY),
+        spec_hash="h",
         settings=LiveSettings(restart=spec.restart, networks=networks),
     )
 
@@ -263,8 +300,11 @@ def _host(loaded: LoadedStack, containers: list[ObservedContainer]) -> Observed:
 
 
 def _actions(plan: Plan, name: str) -> list[tuple[str, str, str]]:
-    return [(c.action.value, c.engine_name, c.current_id[:6] if c.current_id else "")
-            for c in plan.changes if c.name == name]
+    return [
+        (c.action.value, c.engine_name, c.current_id[:6] if c.current_id else "")
+        for c in plan.changes
+        if c.name == name
+    ]
 
 
 def test_stop_first_killed_after_the_swap_started(loaded: LoadedStack) -> None:

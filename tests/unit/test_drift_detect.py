@@ -110,12 +110,19 @@ def host(loaded: LoadedStack, containers: list[ObservedContainer] | None = None,
     """The whole stack as applied (every replica of every service), unless `containers` is given."""
     stack = loaded.stack
     if containers is None:
-        containers = [
-            applied(loaded, n, i) for n, s in stack.services().items() for i in range(1, s.replicas + 1)
-        ]
+        containers = [applied(loaded, n, i) for n, s in stack.services().items() for i in range(1, s.replicas + 1)]
     networks = tuple(
-        ObservedNetwork(f"net-{n}", names.network_name(stack.name, n), n, "bridge", False, False, None,
-                        {names.LABEL_STACK: stack.name, names.LABEL_NAME: n}, created=APPLIED_AT)
+        ObservedNetwork(
+            f"net-{n}",
+            names.network_name(stack.name, n),
+            n,
+            "bridge",
+            False,
+            False,
+            None,
+            {names.LABEL_STACK: stack.name, names.LABEL_NAME: n},
+            created=APPLIED_AT,
+        )
         for n in sorted({*stack.networks, names.DEFAULT_NETWORK})
     )
     volumes = tuple(ObservedVolume(names.volume_name(stack.name, v), v, "local") for v in stack.volumes)
@@ -158,8 +165,10 @@ CASES: dict[str, tuple[Mutation, Expected]] = {
     "in sync": (lambda o: o, []),
     "docker stop (SIGKILL)": (
         lambda o: with_container(o, "worker", state="exited", exit_code=137),
-        [("containers.worker[1]", "stopped", ["state", "exit_code"]),
-         ("containers.worker[2]", "stopped", ["state", "exit_code"])],
+        [
+            ("containers.worker[1]", "stopped", ["state", "exit_code"]),
+            ("containers.worker[2]", "stopped", ["state", "exit_code"]),
+        ],
     ),
     "any exit under restart = always": (
         lambda o: with_container(o, "web", state="exited", exit_code=0),
@@ -167,13 +176,17 @@ CASES: dict[str, tuple[Mutation, Expected]] = {
     ),
     "crash": (
         lambda o: with_container(o, "worker", state="exited", exit_code=3),
-        [("containers.worker[1]", "exited", ["state", "exit_code"]),
-         ("containers.worker[2]", "exited", ["state", "exit_code"])],
+        [
+            ("containers.worker[1]", "exited", ["state", "exit_code"]),
+            ("containers.worker[2]", "exited", ["state", "exit_code"]),
+        ],
     ),
     "out of memory is not a stop": (
         lambda o: with_container(o, "worker", state="exited", exit_code=137, oom_killed=True),
-        [("containers.worker[1]", "exited", ["state", "exit_code"]),
-         ("containers.worker[2]", "exited", ["state", "exit_code"])],
+        [
+            ("containers.worker[1]", "exited", ["state", "exit_code"]),
+            ("containers.worker[2]", "exited", ["state", "exit_code"]),
+        ],
     ),
     "paused": (
         lambda o: with_container(o, "web", state="paused"),
@@ -221,10 +234,12 @@ CASES: dict[str, tuple[Mutation, Expected]] = {
     ),
     "tag moved to another image": (
         lambda o: replace(o, image_ids={"img:1": OTHER_IMAGE_ID}),
-        [("containers.web", "image", ["image_id"]),
-         ("containers.worker[1]", "image", ["image_id"]),
-         ("containers.worker[2]", "image", ["image_id"]),
-         ("jobs.migrate", "image", ["image_id"])],
+        [
+            ("containers.web", "image", ["image_id"]),
+            ("containers.worker[1]", "image", ["image_id"]),
+            ("containers.worker[2]", "image", ["image_id"]),
+            ("jobs.migrate", "image", ["image_id"]),
+        ],
     ),
     "squatter on a declared name": (
         lambda o: replace(without(o, "s-web"), conflicts=(Conflict("container", "s-web", "x" * 64, None),)),
@@ -282,6 +297,7 @@ def test_evidence_is_in_the_detail(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- pending: the stack file moved, not the host
 
+
 def test_a_changed_declaration_is_pending_not_drift(tmp_path: Path) -> None:
     old = load_stack(tmp_path)
     observed = host(old)
@@ -321,6 +337,7 @@ def test_a_stack_never_applied_is_all_pending(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- missing: evidence that it was applied
 
+
 @pytest.mark.parametrize(
     ("gone", "declared_at", "evidence"),
     [
@@ -359,8 +376,12 @@ def test_missing_network_and_volume(tmp_path: Path) -> None:
 def test_orphan_container_and_network(tmp_path: Path) -> None:
     old = load_stack(tmp_path)
     observed = host(old)
-    new = load_stack(tmp_path, STACK.replace("replicas = 2", "replicas = 1").replace("[networks.back]\n", "")
-                     .replace('networks = ["back"]\n', ""))
+    new = load_stack(
+        tmp_path,
+        STACK.replace("replicas = 2", "replicas = 1")
+        .replace("[networks.back]\n", "")
+        .replace('networks = ["back"]\n', ""),
+    )
     found = summary(check(new, observed))
     assert ("containers.worker[2]", "orphan", []) in found
     assert ("networks.back", "orphan", []) in found

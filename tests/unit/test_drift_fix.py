@@ -59,8 +59,9 @@ def test_unhealthy_is_restarted_and_with_an_update_replaced(tmp_path: Path) -> N
 
 
 def test_failed_job_is_rerun_and_orphans_deleted(tmp_path: Path) -> None:
-    got, _ = actions(tmp_path, lambda o: with_container(o, "migrate", exit_code=1),
-                     STACK.replace("replicas = 2", "replicas = 1"))
+    got, _ = actions(
+        tmp_path, lambda o: with_container(o, "migrate", exit_code=1), STACK.replace("replicas = 2", "replicas = 1")
+    )
     assert got == {"jobs.migrate": Action.REPLACE, "containers.worker[2]": Action.DELETE}
 
 

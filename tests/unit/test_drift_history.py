@@ -17,8 +17,12 @@ COMMITTED = 1_700_000_000
 def git(cwd: Path, *args: str) -> None:
     env = {
         **os.environ,
-        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
-        "GIT_AUTHOR_DATE": f"{COMMITTED} +0000", "GIT_COMMITTER_DATE": f"{COMMITTED} +0000",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+        "GIT_AUTHOR_DATE": f"{COMMITTED} +0000",
+        "GIT_COMMITTER_DATE": f"{COMMITTED} +0000",
     }
     subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
 

@@ -93,4 +93,3 @@ def test_text_is_a_table_with_a_verdict(tmp_path: Path, include_pending: bool) -
     empty = Console(width=160, record=True, color_system=None)
     empty.print(DriftView(DriftReport("s", NOW, ())))
     assert "No drift" in empty.export_text()
-

@@ -21,12 +21,30 @@ def _plan() -> Plan:
         fingerprint="abc",
         changes=(
             Change("networks.default", "network", "default", "blog_default", Action.CREATE, (Reason(ReasonKind.NEW),)),
-            Change("containers.web", "container", "web", "blog-web", Action.REPLACE,
-                   (Reason(ReasonKind.FIELD, "env.PW", {"secret": "hmac-sha256:1"}, {"secret": "hmac-sha256:2"}),
-                    Reason(ReasonKind.IMAGE, "img:1", "sha256:aaa", "sha256:bbb")), current_id="1" * 64),
-            Change("containers.db", "container", "db", "blog-db", Action.UPDATE,
-                   (Reason(ReasonKind.LIVE, "memory", 1, 2, outside=True),), current_id="2" * 64),
-            Change("volumes.old", "volume", "old", "blog_old", Action.DELETE, (Reason(ReasonKind.ORPHAN, text="gone"),)),
+            Change(
+                "containers.web",
+                "container",
+                "web",
+                "blog-web",
+                Action.REPLACE,
+                (
+                    Reason(ReasonKind.FIELD, "env.PW", {"secret": "hmac-sha256:1"}, {"secret": "hmac-sha256:2"}),
+                    Reason(ReasonKind.IMAGE, "img:1", "sha256:aaa", "sha256:bbb"),
+                ),
+                current_id="1" * 64,
+            ),
+            Change(
+                "containers.db",
+                "container",
+                "db",
+                "blog-db",
+                Action.UPDATE,
+                (Reason(ReasonKind.LIVE, "memory", 1, 2, outside=True),),
+                current_id="2" * 64,
+            ),
+            Change(
+                "volumes.old", "volume", "old", "blog_old", Action.DELETE, (Reason(ReasonKind.ORPHAN, text="gone"),)
+            ),
         ),
         conflicts=("container 'blog-x' already exists (not managed by hostform); hostform will not touch it",),
     )

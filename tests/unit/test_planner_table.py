@@ -46,8 +46,13 @@ def _observed(case: dict[str, Any], loaded: Any) -> Observed:
         settings = None
         if spec is not None:
             nets = tuple((n, tuple(a)) for n, a in network_attachments(stack.name, name, spec))
-            base = {"restart": spec.restart, "memory": spec.memory, "memory_reservation": spec.memory_reservation,
-                    "cpus": spec.cpus, "pids_limit": spec.pids_limit}
+            base = {
+                "restart": spec.restart,
+                "memory": spec.memory,
+                "memory_reservation": spec.memory_reservation,
+                "cpus": spec.cpus,
+                "pids_limit": spec.pids_limit,
+            }
             base.update(c.get("live_settings", {}))
             if "networks" in c.get("live_settings", {}):
                 nets = tuple((n, tuple(a)) for n, a in c["live_settings"]["networks"].items())
@@ -55,23 +60,41 @@ def _observed(case: dict[str, Any], loaded: Any) -> Observed:
             settings = LiveSettings(**base)
         kind = "job" if name in stack.jobs else "container"
         replicas = spec.replicas if spec else 1
-        containers.append(ObservedContainer(
-            id=f"{i:064x}",
-            engine_name=c.get("engine_name", names.container_name(stack.name, name, replica, replicas)),
-            name=name, kind=c.get("kind", kind), replica=replica,
-            image_id=c.get("image_id", IMAGE_ID), state=c.get("state", "running"), health=c.get("health"),
-            exit_code=c.get("exit_code"), last_applied=applied,
-            spec_hash=spec_hash(applied) if applied else None, settings=settings,
-            file_hashes=tuple((t, h) for t, h in c.get("file_hashes", {}).items()),
-        ))
+        containers.append(
+            ObservedContainer(
+                id=f"{i:064x}",
+                engine_name=c.get("engine_name", names.container_name(stack.name, name, replica, replicas)),
+                name=name,
+                kind=c.get("kind", kind),
+                replica=replica,
+                image_id=c.get("image_id", IMAGE_ID),
+                state=c.get("state", "running"),
+                health=c.get("health"),
+                exit_code=c.get("exit_code"),
+                last_applied=applied,
+                spec_hash=spec_hash(applied) if applied else None,
+                settings=settings,
+                file_hashes=tuple((t, h) for t, h in c.get("file_hashes", {}).items()),
+            )
+        )
     networks = [
-        ObservedNetwork(id=f"n{n['name']}", engine_name=names.network_name(stack.name, n["name"]), name=n["name"],
-                        driver=n.get("driver", "bridge"), internal=n.get("internal", False),
-                        attachable=n.get("attachable", False), subnet=n.get("subnet"))
+        ObservedNetwork(
+            id=f"n{n['name']}",
+            engine_name=names.network_name(stack.name, n["name"]),
+            name=n["name"],
+            driver=n.get("driver", "bridge"),
+            internal=n.get("internal", False),
+            attachable=n.get("attachable", False),
+            subnet=n.get("subnet"),
+        )
         for n in live.get("networks", [{"name": "default"}])
     ]
-    volumes = [ObservedVolume(names.volume_name(stack.name, v), v, v.get("driver", "local") if isinstance(v, dict) else "local")
-               for v in live.get("volumes", [])]
+    volumes = [
+        ObservedVolume(
+            names.volume_name(stack.name, v), v, v.get("driver", "local") if isinstance(v, dict) else "local"
+        )
+        for v in live.get("volumes", [])
+    ]
     conflicts = [Conflict(c["kind"], c["engine_name"], "x" * 12, None) for c in live.get("conflicts", [])]
     images = {s.image: live.get("image_ids", {}).get(s.image, IMAGE_ID) for s in stack.services().values()}
     return Observed(stack.name, tuple(containers), tuple(networks), tuple(volumes), tuple(conflicts), images, KEY)
@@ -86,12 +109,18 @@ def test_planner_case(case_file: Path, tmp_path: Path, monkeypatch: pytest.Monke
     for rel, text in case.get("files", {}).items():
         (tmp_path / rel).write_text(text)
     loaded = load(tmp_path)
-    options = PlanOptions(replace=tuple(case.get("replace", ())), targets=tuple(case.get("target", ())),
-                          prune_volumes=case.get("prune_volumes", False))
+    options = PlanOptions(
+        replace=tuple(case.get("replace", ())),
+        targets=tuple(case.get("target", ())),
+        prune_volumes=case.get("prune_volumes", False),
+    )
     plan = make_plan(loaded, _observed(case, loaded), options)
     got = [
-        {"address": c.address, "action": c.action.value,
-         **({"paths": sorted(r.path for r in c.reasons if r.path)} if any(r.path for r in c.reasons) else {})}
+        {
+            "address": c.address,
+            "action": c.action.value,
+            **({"paths": sorted(r.path for r in c.reasons if r.path)} if any(r.path for r in c.reasons) else {}),
+        }
         for c in plan.actionable
     ]
     assert got == case["expected"], json.dumps(got, indent=1)
