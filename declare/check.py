@@ -17,7 +17,32 @@ def check_references(stack: Stack) -> list[tuple[Loc, str]]:
         *_mounts_and_networks(stack),
         *_cycles(stack),
         *_port_clashes(stack),
+        *_files_into_read_only(stack),
     ]
+
+
+def _files_into_read_only(stack: Stack) -> Iterator[tuple[Loc, str]]:
+    """Files are copied in before start: a tmpfs (mounted at start) would hide them, and a
+    read-only root filesystem refuses them unless they land in a volume."""
+    for kind in ("containers", "jobs"):
+        for name, spec in getattr(stack, kind).items():
+            volumes = [m.target for m in spec.volumes if m.type == "volume"]
+            for i, fm in enumerate(spec.files):
+                loc: Loc = (kind, name, "files", i, "target")
+                if any(_under(fm.target, t.partition(":")[0]) for t in spec.tmpfs):
+                    yield loc, f"{fm.target!r} would be hidden by a tmpfs mounted over it when the container starts"
+                elif spec.read_only and not any(_under(fm.target, v) for v in volumes):
+                    yield (
+                        loc,
+                        (
+                            f"{fm.target!r} cannot be copied into a read_only container "
+                            "(put it under a named volume mount, or drop read_only)"
+                        ),
+                    )
+
+
+def _under(path: str, mount: str) -> bool:
+    return path == mount or path.startswith(mount.rstrip("/") + "/")
 
 
 def _names(stack: Stack) -> Iterator[tuple[Loc, str]]:

@@ -75,6 +75,10 @@ def _check_names(loaded: LoadedStack, options: PlanOptions) -> None:
                 raise HostformError(f"{flag} {name}: no container or job {name!r} in stack {loaded.name!r}")
 
 
+def _cannot_converge(plan: Plan) -> HostformError:
+    return HostformError(f"stack {plan.stack!r} cannot converge: " + "; ".join(plan.conflicts))
+
+
 def stage_confirm(args: argparse.Namespace, plan: Plan, verb: str = "perform these actions") -> bool:
     if args.auto_approve:
         return True
@@ -215,7 +219,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     else:
         print_plan(plan)
     if plan.conflicts:
-        raise HostformError(f"stack {plan.stack!r} cannot converge: {len(plan.conflicts)} name conflicts (see above)")
+        raise _cannot_converge(plan)
     if args.detailed_exitcode and plan.has_changes:
         return EXIT_CHANGES
     return EXIT_OK
@@ -243,7 +247,7 @@ def _apply_locked(args: argparse.Namespace, engine: Engine, loaded: LoadedStack,
     if not args.json:
         print_plan(stage_explain(plan, loaded, engine))
     if plan.conflicts:
-        raise HostformError(f"stack {plan.stack!r} cannot converge: {len(plan.conflicts)} name conflicts (see above)")
+        raise _cannot_converge(plan)
     if not plan.has_changes:
         return EXIT_OK
     if saved is None and not stage_confirm(args, plan):

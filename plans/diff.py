@@ -68,6 +68,8 @@ def make_plan(loaded: LoadedStack, observed: Observed, options: PlanOptions = Pl
     changes = net_changes + vol_changes + svc_changes
     if options.targets:
         changes = _only_targets(loaded, changes, options.targets)
+    for blocker in _missing_images(loaded, observed, changes):
+        conflicts[("image", blocker)] = blocker
     return Plan(
         stack=loaded.name,
         changes=tuple(_ordered(changes)),
@@ -77,6 +79,16 @@ def make_plan(loaded: LoadedStack, observed: Observed, options: PlanOptions = Pl
         live=observed.tokens(),
         key=key,
     )
+
+
+def _missing_images(loaded: LoadedStack, observed: Observed, changes: list[Change]) -> Iterable[str]:
+    """Images a create or replace needs but may not pull: refused before the host is touched."""
+    services = loaded.stack.services()
+    needed = {c.name for c in changes if c.kind in ("container", "job") and c.action in (Action.CREATE, Action.REPLACE)}
+    for name in sorted(needed):
+        spec = services.get(name)
+        if spec is not None and spec.pull == "never" and observed.image_ids.get(spec.image, "") is None:
+            yield f"image {spec.image!r} is not on the engine and pull = 'never' ({name} needs it)"
 
 
 # ---------------------------------------------------------------- networks and volumes

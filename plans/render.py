@@ -34,7 +34,7 @@ class PlanView:
         for warning in plan.warnings:
             yield Text(f"! warning: {warning}", style="yellow")
         if not plan.has_changes and plan.conflicts:
-            yield Text(f"No other changes; stack {plan.stack!r} cannot match the host while names conflict.")
+            yield Text(f"No other changes; stack {plan.stack!r} cannot match the host while these conflicts remain.")
             return
         if not plan.has_changes:
             yield Text(f"No changes. Stack {plan.stack!r} matches the host.", style="bold green")

@@ -47,9 +47,13 @@ def test_unreachable_engine_by_docker_host(stack: StackFixture, host: str) -> No
 def test_missing_image_with_pull_never(stack: StackFixture) -> None:
     image = f"hostform-test/absent-{uuid.uuid4().hex[:8]}:1"
     stack.write(SLEEPER.replace(BUSYBOX, image) + 'pull = "never"\n')
+    planned = stack.plan()
+    assert planned.code == 1 and "is not on the engine and pull = 'never'" in planned.both
     result = stack.apply(check=False)
     assert_clean_error(result, image, "pull = 'never'")
     assert stack.containers() == []
+    # refused before the host is touched: not even the stack's network was created
+    assert stack.api.networks(filters={"label": f"io.hostform.stack={stack.name}"}) == []  # type: ignore[attr-defined]
     stack.write(SLEEPER + 'pull = "never"\n')  # the image fixed: a re-run converges
     stack.apply()
     assert stack.plan().code == 0
@@ -89,7 +93,7 @@ ports = ["127.0.0.1:{port}:80"]
 
 
 def test_files_into_a_read_only_container(stack: StackFixture) -> None:
-    """The engine cannot copy into a read-only rootfs: a clear error, nothing left behind."""
+    """The engine cannot copy into a read-only rootfs: refused at validation, nothing created."""
     stack.write(
         SLEEPER + 'read_only = true\nfiles = [{ source = "conf", target = "/etc/app.conf" }]\n'
         '[files.conf]\ncontent = "x"\n'
