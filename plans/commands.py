@@ -269,7 +269,11 @@ def cmd_destroy(args: argparse.Namespace) -> int:
 def _destroy_locked(args: argparse.Namespace, engine: Engine, loaded: LoadedStack) -> int:
     observed = observe(engine, loaded.name, inspect=False)
     plan = destroy_plan(loaded.name, observed, args.volumes)
-    print_plan(plan)
+    print_plan(
+        plan,
+        heading=f"hostform will destroy these objects of stack {plan.stack!r}:",
+        empty=f"Nothing to destroy: stack {plan.stack!r} has no objects on this engine.",
+    )
     if not plan.has_changes:
         return EXIT_OK
     if not stage_confirm(args, plan, "destroy these objects"):

@@ -23,9 +23,10 @@ MARKS = {
 class PlanView:
     """The text rendering of a plan, for rich."""
 
-    def __init__(self, plan: Plan, heading: str = "") -> None:
+    def __init__(self, plan: Plan, heading: str = "", empty: str = "") -> None:
         self.plan = plan
         self.heading = heading
+        self.empty = empty  # what to say when there is nothing to do
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         plan = self.plan
@@ -37,7 +38,7 @@ class PlanView:
             yield Text(f"No other changes; stack {plan.stack!r} cannot match the host while these conflicts remain.")
             return
         if not plan.has_changes:
-            yield Text(f"No changes. Stack {plan.stack!r} matches the host.", style="bold green")
+            yield Text(self.empty or f"No changes. Stack {plan.stack!r} matches the host.", style="bold green")
             return
         yield Text(self.heading or f"hostform will perform these actions on stack {plan.stack!r}:")
         yield Text("")
@@ -73,8 +74,9 @@ def _reason_mark(change: Change) -> str:
     return "#" if change.action in (Action.CREATE, Action.DELETE, Action.START) else "~"
 
 
-def print_plan(plan: Plan, console: Console | None = None) -> None:
-    (console or Console(highlight=False, soft_wrap=True)).print(PlanView(plan), highlight=False)
+def print_plan(plan: Plan, console: Console | None = None, heading: str = "", empty: str = "") -> None:
+    view = PlanView(plan, heading, empty)
+    (console or Console(highlight=False, soft_wrap=True)).print(view, highlight=False)
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
