@@ -8,7 +8,6 @@ fails puts the old container back.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -83,8 +82,8 @@ class Applier:
             for c in deletes:
                 self._skip(c, "an earlier action failed")
             return self.report
-        containers = [c for c in deletes if c.kind in ("container", "job")]
-        others = [c for c in deletes if c.kind not in ("container", "job")]
+        containers = [c for c in deletes if c.is_service]
+        others = [c for c in deletes if not c.is_service]
         self._walk(containers, {})
         if self.report.failed:  # a network may still have a container attached: keep them all
             for c in others:
@@ -97,13 +96,11 @@ class Applier:
         """address -> addresses that must finish first."""
         by_service: dict[str, list[str]] = {}
         for c in changes:
-            by_service.setdefault(c.name if c.kind in ("container", "job") else f"{c.kind}:{c.name}", []).append(
-                c.address
-            )
+            by_service.setdefault(c.name if c.is_service else f"{c.kind}:{c.name}", []).append(c.address)
         services = self.loaded.stack.services()
         edges: dict[str, set[str]] = {c.address: set() for c in changes}
         for c in changes:
-            if c.kind not in ("container", "job"):
+            if not c.is_service:
                 continue
             spec = services[c.name]
             needs = [f"network:{a.name}" for a in spec.networks] or [f"network:{names.DEFAULT_NETWORK}"]
@@ -186,8 +183,7 @@ class Applier:
             actions.create_network(self.engine, self.loaded.name, change.name, spec, self.plan.key)
 
     def _detach_all(self, network_id: str) -> None:
-        info = self.engine.call("inspect network", self.engine.api.inspect_network, network_id)
-        for ident in info.get("Containers") or {}:
+        for ident in self.engine.network_members(network_id):
             self.engine.disconnect(ident, network_id)
 
     def _volume(self, change: Change) -> None:
@@ -239,7 +235,7 @@ class Applier:
 
     def _service_restart(self, change: Change) -> None:
         ident = _need(change.current_id)
-        self.engine.call(f"restart {ident}", self.engine.api.restart, ident)
+        self.engine.restart(ident)
 
     def _service_update(self, change: Change) -> None:
         ident = _need(change.current_id)
@@ -282,10 +278,10 @@ class Applier:
 
     def _replace_stop_first(self, change: Change, old: str) -> None:
         spec = self.loaded.stack.services()[change.name]
-        new = self._new_container(change, _temp_name(change.engine_name, names.TEMP_NEW))
+        new = self._new_container(change, names.temp_name(change.engine_name, names.TEMP_NEW))
         was_running = (self.engine.inspect_container(old) or {}).get("State", {}).get("Running", False)
         self.engine.stop(old, timeout=spec.stop_grace_period // 10**9)
-        self.engine.rename(old, _temp_name(change.engine_name, names.TEMP_OLD))
+        self.engine.rename(old, names.temp_name(change.engine_name, names.TEMP_OLD))
         try:
             self.engine.start(new)
             require(wait_for(self.engine, new, "ready", health_budget(spec)), f"new {change.engine_name}")
@@ -298,7 +294,7 @@ class Applier:
     def _replace_start_first(self, change: Change, old: str) -> None:
         spec = self.loaded.stack.services()[change.name]
         # unannounced until ready: the old one alone answers the service name meanwhile
-        new = self._new_container(change, _temp_name(change.engine_name, names.TEMP_NEW), announce=False)
+        new = self._new_container(change, names.temp_name(change.engine_name, names.TEMP_NEW), announce=False)
         try:
             self.engine.start(new)
             require(wait_for(self.engine, new, "ready", health_budget(spec)), f"new {change.engine_name}")
@@ -321,11 +317,6 @@ class Applier:
         self.engine.rename(old, change.engine_name)
         if was_running:
             self.engine.start(old)
-
-
-def _temp_name(engine_name: str, suffix: str) -> str:
-    """Unique, so leftovers of an interrupted apply never block the next one."""
-    return f"{engine_name}{suffix}-{os.urandom(3).hex()}"
 
 
 def _need(ident: str | None) -> str:

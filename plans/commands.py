@@ -16,7 +16,7 @@ from rich.console import Console
 
 from declare.errors import ApplyError, HostformError
 from declare.load import LoadedStack, load
-from plans.diff import PlanOptions, declared_engine_names, destroy_plan, make_plan, reload_targets
+from plans.diff import PlanOptions, destroy_plan, make_plan, observe_stack
 from plans.model import Plan
 from plans.planfile import SavedPlan, check_fresh, is_plan_file, load_plan_file
 from plans.render import plan_json, print_plan
@@ -44,10 +44,7 @@ def stage_connect(args: argparse.Namespace) -> Engine:
 
 
 def stage_observe(engine: Engine, loaded: LoadedStack) -> Observed:
-    containers, networks, volumes = declared_engine_names(loaded)
-    images = {s.image for s in loaded.stack.services().values()}
-    reloads = {n: sorted(reload_targets(loaded, s)) for n, s in loaded.stack.services().items()}
-    return observe(engine, loaded.name, containers, networks, volumes, images, file_targets=reloads)
+    return observe_stack(engine, loaded)
 
 
 def stage_plan(args: argparse.Namespace, loaded: LoadedStack, observed: Observed) -> Plan:

@@ -17,13 +17,16 @@ from typing import Any
 from declare.canonical import service_spec
 from declare.load import LoadedStack
 from declare.schema import ContainerSpec, NetworkSpec
+from declare.secrets import MASK
 from plans.fields import FIELD_EFFECTS, LIFTED_BY_REPLACE, Effect, effect_of
 from plans.model import Action, Change, Plan, Reason, ReasonKind
 from runtime import names
 from runtime.container_config import declared_aliases, network_attachments
-from runtime.records import Observed, ObservedContainer, ObservedNetwork
+from runtime.engine import Engine
+from runtime.observe import observe
+from runtime.records import Observed, ObservedContainer, ObservedNetwork, ObservedVolume
 
-MASKED = {"secret": "(secret)"}
+MASKED = {"secret": MASK}  # still a secret-shaped value, so display() and public() mask it
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,19 @@ def declared_engine_names(loaded: LoadedStack) -> tuple[list[str], list[str], li
     networks = [names.network_name(stack.name, n) for n in declared_networks(loaded) if not _external_net(loaded, n)]
     volumes = [names.volume_name(stack.name, n) for n, v in stack.volumes.items() if not v.external]
     return containers, networks, volumes
+
+
+def observe_stack(engine: Engine, loaded: LoadedStack, every_file: bool = False) -> Observed:
+    """The facts a plan needs (read only): the stack's objects, squatters, image IDs, and the live
+    digest of config files reloaded in place, or of every config file (drift)."""
+    containers, networks, volumes = declared_engine_names(loaded)
+    services = loaded.stack.services()
+    images = {s.image for s in services.values()}
+    if every_file:
+        targets = {n: sorted(f.target for f in s.files) for n, s in services.items() if s.files}
+    else:
+        targets = {n: sorted(reload_targets(loaded, s)) for n, s in services.items()}
+    return observe(engine, loaded.name, containers, networks, volumes, images, file_targets=targets)
 
 
 def declared_networks(loaded: LoadedStack) -> dict[str, NetworkSpec]:
@@ -84,7 +100,7 @@ def make_plan(loaded: LoadedStack, observed: Observed, options: PlanOptions = Pl
 def _missing_images(loaded: LoadedStack, observed: Observed, changes: list[Change]) -> Iterable[str]:
     """Images a create or replace needs but may not pull: refused before the host is touched."""
     services = loaded.stack.services()
-    needed = {c.name for c in changes if c.kind in ("container", "job") and c.action in (Action.CREATE, Action.REPLACE)}
+    needed = {c.name for c in changes if c.is_service and c.action in (Action.CREATE, Action.REPLACE)}
     for name in sorted(needed):
         spec = services.get(name)
         if spec is not None and spec.pull == "never" and observed.image_ids.get(spec.image, "") is None:
@@ -116,16 +132,7 @@ def _network_changes(
     declared = set(declared_networks(loaded))
     for live in observed.networks:
         if live.name not in declared:
-            reason = Reason(ReasonKind.ORPHAN, text="no longer declared")
-            yield Change(
-                f"networks.{live.name}",
-                "network",
-                live.name,
-                live.engine_name,
-                Action.DELETE,
-                (reason,),
-                current_id=live.id,
-            )
+            yield _delete_network(live, "no longer declared")
 
 
 def _network_reasons(spec: NetworkSpec, live: ObservedNetwork) -> Iterable[Reason]:
@@ -168,16 +175,7 @@ def _volume_changes(
         if live.name in loaded.stack.volumes:
             continue
         if options.prune_volumes:
-            reason = Reason(ReasonKind.ORPHAN, text="no longer declared (--prune-volumes)")
-            yield Change(
-                f"volumes.{live.name}",
-                "volume",
-                live.name,
-                live.engine_name,
-                Action.DELETE,
-                (reason,),
-                current_id=live.engine_name,
-            )
+            yield _delete_volume(live, "no longer declared (--prune-volumes)")
         else:
             warnings.append(f"volume {live.engine_name!r} is no longer declared; kept (delete it with --prune-volumes)")
 
@@ -244,6 +242,18 @@ def _pick(
         return None, []
     ranked = sorted(found, key=lambda c: (c.engine_name not in accepted, c.state != "running", c.engine_name))
     return ranked[0], ranked[1:]
+
+
+def _delete_network(n: ObservedNetwork, text: str) -> Change:
+    reasons = (Reason(ReasonKind.ORPHAN, text=text),)
+    return Change(f"networks.{n.name}", "network", n.name, n.engine_name, Action.DELETE, reasons, current_id=n.id)
+
+
+def _delete_volume(v: ObservedVolume, text: str) -> Change:
+    reasons = (Reason(ReasonKind.ORPHAN, text=text),)
+    return Change(
+        f"volumes.{v.name}", "volume", v.name, v.engine_name, Action.DELETE, reasons, current_id=v.engine_name
+    )
 
 
 def _delete(c: ObservedContainer, kind: ReasonKind, text: str) -> Change:
@@ -461,7 +471,7 @@ def _ordered(changes: list[Change]) -> list[Change]:
 
     def rank(c: Change) -> tuple[int, str]:
         if c.action is Action.DELETE:
-            return (5 if c.kind in ("container", "job") else 6, c.address)
+            return (5 if c.is_service else 6, c.address)
         if c.kind in ("network", "volume"):
             return (_PHASE.get((c.kind, c.action), 2), c.address)
         return (3, c.address)
@@ -496,32 +506,11 @@ def _only_targets(loaded: LoadedStack, changes: list[Change], targets: tuple[str
 def destroy_plan(stack: str, observed: Observed, volumes: bool) -> Plan:
     """Every object carrying the stack's label, deleted; named volumes only when asked."""
     changes: list[Change] = [_delete(c, ReasonKind.ORPHAN, "destroy") for c in observed.containers]
-    changes += [
-        Change(
-            f"networks.{n.name}",
-            "network",
-            n.name,
-            n.engine_name,
-            Action.DELETE,
-            (Reason(ReasonKind.ORPHAN, text="destroy"),),
-            current_id=n.id,
-        )
-        for n in observed.networks
-    ]
+    changes += [_delete_network(n, "destroy") for n in observed.networks]
     warnings = []
     for v in observed.volumes:
         if volumes:
-            changes.append(
-                Change(
-                    f"volumes.{v.name}",
-                    "volume",
-                    v.name,
-                    v.engine_name,
-                    Action.DELETE,
-                    (Reason(ReasonKind.ORPHAN, text="destroy --volumes"),),
-                    current_id=v.engine_name,
-                )
-            )
+            changes.append(_delete_volume(v, "destroy --volumes"))
         else:
             warnings.append(f"volume {v.engine_name!r} is kept (its data too); add --volumes to delete it")
     return Plan(

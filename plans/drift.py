@@ -40,12 +40,11 @@ from declare.canonical import file_digest
 from declare.load import LoadedStack
 from declare.schema import ContainerSpec
 from declare.secrets import MASK, Secret, reveal
-from plans.diff import PlanOptions, declared_engine_names, make_plan, reload_targets
+from plans.diff import PlanOptions, make_plan, observe_stack, reload_targets
 from plans.fields import IN_PLACE
-from plans.model import Action, Change, Plan, Reason, ReasonKind, display
+from plans.model import Action, Change, Plan, Reason, ReasonKind, display, public, short_image_id
 from runtime import names
 from runtime.engine import Engine
-from runtime.observe import observe
 from runtime.records import Conflict, Observed, ObservedContainer
 
 FORMAT_VERSION = "1.0"
@@ -130,7 +129,7 @@ class History:
     references: dict[tuple[str, str, int], str] = field(default_factory=dict)  # (group, name, replica) -> evidence
 
     def evidence(self, change: Change) -> str | None:
-        group = "service" if change.kind in ("container", "job") else change.kind
+        group = "service" if change.is_service else change.kind
         for key in ((group, change.name, change.replica), (group, change.name, 0)):
             if key in self.references:
                 return self.references[key]
@@ -210,17 +209,8 @@ def rfc3339(seconds: float | datetime) -> str:
 # ---------------------------------------------------------------- the check
 
 
-def observe_for_drift(engine: Engine, loaded: LoadedStack) -> Observed:
-    """The plan's observation, plus the live hash of every declared config file."""
-    containers, networks, volumes = declared_engine_names(loaded)
-    services = loaded.stack.services()
-    images = {s.image for s in services.values()}
-    targets = {n: sorted(f.target for f in s.files) for n, s in services.items() if s.files}
-    return observe(engine, loaded.name, containers, networks, volumes, images, file_targets=targets)
-
-
 def check(engine: Engine, loaded: LoadedStack, include_pending: bool = False) -> tuple[DriftReport, Plan]:
-    observed = observe_for_drift(engine, loaded)
+    observed = observe_stack(engine, loaded, every_file=True)
     plan = make_plan(loaded, observed, PlanOptions())
     history = history_of(loaded, observed, declaration_time(loaded.path))
     return detect(loaded, observed, plan, history, include_pending), plan
@@ -353,7 +343,8 @@ def _image_finding(change: Change, spec: ContainerSpec, last: dict[str, Any] | N
     """The tag moved; a changed `image` in the stack file is pending instead."""
     for r in change.reasons:
         if r.kind is ReasonKind.IMAGE and (last is None or last.get("image") == spec.image):
-            detail = f"{spec.image} now resolves to {_short(r.after)}; the container runs {_short(r.before)}"
+            now, runs = short_image_id(r.after), short_image_id(r.before)
+            detail = f"{spec.image} now resolves to {now}; the container runs {runs}"
             return _finding(change, Drift.IMAGE, [FieldDrift("image_id", r.after, r.before)], detail, Action.REPLACE)
     return None
 
@@ -524,10 +515,6 @@ def _hash_view(digest: str | None, secret: bool) -> str | None:
     return MASK if secret else f"sha256:{digest[:12]}"
 
 
-def _short(image_id: Any) -> str:
-    return str(image_id or "(none)").removeprefix("sha256:")[:12]
-
-
 # ---------------------------------------------------------------- --fix
 
 _STRENGTH = [Action.NOOP, Action.START, Action.RESTART, Action.UPDATE, Action.REPLACE]
@@ -601,22 +588,12 @@ def report_json(report: DriftReport) -> dict[str, Any]:
                 "address": f.address,
                 "engine_name": f.engine_name,
                 "drift": f.drift.value,
-                "fields": [{"path": d.path, "expected": _safe(d.expected), "live": _safe(d.live)} for d in f.fields],
+                "fields": [{"path": d.path, "expected": public(d.expected), "live": public(d.live)} for d in f.fields],
                 "detail": f.detail,
             }
             for f in report.findings
         ],
     }
-
-
-def _safe(value: Any) -> Any:
-    if isinstance(value, dict) and "secret" in value:
-        return MASK
-    if isinstance(value, dict):
-        return {str(k): _safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_safe(v) for v in value]
-    return value
 
 
 _STYLE = {Drift.PENDING: "dim", Drift.SQUATTER: "bold red", Drift.MISSING: "red", Drift.ORPHAN: "yellow"}

@@ -23,7 +23,7 @@ def with_file_diffs(plan: Plan, loaded: LoadedStack, engine: Engine) -> Plan:
 
 
 def _change(change: Change, loaded: LoadedStack, engine: Engine) -> Change:
-    if change.current_id is None or change.kind not in ("container", "job"):
+    if change.current_id is None or not change.is_service:
         return change
     spec = loaded.stack.services().get(change.name)
     if spec is None:

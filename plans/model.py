@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from declare.secrets import MASK
+
 
 class Action(StrEnum):
     CREATE = "create"
@@ -60,7 +62,8 @@ class Reason:
         if self.kind in (ReasonKind.FIELD, ReasonKind.LIVE, ReasonKind.RELOAD):
             return f"{self.path}: {display(self.before, self.path)} -> {display(self.after, self.path)}"
         if self.kind is ReasonKind.IMAGE:
-            return f"image {self.path} now resolves to {_short(self.after)} (container runs {_short(self.before)})"
+            now, runs = short_image_id(self.after), short_image_id(self.before)
+            return f"image {self.path} now resolves to {now} (container runs {runs})"
         return self.text or self.kind.value
 
 
@@ -74,6 +77,11 @@ class Change:
     reasons: tuple[Reason, ...] = ()
     replica: int = 1
     current_id: str | None = None
+
+    @property
+    def is_service(self) -> bool:
+        """A container or a job (as against a network or a volume)."""
+        return self.kind in ("container", "job")
 
     @property
     def replace_paths(self) -> list[str]:
@@ -129,7 +137,7 @@ def display(value: Any, path: str = "") -> str:
         if leaf in ("stop_grace_period", "interval", "timeout", "start_period"):
             return format_duration(value)
     if isinstance(value, dict) and set(value) == {"secret"}:
-        return "(secret)"
+        return MASK
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k} = {display(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list | tuple):
@@ -143,6 +151,16 @@ def display(value: Any, path: str = "") -> str:
     return str(value)
 
 
-def _short(image_id: Any) -> str:
-    text = str(image_id or "(none)")
-    return text.removeprefix("sha256:")[:12]
+def short_image_id(image_id: Any) -> str:
+    return str(image_id or "(none)").removeprefix("sha256:")[:12]
+
+
+def public(value: Any) -> Any:
+    """A value for JSON output: a canonical secret ({"secret": digest}) becomes "(secret)"."""
+    if isinstance(value, dict) and set(value) == {"secret"}:
+        return MASK
+    if isinstance(value, dict):
+        return {str(k): public(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [public(v) for v in value]
+    return value

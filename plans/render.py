@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
-from plans.model import Action, Change, Plan, ReasonKind, display
+from plans.model import Action, Change, Plan, ReasonKind, display, public
 
 MARKS = {
     Action.CREATE: ("+", "green", "will be created"),
@@ -118,8 +118,8 @@ def _change_json(c: Change) -> dict[str, Any]:
             {
                 "kind": r.kind.value,
                 "path": r.path,
-                "before": _safe(r.before),
-                "after": _safe(r.after),
+                "before": public(r.before),
+                "after": public(r.after),
                 "text": str(r),
                 "outside": r.outside,
                 "diff": r.diff,
@@ -127,16 +127,6 @@ def _change_json(c: Change) -> dict[str, Any]:
             for r in c.reasons
         ],
     }
-
-
-def _safe(value: Any) -> Any:
-    if isinstance(value, dict) and set(value) == {"secret"}:
-        return "(secret)"
-    if isinstance(value, dict):
-        return {k: _safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_safe(v) for v in value]
-    return value
 
 
 def _tf_actions(action: Action) -> list[str]:

@@ -159,6 +159,9 @@ class Engine:
     def start(self, ident: str) -> None:
         self.call(f"start container {ident}", self.api.start, ident)
 
+    def restart(self, ident: str) -> None:
+        self.call(f"restart container {ident}", self.api.restart, ident)
+
     def stop(self, ident: str, timeout: int) -> None:
         self.call(f"stop container {ident}", self.api.stop, ident, timeout=timeout)
 
@@ -240,6 +243,11 @@ class Engine:
         with translated(f"create network {name}"):
             result = self.api.create_network(name, **kwargs)
         return str(result["Id"])
+
+    def network_members(self, ident: str) -> list[str]:
+        """IDs of the containers attached to a network."""
+        info = self.call(f"inspect network {ident}", self.api.inspect_network, ident)
+        return list(info.get("Containers") or {})
 
     def remove_network(self, ident: str, patience: float = 15.0) -> None:
         # Endpoints of containers removed a moment ago are released asynchronously (seen with

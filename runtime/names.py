@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 LABEL_STACK = "io.hostform.stack"
 LABEL_NAME = "io.hostform.name"
 LABEL_KIND = "io.hostform.kind"
@@ -17,6 +19,11 @@ TEMP_OLD = "--old"
 
 def container_name(stack: str, name: str, replica: int, replicas: int) -> str:
     return f"{stack}-{name}" if replicas <= 1 and replica == 1 else f"{stack}-{name}-{replica}"
+
+
+def temp_name(engine_name: str, suffix: str) -> str:
+    """Unique, so leftovers of an interrupted apply never block the next one."""
+    return f"{engine_name}{suffix}-{os.urandom(3).hex()}"
 
 
 def network_name(stack: str, name: str) -> str:
