@@ -7,6 +7,7 @@ CI is set, a missing engine fails the tests instead of skipping them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from runtime.lock import LABEL_LOCK
 
 BUSYBOX = "hostform-test/busybox:1"
 BUSYBOX2 = "hostform-test/busybox:2"
@@ -110,12 +113,23 @@ def run_cli(
 
 def remove_stack_objects(api, name: str) -> None:  # type: ignore[no-untyped-def]
     label = {"label": f"io.hostform.stack={name}"}
-    for c in api.containers(all=True, filters=label):
+    lock = {"label": f"{LABEL_LOCK}={name}"}  # the lock carries no stack label
+    for c in api.containers(all=True, filters=label) + api.containers(all=True, filters=lock):
         api.remove_container(c["Id"], force=True)
     for n in api.networks(filters=label):
         api.remove_network(n["Id"])
     for v in api.volumes(filters=label).get("Volumes") or []:
         api.remove_volume(v["Name"], force=True)
+
+
+@pytest.fixture
+def private_tag(stack: StackFixture) -> Iterator[str]:
+    """A tag of this test's own on busybox:1, which the test may move; removed afterwards."""
+    repo = f"hostform-test/retag-{uuid.uuid4().hex[:8]}"
+    stack.api.tag(BUSYBOX, repo, "x")  # type: ignore[attr-defined]
+    yield f"{repo}:x"
+    with contextlib.suppress(Exception):  # already gone
+        stack.api.remove_image(f"{repo}:x", noprune=True)  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import queue
@@ -29,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from runtime.lock import lock_name
 from tests.integration.conftest import BUSYBOX, StackFixture
 
 IMAGE = "hostform-conv/busybox:1"
@@ -60,14 +60,13 @@ def conv_image(docker_api: Any) -> str:
 
 @pytest.fixture(autouse=True)
 def convergence_stack(stack: StackFixture, conv_image: str) -> Iterator[None]:
-    """Autouse where imported: after the test, the stack's lock goes too (the label cleanup misses it)."""
+    """Autouse where imported: every test here gets the stack and the private image
+    (the stack fixture's cleanup removes a lock left behind too)."""
     yield
-    with contextlib.suppress(Exception):  # usually there is no lock left, which is the point
-        stack.api.remove_container(lock_container(stack), force=True)  # type: ignore[attr-defined]
 
 
 def lock_container(stack: StackFixture) -> str:
-    return f"{stack.name}--hostform-lock"
+    return lock_name(stack.name)
 
 
 def has_lock(stack: StackFixture) -> bool:

@@ -5,15 +5,12 @@ Every JSON report is validated against the schema pinned in docs/drift.md.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import jsonschema
-import pytest
 
 from tests.integration.conftest import BUSYBOX, BUSYBOX2, StackFixture
 from tests.unit.test_drift_schema import pinned_schema
@@ -182,15 +179,6 @@ def test_recreated_by_hand_with_copied_labels_but_other_env(stack: StackFixture)
         {"path": "env.MODE", "expected": "a", "live": "b"},
         {"path": "env.TOKEN", "expected": "(secret)", "live": "(secret)"},
     ]
-
-
-@pytest.fixture
-def private_tag(stack: StackFixture) -> Iterator[str]:
-    repo = f"hostform-test/drift-{uuid.uuid4().hex[:8]}"
-    stack.api.tag(BUSYBOX, repo, "x")  # type: ignore[attr-defined]
-    yield f"{repo}:x"
-    with contextlib.suppress(Exception):  # already gone
-        stack.api.remove_image(f"{repo}:x", noprune=True)  # type: ignore[attr-defined]
 
 
 def test_image_tag_moved(stack: StackFixture, private_tag: str) -> None:

@@ -2,23 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import uuid
-from collections.abc import Iterator
-
-import pytest
 
 from tests.integration.conftest import BUSYBOX, BUSYBOX2, StackFixture
-
-
-@pytest.fixture
-def private_tag(stack: StackFixture) -> Iterator[str]:
-    repo = f"hostform-test/retag-{uuid.uuid4().hex[:8]}"
-    stack.api.tag(BUSYBOX, repo, "x")  # type: ignore[attr-defined]
-    yield f"{repo}:x"
-    with contextlib.suppress(Exception):  # already gone
-        stack.api.remove_image(f"{repo}:x", noprune=True)  # type: ignore[attr-defined]
 
 
 def image_id(stack: StackFixture, ref: str) -> str:
