@@ -10,7 +10,8 @@ measures, interleaved and in a rotating order, N runs each of:
   floor     a Python subprocess that imports the docker SDK and makes the calls a
             no-op plan cannot avoid: list the stack's containers by label,
             inspect each one, inspect the image (one after another)
-  floor-par the same calls with the inspects on 8 threads, as hostform makes them
+  floor-noenv the same calls with requests' per-call proxy/netrc lookups off, as
+            hostform turns them off on a local socket
   compose   `docker-compose up -d` (Debian's 1.29) with nothing to do
 
 and prints medians and ratios, also written to bench/results/plan_noop.json.
@@ -42,7 +43,9 @@ FLOOR = """
 import sys
 import docker
 api = docker.APIClient(version="1.41")
-stack, image, parallel = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+stack, image, parallel, no_env = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4] == "1"
+if no_env:
+    api.trust_env = False  # as hostform does on a local socket: no proxy/netrc lookups per call
 listed = api.containers(all=True, filters={"label": f"io.hostform.stack={stack}"})
 ids = [c["Id"] for c in listed]
 if parallel:
@@ -136,11 +139,15 @@ def main() -> int:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     commands = {
         "hostform": (hostform + ["plan", str(work / "hostform.toml"), "--detailed-exitcode"], (0,)),
-        "floor": ([py, "-c", FLOOR, stack, args.image, "0"], (0,)),
-        "floor-par": ([py, "-c", FLOOR, stack, args.image, "1"], (0,)),
+        "floor": ([py, "-c", FLOOR, stack, args.image, "0", "0"], (0,)),
+        "floor-noenv": ([py, "-c", FLOOR, stack, args.image, "0", "1"], (0,)),
         "compose": ([compose, "-p", project, "-f", str(work / "docker-compose.yml"), "up", "-d"], (0,)),
     }
     times: dict[str, list[float]] = {k: [] for k in commands}
+    # An installed package runs from bytecode pip compiled at install time; a checkout only has
+    # it once Python could write __pycache__, which PYTHONDONTWRITEBYTECODE (set on some
+    # machines) prevents. Compile it, so hostform is measured as a user runs it.
+    subprocess.run([py, "-m", "compileall", "-q", "declare", "plans", "runtime"], cwd=REPO, check=True)
     try:
         print(f"setting up {args.containers} containers with hostform and with compose ...", file=sys.stderr)
         setup_hostform = run(hostform + ["apply", str(work / "hostform.toml"), "--auto-approve"], work, env=env)
@@ -180,7 +187,7 @@ def main() -> int:
         "max_seconds": {k: round(max(v), 4) for k, v in times.items()},
         "ratios": {
             "hostform/floor": round(medians["hostform"] / medians["floor"], 3),
-            "hostform/floor-par": round(medians["hostform"] / medians["floor-par"], 3),
+            "hostform/floor-noenv": round(medians["hostform"] / medians["floor-noenv"], 3),
             "hostform/compose": round(medians["hostform"] / medians["compose"], 3),
         },
         "targets": {
@@ -195,6 +202,8 @@ def main() -> int:
             "docker": version_of(["docker", "version", "--format", "{{.Server.Version}}"]),
             "compose": version_of([compose, "version", "--short"]),
             "COMPOSE_PARALLEL_LIMIT": os.environ["COMPOSE_PARALLEL_LIMIT"],
+            "PYTHONDONTWRITEBYTECODE": os.environ.get("PYTHONDONTWRITEBYTECODE", ""),
+            "bytecode": "compiled before the runs (python -m compileall declare plans runtime)",
             "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         },
     }
@@ -207,9 +216,9 @@ def main() -> int:
 def print_table(report: dict) -> None:  # type: ignore[type-arg]
     med, lo, hi = report["median_seconds"], report["min_seconds"], report["max_seconds"]
     print(f"\nno-op plan, {report['containers']} containers, {report['runs']} interleaved runs each\n")
-    print(f"{'command':<12}{'median s':>10}{'min s':>10}{'max s':>10}")
+    print(f"{'command':<13}{'median s':>10}{'min s':>10}{'max s':>10}")
     for k in med:
-        print(f"{k:<12}{med[k]:>10.3f}{lo[k]:>10.3f}{hi[k]:>10.3f}")
+        print(f"{k:<13}{med[k]:>10.3f}{lo[k]:>10.3f}{hi[k]:>10.3f}")
     print()
     for k, v in report["ratios"].items():
         print(f"{k:<20}{v:>8.2f}x")

@@ -12,20 +12,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-
 from declare.errors import ApplyError, HostformError
 from declare.load import LoadedStack, load
 from plans.diff import PlanOptions, destroy_plan, make_plan, observe_stack
 from plans.model import Plan
-from plans.planfile import SavedPlan, check_fresh, is_plan_file, load_plan_file
-from plans.render import plan_json, print_plan
+from plans.render import plan_json, print_lines, print_plan
 from runtime.engine import Engine
 from runtime.observe import observe
 from runtime.records import Observed
 
-if TYPE_CHECKING:  # the applier, the live view and the lock are imported by the commands that apply
+if TYPE_CHECKING:  # the applier, the live view, the lock and saved plans: imported by the commands that apply
     from plans.apply import Applier, ApplyReport, Event
+    from plans.planfile import SavedPlan
+    from plans.progress import LiveTable
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -141,11 +140,14 @@ class EventReporter:
     live: bool = False
 
     def __post_init__(self) -> None:
-        self.console = Console(highlight=False, stderr=False)
         self._lock = threading.Lock()  # events come from the applier's workers: one line at a time
-        from plans.progress import LiveTable
+        self._table: LiveTable | None = None
+        if self.live:
+            from rich.console import Console
 
-        self._table = LiveTable(self.console) if self.live else None
+            from plans.progress import LiveTable
+
+            self._table = LiveTable(Console(highlight=False, stderr=False))
 
     def __enter__(self) -> EventReporter:
         if self._table is not None:
@@ -181,7 +183,7 @@ class EventReporter:
         style = {"failed": "red", "finished": "green", "skipped": "yellow"}.get(event.kind, "")
         took = f" ({event.seconds:.1f}s)" if event.kind in ("finished", "failed") else ""
         detail = f": {event.message}" if event.message else ""
-        self.console.print(f"{event.address}: {event.action} {event.kind}{took}{detail}", style=style)
+        print_lines([((f"{event.address}: {event.action} {event.kind}{took}{detail}", style),)])
 
 
 # ---------------------------------------------------------------- commands
@@ -223,6 +225,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
+    from plans.planfile import is_plan_file, load_plan_file
+
     saved = None
     if is_plan_file(args.stack):
         saved = load_plan_file(args.stack)
@@ -240,6 +244,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
 def _apply_locked(args: argparse.Namespace, engine: Engine, loaded: LoadedStack, saved: SavedPlan | None) -> int:
     plan = stage_plan(args, loaded, stage_observe(engine, loaded))
     if saved is not None:
+        from plans.planfile import check_fresh
+
         check_fresh(saved, plan)
     if not args.json:
         print_plan(stage_explain(plan, loaded, engine))
@@ -318,7 +324,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from plans.planfile import plan_from_doc
+    from plans.planfile import load_plan_file, plan_from_doc
 
     saved = load_plan_file(args.planfile)
     plan = plan_from_doc(saved.body)

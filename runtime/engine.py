@@ -6,12 +6,15 @@ Only runtime/ sees the docker SDK; plans/ gets records (runtime.records).
 from __future__ import annotations
 
 import io
+import json
 import os
+import re
 import tarfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from declare.errors import ConflictError, EngineError, EngineUnreachable, ImageMissing
 
@@ -81,6 +84,16 @@ class Engine:
                 kwargs = docker.utils.kwargs_from_env()
             kwargs.setdefault("base_url", self.address)
             self.api = docker.APIClient(version=API_VERSION, timeout=timeout, max_pool_size=16, **kwargs)
+        self._local_pool: Any = None
+        if self.api.base_url.startswith(("http+docker://localhost", "http+docker://localnpipe")):
+            # A local socket has no proxy and no netrc, but requests looks both up in the
+            # environment and the home folder on every call (~0.25 ms each, a quarter of a
+            # no-op plan's engine time on 100 containers). TCP engines keep the lookups.
+            self.api.trust_env = False
+        if self.api.base_url == "http+docker://localhost":
+            # The SDK's unix-socket adapter keeps one connection pool per URL, so each
+            # container inspected opens a new connection. Bulk reads share one pool instead.
+            self._local_pool = self.api.get_adapter(self.api.base_url).get_connection(self.api.base_url)
 
     def call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         with translated(what):
@@ -91,13 +104,45 @@ class Engine:
 
     # -- reading
 
-    def list_containers(self, label: str | None = None) -> list[dict[str, Any]]:
-        filters = {"label": label} if label else None
-        return self.call("list containers", self.api.containers, all=True, filters=filters)
+    def list_containers(self, label: str | None = None, names: list[str] | None = None) -> list[dict[str, Any]]:
+        """Every container, or those with the label, or those named exactly one of `names`."""
+        filters: dict[str, Any] = {}
+        if label:
+            filters["label"] = label
+        if names:
+            filters["name"] = [f"^/{re.escape(n)}$" for n in names]  # the engine matches a regex
+        return self.call("list containers", self.api.containers, all=True, filters=filters or None)
+
+    def _local_get(self, path: str) -> Any:
+        """A GET on the local socket through one kept-alive connection of the SDK's own pool
+        (the SDK's call costs ~0.3 ms more: a connection per URL, settings merge, hooks,
+        cookie jar). Only a 200 is taken; anything else, or a remote engine, gives None and
+        the caller goes through the SDK, which raises or reports as usual."""
+        if self._local_pool is None:
+            return None
+        import urllib3
+
+        try:
+            resp = self._local_pool.urlopen(
+                "GET",
+                f"/v{API_VERSION}{path}",
+                headers=dict(self.api.headers),
+                retries=False,
+                timeout=urllib3.Timeout(self.api.timeout),
+                preload_content=True,
+            )
+        except (urllib3.exceptions.HTTPError, OSError):
+            return None
+        if resp.status != 200:
+            return None
+        return json.loads(resp.data)
 
     def inspect_container(self, ident: str) -> dict[str, Any] | None:
         import docker.errors
 
+        fast = self._local_get(f"/containers/{quote(ident, safe='')}/json")
+        if isinstance(fast, dict):
+            return fast
         try:
             found: dict[str, Any] = self.call(f"inspect container {ident}", self.api.inspect_container, ident)
             return found

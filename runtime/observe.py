@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import replace
 from typing import Any
 
@@ -39,19 +40,19 @@ def observe(
     to the files whose live content hash is wanted (config files reloaded in place).
     """
     label = f"{names.LABEL_STACK}={stack}"
-    wanted_containers = set(declared_containers)
-    all_containers = engine.list_containers()
-    mine = [c for c in all_containers if (c.get("Labels") or {}).get(names.LABEL_STACK) == stack]
+    mine = engine.list_containers(label=label)
+    # Engine names are unique, so only a declared name none of ours holds can be squatted.
+    unseen = set(declared_containers) - {_name_of(c) for c in mine}
     conflicts = [
         _conflict("container", _name_of(c), c["Id"], c.get("Labels") or {})
-        for c in all_containers
-        if _name_of(c) in wanted_containers and (c.get("Labels") or {}).get(names.LABEL_STACK) != stack
+        for c in (engine.list_containers(names=sorted(unseen)) if unseen else [])
+        if _name_of(c) in unseen and (c.get("Labels") or {}).get(names.LABEL_STACK) != stack
     ]
     networks = engine.list_networks(label=label)
-    wanted_networks = set(declared_networks)
-    if wanted_networks:
-        for n in engine.list_networks(names=sorted(wanted_networks)):
-            if n["Name"] in wanted_networks and (n.get("Labels") or {}).get(names.LABEL_STACK) != stack:
+    unseen = set(declared_networks) - {n["Name"] for n in networks}
+    if unseen:
+        for n in engine.list_networks(names=sorted(unseen)):
+            if n["Name"] in unseen and (n.get("Labels") or {}).get(names.LABEL_STACK) != stack:
                 conflicts.append(_conflict("network", n["Name"], n["Id"], n.get("Labels") or {}))
     volumes = engine.list_volumes(label=label)
     mine_volume_names = {v["Name"] for v in volumes}
@@ -69,8 +70,10 @@ def observe(
     # A local socket answers faster one call at a time (the engine and the GIL serialise anyway);
     # a remote engine's round trips are worth overlapping.
     local = engine.address.startswith("unix://")
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        each: Callable[..., Iterator[Any]] = map if local else pool.map
+    with ExitStack() as scope:
+        each: Callable[..., Iterator[Any]] = map
+        if not local:
+            each = scope.enter_context(ThreadPoolExecutor(max_workers=8)).map
         image_ids = dict(zip(sorted(set(images)), each(engine.image_id, sorted(set(images))), strict=True))
         details = list(each(engine.inspect_container, [c["Id"] for c in mine])) if inspect else [None] * len(mine)
         hashes = list(

@@ -103,3 +103,29 @@ def test_conflict_clears_once_the_squatter_leaves(stack: StackFixture, unmanaged
     assert stack.plan().code == 0
     labels = stack.inspect(f"{stack.name}-web")["Config"]["Labels"]
     assert labels["io.hostform.stack"] == stack.name
+
+
+def test_names_that_only_resemble_a_declared_one_are_not_conflicts(stack: StackFixture, unmanaged: list[str]) -> None:
+    # The engine matches a name filter as a regex anywhere in the name: only exact names count.
+    for name in (f"{stack.name}-webx", f"x{stack.name}-web", f"{stack.name}-other.1"):
+        squat(stack, unmanaged, name)
+    stack.write(BODY)
+    plan = stack.plan()
+    assert plan.code == 2 and "conflict" not in plan.both, plan.both
+    stack.apply()
+    assert stack.plan().code == 0
+
+
+def test_squatter_on_a_declared_network_is_a_conflict(stack: StackFixture) -> None:
+    api = stack.api
+    squatter = api.create_network(f"{stack.name}_default")["Id"]  # type: ignore[attr-defined]
+    try:
+        stack.write(BODY)
+        plan = stack.plan()
+        assert plan.code == 1, plan.both
+        assert "conflict" in plan.both and f"{stack.name}_default" in plan.both, plan.both
+        assert "Traceback" not in plan.both
+        assert stack.apply(check=False).code == 1
+        assert api.inspect_network(squatter)["Labels"] in (None, {})  # type: ignore[attr-defined]
+    finally:
+        api.remove_network(squatter)  # type: ignore[attr-defined]

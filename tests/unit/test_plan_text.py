@@ -1,0 +1,78 @@
+"""The plan's text: plain on a pipe, drawn by rich on a terminal; the same words either way."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from plans.model import Action, Change, Plan, Reason, ReasonKind
+from plans.render import plan_lines, print_plan
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _plan(*changes: Change) -> Plan:
+    return Plan(stack="blog", changes=changes, fingerprint="f")
+
+
+WEB = Change(
+    "containers.web",
+    "container",
+    "web",
+    "blog-web",
+    Action.REPLACE,
+    (
+        Reason(ReasonKind.FIELD, "command", ["sleep", "1"], ["sleep", "2"]),
+        Reason(ReasonKind.FIELD, "files./etc/app.conf", "a", "b", diff="--- live\n+++ new\n@@ -1 +1 @@\n-a\n+b"),
+    ),
+    current_id="1" * 64,
+)
+NET = Change("networks.default", "network", "default", "blog_default", Action.CREATE, (Reason(ReasonKind.NEW),))
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [_plan(), _plan(NET, WEB), Plan("blog", (), "f", conflicts=("container 'blog-x' [not ours]",))],
+    ids=["no-op", "changes", "conflict"],
+)
+def test_plain_text_is_what_rich_prints_without_colour(plan: Plan, capsys: pytest.CaptureFixture[str]) -> None:
+    print_plan(plan)  # stdout is captured: not a terminal
+    plain = capsys.readouterr().out
+    recorded = Console(file=io.StringIO(), width=300, color_system=None, soft_wrap=True)
+    print_plan(plan, recorded)
+    assert plain == recorded.file.getvalue()  # type: ignore[attr-defined]
+    coloured = Console(file=io.StringIO(), width=300, color_system="standard", force_terminal=True, soft_wrap=True)
+    print_plan(plan, coloured)
+    text = coloured.file.getvalue()  # type: ignore[attr-defined]
+    assert "\x1b[" in text and text != plain
+
+
+def test_the_lines_carry_marks_reasons_and_diffs() -> None:
+    text = ["".join(part for part, _ in line) for line in plan_lines(_plan(NET, WEB))]
+    assert "    + network blog_default  (networks.default) will be created" in text
+    assert any(line.startswith("  -/+ container blog-web") for line in text)
+    assert "          +b" in text and text[-1] == "Plan: 1 to add, 1 to replace, 0 to change, 0 to destroy."
+
+
+def test_markup_in_names_or_messages_is_printed_as_is(capsys: pytest.CaptureFixture[str]) -> None:
+    plan = Plan("blog", (), "f", conflicts=("container '[bold]x[/bold]' exists",))
+    print_plan(plan)
+    assert "'[bold]x[/bold]'" in capsys.readouterr().out
+
+
+def test_a_plan_on_a_pipe_never_imports_rich() -> None:
+    code = (
+        "import sys\n"
+        "from plans.model import Plan\n"
+        "from plans.render import print_plan\n"
+        "print_plan(Plan('blog', (), 'f'))\n"
+        "assert 'rich' not in sys.modules, sorted(m for m in sys.modules if m.startswith('rich'))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "No changes. Stack 'blog' matches the host.\n"
