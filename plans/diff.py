@@ -59,7 +59,8 @@ def observe_stack(engine: Engine, loaded: LoadedStack, every_file: bool = False)
         targets = {n: sorted(f.target for f in s.files) for n, s in services.items() if s.files}
     else:
         targets = {n: sorted(reload_targets(loaded, s)) for n, s in services.items()}
-    return observe(engine, loaded.name, containers, networks, volumes, images, file_targets=targets)
+    binds = {m.source for s in services.values() for m in s.volumes if m.type == "bind"}
+    return observe(engine, loaded.name, containers, networks, volumes, images, file_targets=targets, bind_sources=binds)
 
 
 def declared_networks(loaded: LoadedStack) -> dict[str, NetworkSpec]:
@@ -84,8 +85,8 @@ def make_plan(loaded: LoadedStack, observed: Observed, options: PlanOptions = Pl
     changes = net_changes + vol_changes + svc_changes
     if options.targets:
         changes = _only_targets(loaded, changes, options.targets)
-    for blocker in _missing_images(loaded, observed, changes):
-        conflicts[("image", blocker)] = blocker
+    for blocker in _missing_inputs(loaded, observed, changes):
+        conflicts[("input", blocker)] = blocker
     return Plan(
         stack=loaded.name,
         changes=tuple(_ordered(changes)),
@@ -97,14 +98,24 @@ def make_plan(loaded: LoadedStack, observed: Observed, options: PlanOptions = Pl
     )
 
 
-def _missing_images(loaded: LoadedStack, observed: Observed, changes: list[Change]) -> Iterable[str]:
-    """Images a create or replace needs but may not pull: refused before the host is touched."""
+def _missing_inputs(loaded: LoadedStack, observed: Observed, changes: list[Change]) -> Iterable[str]:
+    """What a create or replace needs and the host lacks (an image it may not pull, a bind-mount
+    source): refused before the host is touched, instead of failing halfway through an apply."""
     services = loaded.stack.services()
     needed = {c.name for c in changes if c.is_service and c.action in (Action.CREATE, Action.REPLACE)}
+    missing = set(observed.missing_paths)
     for name in sorted(needed):
         spec = services.get(name)
-        if spec is not None and spec.pull == "never" and observed.image_ids.get(spec.image, "") is None:
+        if spec is None:
+            continue
+        if spec.pull == "never" and observed.image_ids.get(spec.image, "") is None:
             yield f"image {spec.image!r} is not on the engine and pull = 'never' ({name} needs it)"
+        for m in spec.volumes:
+            if m.type == "bind" and m.source in missing:
+                yield (
+                    f"bind-mount source {m.source} does not exist ({name} mounts it at {m.target}); "
+                    "create it, or mount a named volume"
+                )
 
 
 # ---------------------------------------------------------------- networks and volumes

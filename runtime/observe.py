@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -32,12 +33,15 @@ def observe(
     images: Iterable[str] = (),
     inspect: bool = True,
     file_targets: Mapping[str, Sequence[str]] | None = None,
+    bind_sources: Iterable[str] = (),
 ) -> Observed:
     """What the engine has for `stack`, plus unmanaged objects squatting declared names.
 
     `declared_*` are engine names the stack would use; `images` the references
     whose local image IDs the planner needs; `file_targets` maps a resource name
-    to the files whose live content hash is wanted (config files reloaded in place).
+    to the files whose live content hash is wanted (config files reloaded in place);
+    `bind_sources` host paths to bind-mount, looked for when the engine runs on this
+    machine (a remote engine's files are out of reach: it reports a missing one itself).
     """
     label = f"{names.LABEL_STACK}={stack}"
     mine = engine.list_containers(label=label)
@@ -95,6 +99,7 @@ def observe(
         conflicts=tuple(conflicts),
         image_ids=image_ids,
         key=key,
+        missing_paths=tuple(sorted(p for p in set(bind_sources) if local and not os.path.exists(p))),
     )
 
 

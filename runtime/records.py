@@ -91,6 +91,7 @@ class Observed:
     conflicts: tuple[Conflict, ...]
     image_ids: dict[str, str | None]  # image reference -> local image ID (None: not present)
     key: bytes | None  # the stack's secret-hashing key, when the default network exists
+    missing_paths: tuple[str, ...] = ()  # bind-mount sources absent on the engine's host (local engines)
 
     def tokens(self) -> dict[str, str]:
         """One short token per live object, to say which one changed between two observations."""
@@ -104,6 +105,7 @@ class Observed:
         out.update({f"volume {v.engine_name}": "present" for v in self.volumes})
         out.update({f"image {ref}": (iid or "missing")[7:19] for ref, iid in self.image_ids.items()})
         out.update({f"conflicting {c.kind} {c.engine_name}": c.id[:12] for c in self.conflicts})
+        out.update({f"path {p}": "missing" for p in self.missing_paths})
         return out
 
     def fingerprint(self) -> str:

@@ -59,6 +59,22 @@ def test_missing_image_with_pull_never(stack: StackFixture) -> None:
     assert stack.plan().code == 0
 
 
+def test_missing_bind_source_is_refused_before_anything_is_made(stack: StackFixture) -> None:
+    # The engine refuses a bind mount of a missing path only when it creates that container:
+    # without the check an apply would stop halfway, with its other containers already made.
+    body = SLEEPER + SLEEPER.replace("[containers.app]", "[containers.db]") + 'volumes = ["./data:/data"]\n'
+    stack.write(body)
+    planned = stack.plan()
+    assert planned.code == 1 and f"bind-mount source {stack.dir}/data does not exist" in planned.both, planned.both
+    result = stack.apply(check=False)
+    assert_clean_error(result, f"{stack.dir}/data", "db mounts it at /data")
+    assert stack.containers() == []
+    assert stack.api.networks(filters={"label": f"io.hostform.stack={stack.name}"}) == []  # type: ignore[attr-defined]
+    (stack.dir / "data").mkdir()
+    stack.apply()
+    assert stack.plan().code == 0
+
+
 def test_host_port_taken(stack: StackFixture) -> None:
     holder = socket.socket()
     holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -97,7 +97,10 @@ def _observed(case: dict[str, Any], loaded: Any) -> Observed:
     ]
     conflicts = [Conflict(c["kind"], c["engine_name"], "x" * 12, None) for c in live.get("conflicts", [])]
     images = {s.image: live.get("image_ids", {}).get(s.image, IMAGE_ID) for s in stack.services().values()}
-    return Observed(stack.name, tuple(containers), tuple(networks), tuple(volumes), tuple(conflicts), images, KEY)
+    missing = tuple(live.get("missing_paths", ()))
+    return Observed(
+        stack.name, tuple(containers), tuple(networks), tuple(volumes), tuple(conflicts), images, KEY, missing
+    )
 
 
 @pytest.mark.parametrize("case_file", CASES, ids=[f"{p.parent.name}/{p.stem}" for p in CASES])
