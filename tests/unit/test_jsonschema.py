@@ -135,3 +135,48 @@ def test_spellings_the_loader_accepts_pass_the_schema(
 )
 def test_structural_mistakes_fail_the_schema(validator: jsonschema.protocols.Validator, stack: dict[str, Any]) -> None:
     assert errors(validator, stack) != []
+
+
+TEMPLATED = """
+[stack]
+name = "t"
+
+[vars]
+n = 2
+ro = true
+policy = "always"
+grace = 5
+
+[containers.w]
+image = "x"
+replicas = "{{ vars.n }}"
+read_only = "{{ vars.ro | lower }}"
+restart = "{{ vars.policy }}"
+stop_grace_period = "{{ vars.grace }}"
+pids_limit = "{% if vars.n > 1 %}100{% else %}50{% endif %}"
+ports = [{ target = "{{ 8000 + vars.n }}" }]
+"""
+
+
+def test_templated_scalars_pass_the_schema_as_they_pass_the_loader(
+    validator: jsonschema.protocols.Validator, tmp_path: Path
+) -> None:
+    from declare.load import load
+
+    (tmp_path / "hostform.toml").write_text(TEMPLATED)
+    spec = load(tmp_path).stack.containers["w"]
+    assert (spec.replicas, spec.read_only, spec.restart, spec.pids_limit) == (2, True, "always", 100)
+    assert spec.ports[0].container_port == 8002 and spec.stop_grace_period == 5 * 10**9
+    assert errors(validator, tomllib.loads(TEMPLATED)) == []
+
+
+@pytest.mark.parametrize("value", ["two", "{ vars.n }", "{{ unclosed"])
+def test_a_plain_string_is_still_no_number(validator: jsonschema.protocols.Validator, value: str) -> None:
+    assert errors(validator, {**MINIMAL, "containers": {"w": {"image": "x", "replicas": value}}}) != []
+
+
+def test_duration_defaults_read_as_written(validator: jsonschema.protocols.Validator) -> None:
+    defs = validator.schema["$defs"]
+    assert defs["ContainerSpec"]["properties"]["stop_grace_period"]["default"] == "10s"
+    assert defs["Healthcheck"]["properties"]["interval"]["default"] == "30s"
+    assert defs["Healthcheck"]["properties"]["start_period"]["default"] == "0s"
