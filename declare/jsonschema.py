@@ -37,9 +37,9 @@ def stack_json_schema() -> dict[str, Any]:
         for name in _duration_fields(model):
             if isinstance(props.get(name, {}).get("default"), int):
                 props[name]["default"] = format_duration(props[name]["default"])
-    schema = _templatable(schema)
-    schema.setdefault("$defs", {})["Template"] = TEMPLATE
-    return schema
+    out: dict[str, Any] = _templatable(schema)
+    out.setdefault("$defs", {})["Template"] = TEMPLATE
+    return out
 
 
 def _templatable(node: Any, wrap: bool = True) -> Any:
