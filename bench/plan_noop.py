@@ -7,6 +7,7 @@ equivalent Compose project (a separate project, so both exist at once), then
 measures, interleaved and in a rotating order, N runs each of:
 
   hostform  `hostform plan STACK --detailed-exitcode` with nothing to do (exit 0)
+  drift     `hostform drift STACK` on the same converged stack (exit 0)
   floor     a Python subprocess that imports the docker SDK and makes the calls a
             no-op plan cannot avoid: list the stack's containers by label,
             inspect each one, inspect the image (one after another)
@@ -17,7 +18,7 @@ measures, interleaved and in a rotating order, N runs each of:
 and prints medians and ratios, also written to bench/results/plan_noop.json.
 Everything it created is removed at the end (only that: the stack by its label,
 the Compose project by its name). Targets: hostform within 1.5x of the floor,
-and faster than Compose.
+faster than Compose, and drift costing no more than the no-op plan.
 """
 
 from __future__ import annotations
@@ -139,6 +140,7 @@ def main() -> int:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     commands = {
         "hostform": (hostform + ["plan", str(work / "hostform.toml"), "--detailed-exitcode"], (0,)),
+        "drift": (hostform + ["drift", str(work / "hostform.toml")], (0,)),
         "floor": ([py, "-c", FLOOR, stack, args.image, "0", "0"], (0,)),
         "floor-noenv": ([py, "-c", FLOOR, stack, args.image, "0", "1"], (0,)),
         "compose": ([compose, "-p", project, "-f", str(work / "docker-compose.yml"), "up", "-d"], (0,)),
@@ -189,10 +191,14 @@ def main() -> int:
             "hostform/floor": round(medians["hostform"] / medians["floor"], 3),
             "hostform/floor-noenv": round(medians["hostform"] / medians["floor-noenv"], 3),
             "hostform/compose": round(medians["hostform"] / medians["compose"], 3),
+            "drift/hostform": round(medians["drift"] / medians["hostform"], 3),
         },
         "targets": {
             "hostform/floor <= 1.5": medians["hostform"] / medians["floor"] <= 1.5,
             "hostform/compose < 1": medians["hostform"] < medians["compose"],
+            # "drift costs no more than the no-op plan": equal work, so equal within the noise
+            # of a median over interleaved runs (a few per cent here)
+            "drift/hostform <= 1.05": medians["drift"] / medians["hostform"] <= 1.05,
         },
         "setup_seconds": {"hostform apply": round(setup_hostform, 2), "compose up": round(setup_compose, 2)},
         "samples_seconds": {k: [round(x, 4) for x in v] for k, v in times.items()},

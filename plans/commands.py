@@ -291,6 +291,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
     from contextlib import redirect_stdout
 
     from plans import drift
+    from plans.drift_view import print_report
 
     loaded = stage_load(args)
     engine = stage_connect(args)
@@ -298,7 +299,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
     if args.fix and not report.in_sync:
         quiet = argparse.Namespace(**{**vars(args), "json": False})
         with redirect_stdout(sys.stderr if args.json else sys.stdout):  # --json: stdout holds the report only
-            drift.print_report(report)
+            print_report(report)
             from runtime.lock import stack_lock
 
             with stack_lock(engine, loaded.name, "drift --fix"):
@@ -319,7 +320,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(drift.report_json(report), indent=2))
     else:
-        drift.print_report(report)
+        print_report(report)
     return EXIT_OK if report.in_sync else EXIT_CHANGES
 
 

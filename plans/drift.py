@@ -32,17 +32,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console, ConsoleOptions, RenderResult
-from rich.table import Table
-from rich.text import Text
-
 from declare.canonical import file_digest
 from declare.load import LoadedStack
 from declare.schema import ContainerSpec
 from declare.secrets import MASK, Secret, reveal
 from plans.diff import PlanOptions, make_plan, observe_stack, reload_targets
 from plans.fields import IN_PLACE
-from plans.model import Action, Change, Plan, Reason, ReasonKind, display, public, short_image_id
+from plans.model import Action, Change, Plan, Reason, ReasonKind, public, short_image_id
 from runtime import names
 from runtime.engine import Engine
 from runtime.records import Conflict, Observed, ObservedContainer
@@ -212,7 +208,10 @@ def rfc3339(seconds: float | datetime) -> str:
 def check(engine: Engine, loaded: LoadedStack, include_pending: bool = False) -> tuple[DriftReport, Plan]:
     observed = observe_stack(engine, loaded, every_file=True)
     plan = make_plan(loaded, observed, PlanOptions())
-    history = history_of(loaded, observed, declaration_time(loaded.path))
+    # Only an absent declared object needs the history (missing or pending?); asking git
+    # when the stack file changed costs a process or two, so a converged host skips it.
+    absent = any(c.action is Action.CREATE for c in plan.changes)
+    history = history_of(loaded, observed, declaration_time(loaded.path) if absent else None)
     return detect(loaded, observed, plan, history, include_pending), plan
 
 
@@ -596,59 +595,9 @@ def report_json(report: DriftReport) -> dict[str, Any]:
     }
 
 
-_STYLE = {Drift.PENDING: "dim", Drift.SQUATTER: "bold red", Drift.MISSING: "red", Drift.ORPHAN: "yellow"}
-
-
-class DriftView:
-    """The text rendering: one table row per finding, then a verdict."""
-
-    def __init__(self, report: DriftReport) -> None:
-        self.report = report
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        report = self.report
-        if report.findings:
-            table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-            for column in ("resource", "engine name", "drift", "evidence"):
-                table.add_column(column, overflow="fold")
-            for f in report.findings:
-                style = _STYLE.get(f.drift, "yellow") if report.counts(f) else "dim"
-                table.add_row(f.address, f.engine_name, Text(f.drift.value, style=style), _evidence(f))
-            yield table
-            yield Text("")
-        yield _verdict(report)
-
-
-def _evidence(f: Finding) -> Text:
-    text = Text(f.detail)
-    for d in f.fields:
-        text.append(f"\n  {d.path}: {display(d.live, d.path)} (expected {display(d.expected, d.path)})", style="dim")
-    return text
-
-
-def _verdict(report: DriftReport) -> Text:
-    pending = len(report.pending)
-    note = f" {pending} pending change(s) in the stack file: see `hostform plan`." if pending else ""
-    if report.in_sync:
-        if pending and not report.include_pending:
-            note += " (--include-pending counts them as drift)"
-        return Text(f"No drift: stack {report.stack!r} matches what hostform applied.{note}", style="bold green")
-    fixable = sum(f.drift is not Drift.SQUATTER for f in report.drifted)
-    squatters = len(report.drifted) - fixable
-    hint = "`hostform drift --fix` converges them" if fixable else ""
-    if squatters:
-        hint += ("; " if hint else "") + "squatters must be removed by hand"
-    return Text(f"Drift: {len(report.drifted)} finding(s) in stack {report.stack!r}; {hint}.{note}", style="bold red")
-
-
-def print_report(report: DriftReport, console: Console | None = None) -> None:
-    (console or Console(highlight=False, soft_wrap=False)).print(DriftView(report))
-
-
 __all__ = [
     "Drift",
     "DriftReport",
-    "DriftView",
     "FieldDrift",
     "Finding",
     "History",
@@ -657,6 +606,5 @@ __all__ = [
     "detect",
     "fix_plan",
     "history_of",
-    "print_report",
     "report_json",
 ]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,8 @@ import jsonschema
 import pytest
 from rich.console import Console
 
-from plans.drift import Drift, DriftReport, DriftView, Finding, report_json
+from plans.drift import Drift, DriftReport, Finding, report_json
+from plans.drift_view import DriftView
 from runtime.records import Conflict
 from tests.unit.test_drift_detect import (
     APPLIED_AT,
@@ -93,3 +96,18 @@ def test_text_is_a_table_with_a_verdict(tmp_path: Path, include_pending: bool) -
     empty = Console(width=160, record=True, color_system=None)
     empty.print(DriftView(DriftReport("s", NOW, ())))
     assert "No drift" in empty.export_text()
+
+
+def test_no_drift_on_a_pipe_is_one_plain_line_without_rich() -> None:
+    code = (
+        "import sys\n"
+        "from datetime import UTC, datetime\n"
+        "from plans.drift import DriftReport\n"
+        "from plans.drift_view import print_report\n"
+        "print_report(DriftReport('s', datetime(2026, 1, 31, 3, tzinfo=UTC), ()))\n"
+        "assert 'rich' not in sys.modules\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "No drift: stack 's' matches what hostform applied.\n"

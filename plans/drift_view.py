@@ -1,0 +1,79 @@
+"""The text rendering of a drift report: a table of findings (rich), then a verdict.
+
+A report with no findings, the usual answer to a cron job, is one line: written
+as plain text on a pipe, without importing rich (see plans.render.print_lines).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from plans.drift import Drift, DriftReport, Finding
+from plans.model import display
+from plans.render import Line, print_lines
+
+if TYPE_CHECKING:
+    from rich.console import Console, ConsoleOptions, RenderResult
+    from rich.text import Text
+
+_STYLE = {Drift.PENDING: "dim", Drift.SQUATTER: "bold red", Drift.MISSING: "red", Drift.ORPHAN: "yellow"}
+
+
+class DriftView:
+    """One table row per finding, then the verdict."""
+
+    def __init__(self, report: DriftReport) -> None:
+        self.report = report
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.table import Table
+        from rich.text import Text
+
+        report = self.report
+        if report.findings:
+            table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+            for column in ("resource", "engine name", "drift", "evidence"):
+                table.add_column(column, overflow="fold")
+            for f in report.findings:
+                style = _STYLE.get(f.drift, "yellow") if report.counts(f) else "dim"
+                table.add_row(f.address, f.engine_name, Text(f.drift.value, style=style), _evidence(f))
+            yield table
+            yield Text("")
+        ((words, style),) = verdict(report)
+        yield Text(words, style=style)
+
+
+def _evidence(f: Finding) -> Text:
+    from rich.text import Text
+
+    text = Text(f.detail)
+    for d in f.fields:
+        text.append(f"\n  {d.path}: {display(d.live, d.path)} (expected {display(d.expected, d.path)})", style="dim")
+    return text
+
+
+def verdict(report: DriftReport) -> Line:
+    pending = len(report.pending)
+    note = f" {pending} pending change(s) in the stack file: see `hostform plan`." if pending else ""
+    if report.in_sync:
+        if pending and not report.include_pending:
+            note += " (--include-pending counts them as drift)"
+        return ((f"No drift: stack {report.stack!r} matches what hostform applied.{note}", "bold green"),)
+    fixable = sum(f.drift is not Drift.SQUATTER for f in report.drifted)
+    squatters = len(report.drifted) - fixable
+    hint = "`hostform drift --fix` converges them" if fixable else ""
+    if squatters:
+        hint += ("; " if hint else "") + "squatters must be removed by hand"
+    return ((f"Drift: {len(report.drifted)} finding(s) in stack {report.stack!r}; {hint}.{note}", "bold red"),)
+
+
+def print_report(report: DriftReport, console: Console | None = None) -> None:
+    if not report.findings:
+        print_lines([verdict(report)], console)
+        return
+    from rich.console import Console
+
+    (console or Console(highlight=False, soft_wrap=False)).print(DriftView(report))
+
+
+__all__ = ["DriftView", "print_report", "verdict"]
