@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from declare.canonical import service_spec
 from declare.errors import ApplyError, HostformError
 from declare.load import LoadedStack
+from declare.schema import ContainerSpec
 from declare.secrets import reveal
 from plans.diff import declared_networks
 from plans.model import Action, Change, Plan, ReasonKind
 from runtime import actions, names
 from runtime.engine import Engine
-from runtime.waiting import health_budget, require, wait_for
+from runtime.waiting import SETTLE, health_budget, require, settled, wait_for
 
 JOB_BUDGET = 3600.0
 
@@ -65,6 +66,8 @@ class Applier:
         self.report = ApplyReport()
         self._lock = threading.Lock()
         self.stop = threading.Event()  # set on SIGINT/SIGTERM: finish in-flight actions, start no more
+        self.abort = threading.Event()  # set on a second one: in-flight actions stop waiting too
+        self._started: list[tuple[Change, str, float]] = []  # created or started here: checked at the end
 
     # ------------------------------------------------------------ the walk
 
@@ -77,7 +80,13 @@ class Applier:
     def _run(self) -> ApplyReport:
         todo = [c for c in self.plan.actionable if c.action is not Action.DELETE]
         deletes = [c for c in self.plan.actionable if c.action is Action.DELETE]
+        if not self._prepare_images(todo):
+            for c in todo + deletes:
+                if all(c is not f for f, _ in self.report.failed):
+                    self._skip(c, "nothing was changed: an image could not be made ready")
+            return self.report
         self._walk(todo, self._edges(todo))
+        self._check_started()
         if self.report.failed or self.report.skipped:
             for c in deletes:
                 self._skip(c, "an earlier action failed")
@@ -91,6 +100,56 @@ class Applier:
         else:
             self._walk(others, {})
         return self.report
+
+    def _prepare_images(self, changes: list[Change]) -> bool:
+        """Every image a create or replace needs, pulled per its policy before anything is touched,
+        so a tag that cannot be pulled stops the apply before it starts, not halfway through."""
+        services = self.loaded.stack.services()
+        users: dict[str, list[Change]] = {}
+        policy: dict[str, ContainerSpec] = {}
+        rank = {"never": 0, "missing": 1, "always": 2}
+        for c in changes:
+            if c.is_service and c.action in (Action.CREATE, Action.REPLACE):
+                spec = services[c.name]
+                users.setdefault(spec.image, []).append(c)
+                if spec.image not in policy or rank[spec.pull] > rank[policy[spec.image].pull]:
+                    policy[spec.image] = spec
+        failures: list[tuple[str, str]] = []
+
+        def ready(image: str) -> None:
+            started = time.monotonic()
+            try:
+                actions.ensure_image(self.engine, policy[image])
+            except HostformError as exc:
+                failures.append((image, " ".join(exc.lines())))
+            else:
+                if time.monotonic() - started > 0.5:  # a pull, not a lookup: worth a line
+                    self.on_event(Event("finished", f"image {image}", "pull", time.monotonic() - started))
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(ready, sorted(users)))
+        for image, message in failures:
+            for c in users[image]:
+                with self._lock:
+                    self.report.failed.append((c, message))
+                self.on_event(Event("failed", c.address, c.action.value, 0.0, message))
+        return not failures
+
+    def _check_started(self) -> None:
+        """A container that dies within SETTLE of its start fails the apply, as a failed replacement
+        does; it is left as it is (docker logs), and the next plan starts it again."""
+        if not self._started or self.stop.is_set():
+            return
+        self.stop.wait(max(0.0, max(t for _, _, t in self._started) + SETTLE - time.monotonic()))
+        for change, ident, _ in self._started:
+            verdict = settled(self.engine, ident)
+            if verdict.ok:
+                continue
+            message = f"{change.engine_name} {verdict.detail}"
+            with self._lock:
+                self.report.done = [c for c in self.report.done if c is not change]
+                self.report.failed.append((change, message))
+            self.on_event(Event("failed", change.address, change.action.value, 0.0, message))
 
     def _edges(self, changes: list[Change]) -> dict[str, set[str]]:
         """address -> addresses that must finish first."""
@@ -199,7 +258,7 @@ class Applier:
             budget = JOB_BUDGET if condition == "completed" else health_budget(dep_spec)
             for replica in range(1, dep_spec.replicas + 1):
                 engine_name = names.container_name(self.loaded.name, dep, replica, dep_spec.replicas)
-                readiness = wait_for(self.engine, engine_name, condition, budget)
+                readiness = wait_for(self.engine, engine_name, condition, budget, self.stop)
                 require(readiness, f"dependency {dep!r} ({condition}):")
 
     def _new_container(self, change: Change, engine_name: str, announce: bool = True) -> str:
@@ -218,7 +277,7 @@ class Applier:
 
     def _run_job(self, change: Change, ident: str) -> None:
         self._start_or_remove(ident)
-        readiness = wait_for(self.engine, ident, "completed", JOB_BUDGET)
+        readiness = wait_for(self.engine, ident, "completed", JOB_BUDGET, self.abort)
         if not readiness.ok:
             logs = " | ".join(self.engine.logs_tail(ident, 5))
             raise ApplyError(f"job {change.name!r} {readiness.detail}" + (f"; last log lines: {logs}" if logs else ""))
@@ -229,9 +288,12 @@ class Applier:
             self._run_job(change, ident)
         else:
             self._start_or_remove(ident)
+            self._started.append((change, ident, time.monotonic()))
 
     def _service_start(self, change: Change) -> None:
         self.engine.start(_need(change.current_id))
+        if change.kind != "job":
+            self._started.append((change, _need(change.current_id), time.monotonic()))
 
     def _service_restart(self, change: Change) -> None:
         ident = _need(change.current_id)
@@ -284,7 +346,7 @@ class Applier:
         self.engine.rename(old, names.temp_name(change.engine_name, names.TEMP_OLD))
         try:
             self.engine.start(new)
-            require(wait_for(self.engine, new, "ready", health_budget(spec)), f"new {change.engine_name}")
+            require(wait_for(self.engine, new, "ready", health_budget(spec), self.abort), f"new {change.engine_name}")
         except HostformError as exc:
             self._rollback(change, old, new, was_running)
             raise ApplyError(f"{exc}; rolled back: the old container {change.engine_name} is back") from None
@@ -297,7 +359,7 @@ class Applier:
         new = self._new_container(change, names.temp_name(change.engine_name, names.TEMP_NEW), announce=False)
         try:
             self.engine.start(new)
-            require(wait_for(self.engine, new, "ready", health_budget(spec)), f"new {change.engine_name}")
+            require(wait_for(self.engine, new, "ready", health_budget(spec), self.abort), f"new {change.engine_name}")
             actions.announce(self.engine, self.loaded, change.name, new)
         except HostformError as exc:
             self.engine.remove_container(new)

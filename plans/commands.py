@@ -96,13 +96,19 @@ def stage_apply(args: argparse.Namespace, engine: Engine, loaded: LoadedStack, p
 
 @contextmanager
 def _interruptible(applier: Applier) -> Iterator[None]:
-    """SIGINT/SIGTERM: finish (or roll back) what is in flight, start nothing more."""
+    """SIGINT/SIGTERM: finish (or roll back) what is in flight, start nothing more; a second one
+    stops waiting for what is in flight (a replacement is rolled back, a job left running)."""
 
     def stop(signum: int, frame: object) -> None:
+        name = signal.Signals(signum).name
+        if applier.abort.is_set():
+            return
         if applier.stop.is_set():
+            applier.abort.set()
+            print(f"\n{name} again: no more waiting; replacements in flight are rolled back", file=sys.stderr)
             return
         applier.stop.set()
-        print(f"\n{signal.Signals(signum).name}: finishing the actions in flight, starting no more", file=sys.stderr)
+        print(f"\n{name}: finishing the actions in flight, starting no more (again to stop waiting)", file=sys.stderr)
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -49,16 +49,13 @@ def declared_engine_names(loaded: LoadedStack) -> tuple[list[str], list[str], li
     return containers, networks, volumes
 
 
-def observe_stack(engine: Engine, loaded: LoadedStack, every_file: bool = False) -> Observed:
-    """The facts a plan needs (read only): the stack's objects, squatters, image IDs, and the live
-    digest of config files reloaded in place, or of every config file (drift)."""
+def observe_stack(engine: Engine, loaded: LoadedStack) -> Observed:
+    """The facts a plan needs (read only): the stack's objects, squatters, image IDs, the live
+    digest of every declared config file (one read each), missing bind-mount sources."""
     containers, networks, volumes = declared_engine_names(loaded)
     services = loaded.stack.services()
     images = {s.image for s in services.values()}
-    if every_file:
-        targets = {n: sorted(f.target for f in s.files) for n, s in services.items() if s.files}
-    else:
-        targets = {n: sorted(reload_targets(loaded, s)) for n, s in services.items()}
+    targets = {n: sorted(f.target for f in s.files) for n, s in services.items() if s.files}
     binds = {m.source for s in services.values() for m in s.volumes if m.type == "bind"}
     return observe(engine, loaded.name, containers, networks, volumes, images, file_targets=targets, bind_sources=binds)
 
@@ -288,6 +285,8 @@ def _action_for(reasons: list[Reason]) -> Action:
         return Action.REPLACE
     if any(r.kind is ReasonKind.LIVE and r.path in LIFTED_BY_REPLACE and r.after is None for r in reasons):
         return Action.REPLACE
+    if any(r.kind is ReasonKind.LIVE and r.path.startswith("files[") for r in reasons):
+        return Action.REPLACE  # a config file is only copied in before the container starts
     if any(r.kind in (ReasonKind.FIELD, ReasonKind.LIVE, ReasonKind.RELOAD) for r in reasons):
         return Action.UPDATE
     if ReasonKind.STOPPED in kinds:
@@ -319,6 +318,7 @@ def _container_reasons(
         reasons.extend(_intent(current.last_applied, desired, reloadable))
         reasons.extend(_live_in_place(loaded, name, spec, current, current.last_applied))
     reasons.extend(_reloads(desired, current, reloadable))
+    reasons.extend(_files_changed_outside(current, reloadable))
     image_id = observed.image_ids.get(spec.image)
     if image_id and current.image_id and image_id != current.image_id:
         reasons.append(Reason(ReasonKind.IMAGE, spec.image, current.image_id, image_id))
@@ -349,6 +349,18 @@ def _reloads(desired: dict[str, Any], current: ObservedContainer, reloadable: se
             have = live[target]
             before = "sha256:" + have[:12] if have else None
             yield Reason(ReasonKind.RELOAD, f"files[{target}].sha256", before, "sha256:" + f["sha256"][:12])
+
+
+def _files_changed_outside(current: ObservedContainer, reloadable: set[str]) -> Iterable[Reason]:
+    """A config file edited inside the container (not a reloadable one: those are compared with
+    the declaration above) no longer holds what hostform copied in: replaced to put it back."""
+    live = dict(current.file_hashes)
+    for f in (current.last_applied or {}).get("files") or []:
+        target, applied = f["target"], f["sha256"]
+        have = live.get(target, applied)  # None: gone, or too big to read back
+        if target not in reloadable and have is not None and have != applied:
+            before, after = (MASK, MASK) if f.get("secret") else ("sha256:" + have[:12], "sha256:" + applied[:12])
+            yield Reason(ReasonKind.LIVE, f"files[{target}].sha256", before, after, outside=True)
 
 
 def _intent(

@@ -206,7 +206,7 @@ def rfc3339(seconds: float | datetime) -> str:
 
 
 def check(engine: Engine, loaded: LoadedStack, include_pending: bool = False) -> tuple[DriftReport, Plan]:
-    observed = observe_stack(engine, loaded, every_file=True)
+    observed = observe_stack(engine, loaded)
     plan = make_plan(loaded, observed, PlanOptions())
     # Only an absent declared object needs the history (missing or pending?); asking git
     # when the stack file changed costs a process or two, so a converged host skips it.
@@ -324,6 +324,8 @@ def _sorted_reasons(
         field = FieldDrift(r.path, r.after, r.before)
         if r.kind is ReasonKind.FIELD:
             pending.append(field)
+        elif r.kind is ReasonKind.LIVE and r.path.startswith("files["):
+            continue  # the file's own evidence comes from _file_drift
         elif r.kind is ReasonKind.LIVE:
             declared_only = not r.outside and _same(r.before, _applied_value(r.path, last, loaded.name, change.name))
             (pending if declared_only else changed).append(field)

@@ -38,8 +38,7 @@ def create_container(
     announce=False leaves out the service aliases, so name lookups do not reach
     it before `announce()` (a start-first replacement that is not ready yet).
     """
-    spec = loaded.stack.services()[name]
-    ensure_image(engine, spec)
+    spec = loaded.stack.services()[name]  # its image is made ready first (plans.apply: _prepare_images)
     body = create_body(loaded.name, name, kind, spec, replica, canonical)
     for endpoint in body["NetworkingConfig"]["EndpointsConfig"].values() if not announce else ():
         endpoint["Aliases"] = []

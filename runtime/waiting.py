@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -28,10 +29,16 @@ def health_budget(spec: ContainerSpec | None) -> float:
     return hc.start_period / 1e9 + per_try * (hc.retries + 1) + 5.0
 
 
-def wait_for(engine: Engine, ident: str, condition: str, budget: float) -> Readiness:
+def wait_for(
+    engine: Engine, ident: str, condition: str, budget: float, stop: threading.Event | None = None
+) -> Readiness:
+    """Poll until the condition holds or cannot hold any more; `stop` (Ctrl-C) ends the wait."""
     deadline = time.monotonic() + budget
     up_since: tuple[float, object] | None = None  # when we first saw it up, and its StartedAt then
+    stop = stop or threading.Event()
     while True:
+        if stop.is_set():
+            return Readiness(False, f"interrupted while waiting for it to be {condition}")
         info = engine.inspect_container(ident)
         if info is None:
             return Readiness(False, "container disappeared")
@@ -50,7 +57,7 @@ def wait_for(engine: Engine, ident: str, condition: str, budget: float) -> Readi
             return verdict
         if time.monotonic() > deadline:
             return Readiness(False, f"not {condition} after {budget:.0f}s" + _last_words(engine, ident, state))
-        time.sleep(POLL)
+        stop.wait(POLL)
 
 
 def _judge(state: dict[str, object], condition: str) -> Readiness | None:
@@ -68,6 +75,9 @@ def _judge(state: dict[str, object], condition: str) -> Readiness | None:
         return Readiness(False, "is restarting (crash loop)")
     if status != "running":
         return None
+    if condition == "healthy" and raw_health is None:
+        # the engine sets State.Health at start whenever a healthcheck is configured
+        return Readiness(False, "has no healthcheck (neither in the stack nor in its image): it can never be healthy")
     if condition == "healthy" or (condition == "ready" and health is not None):
         if health == "healthy":
             return Readiness(True)
@@ -75,6 +85,26 @@ def _judge(state: dict[str, object], condition: str) -> Readiness | None:
             return Readiness(False, "is unhealthy")
         return None
     return Readiness(True)
+
+
+def settled(engine: Engine, ident: str) -> Readiness:
+    """A container started a moment ago (SETTLE) is still up: not exited, not restarting, not unhealthy."""
+    info = engine.inspect_container(ident)
+    if info is None:
+        return Readiness(False, "disappeared right after it started")
+    state = info.get("State") or {}
+    status = str(state.get("Status"))
+    code = state.get("ExitCode")
+    if status in ("exited", "dead"):
+        hint = " (a command that runs once belongs in [jobs])" if code == 0 else ""
+        detail = f"exited with code {code} right after it started{hint}"
+    elif status == "restarting" or int(info.get("RestartCount") or 0) > 0:
+        detail = f"is in a restart loop right after it started (last exit code {code})"
+    elif ((state.get("Health") or {}).get("Status")) == "unhealthy":
+        detail = "is unhealthy right after it started"
+    else:
+        return Readiness(True)
+    return Readiness(False, detail + _last_words(engine, ident, state))
 
 
 def _last_words(engine: Engine, ident: str, state: dict[str, object]) -> str:

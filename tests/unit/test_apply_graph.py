@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from declare.canonical import service_spec
-from declare.errors import ApplyError
+from declare.errors import ApplyError, EngineError
 from declare.load import LoadedStack, load
 from plans.apply import Applier, Event
 from plans.diff import _ordered, make_plan
@@ -95,6 +95,23 @@ def _plan(addresses: list[str], deletes: list[Change] = ()) -> Plan:  # type: ig
     return Plan("s", tuple(_change(a) for a in addresses) + tuple(deletes), "fp")
 
 
+class Images:
+    """The one part of the engine the walk itself uses: images, made ready before anything else."""
+
+    def __init__(self, unpullable: tuple[str, ...] = ()) -> None:
+        self.unpullable = unpullable
+        self.pulled: list[str] = []
+
+    def image_id(self, ref: str) -> str | None:
+        return None  # nothing local: every pull = "missing" image is pulled
+
+    def pull(self, ref: str) -> str:
+        if ref in self.unpullable:
+            raise EngineError(f"pull {ref}: no such host")
+        self.pulled.append(ref)
+        return "sha256:" + "1" * 64
+
+
 class Recorder(Applier):
     """Actions that only record their start and end; `fail` raises, `stop_at` plays a Ctrl-C."""
 
@@ -106,9 +123,10 @@ class Recorder(Applier):
         fail: tuple[str, ...] = (),
         stop_at: str = "",
         hold: float = 0.0,
+        images: Images | None = None,
     ) -> None:
         self.events: list[Event] = []
-        super().__init__(None, loaded, plan, parallelism, self.events.append)  # type: ignore[arg-type]
+        super().__init__(images or Images(), loaded, plan, parallelism, self.events.append)  # type: ignore[arg-type]
         self.fail, self.stop_at, self.hold = fail, stop_at, hold
         self.log: list[tuple[str, str]] = []  # ("start"|"end", engine name or address)
         self.running = self.most_at_once = 0
@@ -348,3 +366,22 @@ def test_reason_of_a_leftover_is_plain(loaded: LoadedStack) -> None:
     assert change.action is Action.REPLACE
     assert "interrupted apply" in " ".join(str(r) for r in change.reasons)
     assert Reason(ReasonKind.LEFTOVER, text="named 's-solo--new-ffffff' by an interrupted apply") in change.reasons
+
+
+# ---------------------------------------------------------------- images first
+
+
+def test_images_are_pulled_once_before_any_action(loaded: LoadedStack) -> None:
+    images = Images()
+    rec = Recorder(loaded, _plan(CREATES), images=images)
+    report = rec.run()
+    assert report.ok and images.pulled == ["img:1"]
+
+
+def test_an_image_that_cannot_be_pulled_stops_the_apply_before_it_starts(loaded: LoadedStack) -> None:
+    rec = Recorder(loaded, _plan(CREATES), images=Images(unpullable=("img:1",)))
+    report = rec.run()
+    assert rec.log == []  # nothing was touched, not even the networks and volumes
+    assert report.failed and all("no such host" in why for _, why in report.failed)
+    assert {c.address for c, _ in report.failed} | {c.address for c in report.skipped} == set(CREATES)
+    assert any(e.kind == "skipped" and "nothing was changed" in e.message for e in rec.events)
