@@ -5,14 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from declare.schema import NAME_HELP, NAME_RE, PortMapping, Stack
+from runtime.names import container_name
 
 Loc = tuple[str | int, ...]
 DEFAULT_NETWORK = "default"
+RESERVED_LABEL_PREFIX = "io.hostform."
 
 
 def check_references(stack: Stack) -> list[tuple[Loc, str]]:
     return [
         *_names(stack),
+        *_engine_name_clashes(stack),
+        *_reserved_labels(stack),
         *_dependencies(stack),
         *_mounts_and_networks(stack),
         *_cycles(stack),
@@ -52,6 +56,49 @@ def _names(stack: Stack) -> Iterator[tuple[Loc, str]]:
                 yield (kind, name), f"{name!r} is not a valid name ({NAME_HELP})"
     for name in set(stack.containers) & set(stack.jobs):
         yield ("jobs", name), f"{name!r} is declared both as a container and as a job"
+
+
+def _engine_names(stack: str, name: str, replicas: int) -> dict[str, str]:
+    """Every engine name a container or job may go by, with which one it is (for messages): each
+    replica's, and `<stack>-<name>`, the name replica 1 keeps when replicas grow."""
+    if replicas == 1:
+        return {container_name(stack, name, 1, 1): ""}
+    out = {container_name(stack, name, i, replicas): f" (replica {i})" for i in range(1, replicas + 1)}
+    if replicas > 1:
+        out[container_name(stack, name, 1, 1)] = " (replica 1 keeps this name when replicas grow)"
+    return out
+
+
+def _engine_name_clashes(stack: Stack) -> Iterator[tuple[Loc, str]]:
+    """`[containers.w] replicas = 2` runs as <stack>-w-1 and <stack>-w-2: `[containers.w-2]` would
+    take the second name. Reported on the later of the two, naming both."""
+    seen: list[tuple[str, str, dict[str, str]]] = []
+    for kind in ("containers", "jobs"):
+        for name, spec in getattr(stack, kind).items():
+            mine = _engine_names(stack.name, name, spec.replicas)
+            for other_kind, other, theirs in seen:
+                if other == name:
+                    continue  # declared both as a container and a job: reported by _names
+                for engine_name in sorted(set(mine) & set(theirs)):
+                    yield (
+                        (kind, name),
+                        (
+                            f"engine name {engine_name!r} would be used by {kind}.{name}{mine[engine_name]} "
+                            f"and by {other_kind}.{other}{theirs[engine_name]}; rename one of them"
+                        ),
+                    )
+            seen.append((kind, name, mine))
+
+
+def _reserved_labels(stack: Stack) -> Iterator[tuple[Loc, str]]:
+    for kind in ("containers", "jobs", "networks", "volumes"):
+        for name, spec in getattr(stack, kind).items():
+            for key in sorted(spec.labels):
+                if key.startswith(RESERVED_LABEL_PREFIX):
+                    yield (
+                        (kind, name, "labels", key),
+                        f"label {key!r}: labels under {RESERVED_LABEL_PREFIX} are hostform's own",
+                    )
 
 
 def _dependencies(stack: Stack) -> Iterator[tuple[Loc, str]]:
@@ -130,26 +177,24 @@ def _cycles(stack: Stack) -> Iterator[tuple[Loc, str]]:
 
 
 def _port_clashes(stack: Stack) -> Iterator[tuple[Loc, str]]:
-    taken: dict[tuple[str, int, str], str] = {}
+    taken: dict[tuple[str, int, str], tuple[str, str, int]] = {}  # -> (kind, name, index) of the first
     for kind in ("containers", "jobs"):
         for name, spec in getattr(stack, kind).items():
             for i, port in enumerate(spec.ports):
                 if port.host_port is None:
                     continue
+                loc: Loc = (kind, name, "ports", i)
                 if spec.replicas > 1:
-                    yield (
-                        (kind, name, "ports", i),
-                        (f"{spec.replicas} replicas cannot all publish host port {port.host_port}"),
-                    )
+                    yield loc, f"{spec.replicas} replicas cannot all publish host port {port.host_port}"
                 ip = port.host_ip or "0.0.0.0"
-                clashes = (o for key, o in taken.items() if o != name and _clash(key, ip, port))
-                other = next(clashes, None)
-                if other:
-                    yield (
-                        (kind, name, "ports", i),
-                        (f"host port {port.host_port}/{port.protocol} is already published by {other!r}"),
-                    )
-                taken[(ip, port.host_port, port.protocol)] = name
+                owners = (o for key, o in taken.items() if _clash(key, ip, port))
+                owner = next(owners, None)
+                published = f"host port {port.host_port}/{port.protocol}"
+                if owner and owner[:2] == (kind, name):
+                    yield loc, f"{published} is published twice by {name!r} (also by ports[{owner[2]}])"
+                elif owner:
+                    yield loc, f"{published} is already published by {owner[1]!r}"
+                taken.setdefault((ip, port.host_port, port.protocol), (kind, name, i))
 
 
 _ANY_IP = ("0.0.0.0", "::")

@@ -6,7 +6,7 @@ import hashlib
 import os
 import tomllib
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from declare.check import check_references
 from declare.errors import Problem, StackError
 from declare.lines import LineIndex, format_path
 from declare.schema import JobSpec, Stack, suggest
-from declare.secrets import Secret, reveal
+from declare.secrets import FileBytes, Secret, reveal
 from declare.template import Renderer, RenderError
 
 STACK_FILE = "hostform.toml"
@@ -31,16 +31,25 @@ _SECRET_PLACES = (
 
 @dataclass(frozen=True)
 class ResolvedFile:
-    """A config file's final content and its hash (the hash is what specs and plans carry)."""
+    """A config file's final content and its hash (the hash is what specs and plans carry).
+
+    content is text (inline content or a rendered template, written as UTF-8), a Secret, or
+    for `source` files the file's exact bytes (FileBytes: binary files and CRLF stay as they are).
+    """
 
     name: str
-    content: str | Secret
+    content: str | FileBytes | Secret
     sha256: str
     reload_signal: str | None = None
 
     @property
     def is_secret(self) -> bool:
         return isinstance(self.content, Secret)
+
+    @property
+    def data(self) -> bytes:
+        """The exact bytes that go into the container (the secret revealed)."""
+        return reveal(self.content).encode()
 
 
 @dataclass(frozen=True)
@@ -89,7 +98,8 @@ def load(
             problems.append(Problem(shown, key, message, lines.line_of(loc)))
 
     env = dict(os.environ if environ is None else environ)
-    variables = _variables(raw.get("vars", {}), var_files, var_overrides, shown)
+    variables, var_problems = _variables(raw.get("vars", {}), var_files, var_overrides, shown, lines)
+    problems.extend(var_problems)
     renderer = Renderer(variables, env)
     rendered = _render_tree(raw, (), renderer, problem)
     unrendered.update(p.key for p in problems)
@@ -129,21 +139,56 @@ def _parse_toml(text: str, shown: str) -> dict[str, Any]:
         raise StackError([Problem(shown, "", f"invalid TOML: {msg}", line)]) from None
 
 
-def _variables(base: Any, var_files: Sequence[str | Path], overrides: Sequence[str], shown: str) -> dict[str, Any]:
+def _variables(
+    base: Any, var_files: Sequence[str | Path], overrides: Sequence[str], shown: str, lines: LineIndex
+) -> tuple[dict[str, Any], list[Problem]]:
+    """The stack's [vars], then each --var-file, then each --var; and a problem for every
+    variable that holds a template (variables are not rendered: it would pass through as text)."""
     if not isinstance(base, dict):
         raise StackError([Problem(shown, "vars", "must be a table")])
     variables = dict(base)
+    problems = [
+        Problem(shown, format_path(loc), msg, lines.line_of(loc)) for loc, msg in _templates_in(base, ("vars",))
+    ]
     for vf in var_files:
         try:
-            variables.update(tomllib.loads(Path(vf).read_text(encoding="utf-8")))
+            text = Path(vf).read_text(encoding="utf-8")
+            values = tomllib.loads(text)
         except (OSError, ValueError) as exc:  # TOMLDecodeError is a ValueError
             raise StackError([Problem(str(vf), "", f"cannot read var file: {exc}")]) from None
+        vf_lines = LineIndex(text)
+        problems += [
+            Problem(str(vf), format_path(loc), msg, vf_lines.line_of(loc)) for loc, msg in _templates_in(values, ())
+        ]
+        variables.update(values)
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise StackError([Problem("--var", "", f"{item!r} is not key=value")])
+        problems += [Problem("--var", format_path(loc), msg) for loc, msg in _templates_in(value, (key.strip(),))]
         variables[key.strip()] = value
-    return variables
+    return variables, problems
+
+
+_TEMPLATE_MARKS = ("{{", "{%", "{#")
+
+
+def _templates_in(value: Any, loc: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _templates_in(v, (*loc, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _templates_in(v, (*loc, i))
+    elif isinstance(value, str) and any(mark in value for mark in _TEMPLATE_MARKS):
+        yield (
+            loc,
+            (
+                "variables are plain values, not templates (this one would reach its uses as literal "
+                "template text): write the template directly where the value is used, "
+                "e.g. env = { TOKEN = \"{{ secret('TOKEN') }}\" }"
+            ),
+        )
 
 
 def _render_tree(value: Any, loc: tuple[str | int, ...], renderer: Renderer, problem: Any) -> Any:
@@ -251,12 +296,12 @@ def _resolve_default_conditions(stack: Stack) -> Stack:
 def _resolve_files(stack: Stack, base: Path, renderer: Renderer, problem: Any) -> dict[str, ResolvedFile]:
     out = {}
     for name, spec in stack.files.items():
-        content: str | Secret
+        content: str | FileBytes | Secret
         try:
             if spec.content is not None:
                 content = spec.content
             elif spec.source is not None:
-                content = (base / spec.source).read_text(encoding="utf-8")
+                content = FileBytes((base / spec.source).read_bytes())  # byte for byte, not decoded
             else:
                 assert spec.template is not None
                 source = (base / spec.template).read_text(encoding="utf-8")
@@ -269,7 +314,7 @@ def _resolve_files(stack: Stack, base: Path, renderer: Renderer, problem: Any) -
         except RenderError as exc:
             problem(("files", name, "template"), f"{spec.template}: {exc}")
             continue
-        digest = hashlib.sha256(reveal(content).encode()).hexdigest()
+        digest = hashlib.sha256(reveal(content).encode()).hexdigest()  # over the exact bytes written
         out[name] = ResolvedFile(name, content, digest, spec.reload_signal)
     return out
 

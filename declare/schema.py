@@ -356,11 +356,22 @@ def _extra_hosts(value: Any) -> Any:
     if isinstance(value, dict):
         return tuple(sorted(f"{host}:{ip}" for host, ip in value.items()))
     if isinstance(value, list):
-        for item in value:
-            if not isinstance(item, str) or ":" not in item:
-                raise ValueError(f"extra host {item!r} is not HOST:IP")
-        return tuple(sorted(set(value)))
+        return tuple(sorted({_extra_host(item) for item in value}))
     return value
+
+
+def _extra_host(item: Any) -> str:
+    """`HOST:IP` stays as written; Compose's `HOST=IP` becomes `HOST:IP` (an IPv6 address holds ':'
+    but never '=', and a hostname neither, so the first '=' is the separator)."""
+    if isinstance(item, str) and "=" in item:
+        host, _, ip = item.partition("=")
+        if ip.startswith("[") and ip.endswith("]"):  # Compose's `HOST=[::1]`
+            ip = ip[1:-1]
+        if host and ip:
+            return f"{host}:{ip}"
+    elif isinstance(item, str) and ":" in item:
+        return item
+    raise ValueError(f"extra host {item!r} is not HOST:IP or HOST=IP")
 
 
 def _caps(value: Any) -> Any:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
-from typing import Any
+from typing import Any, overload
 
 from pydantic_core import core_schema
 
@@ -66,20 +67,52 @@ class Secret:
         raise ValueError("expected a secret")
 
 
+class SecretUnreadable(Exception):
+    """A secret is set in a way that cannot be used; the message never holds its value."""
+
+
 def read_secret(name: str, environ: dict[str, str] | None = None) -> str | None:
-    """NAME from the environment, or the contents of the file NAME_FILE points at."""
+    """NAME from the environment, or the contents of the file NAME_FILE points at; None when
+    neither is set. Both set, or a NAME_FILE that cannot be read, is a SecretUnreadable."""
     env = os.environ if environ is None else environ
+    path = env.get(f"{name}_FILE")
+    if name in env and path:
+        raise SecretUnreadable(f"secret {name!r}: both {name} and {name}_FILE are set (set only one)")
     if name in env:
         return env[name]
-    path = env.get(f"{name}_FILE")
-    if path:
-        try:
-            with open(path, encoding="utf-8") as fh:
-                return fh.read().rstrip("\n")
-        except (OSError, ValueError):  # ValueError: not UTF-8, or a NUL in the path
-            return None
-    return None
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read().rstrip("\n")
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+    except UnicodeDecodeError:
+        why = "not UTF-8 text"  # the decoder's own message would quote a byte of the secret
+    except ValueError:
+        why = "the path holds a NUL character"
+    shown = path if path.isprintable() else json.dumps(path)
+    raise SecretUnreadable(f"secret {name!r}: {name}_FILE={shown} cannot be read: {why}")
 
 
-def reveal(value: str | Secret) -> str:
+class FileBytes(bytes):
+    """A `source` config file's exact bytes (binary, or text with any line endings).
+
+    `encode()` gives the same bytes back, so `reveal(content).encode()` is what goes into the
+    container for every kind of file content: text, a secret, or a source file's bytes.
+    """
+
+    __slots__ = ()
+
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return bytes(self)
+
+
+@overload
+def reveal(value: str | Secret) -> str: ...
+@overload
+def reveal(value: FileBytes) -> FileBytes: ...
+@overload
+def reveal(value: str | FileBytes | Secret) -> str | FileBytes: ...
+def reveal(value: str | FileBytes | Secret) -> str | FileBytes:
     return value.reveal() if isinstance(value, Secret) else value

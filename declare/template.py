@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
 
-from declare.secrets import Secret, read_secret
+from declare.secrets import Secret, SecretUnreadable, read_secret
 
 
 class RenderError(Exception):
@@ -47,7 +47,10 @@ class Renderer:
         return default
 
     def _secret_fn(self, name: str) -> str:
-        value = read_secret(name, dict(self.environ))
+        try:
+            value = read_secret(name, dict(self.environ))
+        except SecretUnreadable as exc:
+            raise RenderError(str(exc)) from None
         if value is None:
             raise RenderError(f"secret {name!r} is not set (set {name} or {name}_FILE in the environment)")
         self._secrets_used.append(name)

@@ -18,7 +18,6 @@ from declare.canonical import service_spec
 from declare.errors import ApplyError, HostformError
 from declare.load import LoadedStack
 from declare.schema import ContainerSpec
-from declare.secrets import reveal
 from plans.diff import declared_networks
 from plans.model import Action, Change, Plan, ReasonKind
 from runtime import actions, names
@@ -320,7 +319,7 @@ class Applier:
         for fm in self.loaded.stack.services()[change.name].files:
             if fm.target in targets:
                 resolved = self.loaded.files[fm.source]
-                self.engine.put_file(ident, fm.target, reveal(resolved.content).encode(), fm.mode)
+                self.engine.put_file(ident, fm.target, resolved.data, fm.mode)
                 if resolved.reload_signal and resolved.reload_signal not in signals:
                     signals.append(resolved.reload_signal)
         running = (self.engine.inspect_container(ident) or {}).get("State", {}).get("Running", False)

@@ -35,7 +35,7 @@ from typing import Any
 from declare.canonical import file_digest
 from declare.load import LoadedStack
 from declare.schema import ContainerSpec
-from declare.secrets import MASK, Secret, reveal
+from declare.secrets import MASK, Secret
 from plans.diff import PlanOptions, make_plan, observe_stack, reload_targets
 from plans.fields import IN_PLACE
 from plans.model import Action, Change, Plan, Reason, ReasonKind, public, short_image_id
@@ -492,7 +492,7 @@ def _file_drift(
             continue
         have = live[target]
         now = desired.get(target)
-        if have is None and now is not None and len(reveal(now.content).encode()) > READ_LIMIT:
+        if have is None and now is not None and len(now.data) > READ_LIMIT:
             continue  # too big to read back: not compared
         now_digest = file_digest(now.content, key) if now is not None and key else None
         if target in reloadable and now_digest is not None and have == now_digest:

@@ -16,6 +16,7 @@ from runtime.engine import Engine
 
 MAX_DIFF_LINES = 200
 HIDDEN = "(diff hidden: the file holds a secret)"
+BINARY = "(binary file changed)"
 
 
 def with_file_diffs(plan: Plan, loaded: LoadedStack, engine: Engine) -> Plan:
@@ -46,7 +47,7 @@ def _target(reason: Reason) -> str | None:
     return reason.path.removeprefix("files[").split("]", 1)[0]
 
 
-def _diff(engine: Engine, ident: str, target: str, content: str | Secret, reason: Reason) -> str:
+def _diff(engine: Engine, ident: str, target: str, content: str | bytes | Secret, reason: Reason) -> str:
     if isinstance(content, Secret):
         return HIDDEN
     old = engine.read_file(ident, target)
@@ -54,8 +55,10 @@ def _diff(engine: Engine, ident: str, target: str, content: str | Secret, reason
         return ""
     try:
         old_text = old.decode()
+        if isinstance(content, bytes):  # a `source` file, taken byte for byte
+            content = content.decode()
     except UnicodeDecodeError:
-        return "(binary file changed)"
+        return BINARY
     lines = list(
         difflib.unified_diff(
             old_text.splitlines(keepends=True), content.splitlines(keepends=True), f"{target} (live)", f"{target} (new)"

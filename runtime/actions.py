@@ -7,7 +7,6 @@ from typing import Any
 from declare.errors import ImageMissing
 from declare.load import LoadedStack
 from declare.schema import ContainerSpec, NetworkSpec, VolumeSpec
-from declare.secrets import reveal
 from runtime import names
 from runtime.container_config import create_body, declared_aliases, network_attachments, resources
 from runtime.engine import Engine
@@ -45,8 +44,7 @@ def create_container(
     ident = engine.create_container(engine_name, body)
     try:
         for fm in spec.files:
-            content = loaded.files[fm.source].content
-            engine.put_file(ident, fm.target, reveal(content).encode(), fm.mode)
+            engine.put_file(ident, fm.target, loaded.files[fm.source].data, fm.mode)
         for net, aliases in network_attachments(loaded.name, name, spec)[1:]:
             engine.connect(ident, net, aliases if announce else [])
     except BaseException:

@@ -274,3 +274,137 @@ def test_start_first_with_a_fixed_host_port_is_refused(tmp_path: Path) -> None:
     (p,) = exc.value.problems
     assert p.key == "containers.web" and p.line == 3
     assert "update.order = 'start-first' needs a container without fixed host ports" in p.message
+
+
+@pytest.mark.parametrize(
+    ("ports", "index"),
+    [
+        (["18020:80", "18020:81"], 1),
+        (["18020:80", "18020:80"], 1),
+        (["18020:80", "127.0.0.1:18020:81"], 1),
+        (["127.0.0.1:18020:80/udp", "18020:81/udp"], 1),
+    ],
+)
+def test_one_container_cannot_publish_one_host_port_twice(ports: list[str], index: int) -> None:
+    (problem,) = located(stack(containers={"web": svc(ports=ports)}))
+    assert problem[0] == f"containers.web.ports[{index}]"
+    assert problem[1].startswith("host port 18020/") and "is published twice by 'web' (also by ports[0])" in problem[1]
+
+
+@pytest.mark.parametrize("ports", [["18020:80", "18020:80/udp"], ["127.0.0.1:18020:80", "127.0.0.2:18020:81"]])
+def test_one_container_may_publish_a_port_per_protocol_and_address(ports: list[str]) -> None:
+    assert check_references(stack(containers={"web": svc(ports=ports)})) == []
+
+
+def test_a_port_published_twice_in_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text('[stack]\nname = "t"\n[containers.web]\nimage = "x"\nports = ["18020:80", "18020:81"]\n')
+    with pytest.raises(StackError) as exc:
+        load(path, environ={})
+    (p,) = exc.value.problems
+    assert (p.key, p.line) == ("containers.web.ports[1]", 5)
+    assert p.message == "host port 18020/tcp is published twice by 'web' (also by ports[0])"
+
+
+# ---------------------------------------------------------------- engine names
+
+
+def test_a_replica_name_taken_by_another_container() -> None:
+    s = stack(containers={"w": svc(replicas=2), "w-2": svc()})
+    assert located(s) == [
+        (
+            "containers.w-2",
+            "engine name 't-w-2' would be used by containers.w-2 and by containers.w (replica 2); rename one of them",
+        )
+    ]
+
+
+def test_every_clash_is_reported_naming_both_resources() -> None:
+    s = stack(containers={"w": svc(replicas=3), "w-1": svc(), "w-3": svc(replicas=2)}, jobs={"w-2": svc()})
+    assert messages(s) == [
+        "engine name 't-w-1' would be used by containers.w-1 and by containers.w (replica 1); rename one of them",
+        "engine name 't-w-3' would be used by containers.w-3 (replica 1 keeps this name when replicas grow) "
+        "and by containers.w (replica 3); rename one of them",
+        "engine name 't-w-2' would be used by jobs.w-2 and by containers.w (replica 2); rename one of them",
+    ]
+
+
+def test_the_name_replica_one_keeps_counts_too() -> None:
+    # `a-1` with two replicas runs as t-a-1-1 and t-a-1-2, and replica 1 may keep t-a-1
+    s = stack(containers={"a": svc(replicas=2), "a-1": svc(replicas=2)})
+    assert located(s) == [
+        (
+            "containers.a-1",
+            "engine name 't-a-1' would be used by containers.a-1 (replica 1 keeps this name when replicas grow) "
+            "and by containers.a (replica 1); rename one of them",
+        )
+    ]
+    s = stack(containers={"a": svc(replicas=2)}, jobs={"a-1-1": svc()})
+    assert messages(s) == []  # t-a-1-1 is not a name of `a`
+    s = stack(containers={"a-1": svc(replicas=2)}, jobs={"a-1-1": svc()})
+    assert located(s)[0][0] == "jobs.a-1-1"
+
+
+@pytest.mark.parametrize(
+    "containers",
+    [
+        {"w": {}, "w-2": {}},  # one replica each: t-w and t-w-2
+        {"w": {"replicas": 2}, "w-3": {}},
+        {"w": {"replicas": 0}, "w-1": {}},  # no container at all
+        {"web": {"replicas": 2}, "web2": {"replicas": 2}},
+    ],
+)
+def test_names_that_do_not_clash(containers: dict[str, dict[str, Any]]) -> None:
+    assert check_references(stack(containers={n: svc(**f) for n, f in containers.items()})) == []
+
+
+def test_a_container_and_a_job_of_one_name_are_reported_once() -> None:
+    s = stack(containers={"x": svc()}, jobs={"x": svc()})
+    assert messages(s) == ["'x' is declared both as a container and as a job"]
+
+
+def test_an_engine_name_clash_in_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text('[stack]\nname = "t"\n[containers.w]\nimage = "x"\nreplicas = 2\n\n[containers.w-2]\nimage = "x"\n')
+    with pytest.raises(StackError) as exc:
+        load(path, environ={})
+    (p,) = exc.value.problems
+    assert (p.key, p.line) == ("containers.w-2", 7)
+    assert "'t-w-2'" in p.message and "containers.w (replica 2)" in p.message
+
+
+# ---------------------------------------------------------------- reserved labels
+
+
+@pytest.mark.parametrize(
+    ("kinds", "key"),
+    [
+        (
+            {"containers": {"web": svc(labels={"io.hostform.stack": "other"})}},
+            "containers.web.labels.io.hostform.stack",
+        ),
+        ({"jobs": {"m": svc(labels=["io.hostform.spec=x"])}}, "jobs.m.labels.io.hostform.spec"),
+        ({"networks": {"n": {"labels": {"io.hostform.kind": "x"}}}}, "networks.n.labels.io.hostform.kind"),
+        ({"volumes": {"v": {"labels": {"io.hostform.anything": "x"}}}}, "volumes.v.labels.io.hostform.anything"),
+    ],
+)
+def test_labels_under_io_hostform_are_reserved(kinds: dict[str, Any], key: str) -> None:
+    (problem,) = located(stack(**kinds))
+    assert problem[0] == key
+    assert problem[1].endswith("labels under io.hostform. are hostform's own")
+
+
+@pytest.mark.parametrize("label", ["io.hostform", "io.hostformx.a", "com.example.io.hostform.a", "IO.HOSTFORM.A"])
+def test_other_labels_are_the_users(label: str) -> None:
+    s = stack(containers={"web": svc(labels={label: "x"})}, volumes={"v": {"labels": {label: "x"}}})
+    assert check_references(s) == []
+
+
+def test_a_reserved_label_in_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text('[stack]\nname = "t"\n[containers.web]\nimage = "x"\nlabels = { "io.hostform.name" = "db" }\n')
+    with pytest.raises(StackError) as exc:
+        load(path, environ={})
+    (p,) = exc.value.problems
+    assert (p.key, p.line) == ("containers.web.labels.io.hostform.name", 5)
+    assert p.message == "label 'io.hostform.name': labels under io.hostform. are hostform's own"

@@ -296,10 +296,26 @@ def test_extra_hosts_dict_and_list() -> None:
     assert as_dict == as_list == ("api.local:10.0.0.3", "db.local:10.0.0.2")
 
 
-def test_extra_host_needs_an_ip() -> None:
+def test_extra_hosts_compose_equals_spelling_is_the_colon_form() -> None:
+    as_equals = container(extra_hosts=["bar.local=10.1.2.4", "v6.local=::1", "v6b.local=[fe80::1]"]).extra_hosts
+    as_colon = container(extra_hosts=["bar.local:10.1.2.4", "v6.local:::1", "v6b.local:fe80::1"]).extra_hosts
+    as_dict = container(extra_hosts={"bar.local": "10.1.2.4", "v6.local": "::1", "v6b.local": "fe80::1"}).extra_hosts
+    assert as_equals == as_colon == as_dict == ("bar.local:10.1.2.4", "v6.local:::1", "v6b.local:fe80::1")
+    mixed = container(extra_hosts=["bar.local=10.1.2.4", "bar.local:10.1.2.4", "a.local:10.0.0.1"]).extra_hosts
+    assert mixed == ("a.local:10.0.0.1", "bar.local:10.1.2.4")  # one entry, sorted
+
+
+def test_extra_hosts_colon_form_is_kept_as_written() -> None:
+    # the canonical form of already-applied stacks must not change
+    written = ["db.local:10.0.0.2", "v6.local:::1", "br.local:[::1]"]
+    assert container(extra_hosts=written).extra_hosts == tuple(sorted(written))
+
+
+@pytest.mark.parametrize("bad", ["db.local", "=10.0.0.1", "db.local=", 3])
+def test_extra_host_needs_an_ip(bad: Any) -> None:
     with pytest.raises(ValidationError) as exc:
-        container(extra_hosts=["db.local"])
-    assert "extra host 'db.local' is not HOST:IP" in error_text(exc)
+        container(extra_hosts=[bad])
+    assert f"extra host {bad!r} is not HOST:IP or HOST=IP" in error_text(exc)
 
 
 def test_env_table_and_list_forms() -> None:

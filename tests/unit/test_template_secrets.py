@@ -13,7 +13,7 @@ import pytest
 from declare.canonical import canonical_json, file_digest, service_spec
 from declare.errors import StackError
 from declare.load import LoadedStack, load
-from declare.secrets import MASK, Secret, read_secret, reveal
+from declare.secrets import MASK, Secret, SecretUnreadable, read_secret, reveal
 from declare.template import Renderer, RenderError
 
 PASSWORD = "hunter2-very-secret"
@@ -138,9 +138,46 @@ def test_read_secret_from_env_or_file(tmp_path: Path) -> None:
     f.write_text(PASSWORD + "\n")
     assert read_secret("PW", {"PW": "direct"}) == "direct"
     assert read_secret("PW", {"PW_FILE": str(f)}) == PASSWORD  # trailing newline dropped
-    assert read_secret("PW", {"PW": "direct", "PW_FILE": str(f)}) == "direct"
-    assert read_secret("PW", {"PW_FILE": str(tmp_path / "missing")}) is None
+    assert read_secret("PW", {"PW_FILE": ""}) is None  # an empty PW_FILE is not set
+    assert read_secret("PW", {"PW": "direct", "PW_FILE": ""}) == "direct"
     assert read_secret("PW", {}) is None
+
+
+def test_read_secret_refuses_both_spellings(tmp_path: Path) -> None:
+    f = tmp_path / "pw"
+    f.write_text(PASSWORD)
+    with pytest.raises(SecretUnreadable) as exc:
+        read_secret("PW", {"PW": "direct", "PW_FILE": str(f)})
+    assert str(exc.value) == "secret 'PW': both PW and PW_FILE are set (set only one)"
+
+
+def _unreadable_cases(tmp_path: Path) -> list[tuple[str, str]]:
+    (tmp_path / "latin1").write_bytes(b"caf\xe9-" + PASSWORD.encode())
+    return [
+        (str(tmp_path / "missing"), "No such file or directory"),
+        (str(tmp_path), "Is a directory"),
+        (str(tmp_path / "latin1"), "not UTF-8 text"),
+        ("a\x00b", "the path holds a NUL character"),
+    ]
+
+
+def test_read_secret_says_why_its_file_cannot_be_read(tmp_path: Path) -> None:
+    for path, why in _unreadable_cases(tmp_path):
+        with pytest.raises(SecretUnreadable) as exc:
+            read_secret("PW", {"PW_FILE": path})
+        shown = path if path.isprintable() else json.dumps(path)
+        assert str(exc.value) == f"secret 'PW': PW_FILE={shown} cannot be read: {why}"
+        assert PASSWORD not in str(exc.value) and "xe9" not in str(exc.value)
+
+
+def test_read_secret_without_permission(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kw: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("builtins.open", refuse)
+    with pytest.raises(SecretUnreadable) as exc:
+        read_secret("PW", {"PW_FILE": "/run/secrets/pw"})
+    assert str(exc.value) == "secret 'PW': PW_FILE=/run/secrets/pw cannot be read: Permission denied"
 
 
 def test_renderer_marks_values_that_used_a_secret() -> None:
@@ -248,6 +285,31 @@ def test_missing_secret_is_an_error_naming_it(tmp_path: Path) -> None:
     (p,) = exc.value.problems
     assert (p.key, p.line) == ("containers.db.env.P", 5)
     assert "secret 'DB_PASSWORD' is not set (set DB_PASSWORD or DB_PASSWORD_FILE" in p.message
+
+
+def test_an_unreadable_secret_file_is_an_error_saying_why(tmp_path: Path) -> None:
+    body = '[containers.db]\nimage = "x"\nenv = { P = "{{ secret(\'DB_PASSWORD\') }}" }\n'
+    for path, why in _unreadable_cases(tmp_path):
+        with pytest.raises(StackError) as exc:
+            load(write(tmp_path, body), environ={"DB_PASSWORD_FILE": path})
+        (p,) = exc.value.problems
+        assert (p.key, p.line) == ("containers.db.env.P", 5)
+        assert f"DB_PASSWORD_FILE={path if path.isprintable() else json.dumps(path)} cannot be read: {why}" in (
+            p.message
+        )
+        assert "is not set" not in p.message and PASSWORD not in str(exc.value)
+
+
+def test_a_secret_set_both_ways_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "pw").write_text(PASSWORD)
+    body = '[containers.db]\nimage = "x"\nenv = { P = "{{ secret(\'DB_PASSWORD\') }}" }\n'
+    environ = {"DB_PASSWORD": "other-" + PASSWORD, "DB_PASSWORD_FILE": str(tmp_path / "pw")}
+    with pytest.raises(StackError) as exc:
+        load(write(tmp_path, body), environ=environ)
+    (p,) = exc.value.problems
+    assert (p.key, p.line) == ("containers.db.env.P", 5)
+    assert p.message == "secret 'DB_PASSWORD': both DB_PASSWORD and DB_PASSWORD_FILE are set (set only one)"
+    assert PASSWORD not in str(exc.value)
 
 
 def test_missing_secret_in_a_template_file(tmp_path: Path) -> None:
