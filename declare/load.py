@@ -119,6 +119,22 @@ def load(
     return LoadedStack(stack=stack, path=file, files=files)
 
 
+def load_name_only(path: str | Path) -> LoadedStack:
+    """Just the stack's name, for destroy when the whole file does not load (a secret not set
+    here, a broken reference): every object carrying that name's label is what it removes."""
+    from declare.schema import StackMeta
+
+    file = find_stack_file(path)
+    shown = str(path if Path(path).is_file() else file)
+    raw = _parse_toml(_read(file, shown), shown)
+    meta = raw.get("stack")
+    try:
+        name = StackMeta.model_validate(meta).name
+    except ValidationError:
+        raise StackError([Problem(shown, "stack.name", "cannot read the stack's name")]) from None
+    return LoadedStack(stack=Stack(stack=StackMeta(name=name)), path=file)
+
+
 def _read(file: Path, shown: str) -> str:
     try:
         return file.read_text(encoding="utf-8")

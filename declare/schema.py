@@ -490,6 +490,12 @@ class ContainerSpec(Model):
     def _sort_files(cls, value: tuple[FileMount, ...]) -> tuple[FileMount, ...]:
         return tuple(sorted(value, key=lambda f: f.target))
 
+    @field_validator("cpus")
+    @classmethod
+    def _nano_cpus(cls, value: float | None) -> float | None:
+        # the engine keeps whole billionths of a CPU: compare with what it will hold
+        return None if value is None else round(value, 9)
+
     @field_validator("stop_signal")
     @classmethod
     def _signal(cls, value: str | None) -> str | None:

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from declare.errors import ApplyError, HostformError
+from declare.errors import ApplyError, HostformError, StackError
 from declare.load import LoadedStack, load
 from plans.diff import PlanOptions, destroy_plan, make_plan, observe_stack
 from plans.model import Plan
@@ -267,7 +267,18 @@ def _apply_locked(args: argparse.Namespace, engine: Engine, loaded: LoadedStack,
 
 
 def cmd_destroy(args: argparse.Namespace) -> int:
-    loaded = stage_load(args)
+    try:
+        loaded = stage_load(args)
+    except StackError as exc:  # destroy needs the name only: secrets need not be set to remove
+        from declare.load import load_name_only
+
+        loaded = load_name_only(args.stack)
+        print(
+            f"warning: the stack file does not load ({exc.lines()[0]}"
+            + (f"; and {len(exc.lines()) - 1} more" if len(exc.lines()) > 1 else "")
+            + f"): destroying by its name {loaded.name!r} alone, with 10s stop grace periods",
+            file=sys.stderr,
+        )
     engine = stage_connect(args)
     from runtime.lock import stack_lock
 

@@ -139,7 +139,7 @@ def display(value: Any, path: str = "") -> str:
     if isinstance(value, dict) and set(value) == {"secret"}:
         return MASK
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {display(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{k} = {display(v, f'{path}.{k}')}" for k, v in value.items()) + "}"
     if isinstance(value, list | tuple):
         return "[" + ", ".join(display(v) for v in value) + "]"
     if value is None:

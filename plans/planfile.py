@@ -55,13 +55,20 @@ def save_plan(
 
 
 def is_plan_file(path: str) -> bool:
+    """A saved plan (`plan --out`); the JSON rendering of a plan (`plan --json`) is refused with a hint."""
     p = Path(path)
     if not p.is_file() or p.suffix == ".toml":
         return False
     try:
-        return bool(json.loads(p.read_text(encoding="utf-8")).get("kind") == KIND)
-    except (ValueError, OSError, AttributeError):
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except (ValueError, OSError):
         return False
+    if isinstance(doc, dict) and doc.get("kind") != KIND and "resource_changes" in doc:
+        raise PlanError(
+            f"{path} is a plan's JSON rendering (plan --json), which cannot be applied: "
+            "save a plan to apply with `hostform plan STACK --out FILE`"
+        )
+    return isinstance(doc, dict) and doc.get("kind") == KIND
 
 
 def load_plan_file(path: str) -> SavedPlan:

@@ -100,7 +100,7 @@ def resources(spec: ContainerSpec) -> dict[str, Any]:
     return {
         "Memory": spec.memory or 0,
         "MemoryReservation": spec.memory_reservation or 0,
-        "NanoCpus": int((spec.cpus or 0) * 1e9),
+        "NanoCpus": round((spec.cpus or 0) * 1e9),  # int() would turn 4.1 into 4.099999999
         "PidsLimit": spec.pids_limit or 0,
     }
 

@@ -88,3 +88,23 @@ def test_undeclared_volume_is_kept_unless_pruned(stack: StackFixture) -> None:
     assert stack.plan().code == 0
     stack.apply("--prune-volumes")
     assert volume_names(stack) == []
+
+
+def test_destroy_needs_only_the_stack_name(stack: StackFixture) -> None:
+    stack.write(
+        f"""
+[containers.app]
+image = "{BUSYBOX}"
+command = ["sleep", "600"]
+stop_signal = "SIGKILL"
+env = {{ TOKEN = "{{{{ secret('HF_DESTROY_TOKEN') }}}}" }}
+"""
+    )
+    stack.env["HF_DESTROY_TOKEN"] = "t0ken-value"
+    stack.apply()
+    del stack.env["HF_DESTROY_TOKEN"]  # a secret not set where destroy runs
+    result = stack.run("destroy", str(stack.file), "--auto-approve")
+    assert result.code == 0, result.both
+    assert "HF_DESTROY_TOKEN" in result.err and "destroying by its name" in result.err
+    assert "t0ken-value" not in result.both
+    assert stack.containers() == []

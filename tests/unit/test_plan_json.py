@@ -80,3 +80,16 @@ def test_plan_round_trips_through_its_json_for_show() -> None:
     assert [(c.address, c.action) for c in back.changes] == [(c.address, c.action) for c in plan.changes]
     assert back.summary() == plan.summary()
     assert [str(r) for c in back.changes for r in c.reasons] == [str(r) for c in plan.changes for r in c.reasons]
+
+
+def test_the_json_rendering_is_refused_as_a_plan_to_apply(tmp_path: Path) -> None:
+    from declare.errors import PlanError
+    from plans.planfile import is_plan_file
+
+    rendered = tmp_path / "plan.json"
+    rendered.write_text(json.dumps(plan_json(_plan())))
+    with pytest.raises(PlanError, match="plan --json.*--out FILE"):
+        is_plan_file(str(rendered))
+    other = tmp_path / "other.json"
+    other.write_text('{"a": 1}')
+    assert is_plan_file(str(other)) is False

@@ -76,3 +76,10 @@ def test_a_plan_on_a_pipe_never_imports_rich() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "No changes. Stack 'blog' matches the host.\n"
+
+
+def test_durations_inside_a_table_read_as_written() -> None:
+    from plans.model import display
+
+    hc = {"test": ["CMD", "true"], "interval": 1_500_000_000, "retries": 3}
+    assert display(hc, "healthcheck") == '{test = ["CMD", "true"], interval = 1s500ms, retries = 3}'

@@ -476,3 +476,12 @@ def test_services_are_containers_and_jobs() -> None:
     )
     assert set(stack.services()) == {"web", "migrate"}
     assert isinstance(stack.services()["migrate"], JobSpec)
+
+
+@pytest.mark.parametrize(("written", "held"), [(0.3333333333, 0.333333333), (4.1, 4.1), (0.5, 0.5), (2, 2.0)])
+def test_cpus_are_kept_as_the_engine_holds_them(written: float, held: float) -> None:
+    from runtime.container_config import resources
+
+    spec = ContainerSpec.model_validate({"image": "x", "cpus": written})
+    assert spec.cpus == held
+    assert resources(spec)["NanoCpus"] / 1e9 == held  # what observe reads back: no perpetual diff
