@@ -153,6 +153,16 @@ def _network_reasons(spec: NetworkSpec, live: ObservedNetwork) -> Iterable[Reaso
             yield Reason(ReasonKind.FIELD, path, have, want)
     if spec.subnet is not None and spec.subnet != live.subnet:
         yield Reason(ReasonKind.FIELD, "subnet", live.subnet, spec.subnet)
+    # labels and options cannot change on a network: a different one is made
+    if names.user_labels(live.labels) != spec.labels:
+        yield Reason(ReasonKind.FIELD, "labels", names.user_labels(live.labels), spec.labels)
+    if _declared_differ(spec.options, live.options):
+        yield Reason(ReasonKind.FIELD, "options", {k: live.options.get(k) for k in spec.options}, spec.options)
+
+
+def _declared_differ(declared: dict[str, str], live: dict[str, str]) -> bool:
+    """Declared options missing or different on the host (the engine may add options of its own)."""
+    return any(live.get(k) != v for k, v in declared.items())
 
 
 def _volume_changes(
@@ -173,10 +183,20 @@ def _volume_changes(
         if live is None:
             yield Change(address, "volume", name, engine_name, Action.CREATE, (Reason(ReasonKind.NEW),))
         else:
-            if live.driver != spec.driver:
+            differ = [
+                what
+                for what, yes in (
+                    (f"driver {live.driver!r}, declared {spec.driver!r}", live.driver != spec.driver),
+                    ("other labels than declared", names.user_labels(live.labels) != spec.labels),
+                    ("other driver_opts than declared", _declared_differ(spec.driver_opts, live.options)),
+                )
+                if yes
+            ]
+            if differ:
                 warnings.append(
-                    f"volume {engine_name!r} uses driver {live.driver!r}, declared {spec.driver!r}: "
-                    "volumes are never replaced automatically (their data would be lost)"
+                    f"volume {engine_name!r} has {'; '.join(differ)}: volumes are never replaced "
+                    "automatically (their data would be lost); to change it, copy the data out, remove "
+                    "the volume by hand and apply"
                 )
             yield Change(address, "volume", name, engine_name, Action.NOOP, current_id=live.engine_name)
     for live in observed.volumes:

@@ -34,5 +34,10 @@ def volume_name(stack: str, name: str) -> str:
     return f"{stack}_{name}"
 
 
+def user_labels(labels: dict[str, str]) -> dict[str, str]:
+    """The labels a user declared: all but hostform's own (io.hostform.*)."""
+    return {k: v for k, v in labels.items() if not k.startswith("io.hostform.")}
+
+
 def owner_labels(stack: str, name: str, kind: str) -> dict[str, str]:
     return {LABEL_STACK: stack, LABEL_NAME: name, LABEL_KIND: kind}

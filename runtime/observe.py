@@ -211,6 +211,7 @@ def _network(listed: dict[str, Any]) -> ObservedNetwork:
         subnet=(ipam[0].get("Subnet") if ipam else None),
         labels=dict(labels),
         created=_rfc3339_seconds(str(listed.get("Created") or "")),
+        options=dict(listed.get("Options") or {}),
     )
 
 
@@ -231,4 +232,5 @@ def _volume(listed: dict[str, Any]) -> ObservedVolume:
         name=labels.get(names.LABEL_NAME, ""),
         driver=str(listed.get("Driver") or "local"),
         labels=dict(labels),
+        options=dict(listed.get("Options") or {}),
     )

@@ -58,6 +58,7 @@ class ObservedNetwork:
     subnet: str | None
     labels: dict[str, str] = field(default_factory=dict)
     created: float = 0.0  # unix seconds; for `drift` only
+    options: dict[str, str] = field(default_factory=dict)  # driver options
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class ObservedVolume:
     name: str
     driver: str
     labels: dict[str, str] = field(default_factory=dict)
+    options: dict[str, str] = field(default_factory=dict)  # driver_opts
 
 
 @dataclass(frozen=True)

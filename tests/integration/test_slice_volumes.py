@@ -108,3 +108,36 @@ env = {{ TOKEN = "{{{{ secret('HF_DESTROY_TOKEN') }}}}" }}
     assert "HF_DESTROY_TOKEN" in result.err and "destroying by its name" in result.err
     assert "t0ken-value" not in result.both
     assert stack.containers() == []
+
+
+def test_labels_and_options_of_networks_and_volumes(stack: StackFixture) -> None:
+    body = f"""
+[networks.front]
+labels = {{ zone = "dmz" }}
+options = {{ "com.docker.network.driver.mtu" = "1400" }}
+
+[volumes.data]
+labels = {{ tier = "db" }}
+driver_opts = {{ type = "tmpfs", device = "tmpfs" }}
+
+[containers.app]
+image = "{BUSYBOX}"
+command = ["sleep", "600"]
+stop_signal = "SIGKILL"
+networks = ["front"]
+volumes = ["data:/data"]
+"""
+    stack.write(body)
+    stack.apply()
+    assert stack.plan().code == 0  # what the engine reports back matches: no perpetual diff
+
+    stack.write(body.replace('zone = "dmz"', 'zone = "lan"').replace('tier = "db"', 'tier = "cache"'))
+    plan = stack.plan()
+    assert plan.code == 2, plan.both
+    assert "network" in plan.out and "labels" in plan.out and "will be replaced" in plan.out, plan.out
+    assert f"volume '{stack.name}_data' has other labels than declared" in plan.out, plan.out
+    stack.apply()
+    net = stack.api.networks(names=[f"{stack.name}_front"])[0]  # type: ignore[attr-defined]
+    assert net["Labels"]["zone"] == "lan"
+    plan = stack.plan()
+    assert plan.code == 0 and "other labels than declared" in plan.out, plan.out  # the volume: warned, kept

@@ -86,6 +86,8 @@ def _observed(case: dict[str, Any], loaded: Any) -> Observed:
             internal=n.get("internal", False),
             attachable=n.get("attachable", False),
             subnet=n.get("subnet"),
+            labels=n.get("labels", {}),
+            options=n.get("options", {}),
         )
         for n in live.get("networks", [{"name": "default"}])
     ]
