@@ -52,7 +52,8 @@ def _templatable(node: Any, wrap: bool = True) -> Any:
     branches = node.get("anyOf", [])
     any_string = any(isinstance(b, dict) and b == {"type": "string"} for b in branches)
     out = {k: (_templatable(v, not any_string) if k == "anyOf" else _templatable(v)) for k, v in node.items()}
-    if wrap and (out.get("type") in ("integer", "number", "boolean") or "enum" in out or "const" in out):
+    fixed = out.get("type") in ("integer", "number", "boolean") or "enum" in out or "const" in out or "pattern" in out
+    if wrap and fixed and out.get("$ref") != TEMPLATE_REF:
         value = {k: v for k, v in out.items() if k not in _ANNOTATIONS}
         return {**{k: v for k, v in out.items() if k in _ANNOTATIONS}, "anyOf": [value, {"$ref": TEMPLATE_REF}]}
     return out

@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -417,7 +418,7 @@ def _depends_on(value: Any) -> Any:
                 )
             out[name] = cond
         return out
-    return value
+    raise ValueError("depends_on must be a list of names or a table of name = condition")
 
 
 DependsOn = Annotated[
@@ -428,7 +429,31 @@ DependsOn = Annotated[
     ),
 ]
 
-RestartPolicy = Literal["no", "always", "on-failure", "unless-stopped"]
+RESTART_HELP = "expected 'no', 'always', 'unless-stopped', 'on-failure' or 'on-failure:N' (at most N retries)"
+
+
+def _restart(value: Any) -> Any:
+    """Compose's spellings; 'on-failure:N' keeps its retry count, 'on-failure:0' is 'on-failure'."""
+    if isinstance(value, str):
+        policy, sep, count = value.partition(":")
+        if policy in ("no", "always", "unless-stopped", "on-failure") and not sep:
+            return value
+        if policy == "on-failure" and count.isdigit():
+            return "on-failure" if int(count) == 0 else f"on-failure:{int(count)}"
+    raise ValueError(f"{value!r} is not a restart policy ({RESTART_HELP})")
+
+
+RestartPolicy = Annotated[
+    str,
+    BeforeValidator(_restart),
+    WithJsonSchema({"type": "string", "pattern": "^(no|always|unless-stopped|on-failure(:[0-9]+)?)$"}),
+]
+
+
+def restart_policy(restart: str) -> dict[str, Any]:
+    """The engine's RestartPolicy for a canonical restart value."""
+    name, _, count = restart.partition(":")
+    return {"Name": name, "MaximumRetryCount": int(count or 0)}
 
 
 # ---------------------------------------------------------------- resources
@@ -519,10 +544,16 @@ class JobSpec(ContainerSpec):
 
     @model_validator(mode="after")
     def _one_shot(self) -> JobSpec:
-        if self.replicas != 1:
-            raise ValueError("a job runs once: 'replicas' must be 1")
-        if self.restart != "no":
-            raise ValueError("a job runs once: 'restart' must be 'no'")
+        wrong = [
+            f"{key!r} must be {want}"
+            for key, want, ok in (
+                ("replicas", "1", self.replicas == 1),
+                ("restart", "'no'", self.restart == "no"),
+            )
+            if not ok
+        ]
+        if wrong:
+            raise ValueError("a job runs once: " + " and ".join(wrong))
         return self
 
 

@@ -41,6 +41,16 @@ def _version() -> str:
         return "0+unknown"
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
 def _stack_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("stack", metavar="STACK", help="a .toml file or a folder holding hostform.toml")
     p.add_argument("--var", action="append", default=[], metavar="KEY=VALUE", help="set a variable (later wins)")
@@ -85,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     _stack_args(p)
     _engine_args(p)
     p.add_argument("--auto-approve", action="store_true", help="do not ask")
-    p.add_argument("--parallelism", type=int, default=10, metavar="N")
+    p.add_argument("--parallelism", type=_positive, default=10, metavar="N", help="actions at once (default 10)")
     p.add_argument("--json", action="store_true", help="one JSON event per line")
     p.add_argument("--replace", action="append", default=[], metavar="NAME")
     p.add_argument("--target", action="append", default=[], metavar="NAME")
@@ -106,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--volumes", action="store_true", help="also delete named volumes (their data is lost)")
     p.add_argument("--auto-approve", action="store_true")
     p.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS")
-    p.add_argument("--parallelism", type=int, default=10, metavar="N")
+    p.add_argument("--parallelism", type=_positive, default=10, metavar="N", help="actions at once (default 10)")
 
     p = sub.add_parser("show", parents=[common], help="render a saved plan")
     p.add_argument("planfile", metavar="PLANFILE")

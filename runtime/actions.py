@@ -6,7 +6,7 @@ from typing import Any
 
 from declare.errors import ImageMissing
 from declare.load import LoadedStack
-from declare.schema import ContainerSpec, NetworkSpec, VolumeSpec
+from declare.schema import ContainerSpec, NetworkSpec, VolumeSpec, restart_policy
 from runtime import names
 from runtime.container_config import create_body, declared_aliases, network_attachments, resources
 from runtime.engine import Engine
@@ -67,7 +67,7 @@ def update_in_place(engine: Engine, loaded: LoadedStack, name: str, ident: str, 
         body["MemorySwap"] = spec.memory * 2  # Docker's default; must stay >= Memory
     else:
         body["MemorySwap"] = -1 if body["Memory"] == 0 else body["MemorySwap"]
-    body["RestartPolicy"] = {"Name": spec.restart, "MaximumRetryCount": 0}
+    body["RestartPolicy"] = restart_policy(spec.restart)
     engine.update_resources(ident, body)
     want = dict((n, a) for n, a in network_attachments(loaded.name, name, spec))
     for net in sorted(set(live_networks) - set(want)):

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from declare.canonical import canonical_json, spec_hash
-from declare.schema import ContainerSpec
+from declare.schema import ContainerSpec, restart_policy
 from declare.secrets import reveal
 from runtime import names
 
@@ -84,7 +84,7 @@ def host_config(stack: str, spec: ContainerSpec, network_mode: str) -> dict[str,
         "NetworkMode": network_mode,
         "PortBindings": bindings,
         "Mounts": mounts,
-        "RestartPolicy": {"Name": spec.restart, "MaximumRetryCount": 0},
+        "RestartPolicy": restart_policy(spec.restart),
         "CapAdd": list(spec.cap_add) or None,
         "CapDrop": list(spec.cap_drop) or None,
         "ReadonlyRootfs": spec.read_only,

@@ -174,7 +174,10 @@ def _last_health_output(detail: dict[str, Any] | None) -> str | None:
 def _settings(detail: dict[str, Any]) -> LiveSettings:
     host = detail.get("HostConfig") or {}
     config = detail.get("Config") or {}
-    policy = (host.get("RestartPolicy") or {}).get("Name") or "no"
+    restart = host.get("RestartPolicy") or {}
+    policy = restart.get("Name") or "no"
+    if policy == "on-failure" and restart.get("MaximumRetryCount"):
+        policy = f"on-failure:{restart['MaximumRetryCount']}"  # as the stack file spells it
     nets = (detail.get("NetworkSettings") or {}).get("Networks") or {}
     short = str(detail.get("Id", ""))[:12]
     networks = tuple(

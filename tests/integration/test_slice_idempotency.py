@@ -206,6 +206,13 @@ restart = "on-failure"
 memory = 100000000
 cpus = 1
 pids_limit = -1
+
+[containers.retries]
+image = "{BUSYBOX}"
+command = ["sleep", "600"]
+stop_signal = "SIGKILL"
+restart = "on-failure:3"
+cpus = 0.3333333333
 """,
     "replicas-and-update-order": f"""
 [containers.worker]

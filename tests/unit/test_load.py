@@ -167,7 +167,7 @@ def test_bad_port_names_its_path(tmp_path: Path) -> None:
         ("cap_add = 'NET_ADMIN'", "containers.web.cap_add", "must be a list"),
         ("memory = [1]", "containers.web.memory", "[1] is not a size"),
         ("stop_grace_period = { s = 1 }", "containers.web.stop_grace_period", "is not a duration"),
-        ("restart = 'sometimes'", "containers.web.restart", "'sometimes' is not allowed"),
+        ("restart = 'sometimes'", "containers.web.restart", "'sometimes' is not a restart policy"),
     ],
 )
 def test_wrong_types_name_the_path(tmp_path: Path, body: str, key: str, fragment: str) -> None:

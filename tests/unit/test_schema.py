@@ -390,7 +390,8 @@ def test_file_mount_defaults_and_errors() -> None:
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"restart": "sometimes"}, "Input should be 'no', 'always', 'on-failure' or 'unless-stopped'"),
+        ({"restart": "sometimes"}, "is not a restart policy"),
+        ({"restart": "on-failure:x"}, "is not a restart policy"),
         ({"pull": "sometimes"}, "Input should be 'missing', 'always' or 'never'"),
         ({"replicas": 101}, "less than or equal to 100"),
         ({"replicas": -1}, "greater than or equal to 0"),
@@ -485,3 +486,18 @@ def test_cpus_are_kept_as_the_engine_holds_them(written: float, held: float) -> 
     spec = ContainerSpec.model_validate({"image": "x", "cpus": written})
     assert spec.cpus == held
     assert resources(spec)["NanoCpus"] / 1e9 == held  # what observe reads back: no perpetual diff
+
+
+@pytest.mark.parametrize(
+    ("written", "canonical", "engine"),
+    [
+        ("on-failure:3", "on-failure:3", {"Name": "on-failure", "MaximumRetryCount": 3}),
+        ("on-failure:0", "on-failure", {"Name": "on-failure", "MaximumRetryCount": 0}),
+        ("unless-stopped", "unless-stopped", {"Name": "unless-stopped", "MaximumRetryCount": 0}),
+    ],
+)
+def test_restart_policies_as_compose_spells_them(written: str, canonical: str, engine: dict[str, object]) -> None:
+    from declare.schema import restart_policy
+
+    spec = ContainerSpec.model_validate({"image": "x", "restart": written})
+    assert spec.restart == canonical and restart_policy(spec.restart) == engine
