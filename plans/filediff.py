@@ -6,7 +6,6 @@ said to have changed.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import replace
 
 from declare.load import LoadedStack
@@ -59,6 +58,8 @@ def _diff(engine: Engine, ident: str, target: str, content: str | bytes | Secret
             content = content.decode()
     except UnicodeDecodeError:
         return BINARY
+    import difflib  # only when a file changed
+
     lines = list(
         difflib.unified_diff(
             old_text.splitlines(keepends=True), content.splitlines(keepends=True), f"{target} (live)", f"{target} (new)"

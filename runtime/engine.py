@@ -9,7 +9,6 @@ import io
 import json
 import os
 import re
-import tarfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -262,6 +261,8 @@ class Engine:
         if int(stat.get("size", 0)) > limit:
             return None
         raw = b"".join(stream)
+        import tarfile  # only where files are read or written: a no-op plan of a stack without files never is
+
         with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
             for member in tar:
                 if member.isfile():
@@ -328,6 +329,8 @@ def _split_ref(ref: str) -> tuple[str, str]:
 
 def _tar_of(path: str, data: bytes, mode: int) -> bytes:
     """A tar to extract at '/', holding the file and its parent folders."""
+    import tarfile
+
     buf = io.BytesIO()
     parts = path.strip("/").split("/")
     with tarfile.open(fileobj=buf, mode="w") as tar:

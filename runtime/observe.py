@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import replace
 from typing import Any
@@ -77,6 +76,8 @@ def observe(
     with ExitStack() as scope:
         each: Callable[..., Iterator[Any]] = map
         if not local:
+            from concurrent.futures import ThreadPoolExecutor
+
             each = scope.enter_context(ThreadPoolExecutor(max_workers=8)).map
         image_ids = dict(zip(sorted(set(images)), each(engine.image_id, sorted(set(images))), strict=True))
         details = list(each(engine.inspect_container, [c["Id"] for c in mine])) if inspect else [None] * len(mine)
