@@ -60,6 +60,10 @@ class Reason:
         if self.text and self.kind in (ReasonKind.FIELD, ReasonKind.LIVE, ReasonKind.RELOAD, ReasonKind.IMAGE):
             return self.text  # a reason read back from a saved plan keeps its printed form
         if self.kind in (ReasonKind.FIELD, ReasonKind.LIVE, ReasonKind.RELOAD):
+            if isinstance(self.before, list) and isinstance(self.after, list) and self.path in SET_LIKE:
+                entries = _list_change(self.before, self.after, self.path)
+                if entries:
+                    return f"{self.path}: {entries}"
             return f"{self.path}: {display(self.before, self.path)} -> {display(self.after, self.path)}"
         if self.kind is ReasonKind.IMAGE:
             now, runs = short_image_id(self.after), short_image_id(self.before)
@@ -126,6 +130,16 @@ class Plan:
         )
 
 
+SET_LIKE = {"ports", "volumes", "tmpfs", "cap_add", "cap_drop", "extra_hosts", "networks", "env_file"}
+
+
+def _list_change(before: list[Any], after: list[Any], path: str) -> str:
+    """A list that gained or lost entries, as those entries only ('' when only the order moved)."""
+    added = [x for x in after if x not in before]
+    removed = [x for x in before if x not in after]
+    return ", ".join([*(f"+ {display(x, path)}" for x in added), *(f"- {display(x, path)}" for x in removed)])
+
+
 def display(value: Any, path: str = "") -> str:
     """A value as a plan shows it; secrets only ever as a mask."""
     from declare.units import format_duration, format_size
@@ -138,10 +152,16 @@ def display(value: Any, path: str = "") -> str:
             return format_duration(value)
     if isinstance(value, dict) and set(value) == {"secret"}:
         return MASK
+    if leaf == "ports" and isinstance(value, dict) and "container_port" in value:
+        host = f"{value.get('host_ip')}:" if value.get("host_ip") else ""
+        host += f"{value['host_port']}:" if value.get("host_port") else ""
+        return f"{host}{value['container_port']}/{value.get('protocol', 'tcp')}"
+    if leaf == "volumes" and isinstance(value, dict) and "target" in value:
+        return f"{value.get('source')}:{value['target']}" + (":ro" if value.get("read_only") else "")
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k} = {display(v, f'{path}.{k}')}" for k, v in value.items()) + "}"
     if isinstance(value, list | tuple):
-        return "[" + ", ".join(display(v) for v in value) + "]"
+        return "[" + ", ".join(display(v, path) for v in value) + "]"
     if value is None:
         return "(none)"
     if isinstance(value, str):

@@ -83,3 +83,17 @@ def test_durations_inside_a_table_read_as_written() -> None:
 
     hc = {"test": ["CMD", "true"], "interval": 1_500_000_000, "retries": 3}
     assert display(hc, "healthcheck") == '{test = ["CMD", "true"], interval = 1s500ms, retries = 3}'
+
+
+def test_a_changed_list_of_ports_or_mounts_shows_only_the_entries_that_changed() -> None:
+    port = {"container_port": 80, "host_port": 8080, "host_ip": "", "protocol": "tcp"}
+    moved = {**port, "host_port": 8081, "host_ip": "127.0.0.1"}
+    extra = {"container_port": 443, "host_port": None, "host_ip": "", "protocol": "udp"}
+    ports = Reason(ReasonKind.FIELD, "ports", [port], [moved, extra])
+    assert str(ports) == "ports: + 127.0.0.1:8081:80/tcp, + 443/udp, - 8080:80/tcp"
+    mount = {"type": "volume", "source": "data", "target": "/d", "read_only": False}
+    mounts = Reason(ReasonKind.FIELD, "volumes", [mount], [{**mount, "read_only": True}])
+    assert str(mounts) == "volumes: + data:/d:ro, - data:/d"
+    # a command is a sequence, not a set: shown whole
+    command = Reason(ReasonKind.FIELD, "command", ["sleep", "1"], ["sleep", "2"])
+    assert str(command) == 'command: ["sleep", "1"] -> ["sleep", "2"]'
