@@ -65,23 +65,38 @@ class Renderer:
         def produce() -> str:  # parsing inside, so a syntax error is a RenderError too
             return self._env.from_string(source, globals={"name": name}).render()
 
-        return self._render_with(produce)
+        return self._render_with(produce, where=True)
 
-    def _render_with(self, produce: Callable[[], str]) -> str | Secret:
+    def _render_with(self, produce: Callable[[], str], where: bool = False) -> str | Secret:
+        """where: say on which line of the template (a file) it failed."""
         from jinja2 import TemplateError
 
         self._secrets_used = []
         try:
             out = produce()
-        except RenderError:
-            raise
+        except RenderError as exc:
+            raise RenderError(_at_line(exc, where) + str(exc)) from None
         except TemplateError as exc:
-            raise RenderError(_template_message(exc)) from None
+            raise RenderError(_at_line(exc, where) + _template_message(exc)) from None
         except Exception as exc:  # a sandbox violation or a failing filter
-            raise RenderError(f"template failed: {type(exc).__name__}: {exc}") from None
+            raise RenderError(f"{_at_line(exc, where)}template failed: {type(exc).__name__}: {exc}") from None
         if self._secrets_used:
             return Secret(out, tuple(self._secrets_used))
         return out
+
+
+def _at_line(exc: BaseException, where: bool) -> str:
+    """'line N: ' of the template that failed: a syntax error knows its line; at render time,
+    jinja2 maps the template's frames in the traceback to its lines."""
+    if not where:
+        return ""
+    line = getattr(exc, "lineno", None)
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return f"line {line}: " if line else ""
 
 
 def _template_message(exc: Exception) -> str:

@@ -525,7 +525,7 @@ def test_template_file_errors_name_the_template(tmp_path: Path) -> None:
     (tmp_path / "t.j2").write_text("{{ vars.missing }}")
     p = only(tmp_path, '[files.f]\ntemplate = "t.j2"\n')
     assert p.key == "files.f.template"
-    assert p.message.startswith("t.j2: undefined variable")
+    assert p.message.startswith("t.j2: line 1: undefined variable")
 
 
 def test_the_design_example_loads(tmp_path: Path) -> None:
@@ -645,3 +645,20 @@ def test_names_that_look_like_type_names_stay_in_the_path(tmp_path: Path, name: 
     assert p.key == f"containers.{name}.memory"
     p = only(tmp_path, f'[containers.web]\nimage = "x"\nenv = {{ {name} = {{ a = 1 }} }}\n')
     assert p.key == f"containers.web.env.{name}"
+
+
+def test_a_template_file_error_names_its_line(tmp_path: Path) -> None:
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "a.j2").write_text("a\nb {{ vars.x }}\nc {{ vars.nope }}\n")
+    (tmp_path / "t" / "b.j2").write_text("ok\n{% if %}\n")
+    (tmp_path / "t" / "c.j2").write_text("one\ntwo\n{{ secret('HF_NOT_SET_ANYWHERE') }}\n")
+    (tmp_path / "hostform.toml").write_text(
+        '[stack]\nname = "t"\n[vars]\nx = 1\n'
+        '[files.a]\ntemplate = "t/a.j2"\n[files.b]\ntemplate = "t/b.j2"\n[files.c]\ntemplate = "t/c.j2"\n'
+    )
+    with pytest.raises(StackError) as exc:
+        load(tmp_path, environ={})
+    text = "\n".join(exc.value.lines())
+    assert "files.a.template: t/a.j2: line 3: undefined variable" in text
+    assert "files.b.template: t/b.j2: line 2: template syntax error" in text
+    assert "files.c.template: t/c.j2: line 3: secret 'HF_NOT_SET_ANYWHERE' is not set" in text
