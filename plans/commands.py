@@ -252,7 +252,7 @@ def _apply_locked(args: argparse.Namespace, engine: Engine, loaded: LoadedStack,
     if saved is not None:
         from plans.planfile import check_fresh
 
-        check_fresh(saved, plan)
+        check_fresh(saved, plan, loaded)
     if not args.json:
         print_plan(stage_explain(plan, loaded, engine))
     if plan.conflicts:

@@ -92,6 +92,7 @@ def make_plan(loaded: LoadedStack, observed: Observed, options: PlanOptions = Pl
         warnings=tuple(warnings),
         live=observed.tokens(),
         key=key,
+        key_known=observed.key is not None,
     )
 
 

@@ -101,6 +101,7 @@ class Plan:
     warnings: tuple[str, ...] = ()
     live: dict[str, str] = field(default_factory=dict)  # observed object -> token (see Observed.tokens)
     key: bytes = field(default=b"", repr=False)  # secret-hashing key; never saved or printed
+    key_known: bool = False  # the key is the stack's own (read from the host), not one made for this plan
 
     @property
     def actionable(self) -> list[Change]:

@@ -50,8 +50,36 @@ def save_plan(
         "replace": replace,
         "target": target,
         "live": plan.live,
+        "desired": desired_digest(loaded, plan),
     }
-    Path(path).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    try:
+        Path(path).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise PlanError(f"cannot write the plan to {path}: {exc.strerror or exc}") from None
+
+
+def desired_digest(loaded: LoadedStack, plan: Plan) -> str:
+    """The declaration as it would be applied, as one digest: every container's and job's canonical
+    spec (config files by digest, secrets by hash under the stack's key), networks and volumes.
+    A stack not applied yet has no key: its secrets are left out (any value fits what was shown)."""
+    import hashlib
+
+    from declare.canonical import canonical_json, service_spec
+
+    key = plan.key if plan.key_known else b""
+    services = {}
+    for name in sorted(loaded.stack.services()):
+        spec = service_spec(loaded, name, key)
+        if not plan.key_known:
+            spec["env"] = {k: ({"secret": "?"} if isinstance(v, dict) else v) for k, v in spec["env"].items()}
+            spec["files"] = [{**f, "sha256": "?"} if f["secret"] else f for f in spec["files"]]
+        services[name] = spec
+    doc = {
+        "services": services,
+        "networks": {n: s.model_dump(mode="json") for n, s in sorted(loaded.stack.networks.items())},
+        "volumes": {n: s.model_dump(mode="json") for n, s in sorted(loaded.stack.volumes.items())},
+    }
+    return hashlib.sha256(canonical_json(doc).encode()).hexdigest()
 
 
 def is_plan_file(path: str) -> bool:
@@ -98,13 +126,19 @@ def load_plan_file(path: str) -> SavedPlan:
         raise PlanError(f"{path}: saved plan lacks {exc}") from None
 
 
-def check_fresh(saved: SavedPlan, plan: Plan) -> None:
-    """Refuse a plan whose live state or actions no longer match what was shown."""
+def check_fresh(saved: SavedPlan, plan: Plan, loaded: LoadedStack) -> None:
+    """Refuse a plan whose live state, declaration or actions no longer match what was shown."""
     if saved.fingerprint != plan.fingerprint:
         raise PlanError("saved plan is stale: " + "; ".join(_live_differences(saved.live, plan.live)))
     now = [(c.address, c.action.value) for c in plan.actionable]
+    changed_inputs = (
+        "saved plan is stale: the stack file or what it reads (variables, var files, env files, "
+        "config files, templates, secrets) changed since the plan was made"
+    )
     if now != saved.actions():
-        raise PlanError("saved plan is stale: the stack file or its variables changed since the plan was made")
+        raise PlanError(changed_inputs)
+    if saved.body.get("desired") not in (None, desired_digest(loaded, plan)):
+        raise PlanError(changed_inputs)
 
 
 def _live_differences(before: dict[str, str], after: dict[str, str]) -> list[str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.integration.conftest import BUSYBOX, StackFixture
 
 SECRET = "s3cr3t-Value-9f8e7d"
@@ -187,3 +189,56 @@ stop_signal = "SIGKILL"
     assert after[f"{stack.name}-web"] == before[f"{stack.name}-web"]
     unknown = stack.run("plan", str(stack.file), "--replace", "nope")
     assert unknown.code == 1 and "no container or job 'nope'" in unknown.err
+
+
+@pytest.mark.parametrize("what", ["var-file", "secret", "source-file", "env-file"])
+def test_a_saved_plan_is_refused_when_an_input_changed_but_the_actions_did_not(
+    stack: StackFixture, tmp_path: Path, what: str
+) -> None:
+    body = f"""
+[files.page]
+source = "page.txt"
+
+[containers.app]
+image = "{BUSYBOX}"
+command = ["sleep", "600"]
+stop_signal = "SIGKILL"
+env = {{ PW = "{{{{ secret('HF_PLAN_PW') }}}}", MSG = "{{{{ vars.msg }}}}" }}
+env_file = ["app.env"]
+files = [{{ source = "page", target = "/www/index.html" }}]
+"""
+    stack.write(body)
+    (stack.dir / "page.txt").write_text("one\n")
+    (stack.dir / "app.env").write_text("A=1\n")
+    vars_file = stack.dir / "vars.toml"
+    vars_file.write_text('msg = "hi"\n')
+    stack.env["HF_PLAN_PW"] = "first-secret"
+    stack.apply("--var-file", str(vars_file))
+    vars_file.write_text('msg = "hi2"\n')  # a reviewed change: app is replaced
+    saved = tmp_path / "p.json"
+    planned = stack.run("plan", str(stack.file), "--var-file", str(vars_file), "--out", str(saved))
+    assert planned.code == 0 and "will be replaced" in planned.out, planned.both
+    assert "first-secret" not in saved.read_text()
+
+    if what == "var-file":
+        vars_file.write_text('msg = "unreviewed"\n')
+    elif what == "secret":
+        stack.env["HF_PLAN_PW"] = "second-secret"
+    elif what == "source-file":
+        (stack.dir / "page.txt").write_text("two\n")
+    else:
+        (stack.dir / "app.env").write_text("A=2\n")
+    refused = stack.run("apply", str(saved), "--auto-approve")
+    assert refused.code == 1 and "saved plan is stale" in refused.both, refused.both
+    assert "Traceback" not in refused.both and "second-secret" not in refused.both
+
+    again = tmp_path / "q.json"
+    assert stack.run("plan", str(stack.file), "--var-file", str(vars_file), "--out", str(again)).code == 0
+    assert stack.run("apply", str(again), "--auto-approve").code == 0
+
+
+def test_a_plan_that_cannot_be_written_is_one_clear_error(stack: StackFixture, tmp_path: Path) -> None:
+    stack.write(f'[containers.app]\nimage = "{BUSYBOX}"\ncommand = ["sleep", "600"]\n')
+    for target in (tmp_path / "no" / "such" / "dir.json", tmp_path):
+        result = stack.run("plan", str(stack.file), "--out", str(target))
+        assert result.code == 1 and "cannot write the plan" in result.err and "Traceback" not in result.both
