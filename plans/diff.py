@@ -21,7 +21,7 @@ from declare.secrets import MASK
 from plans.fields import FIELD_EFFECTS, LIFTED_BY_REPLACE, Effect, effect_of
 from plans.model import Action, Change, Plan, Reason, ReasonKind
 from runtime import names
-from runtime.container_config import declared_aliases, network_attachments
+from runtime.container_config import declared_aliases, naming, network_attachments
 from runtime.engine import Engine
 from runtime.observe import observe
 from runtime.records import Observed, ObservedContainer, ObservedNetwork, ObservedVolume
@@ -57,7 +57,19 @@ def observe_stack(engine: Engine, loaded: LoadedStack) -> Observed:
     images = {s.image for s in services.values()}
     targets = {n: sorted(f.target for f in s.files) for n, s in services.items() if s.files}
     binds = {m.source for s in services.values() for m in s.volumes if m.type == "bind"}
-    return observe(engine, loaded.name, containers, networks, volumes, images, file_targets=targets, bind_sources=binds)
+    external = [("network", k) for k, n in loaded.stack.networks.items() if n.external]
+    external += [("volume", k) for k, v in loaded.stack.volumes.items() if v.external]
+    return observe(
+        engine,
+        loaded.name,
+        containers,
+        networks,
+        volumes,
+        images,
+        file_targets=targets,
+        bind_sources=binds,
+        external=external,
+    )
 
 
 def declared_networks(loaded: LoadedStack) -> dict[str, NetworkSpec]:
@@ -108,7 +120,12 @@ def _missing_inputs(loaded: LoadedStack, observed: Observed, changes: list[Chang
             continue
         if spec.pull == "never" and observed.image_ids.get(spec.image, "") is None:
             yield f"image {spec.image!r} is not on the engine and pull = 'never' ({name} needs it)"
+        for net in [a.name for a in spec.networks]:
+            if f"network {net}" in observed.missing_external:
+                yield f"external network {net!r} does not exist on the engine ({name} joins it); create it first"
         for m in spec.volumes:
+            if m.type == "volume" and f"volume {m.source}" in observed.missing_external:
+                yield f"external volume {m.source!r} does not exist on the engine ({name} mounts it); create it first"
             if m.type == "bind" and m.source in missing:
                 yield (
                     f"bind-mount source {m.source} does not exist ({name} mounts it at {m.target}); "
@@ -488,7 +505,7 @@ def _live_in_place(
         if want != have:
             outside = last_applied.get(field, want) == want
             yield Reason(ReasonKind.LIVE, field, have, want, outside=outside)
-    want_nets = {net: tuple(aliases) for net, aliases in network_attachments(loaded.name, name, spec)}
+    want_nets = {net: tuple(aliases) for net, aliases in network_attachments(naming(loaded), name, spec)}
     have_nets = {
         net: declared_aliases(aliases, spec.hostname, want_nets.get(net, ())) for net, aliases in live.networks
     }

@@ -8,7 +8,7 @@ from declare.errors import ImageMissing
 from declare.load import LoadedStack
 from declare.schema import ContainerSpec, NetworkSpec, VolumeSpec, restart_policy
 from runtime import names
-from runtime.container_config import create_body, declared_aliases, network_attachments, resources
+from runtime.container_config import create_body, declared_aliases, naming, network_attachments, resources
 from runtime.engine import Engine
 
 
@@ -38,14 +38,14 @@ def create_container(
     it before `announce()` (a start-first replacement that is not ready yet).
     """
     spec = loaded.stack.services()[name]  # its image is made ready first (plans.apply: _prepare_images)
-    body = create_body(loaded.name, name, kind, spec, replica, canonical)
+    body = create_body(naming(loaded), name, kind, spec, replica, canonical)
     for endpoint in body["NetworkingConfig"]["EndpointsConfig"].values() if not announce else ():
         endpoint["Aliases"] = []
     ident = engine.create_container(engine_name, body)
     try:
         for fm in spec.files:
             engine.put_file(ident, fm.target, loaded.files[fm.source].data, fm.mode)
-        for net, aliases in network_attachments(loaded.name, name, spec)[1:]:
+        for net, aliases in network_attachments(naming(loaded), name, spec)[1:]:
             engine.connect(ident, net, aliases if announce else [])
     except BaseException:
         engine.remove_container(ident)
@@ -55,7 +55,7 @@ def create_container(
 
 def announce(engine: Engine, loaded: LoadedStack, name: str, ident: str) -> None:
     """Give a container created with announce=False its service aliases (Docker adds aliases only on connect)."""
-    for net, aliases in network_attachments(loaded.name, name, loaded.stack.services()[name]):
+    for net, aliases in network_attachments(naming(loaded), name, loaded.stack.services()[name]):
         engine.disconnect(ident, net)
         engine.connect(ident, net, aliases)
 
@@ -69,7 +69,7 @@ def update_in_place(engine: Engine, loaded: LoadedStack, name: str, ident: str, 
         body["MemorySwap"] = -1 if body["Memory"] == 0 else body["MemorySwap"]
     body["RestartPolicy"] = restart_policy(spec.restart)
     engine.update_resources(ident, body)
-    want = dict((n, a) for n, a in network_attachments(loaded.name, name, spec))
+    want = dict((n, a) for n, a in network_attachments(naming(loaded), name, spec))
     for net in sorted(set(live_networks) - set(want)):
         engine.disconnect(ident, net)
     for net, aliases in sorted(want.items()):

@@ -3,27 +3,39 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from declare.canonical import canonical_json, spec_hash
 from declare.schema import ContainerSpec, restart_policy
 from declare.secrets import reveal
 from runtime import names
 
+if TYPE_CHECKING:
+    from declare.load import LoadedStack
+
+
+def naming(loaded: LoadedStack) -> names.Naming:
+    stack = loaded.stack
+    return names.Naming(
+        stack.name,
+        frozenset(k for k, n in stack.networks.items() if n.external),
+        frozenset(k for k, v in stack.volumes.items() if v.external),
+    )
+
 
 def create_body(
-    stack: str,
+    naming: names.Naming,
     name: str,
     kind: str,
     spec: ContainerSpec,
     replica: int,
     canonical: dict[str, Any],
 ) -> dict[str, Any]:
-    attachments = network_attachments(stack, name, spec)
+    attachments = network_attachments(naming, name, spec)
     first_net, first_aliases = attachments[0]
     labels = {
         **spec.labels,
-        **names.owner_labels(stack, name, kind),
+        **names.owner_labels(naming.stack, name, kind),
         names.LABEL_REPLICA: str(replica),
         names.LABEL_SPEC: canonical_json(canonical),
         names.LABEL_SPEC_HASH: spec_hash(canonical),
@@ -34,7 +46,7 @@ def create_body(
         "Labels": labels,
         "ExposedPorts": {f"{p.container_port}/{p.protocol}": {} for p in spec.ports},
         "StopTimeout": spec.stop_grace_period // 10**9,
-        "HostConfig": host_config(stack, spec, first_net),
+        "HostConfig": host_config(naming, spec, first_net),
         "NetworkingConfig": {"EndpointsConfig": {first_net: {"Aliases": first_aliases}}},
     }
     if spec.command is not None:
@@ -65,7 +77,7 @@ def create_body(
     return config
 
 
-def host_config(stack: str, spec: ContainerSpec, network_mode: str) -> dict[str, Any]:
+def host_config(naming: names.Naming, spec: ContainerSpec, network_mode: str) -> dict[str, Any]:
     bindings: dict[str, list[dict[str, str]]] = {}
     for p in spec.ports:
         bindings.setdefault(f"{p.container_port}/{p.protocol}", []).append(
@@ -74,7 +86,7 @@ def host_config(stack: str, spec: ContainerSpec, network_mode: str) -> dict[str,
     mounts = [
         {
             "Type": m.type,
-            "Source": names.volume_name(stack, m.source) if m.type == "volume" else m.source,
+            "Source": naming.volume(m.source) if m.type == "volume" else m.source,
             "Target": m.target,
             "ReadOnly": m.read_only,
         }
@@ -115,9 +127,9 @@ def declared_aliases(live: Sequence[str], hostname: str | None, want: Sequence[s
     return tuple(sorted(a for a in live if a != hostname or a in want))
 
 
-def network_attachments(stack: str, name: str, spec: ContainerSpec) -> list[tuple[str, list[str]]]:
+def network_attachments(naming: names.Naming, name: str, spec: ContainerSpec) -> list[tuple[str, list[str]]]:
     """(engine network, aliases) for each network; every container is reachable by its name."""
     attachments = spec.networks or ()
     if not attachments:
-        return [(names.network_name(stack, names.DEFAULT_NETWORK), [name])]
-    return [(names.network_name(stack, a.name), sorted({name, *a.aliases})) for a in attachments]
+        return [(naming.network(names.DEFAULT_NETWORK), [name])]
+    return [(naming.network(a.name), sorted({name, *a.aliases})) for a in attachments]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 LABEL_STACK = "io.hostform.stack"
 LABEL_NAME = "io.hostform.name"
@@ -32,6 +33,22 @@ def network_name(stack: str, name: str) -> str:
 
 def volume_name(stack: str, name: str) -> str:
     return f"{stack}_{name}"
+
+
+@dataclass(frozen=True)
+class Naming:
+    """Engine names of a stack's networks and volumes: `<stack>_<key>`, or the key itself for one
+    declared `external = true` (an existing object hostform uses but does not own)."""
+
+    stack: str
+    external_networks: frozenset[str] = frozenset()
+    external_volumes: frozenset[str] = frozenset()
+
+    def network(self, key: str) -> str:
+        return key if key in self.external_networks else network_name(self.stack, key)
+
+    def volume(self, key: str) -> str:
+        return key if key in self.external_volumes else volume_name(self.stack, key)
 
 
 def user_labels(labels: dict[str, str]) -> dict[str, str]:

@@ -33,12 +33,14 @@ def observe(
     inspect: bool = True,
     file_targets: Mapping[str, Sequence[str]] | None = None,
     bind_sources: Iterable[str] = (),
+    external: Iterable[tuple[str, str]] = (),
 ) -> Observed:
     """What the engine has for `stack`, plus unmanaged objects squatting declared names.
 
     `declared_*` are engine names the stack would use; `images` the references
     whose local image IDs the planner needs; `file_targets` maps a resource name
     to the files whose live content hash is wanted (config files reloaded in place);
+    `external` (kind, engine name) of networks and volumes declared external, which must exist;
     `bind_sources` host paths to bind-mount, looked for when the engine runs on this
     machine (a remote engine's files are out of reach: it reports a missing one itself).
     """
@@ -101,7 +103,18 @@ def observe(
         image_ids=image_ids,
         key=key,
         missing_paths=tuple(sorted(p for p in set(bind_sources) if local and not os.path.exists(p))),
+        missing_external=tuple(_missing_external(engine, external)),
     )
+
+
+def _missing_external(engine: Engine, external: Iterable[tuple[str, str]]) -> Iterator[str]:
+    """("network" | "volume", engine name) declared `external = true` that the engine lacks."""
+    wanted = sorted(set(external))
+    nets = [n for kind, n in wanted if kind == "network"]
+    have = {n["Name"] for n in engine.list_networks(names=nets)} if nets else set()
+    for kind, name in wanted:
+        if (kind == "network" and name not in have) or (kind == "volume" and engine.inspect_volume(name) is None):
+            yield f"{kind} {name}"
 
 
 def _file_hashes(

@@ -94,6 +94,7 @@ class Observed:
     image_ids: dict[str, str | None]  # image reference -> local image ID (None: not present)
     key: bytes | None  # the stack's secret-hashing key, when the default network exists
     missing_paths: tuple[str, ...] = ()  # bind-mount sources absent on the engine's host (local engines)
+    missing_external: tuple[str, ...] = ()  # "network NAME" / "volume NAME" declared external, not on the engine
 
     def tokens(self) -> dict[str, str]:
         """One short token per live object, to say which one changed between two observations."""
@@ -108,6 +109,7 @@ class Observed:
         out.update({f"image {ref}": (iid or "missing")[7:19] for ref, iid in self.image_ids.items()})
         out.update({f"conflicting {c.kind} {c.engine_name}": c.id[:12] for c in self.conflicts})
         out.update({f"path {p}": "missing" for p in self.missing_paths})
+        out.update({f"external {x}": "missing" for x in self.missing_external})
         return out
 
     def fingerprint(self) -> str:

@@ -141,3 +141,44 @@ volumes = ["data:/data"]
     assert net["Labels"]["zone"] == "lan"
     plan = stack.plan()
     assert plan.code == 0 and "other labels than declared" in plan.out, plan.out  # the volume: warned, kept
+
+
+def test_external_networks_and_volumes_are_used_by_their_own_names(stack: StackFixture) -> None:
+    api = stack.api
+    vol, net = f"{stack.name}-ext-vol", f"{stack.name}-ext-net"
+    body = f"""
+[volumes.{vol}]
+external = true
+
+[networks.{net}]
+external = true
+
+[containers.app]
+image = "{BUSYBOX}"
+command = ["sleep", "600"]
+stop_signal = "SIGKILL"
+volumes = ["{vol}:/data"]
+networks = ["{net}"]
+"""
+    stack.write(body)
+    plan = stack.plan()
+    assert plan.code == 1, plan.both
+    assert f"external volume '{vol}' does not exist" in plan.both and f"external network '{net}'" in plan.both
+    assert stack.apply(check=False).code == 1 and stack.containers() == []
+
+    api.create_volume(vol)  # type: ignore[attr-defined]
+    api.create_network(net)  # type: ignore[attr-defined]
+    try:
+        stack.apply()
+        info = stack.inspect(f"{stack.name}-app")
+        assert [m["Name"] for m in info["Mounts"]] == [vol]
+        assert list(info["NetworkSettings"]["Networks"]) == [net]
+        assert stack.plan().code == 0
+        assert stack.run("destroy", str(stack.file), "--auto-approve", "--volumes").code == 0
+        assert api.inspect_volume(vol)["Name"] == vol  # type: ignore[attr-defined]
+        assert api.inspect_network(net)["Name"] == net  # type: ignore[attr-defined]
+    finally:
+        for c in stack.containers():
+            api.remove_container(c["Id"], force=True)  # type: ignore[attr-defined]
+        api.remove_network(net)  # type: ignore[attr-defined]
+        api.remove_volume(vol)  # type: ignore[attr-defined]

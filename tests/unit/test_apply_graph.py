@@ -21,6 +21,7 @@ from plans.diff import _ordered, make_plan
 from plans.model import Action, Change, Plan, Reason, ReasonKind
 from runtime import names
 from runtime.container_config import network_attachments
+from runtime.names import Naming
 from runtime.records import LiveSettings, Observed, ObservedContainer, ObservedNetwork, ObservedVolume
 
 STACK = """
@@ -291,7 +292,7 @@ def _applied(loaded: LoadedStack, name: str, engine_name: str, state: str, ident
     stack = loaded.stack
     spec = stack.services()[name]
     kind = "job" if name in stack.jobs else "container"
-    networks = tuple((n, tuple(a)) for n, a in network_attachments(stack.name, name, spec))
+    networks = tuple((n, tuple(a)) for n, a in network_attachments(Naming(stack.name), name, spec))
     return ObservedContainer(
         id=ident.ljust(64, "0"),
         engine_name=engine_name,

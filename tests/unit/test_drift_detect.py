@@ -21,6 +21,7 @@ from plans.diff import make_plan
 from plans.drift import Drift, DriftReport, History, detect, history_of
 from runtime import names
 from runtime.container_config import network_attachments
+from runtime.names import Naming
 from runtime.records import Conflict, LiveSettings, Observed, ObservedContainer, ObservedNetwork, ObservedVolume
 
 KEY = b"k" * 16
@@ -81,7 +82,7 @@ def applied(loaded: LoadedStack, name: str, replica: int = 1, **changes: Any) ->
         memory_reservation=spec.memory_reservation,
         cpus=spec.cpus,
         pids_limit=spec.pids_limit,
-        networks=tuple((n, tuple(a)) for n, a in network_attachments(stack.name, name, spec)),
+        networks=tuple((n, tuple(a)) for n, a in network_attachments(Naming(stack.name), name, spec)),
         env=tuple(sorted([(k, reveal(v)) for k, v in spec.env.items()] + [("PATH", "/bin")])),
         labels=tuple(sorted({**spec.labels, **names.owner_labels(stack.name, name, kind)}.items())),
         ports=tuple(f"0.0.0.0:{p.host_port}->{p.container_port}/{p.protocol}" for p in spec.ports),

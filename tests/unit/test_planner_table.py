@@ -18,6 +18,7 @@ from declare.load import load
 from plans.diff import PlanOptions, make_plan
 from runtime import names
 from runtime.container_config import network_attachments
+from runtime.names import Naming
 from runtime.records import Conflict, LiveSettings, Observed, ObservedContainer, ObservedNetwork, ObservedVolume
 
 CASES = sorted((Path(__file__).parents[1] / "fixtures" / "plans").glob("*/*.json"))
@@ -45,7 +46,7 @@ def _observed(case: dict[str, Any], loaded: Any) -> Observed:
         applied = None if c.get("last_applied") == "none" else _merge(desired, c.get("last_applied_patch", {}))
         settings = None
         if spec is not None:
-            nets = tuple((n, tuple(a)) for n, a in network_attachments(stack.name, name, spec))
+            nets = tuple((n, tuple(a)) for n, a in network_attachments(Naming(stack.name), name, spec))
             base = {
                 "restart": spec.restart,
                 "memory": spec.memory,
