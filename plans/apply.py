@@ -234,14 +234,26 @@ class Applier:
 
     def _network(self, change: Change) -> None:
         if change.action in (Action.DELETE, Action.REPLACE):
-            self._detach_all(_need(change.current_id))
+            self._detach_all(_need(change.current_id), change.engine_name)
             self.engine.remove_network(_need(change.current_id))
         if change.action in (Action.CREATE, Action.REPLACE):
             spec = declared_networks(self.loaded)[change.name]
             actions.create_network(self.engine, self.loaded.name, change.name, spec, self.plan.key)
 
-    def _detach_all(self, network_id: str) -> None:
-        for ident in self.engine.network_members(network_id):
+    def _detach_all(self, network_id: str, engine_name: str) -> None:
+        """The stack's own containers off the network; one of somebody else's stops it all."""
+        members = self.engine.network_members(network_id)
+        foreign = []
+        for ident in members:
+            info = self.engine.inspect_container(ident) or {}
+            if ((info.get("Config") or {}).get("Labels") or {}).get(names.LABEL_STACK) != self.loaded.name:
+                foreign.append(str(info.get("Name") or ident[:12]).lstrip("/"))
+        if foreign:
+            raise ApplyError(
+                f"network {engine_name} has containers hostform does not manage attached "
+                f"({', '.join(sorted(foreign))}); hostform never disconnects them: do it by hand, then apply again"
+            )
+        for ident in members:
             self.engine.disconnect(ident, network_id)
 
     def _volume(self, change: Change) -> None:

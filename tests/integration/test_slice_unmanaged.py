@@ -129,3 +129,35 @@ def test_squatter_on_a_declared_network_is_a_conflict(stack: StackFixture) -> No
         assert api.inspect_network(squatter)["Labels"] in (None, {})  # type: ignore[attr-defined]
     finally:
         api.remove_network(squatter)  # type: ignore[attr-defined]
+
+
+def test_a_network_with_a_foreign_container_attached_is_never_taken_from_it(
+    stack: StackFixture, unmanaged: list[str]
+) -> None:
+    with_net = BODY + 'networks = ["front"]\n\n[networks.front]\n'
+    stack.write(with_net)
+    stack.apply()
+    api = stack.api
+    name = f"foreign-{uuid.uuid4().hex[:8]}"
+    ident = api.create_container(  # type: ignore[attr-defined]
+        BUSYBOX,
+        ["sleep", "600"],
+        name=name,
+        host_config=api.create_host_config(network_mode=f"{stack.name}_front"),  # type: ignore[attr-defined]
+        stop_signal="SIGKILL",
+    )["Id"]
+    unmanaged.append(name)
+    api.start(ident)  # type: ignore[attr-defined]
+    foreign = api.inspect_container(ident)  # type: ignore[attr-defined]
+
+    stack.write(BODY)  # the network is no longer declared
+    result = stack.apply(check=False)
+    assert result.code == 1 and "hostform does not manage attached" in result.both, result.both
+    assert foreign["Name"].lstrip("/") in result.both
+    networks = stack.inspect(foreign["Id"])["NetworkSettings"]["Networks"]
+    assert f"{stack.name}_front" in networks  # still attached
+
+    destroyed = stack.run("destroy", str(stack.file), "--auto-approve")
+    assert destroyed.code == 1 and "hostform does not manage attached" in destroyed.both, destroyed.both
+    assert f"{stack.name}_front" in stack.inspect(foreign["Id"])["NetworkSettings"]["Networks"]
+    stack.api.disconnect_container_from_network(foreign["Id"], f"{stack.name}_front")  # type: ignore[attr-defined]
