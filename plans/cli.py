@@ -125,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("unlock", parents=[common], help="break a lock left by a killed apply")
     _stack_args(p)
     _engine_args(p)
+    p.add_argument("--force", action="store_true", help="break it even when its holder is still running here")
     return parser
 
 

@@ -361,8 +361,14 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_unlock(args: argparse.Namespace) -> int:
     loaded = stage_load(args)
     engine = stage_connect(args)
-    from runtime.lock import break_lock
+    from runtime.lock import break_lock, read_lock
 
+    held = read_lock(engine, loaded.name)
+    if held is not None and held.holder_alive() and not args.force:
+        raise HostformError(
+            f"{held.describe()}, and that process is still running: let it finish, stop it "
+            "(Ctrl-C releases the lock), or give --force"
+        )
     held = break_lock(engine, loaded.name)
     if held is None:
         print(f"stack {loaded.name!r} is not locked")

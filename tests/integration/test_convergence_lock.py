@@ -87,3 +87,14 @@ def test_sigterm_while_holding_the_lock_before_applying_releases_it(stack: Stack
     assert terminal.finish() == 130, terminal.out
     assert not has_lock(stack)
     assert names_of(stack) == []  # nothing was applied
+
+
+def test_unlock_refuses_a_lock_whose_apply_is_still_running(stack: StackFixture) -> None:
+    stack.write(_slow_stack(6))
+    first = apply_in_background(stack)
+    first.wait_event("started", "jobs.slow")
+    refused = stack.run("unlock", str(stack.file))
+    assert refused.code == 1 and "still running" in refused.err and "--force" in refused.err, refused.both
+    assert has_lock(stack)
+    assert first.finish() == 0, first.stderr
+    assert not has_lock(stack)
