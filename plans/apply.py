@@ -42,6 +42,7 @@ class ApplyReport:
     failed: list[tuple[Change, str]] = field(default_factory=list)
     skipped: list[Change] = field(default_factory=list)
     interrupted: bool = False
+    why_skipped: dict[str, str] = field(default_factory=dict)  # address -> why it was not done
 
     @property
     def ok(self) -> bool:
@@ -201,6 +202,7 @@ class Applier:
     def _skip(self, change: Change, why: str) -> None:
         with self._lock:
             self.report.skipped.append(change)
+            self.report.why_skipped.setdefault(change.address, why)
         self.on_event(Event("skipped", change.address, change.action.value, message=why))
 
     def _execute(self, change: Change) -> None:

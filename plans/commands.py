@@ -119,6 +119,10 @@ def _interruptible(applier: Applier) -> Iterator[None]:
 
 
 def stage_report(report: ApplyReport, plan: Plan, json_lines: bool = False, verb: str = "Apply") -> int:
+    if json_lines and not report.ok:  # the stream ends with a summary line whatever happened
+        event = "interrupted" if report.interrupted else "failed"
+        counts = {"done": len(report.done), "failed": len(report.failed), "not_done": len(report.skipped)}
+        print(json.dumps({"event": event, **counts}), flush=True)
     if report.interrupted:
         print(
             f"Apply interrupted: {len(report.done)} done, {len(report.failed)} failed, "
@@ -131,7 +135,7 @@ def stage_report(report: ApplyReport, plan: Plan, json_lines: bool = False, verb
         print(json.dumps({"event": "complete", "done": len(report.done)}) if json_lines else msg)
         return EXIT_OK
     lines = [f"{c.address}: {why}" for c, why in report.failed]
-    lines += [f"{c.address}: not done (a dependency failed)" for c in report.skipped]
+    lines += [f"{c.address}: not done ({report.why_skipped.get(c.address, 'not started')})" for c in report.skipped]
     raise ApplyError(
         f"{verb.lower()} failed: {len(report.done)} done, {len(report.failed)} failed, "
         f"{len(report.skipped)} not done\n  " + "\n  ".join(lines)

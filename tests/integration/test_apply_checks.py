@@ -3,6 +3,7 @@ dependencies that can never be healthy, Ctrl-C during a wait."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -48,6 +49,14 @@ def test_a_command_that_exits_0_is_told_to_be_a_job(stack: StackFixture) -> None
     stack.write(f'[containers.once]\nimage = "{BUSYBOX}"\ncommand = ["true"]\n')
     result = stack.apply(check=False)
     assert result.code == 1 and "exited with code 0" in result.both and "[jobs]" in result.both, result.both
+    as_json = stack.apply("--json", check=False)  # the event stream ends with a summary, failed or not
+    assert as_json.code == 1
+    assert json.loads(as_json.out.strip().splitlines()[-1]) == {
+        "event": "failed",
+        "done": 0,
+        "failed": 1,
+        "not_done": 0,
+    }
 
 
 def test_healthy_on_a_container_without_healthcheck_fails_fast(stack: StackFixture) -> None:
