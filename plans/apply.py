@@ -167,6 +167,15 @@ class Applier:
             needs += list(spec.depends_on)
             for need in needs:
                 edges[c.address].update(by_service.get(need, []))
+        # replicas are replaced one after another (a rolling update): the others keep serving
+        rolling: dict[str, list[Change]] = {}
+        for c in changes:
+            if c.is_service and c.action is Action.REPLACE:
+                rolling.setdefault(c.name, []).append(c)
+        for group in rolling.values():
+            group.sort(key=lambda c: c.replica)
+            for before, after in zip(group, group[1:], strict=False):
+                edges[after.address].add(before.address)
         return edges
 
     def _walk(self, changes: list[Change], edges: dict[str, set[str]]) -> None:

@@ -48,12 +48,26 @@ def stage_observe(engine: Engine, loaded: LoadedStack) -> Observed:
 
 def stage_plan(args: argparse.Namespace, loaded: LoadedStack, observed: Observed) -> Plan:
     options = PlanOptions(
-        replace=tuple(getattr(args, "replace", ()) or ()),
-        targets=tuple(getattr(args, "target", ()) or ()),
+        replace=tuple(_resource(loaded, "--replace", r) for r in getattr(args, "replace", ()) or ()),
+        targets=tuple(_resource(loaded, "--target", t).split("[")[0] for t in getattr(args, "target", ()) or ()),
         prune_volumes=bool(getattr(args, "prune_volumes", False)),
     )
-    _check_names(loaded, options)
     return make_plan(loaded, observed, options)
+
+
+def _resource(loaded: LoadedStack, flag: str, given: str) -> str:
+    """NAME, NAME[i] (one replica) or the plan's address (containers.NAME[i], jobs.NAME), as NAME or NAME[i]."""
+    text = given.removeprefix("containers.").removeprefix("jobs.")
+    name, _, rest = text.partition("[")
+    services = loaded.stack.services()
+    if name not in services:
+        raise HostformError(f"{flag} {given}: no container or job {name!r} in stack {loaded.name!r}")
+    if not rest:
+        return name
+    replica = rest.removesuffix("]")
+    if not replica.isdigit() or not 1 <= int(replica) <= services[name].replicas:
+        raise HostformError(f"{flag} {given}: {name!r} has replicas 1 to {services[name].replicas}")
+    return f"{name}[{int(replica)}]"
 
 
 def stage_explain(plan: Plan, loaded: LoadedStack, engine: Engine) -> Plan:
@@ -61,14 +75,6 @@ def stage_explain(plan: Plan, loaded: LoadedStack, engine: Engine) -> Plan:
     from plans.filediff import with_file_diffs
 
     return with_file_diffs(plan, loaded, engine)
-
-
-def _check_names(loaded: LoadedStack, options: PlanOptions) -> None:
-    services = loaded.stack.services()
-    for flag, given in (("--replace", options.replace), ("--target", options.targets)):
-        for name in given:
-            if name not in services:
-                raise HostformError(f"{flag} {name}: no container or job {name!r} in stack {loaded.name!r}")
 
 
 def _cannot_converge(plan: Plan) -> HostformError:

@@ -345,7 +345,7 @@ def _container_reasons(
     engine_name: str,
 ) -> list[Reason]:
     reasons: list[Reason] = []
-    if name in options.replace:
+    if name in options.replace or f"{name}[{current.replica}]" in options.replace:
         reasons.append(Reason(ReasonKind.FORCED, text="replacement forced with --replace"))
     if current.engine_name != engine_name:
         reasons.append(Reason(ReasonKind.LEFTOVER, text=f"named {current.engine_name!r} by an interrupted apply"))

@@ -178,6 +178,19 @@ def test_edges_only_link_changes_in_the_plan(loaded: LoadedStack) -> None:
     assert Recorder(loaded, _plan([]))._edges(changes) == {"containers.web": set(), "containers.worker[2]": set()}
 
 
+def test_replicas_are_replaced_one_after_another(loaded: LoadedStack) -> None:
+    changes = [
+        _change("containers.worker[2]", Action.REPLACE, "w2"),
+        _change("containers.worker[1]", Action.REPLACE, "w1"),
+        _change("containers.db", Action.REPLACE, "db"),
+    ]
+    edges = Recorder(loaded, _plan([]))._edges(changes)
+    assert edges["containers.worker[2]"] == {"containers.worker[1]", "containers.db"}
+    assert edges["containers.worker[1]"] == {"containers.db"}
+    created = [_change("containers.worker[1]"), _change("containers.worker[2]")]
+    assert Recorder(loaded, _plan([]))._edges(created)["containers.worker[2]"] == set()  # new ones: at once
+
+
 # ---------------------------------------------------------------- the walk
 
 
