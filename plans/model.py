@@ -14,6 +14,7 @@ What the fields of a Change mean per action (as Terraform tabulates it):
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -166,7 +167,7 @@ def display(value: Any, path: str = "") -> str:
     if value is None:
         return "(none)"
     if isinstance(value, str):
-        return f'"{value}"'
+        return json.dumps(value, ensure_ascii=False)  # quoted; a newline shown as \n keeps one value on one line
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

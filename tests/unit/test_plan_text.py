@@ -97,3 +97,23 @@ def test_a_changed_list_of_ports_or_mounts_shows_only_the_entries_that_changed()
     # a command is a sequence, not a set: shown whole
     command = Reason(ReasonKind.FIELD, "command", ["sleep", "1"], ["sleep", "2"])
     assert str(command) == 'command: ["sleep", "1"] -> ["sleep", "2"]'
+
+
+def test_a_value_with_newlines_pipes_and_fences_stays_in_its_table_row_and_code_block() -> None:
+    from plans.markdown import render_markdown
+
+    tricky = "a | b ``` </details>\n# H"
+    change = Change(
+        "containers.web",
+        "container",
+        "web",
+        "blog-web",
+        Action.REPLACE,
+        (Reason(ReasonKind.FIELD, "env.X", None, tricky),),
+        current_id="1" * 64,
+    )
+    text = render_markdown(_plan(change))
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    assert len(rows) == 2 and "\\|" in rows[1] and "\\n# H" in rows[1]  # header + one row, the pipe escaped
+    assert not any(line.startswith("# H") for line in text.splitlines())
+    assert text.count("````") == 2
