@@ -40,6 +40,7 @@ from plans.diff import PlanOptions, make_plan, observe_stack, reload_targets
 from plans.fields import IN_PLACE
 from plans.model import Action, Change, Plan, Reason, ReasonKind, public, short_image_id
 from runtime import names
+from runtime.container_config import naming
 from runtime.engine import Engine
 from runtime.records import Conflict, Observed, ObservedContainer
 
@@ -327,7 +328,7 @@ def _sorted_reasons(
         elif r.kind is ReasonKind.LIVE and r.path.startswith("files["):
             continue  # the file's own evidence comes from _file_drift
         elif r.kind is ReasonKind.LIVE:
-            declared_only = not r.outside and _same(r.before, _applied_value(r.path, last, loaded.name, change.name))
+            declared_only = not r.outside and _same(r.before, _applied_value(r.path, last, naming(loaded), change.name))
             (pending if declared_only else changed).append(field)
         elif r.kind is ReasonKind.RELOAD and _file_unchanged(r.path, last, current):
             pending.append(field)
@@ -416,7 +417,7 @@ def _signal_number(name: str) -> int | None:
         return None
 
 
-def _applied_value(path: str, last: dict[str, Any] | None, stack: str, name: str) -> Any:
+def _applied_value(path: str, last: dict[str, Any] | None, naming: names.Naming, name: str) -> Any:
     """An in-place field of the last-applied spec, in the form the live value has."""
     if last is None:
         return None
@@ -424,8 +425,8 @@ def _applied_value(path: str, last: dict[str, Any] | None, stack: str, name: str
         return last.get(path)
     nets = last.get("networks") or []
     if not nets:
-        return {names.network_name(stack, names.DEFAULT_NETWORK): [name]}
-    return {names.network_name(stack, a["name"]): sorted({name, *a.get("aliases", [])}) for a in nets}
+        return {naming.network(names.DEFAULT_NETWORK): [name]}
+    return {naming.network(a["name"]): sorted({name, *a.get("aliases", [])}) for a in nets}
 
 
 def _same(live: Any, applied: Any) -> bool:
