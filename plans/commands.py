@@ -126,7 +126,7 @@ def _interruptible(applier: Applier) -> Iterator[None]:
 
 def stage_report(report: ApplyReport, plan: Plan, json_lines: bool = False, verb: str = "Apply") -> int:
     if json_lines and not report.ok:  # the stream ends with a summary line whatever happened
-        event = "interrupted" if report.interrupted else "failed"
+        event = "interrupted" if report.interrupted else "incomplete"  # per-action events say "failed"
         counts = {"done": len(report.done), "failed": len(report.failed), "not_done": len(report.skipped)}
         print(json.dumps({"event": event, **counts}), flush=True)
     if report.interrupted:

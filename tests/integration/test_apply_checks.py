@@ -52,7 +52,7 @@ def test_a_command_that_exits_0_is_told_to_be_a_job(stack: StackFixture) -> None
     as_json = stack.apply("--json", check=False)  # the event stream ends with a summary, failed or not
     assert as_json.code == 1
     assert json.loads(as_json.out.strip().splitlines()[-1]) == {
-        "event": "failed",
+        "event": "incomplete",
         "done": 0,
         "failed": 1,
         "not_done": 0,
