@@ -165,12 +165,15 @@ def main() -> int:
             )
     finally:
         print("cleaning up ...", file=sys.stderr)
-        subprocess.run(
+        destroyed = subprocess.run(
             hostform + ["destroy", str(work / "hostform.toml"), "--auto-approve", "--volumes"],
             cwd=work,
             capture_output=True,
+            text=True,
             env=env,
         )
+        if destroyed.returncode != 0:  # say so: a leftover would skew the next run
+            print(f"cleanup: hostform destroy exited {destroyed.returncode}:\n{destroyed.stderr}", file=sys.stderr)
         subprocess.run(
             [compose, "-p", project, "-f", str(work / "docker-compose.yml"), "down", "-t", "0"],
             cwd=work,
