@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,8 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+from common import environment, print_verdicts  # bench/ is on sys.path when a script runs
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "apply_parallel.json"
@@ -204,14 +205,7 @@ def build_report(
         },
         "samples_wall_seconds": {m: [round(x, 3) for x in v] for m, v in wall.items()},
         "samples_work_seconds": {m: [round(x, 3) for x in v] for m, v in busy.items()},
-        "environment": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "docker": subprocess.run(
-                ["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True
-            ).stdout.strip(),
-            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        },
+        "environment": environment(),
     }
 
 
@@ -221,11 +215,7 @@ def print_table(report: dict[str, Any]) -> None:
     print(f"{'mode':<8}{'wall s':>9}{'work s':>9}")
     for m in MODES:
         print(f"{m:<8}{wall[m]:>9.2f}{work[m]:>9.2f}")
-    print()
-    for k, v in report["ratios"].items():
-        print(f"{k:<18}{v:>7.2f}x")
-    for k, v in report["targets"].items():
-        print(f"target {k}: {'met' if v else 'MISSED'}")
+    print_verdicts(report, 18)
 
 
 if __name__ == "__main__":

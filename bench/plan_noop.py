@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import signal
 import statistics
@@ -36,6 +35,8 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+
+from common import environment, print_verdicts, version_of  # bench/ is on sys.path when a script runs
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "plan_noop.json"
@@ -108,13 +109,6 @@ def ensure_compose() -> str:
         env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
     )
     return shutil.which("docker-compose") or "docker-compose"
-
-
-def version_of(cmd: list[str]) -> str:
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.strip().splitlines()[0]
-    except (OSError, IndexError):
-        return "unknown"
 
 
 def main() -> int:
@@ -205,16 +199,12 @@ def main() -> int:
         },
         "setup_seconds": {"hostform apply": round(setup_hostform, 2), "compose up": round(setup_compose, 2)},
         "samples_seconds": {k: [round(x, 4) for x in v] for k, v in times.items()},
-        "environment": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "docker": version_of(["docker", "version", "--format", "{{.Server.Version}}"]),
-            "compose": version_of([compose, "version", "--short"]),
-            "COMPOSE_PARALLEL_LIMIT": os.environ["COMPOSE_PARALLEL_LIMIT"],
-            "PYTHONDONTWRITEBYTECODE": os.environ.get("PYTHONDONTWRITEBYTECODE", ""),
-            "bytecode": "compiled before the runs (python -m compileall declare plans runtime)",
-            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        },
+        "environment": environment(
+            compose=version_of([compose, "version", "--short"]),
+            COMPOSE_PARALLEL_LIMIT=os.environ["COMPOSE_PARALLEL_LIMIT"],
+            PYTHONDONTWRITEBYTECODE=os.environ.get("PYTHONDONTWRITEBYTECODE", ""),
+            bytecode="compiled before the runs (python -m compileall declare plans runtime)",
+        ),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
@@ -228,11 +218,7 @@ def print_table(report: dict) -> None:  # type: ignore[type-arg]
     print(f"{'command':<13}{'median s':>10}{'min s':>10}{'max s':>10}")
     for k in med:
         print(f"{k:<13}{med[k]:>10.3f}{lo[k]:>10.3f}{hi[k]:>10.3f}")
-    print()
-    for k, v in report["ratios"].items():
-        print(f"{k:<20}{v:>8.2f}x")
-    for k, v in report["targets"].items():
-        print(f"target {k}: {'met' if v else 'MISSED'}")
+    print_verdicts(report, 20)
 
 
 if __name__ == "__main__":

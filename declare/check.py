@@ -61,9 +61,10 @@ def _names(stack: Stack) -> Iterator[tuple[Loc, str]]:
 def _engine_names(stack: str, name: str, replicas: int) -> dict[str, str]:
     """Every engine name a container or job may go by, with which one it is (for messages): each
     replica's, and `<stack>-<name>`, the name replica 1 keeps when replicas grow."""
-    if replicas == 1:
-        return {container_name(stack, name, 1, 1): ""}
-    out = {container_name(stack, name, i, replicas): f" (replica {i})" for i in range(1, replicas + 1)}
+    out = {
+        container_name(stack, name, i, replicas): (f" (replica {i})" if replicas > 1 else "")
+        for i in range(1, replicas + 1)
+    }
     if replicas > 1:
         out[container_name(stack, name, 1, 1)] = " (replica 1 keeps this name when replicas grow)"
     return out
@@ -72,22 +73,23 @@ def _engine_names(stack: str, name: str, replicas: int) -> dict[str, str]:
 def _engine_name_clashes(stack: Stack) -> Iterator[tuple[Loc, str]]:
     """`[containers.w] replicas = 2` runs as <stack>-w-1 and <stack>-w-2: `[containers.w-2]` would
     take the second name. Reported on the later of the two, naming both."""
-    seen: list[tuple[str, str, dict[str, str]]] = []
+    owners: dict[str, list[tuple[str, str, str]]] = {}  # engine name -> (kind, name, which), in order
     for kind in ("containers", "jobs"):
         for name, spec in getattr(stack, kind).items():
             mine = _engine_names(stack.name, name, spec.replicas)
-            for other_kind, other, theirs in seen:
-                if other == name:
-                    continue  # declared both as a container and a job: reported by _names
-                for engine_name in sorted(set(mine) & set(theirs)):
+            for engine_name in sorted(mine):
+                for other_kind, other, theirs in owners.get(engine_name, []):
+                    if other == name:
+                        continue  # declared both as a container and a job: reported by _names
                     yield (
                         (kind, name),
                         (
                             f"engine name {engine_name!r} would be used by {kind}.{name}{mine[engine_name]} "
-                            f"and by {other_kind}.{other}{theirs[engine_name]}; rename one of them"
+                            f"and by {other_kind}.{other}{theirs}; rename one of them"
                         ),
                     )
-            seen.append((kind, name, mine))
+            for engine_name, which in mine.items():
+                owners.setdefault(engine_name, []).append((kind, name, which))
 
 
 def _reserved_labels(stack: Stack) -> Iterator[tuple[Loc, str]]:

@@ -1,0 +1,36 @@
+"""What the benchmark scripts share: the machine they ran on, and how verdicts are printed."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import time
+from typing import Any
+
+
+def version_of(cmd: list[str]) -> str:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.strip().splitlines()[0]
+    except (OSError, IndexError):
+        return "unknown"
+
+
+def environment(**extra: str) -> dict[str, Any]:
+    """Python, cores, the engine's version and when, plus what a script adds."""
+    return {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "docker": version_of(["docker", "version", "--format", "{{.Server.Version}}"]),
+        **extra,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def print_verdicts(report: dict[str, Any], width: int) -> None:
+    """The ratios, then each target met or MISSED."""
+    print()
+    for k, v in report["ratios"].items():
+        print(f"{k:<{width}}{v:>8.2f}x")
+    for k, v in report["targets"].items():
+        print(f"target {k}: {'met' if v else 'MISSED'}")
