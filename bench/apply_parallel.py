@@ -139,7 +139,7 @@ def main() -> int:
     (work / "hostform.toml").write_text(stack_file(stack, args.image, args.containers))
     py = sys.executable
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    apply = [py, "-m", "plans.cli", "apply", str(work / "hostform.toml"), "--auto-approve", "--json"]
+    apply = [py, "-m", "hostform.plans.cli", "apply", str(work / "hostform.toml"), "--auto-approve", "--json"]
 
     def measure(mode: str) -> tuple[float, float]:
         if mode.startswith("floor"):

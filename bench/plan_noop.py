@@ -127,7 +127,7 @@ def main() -> int:
     (work / "hostform.toml").write_text(hostform_stack(stack, args.image, args.containers))
     (work / "docker-compose.yml").write_text(compose_file(args.image, args.containers))
     py = sys.executable
-    hostform = [py, "-m", "plans.cli"]
+    hostform = [py, "-m", "hostform.plans.cli"]
     # Compose 1.x nests its parallel runs under one global limit (64): a project with more
     # services than that deadlocks on `up`. A limit above the service count avoids it.
     os.environ.setdefault("COMPOSE_PARALLEL_LIMIT", str(max(64, 4 * args.containers)))

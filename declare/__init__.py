@@ -1,8 +1,8 @@
 """The desired state: the stack format, loading, variables, secrets and checks."""
 
-from declare.errors import HostformError, Problem, StackError
-from declare.load import LoadedStack, ResolvedFile, load
-from declare.schema import ContainerSpec, JobSpec, Stack
+from hostform.declare.errors import HostformError, Problem, StackError
+from hostform.declare.load import LoadedStack, ResolvedFile, load
+from hostform.declare.schema import ContainerSpec, JobSpec, Stack
 
 __all__ = [
     "ContainerSpec",

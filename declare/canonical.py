@@ -12,8 +12,8 @@ import hmac
 import json
 from typing import Any
 
-from declare.load import LoadedStack
-from declare.secrets import Secret
+from hostform.declare.load import LoadedStack
+from hostform.declare.secrets import Secret
 
 
 def service_spec(loaded: LoadedStack, name: str, key: bytes) -> dict[str, Any]:

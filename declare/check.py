@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from declare.schema import NAME_HELP, NAME_RE, PortMapping, Stack
-from runtime.names import container_name
+from hostform.declare.names import container_name
+from hostform.declare.schema import NAME_HELP, NAME_RE, PortMapping, Stack
 
 Loc = tuple[str | int, ...]
 DEFAULT_NETWORK = "default"

@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from declare.schema import Stack
-from declare.units import format_duration, parse_duration
+from hostform.declare.schema import Stack
+from hostform.declare.units import format_duration, parse_duration
 
 TEMPLATE_REF = "#/$defs/Template"
 TEMPLATE = {

@@ -13,12 +13,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from declare.check import check_references
-from declare.errors import Problem, StackError
-from declare.lines import LineIndex, format_path
-from declare.schema import JobSpec, Stack, suggest
-from declare.secrets import FileBytes, Secret, reveal
-from declare.template import Renderer, RenderError
+from hostform.declare.check import check_references
+from hostform.declare.errors import Problem, StackError
+from hostform.declare.lines import LineIndex, format_path
+from hostform.declare.schema import JobSpec, Stack, suggest
+from hostform.declare.secrets import FileBytes, Secret, reveal
+from hostform.declare.template import Renderer, RenderError
 
 STACK_FILE = "hostform.toml"
 # Where a secret() may end up: anywhere else it could leak into a label or a plan.
@@ -122,7 +122,7 @@ def load(
 def load_name_only(path: str | Path) -> LoadedStack:
     """Just the stack's name, for destroy when the whole file does not load (a secret not set
     here, a broken reference): every object carrying that name's label is what it removes."""
-    from declare.schema import StackMeta
+    from hostform.declare.schema import StackMeta
 
     file = find_stack_file(path)
     shown = str(path if Path(path).is_file() else file)

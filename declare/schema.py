@@ -25,8 +25,8 @@ from pydantic import (
     model_validator,
 )
 
-from declare.secrets import Secret
-from declare.units import parse_duration, parse_size
+from hostform.declare.secrets import Secret
+from hostform.declare.units import parse_duration, parse_size
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 NAME_HELP = "names start with a letter or digit and hold only letters, digits, '_', '.', '-'"

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
 
-from declare.secrets import Secret, SecretUnreadable, read_secret
+from hostform.declare.secrets import Secret, SecretUnreadable, read_secret
 
 
 class RenderError(Exception):

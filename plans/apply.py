@@ -14,15 +14,16 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from declare.canonical import service_spec
-from declare.errors import ApplyError, HostformError
-from declare.load import LoadedStack
-from declare.schema import ContainerSpec
-from plans.diff import declared_networks
-from plans.model import Action, Change, Plan, ReasonKind
-from runtime import actions, names
-from runtime.engine import Engine
-from runtime.waiting import SETTLE, health_budget, require, settled, wait_for
+from hostform.declare import names
+from hostform.declare.canonical import service_spec
+from hostform.declare.errors import ApplyError, HostformError
+from hostform.declare.load import LoadedStack
+from hostform.declare.schema import ContainerSpec
+from hostform.plans.diff import declared_networks
+from hostform.plans.model import Action, Change, Plan, ReasonKind
+from hostform.runtime import actions
+from hostform.runtime.engine import Engine
+from hostform.runtime.waiting import SETTLE, health_budget, require, settled, wait_for
 
 JOB_BUDGET = 3600.0
 

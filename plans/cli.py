@@ -19,7 +19,7 @@ from typing import Any
 # entry points of every installed package (~4 ms at every start). Before any model is built.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-from declare.errors import HostformError  # noqa: E402
+from hostform.declare.errors import HostformError  # noqa: E402
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -131,8 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Every stack given is checked; all problems of all of them are reported."""
-    from declare.errors import StackError
-    from declare.load import load
+    from hostform.declare.errors import StackError
+    from hostform.declare.load import load
 
     problems = []
     for path in args.stack:
@@ -163,7 +163,7 @@ def _count(n: int, noun: str) -> str:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from declare.jsonschema import stack_json_schema
+    from hostform.declare.jsonschema import stack_json_schema
 
     print(json.dumps(stack_json_schema(), indent=2))
     return EXIT_OK
@@ -175,7 +175,7 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
         return cmd_validate
     if name == "schema":
         return cmd_schema
-    from plans import commands
+    from hostform.plans import commands
 
     found: Callable[[argparse.Namespace], int] = getattr(commands, f"cmd_{name}")
     return found

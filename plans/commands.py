@@ -12,19 +12,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from declare.errors import ApplyError, HostformError, StackError
-from declare.load import LoadedStack, load
-from plans.diff import PlanOptions, destroy_plan, make_plan, observe_stack
-from plans.model import Plan
-from plans.render import plan_json, print_lines, print_plan
-from runtime.engine import Engine
-from runtime.observe import observe
-from runtime.records import Observed
+from hostform.declare.errors import ApplyError, HostformError, StackError
+from hostform.declare.load import LoadedStack, load
+from hostform.plans.diff import PlanOptions, destroy_plan, make_plan, observe_stack
+from hostform.plans.model import Plan
+from hostform.plans.render import plan_json, print_lines, print_plan
+from hostform.runtime.engine import Engine
+from hostform.runtime.observe import observe
+from hostform.runtime.records import Observed
 
 if TYPE_CHECKING:  # the applier, the live view, the lock and saved plans: imported by the commands that apply
-    from plans.apply import Applier, ApplyReport, Event
-    from plans.planfile import SavedPlan
-    from plans.progress import LiveTable
+    from hostform.plans.apply import Applier, ApplyReport, Event
+    from hostform.plans.planfile import SavedPlan
+    from hostform.plans.progress import LiveTable
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -72,7 +72,7 @@ def _resource(loaded: LoadedStack, flag: str, given: str) -> str:
 
 def stage_explain(plan: Plan, loaded: LoadedStack, engine: Engine) -> Plan:
     """Attach unified diffs of changed config files (read from the live containers)."""
-    from plans.filediff import with_file_diffs
+    from hostform.plans.filediff import with_file_diffs
 
     return with_file_diffs(plan, loaded, engine)
 
@@ -93,7 +93,7 @@ def stage_confirm(args: argparse.Namespace, plan: Plan, verb: str = "perform the
 def stage_apply(args: argparse.Namespace, engine: Engine, loaded: LoadedStack, plan: Plan) -> ApplyReport:
     json_lines = bool(getattr(args, "json", False))
     reporter = EventReporter(json_lines=json_lines, live=not json_lines and sys.stdout.isatty())
-    from plans.apply import Applier
+    from hostform.plans.apply import Applier
 
     applier = Applier(engine, loaded, plan, getattr(args, "parallelism", 10), reporter)
     with _interruptible(applier), reporter:
@@ -161,7 +161,7 @@ class EventReporter:
         if self.live:
             from rich.console import Console
 
-            from plans.progress import LiveTable
+            from hostform.plans.progress import LiveTable
 
             self._table = LiveTable(Console(highlight=False, stderr=False))
 
@@ -222,13 +222,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
     plan = stage_explain(stage_plan(args, loaded, stage_observe(engine, loaded)), loaded, engine)
     fmt = "json" if args.json else args.format
     if args.out:
-        from plans.planfile import save_plan
+        from hostform.plans.planfile import save_plan
 
         save_plan(args.out, plan, loaded, args.var, args.var_file, args.replace, args.target)
     if fmt == "json":
         print(json.dumps(plan_json(plan), indent=2))
     elif fmt == "markdown":
-        from plans.markdown import render_markdown
+        from hostform.plans.markdown import render_markdown
 
         print(render_markdown(plan), end="")
     else:
@@ -241,7 +241,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from plans.planfile import is_plan_file, load_plan_file
+    from hostform.plans.planfile import is_plan_file, load_plan_file
 
     saved = None
     if is_plan_file(args.stack):
@@ -251,7 +251,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         args.replace, args.target = list(saved.replace), list(saved.target)
     loaded = stage_load(args)
     engine = stage_connect(args)
-    from runtime.lock import stack_lock
+    from hostform.runtime.lock import stack_lock
 
     with stack_lock(engine, loaded.name, "apply", args.lock_timeout):
         return _apply_locked(args, engine, loaded, saved)
@@ -260,7 +260,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 def _apply_locked(args: argparse.Namespace, engine: Engine, loaded: LoadedStack, saved: SavedPlan | None) -> int:
     plan = stage_plan(args, loaded, stage_observe(engine, loaded))
     if saved is not None:
-        from plans.planfile import check_fresh
+        from hostform.plans.planfile import check_fresh
 
         check_fresh(saved, plan, loaded)
     if not args.json:
@@ -280,7 +280,7 @@ def cmd_destroy(args: argparse.Namespace) -> int:
     try:
         loaded = stage_load(args)
     except StackError as exc:  # destroy needs the name only: secrets need not be set to remove
-        from declare.load import load_name_only
+        from hostform.declare.load import load_name_only
 
         loaded = load_name_only(args.stack)
         print(
@@ -290,7 +290,7 @@ def cmd_destroy(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     engine = stage_connect(args)
-    from runtime.lock import stack_lock
+    from hostform.runtime.lock import stack_lock
 
     with stack_lock(engine, loaded.name, "destroy", args.lock_timeout):
         return _destroy_locked(args, engine, loaded)
@@ -317,8 +317,8 @@ def cmd_drift(args: argparse.Namespace) -> int:
     """load -> observe -> detect -> report; with --fix: plan the drifted -> confirm -> apply -> re-check."""
     from contextlib import redirect_stdout
 
-    from plans import drift
-    from plans.drift_view import print_report
+    from hostform.plans import drift
+    from hostform.plans.drift_view import print_report
 
     loaded = stage_load(args)
     engine = stage_connect(args)
@@ -327,7 +327,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
         quiet = argparse.Namespace(**{**vars(args), "json": False})
         with redirect_stdout(sys.stderr if args.json else sys.stdout):  # --json: stdout holds the report only
             print_report(report)
-            from runtime.lock import stack_lock
+            from hostform.runtime.lock import stack_lock
 
             with stack_lock(engine, loaded.name, "drift --fix"):
                 report, plan = drift.check(engine, loaded, args.include_pending)  # under the lock
@@ -352,7 +352,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from plans.planfile import load_plan_file, plan_from_doc
+    from hostform.plans.planfile import load_plan_file, plan_from_doc
 
     saved = load_plan_file(args.planfile)
     plan = plan_from_doc(saved.body)
@@ -360,7 +360,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         doc = {k: v for k, v in saved.body.items() if k not in ("kind", "live", "stack_path", "var", "var_file")}
         print(json.dumps(doc, indent=2))
     elif args.format == "markdown":
-        from plans.markdown import render_markdown
+        from hostform.plans.markdown import render_markdown
 
         print(render_markdown(plan), end="")
     else:
@@ -371,7 +371,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_unlock(args: argparse.Namespace) -> int:
     loaded = stage_load(args)
     engine = stage_connect(args)
-    from runtime.lock import break_lock, read_lock
+    from hostform.runtime.lock import break_lock, read_lock
 
     held = read_lock(engine, loaded.name)
     if held is not None and held.holder_alive() and not args.force:

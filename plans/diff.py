@@ -14,17 +14,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from declare.canonical import service_spec
-from declare.load import LoadedStack
-from declare.schema import ContainerSpec, NetworkSpec
-from declare.secrets import MASK
-from plans.fields import FIELD_EFFECTS, LIFTED_BY_REPLACE, Effect, effect_of
-from plans.model import Action, Change, Plan, Reason, ReasonKind
-from runtime import names
-from runtime.container_config import declared_aliases, naming, network_attachments
-from runtime.engine import Engine
-from runtime.observe import observe
-from runtime.records import Observed, ObservedContainer, ObservedNetwork, ObservedVolume
+from hostform.declare import names
+from hostform.declare.canonical import service_spec
+from hostform.declare.load import LoadedStack
+from hostform.declare.schema import ContainerSpec, NetworkSpec
+from hostform.declare.secrets import MASK
+from hostform.plans.fields import FIELD_EFFECTS, LIFTED_BY_REPLACE, Effect, effect_of
+from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind
+from hostform.runtime.container_config import declared_aliases, naming, network_attachments
+from hostform.runtime.engine import Engine
+from hostform.runtime.observe import observe
+from hostform.runtime.records import Observed, ObservedContainer, ObservedNetwork, ObservedVolume
 
 MASKED = {"secret": MASK}  # still a secret-shaped value, so display() and public() mask it
 

@@ -32,17 +32,17 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from declare.canonical import file_digest
-from declare.load import LoadedStack
-from declare.schema import ContainerSpec
-from declare.secrets import MASK, Secret
-from plans.diff import PlanOptions, make_plan, observe_stack, reload_targets
-from plans.fields import IN_PLACE
-from plans.model import Action, Change, Plan, Reason, ReasonKind, public, short_image_id
-from runtime import names
-from runtime.container_config import naming
-from runtime.engine import Engine
-from runtime.records import Conflict, Observed, ObservedContainer
+from hostform.declare import names
+from hostform.declare.canonical import file_digest
+from hostform.declare.load import LoadedStack
+from hostform.declare.schema import ContainerSpec
+from hostform.declare.secrets import MASK, Secret
+from hostform.plans.diff import PlanOptions, make_plan, observe_stack, reload_targets
+from hostform.plans.fields import IN_PLACE
+from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind, public, short_image_id
+from hostform.runtime.container_config import naming
+from hostform.runtime.engine import Engine
+from hostform.runtime.records import Conflict, Observed, ObservedContainer
 
 FORMAT_VERSION = "1.0"
 READ_LIMIT = 1 << 20  # runtime.engine.Engine.read_file's default: bigger files read back as None

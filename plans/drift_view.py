@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from plans.drift import Drift, DriftReport, Finding
-from plans.model import display
-from plans.render import Line, print_lines
+from hostform.plans.drift import Drift, DriftReport, Finding
+from hostform.plans.model import display
+from hostform.plans.render import Line, print_lines
 
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult

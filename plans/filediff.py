@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from declare.load import LoadedStack
-from declare.secrets import Secret
-from plans.model import Change, Plan, Reason
-from runtime.engine import Engine
+from hostform.declare.load import LoadedStack
+from hostform.declare.secrets import Secret
+from hostform.plans.model import Change, Plan, Reason
+from hostform.runtime.engine import Engine
 
 MAX_DIFF_LINES = 200
 HIDDEN = "(diff hidden: the file holds a secret)"

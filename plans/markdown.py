@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import jinja2
 
-import templates
-from plans.model import Action, Plan
-from plans.render import MARKS
+from hostform.plans.model import Action, Plan
+from hostform.plans.render import MARKS
 
 
 def _env() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(templates.__file__).parent),
+        loader=jinja2.PackageLoader("hostform.templates", ""),
         autoescape=False,
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from declare.secrets import MASK
+from hostform.declare.secrets import MASK
 
 
 class Action(StrEnum):
@@ -144,7 +144,7 @@ def _list_change(before: list[Any], after: list[Any], path: str) -> str:
 
 def display(value: Any, path: str = "") -> str:
     """A value as a plan shows it; secrets only ever as a mask."""
-    from declare.units import format_duration, format_size
+    from hostform.declare.units import format_duration, format_size
 
     leaf = path.rsplit(".", 1)[-1]
     if isinstance(value, int) and not isinstance(value, bool):

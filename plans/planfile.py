@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from declare.errors import PlanError
-from declare.load import LoadedStack
-from plans.model import Plan
-from plans.render import plan_json
+from hostform.declare.errors import PlanError
+from hostform.declare.load import LoadedStack
+from hostform.plans.model import Plan
+from hostform.plans.render import plan_json
 
 FORMAT_VERSION = "1.0"
 KIND = "hostform-plan"
@@ -64,7 +64,7 @@ def desired_digest(loaded: LoadedStack, plan: Plan) -> str:
     A stack not applied yet has no key: its secrets are left out (any value fits what was shown)."""
     import hashlib
 
-    from declare.canonical import canonical_json, service_spec
+    from hostform.declare.canonical import canonical_json, service_spec
 
     key = plan.key if plan.key_known else b""
     services = {}
@@ -160,7 +160,7 @@ def _live_differences(before: dict[str, str], after: dict[str, str]) -> list[str
 
 def plan_from_doc(doc: dict[str, Any]) -> Plan:
     """A Plan back from its JSON form, for `show` (reasons keep their printed text)."""
-    from plans.model import Action, Change, Reason, ReasonKind
+    from hostform.plans.model import Action, Change, Reason, ReasonKind
 
     changes = []
     for c in doc.get("resource_changes", []):

@@ -15,7 +15,7 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from plans.apply import Event
+from hostform.plans.apply import Event
 
 MARKS = {"finished": ("✓", "green"), "failed": ("✗", "red"), "skipped": ("-", "yellow")}
 

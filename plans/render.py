@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
-from plans.model import Action, Change, Plan, ReasonKind, display, public
+from hostform.plans.model import Action, Change, Plan, ReasonKind, display, public
 
 if TYPE_CHECKING:
     from rich.console import Console

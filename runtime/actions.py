@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from declare.errors import ImageMissing
-from declare.load import LoadedStack
-from declare.schema import ContainerSpec, NetworkSpec, VolumeSpec, restart_policy
-from runtime import names
-from runtime.container_config import create_body, declared_aliases, naming, network_attachments, resources
-from runtime.engine import Engine
+from hostform.declare import names
+from hostform.declare.errors import ImageMissing
+from hostform.declare.load import LoadedStack
+from hostform.declare.schema import ContainerSpec, NetworkSpec, VolumeSpec, restart_policy
+from hostform.runtime.container_config import create_body, declared_aliases, naming, network_attachments, resources
+from hostform.runtime.engine import Engine
 
 
 def ensure_image(engine: Engine, spec: ContainerSpec) -> str:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from declare.canonical import canonical_json, spec_hash
-from declare.schema import ContainerSpec, restart_policy
-from declare.secrets import reveal
-from runtime import names
+from hostform.declare import names
+from hostform.declare.canonical import canonical_json, spec_hash
+from hostform.declare.schema import ContainerSpec, restart_policy
+from hostform.declare.secrets import reveal
 
 if TYPE_CHECKING:
-    from declare.load import LoadedStack
+    from hostform.declare.load import LoadedStack
 
 
 def naming(loaded: LoadedStack) -> names.Naming:

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from declare.errors import ConflictError, EngineError, EngineUnreachable, ImageMissing
+from hostform.declare.errors import ConflictError, EngineError, EngineUnreachable, ImageMissing
 
 API_VERSION = "1.41"  # Docker 20.10 and every engine since
 T = TypeVar("T")

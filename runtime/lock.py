@@ -18,8 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from declare.errors import ConflictError, LockError
-from runtime.engine import Engine
+from hostform.declare.errors import ConflictError, LockError
+from hostform.runtime.engine import Engine
 
 LOCK_IMAGE = "hostform/lock:1"
 LABEL_LOCK = "io.hostform.lock"

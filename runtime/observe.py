@@ -10,10 +10,10 @@ from contextlib import ExitStack
 from dataclasses import replace
 from typing import Any
 
-from declare.canonical import file_digest
-from runtime import names
-from runtime.engine import Engine
-from runtime.records import (
+from hostform.declare import names
+from hostform.declare.canonical import file_digest
+from hostform.runtime.engine import Engine
+from hostform.runtime.records import (
     Conflict,
     LiveSettings,
     Observed,

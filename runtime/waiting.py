@@ -6,9 +6,9 @@ import threading
 import time
 from dataclasses import dataclass
 
-from declare.errors import ApplyError
-from declare.schema import ContainerSpec
-from runtime.engine import Engine
+from hostform.declare.errors import ApplyError
+from hostform.declare.schema import ContainerSpec
+from hostform.runtime.engine import Engine
 
 POLL = 0.1
 SETTLE = 1.0  # seconds a container without a healthcheck must stay up to count as ready

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.lock import LABEL_LOCK
+from hostform.runtime.lock import LABEL_LOCK
 
 BUSYBOX = "hostform-test/busybox:1"
 BUSYBOX2 = "hostform-test/busybox:2"
@@ -98,7 +98,7 @@ def run_cli(
 ) -> CLIResult:
     full_env = {**os.environ, **(env or {})}
     proc = subprocess.run(
-        [sys.executable, "-m", "plans.cli", *args],
+        [sys.executable, "-m", "hostform.plans.cli", *args],
         capture_output=True,
         text=True,
         env=full_env,

@@ -93,7 +93,7 @@ depends_on = {{ db = "healthy" }}
 """
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "plans.cli", "apply", str(stack.file), "--auto-approve"],
+        [sys.executable, "-m", "hostform.plans.cli", "apply", str(stack.file), "--auto-approve"],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

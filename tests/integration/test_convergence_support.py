@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from runtime.lock import lock_name
+from hostform.runtime.lock import lock_name
 from tests.integration.conftest import BUSYBOX, StackFixture
 
 IMAGE = "hostform-conv/busybox:1"
@@ -197,7 +197,7 @@ class BackgroundApply:
 
 def apply_in_background(stack: StackFixture, *extra: str) -> BackgroundApply:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "plans.cli", "apply", str(stack.file), "--auto-approve", "--json", *extra],
+        [sys.executable, "-m", "hostform.plans.cli", "apply", str(stack.file), "--auto-approve", "--json", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -228,7 +228,7 @@ class Terminal:
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
         proc = subprocess.Popen(
-            [sys.executable, "-m", "plans.cli", *args],
+            [sys.executable, "-m", "hostform.plans.cli", *args],
             stdin=slave,
             stdout=slave,
             stderr=slave,

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from runtime.engine import Engine
+from hostform.runtime.engine import Engine
 from tests.integration.conftest import BUSYBOX, REPO, StackFixture
 
 BODY = f"""
@@ -50,9 +50,10 @@ def test_a_remote_engine_keeps_the_sdk_path_and_its_environment() -> None:
 
 NOOP_PATH = """
 import sys
-from plans.cli import main
+from hostform.plans.cli import main
 code = main(["plan", sys.argv[1], "--detailed-exitcode"])
-heavy = ("rich", "deepdiff", "jinja2", "plans.apply", "plans.planfile", "runtime.lock", "plans.progress")
+heavy = ("rich", "deepdiff", "jinja2", "hostform.plans.apply", "hostform.plans.planfile", "hostform.runtime.lock",
+         "hostform.plans.progress")
 print(json.dumps({"code": code, "loaded": [m for m in heavy if m in sys.modules]}), file=sys.stderr)
 """
 

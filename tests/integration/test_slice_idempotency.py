@@ -17,7 +17,7 @@ import tomllib
 
 import pytest
 
-from declare.schema import ContainerSpec
+from hostform.declare.schema import ContainerSpec
 from tests.integration.conftest import BUSYBOX, REPO, RICH, StackFixture
 
 EXAMPLES = sorted(p.parent.name for p in (REPO / "examples").glob("*/hostform.toml"))

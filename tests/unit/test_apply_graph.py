@@ -13,16 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from declare.canonical import service_spec
-from declare.errors import ApplyError, EngineError
-from declare.load import LoadedStack, load
-from plans.apply import Applier, Event
-from plans.diff import _ordered, make_plan
-from plans.model import Action, Change, Plan, Reason, ReasonKind
-from runtime import names
-from runtime.container_config import network_attachments
-from runtime.names import Naming
-from runtime.records import LiveSettings, Observed, ObservedContainer, ObservedNetwork, ObservedVolume
+from hostform.declare import names
+from hostform.declare.canonical import service_spec
+from hostform.declare.errors import ApplyError, EngineError
+from hostform.declare.load import LoadedStack, load
+from hostform.declare.names import Naming
+from hostform.plans.apply import Applier, Event
+from hostform.plans.diff import _ordered, make_plan
+from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind
+from hostform.runtime.container_config import network_attachments
+from hostform.runtime.records import LiveSettings, Observed, ObservedContainer, ObservedNetwork, ObservedVolume
 
 STACK = """
 [stack]

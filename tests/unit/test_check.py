@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from declare.check import check_references
-from declare.errors import StackError
-from declare.load import load
-from declare.schema import Stack
+from hostform.declare.check import check_references
+from hostform.declare.errors import StackError
+from hostform.declare.load import load
+from hostform.declare.schema import Stack
 
 
 def stack(**kinds: Any) -> Stack:
@@ -27,7 +27,7 @@ def messages(s: Stack) -> list[str]:
 
 
 def located(s: Stack) -> list[tuple[str, str]]:
-    from declare.lines import format_path
+    from hostform.declare.lines import format_path
 
     return [(format_path(loc), message) for loc, message in check_references(s)]
 

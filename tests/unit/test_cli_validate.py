@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from declare.errors import StackError
-from plans.cli import main
+from hostform.declare.errors import StackError
+from hostform.plans.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 INVALID = ROOT / "tests" / "fixtures" / "invalid"
@@ -70,7 +70,7 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "plans.cli", *args],
+        [sys.executable, "-m", "hostform.plans.cli", *args],
         cwd=ROOT,
         env=clean_env(env),
         capture_output=True,

@@ -14,15 +14,22 @@ from typing import Any
 
 import pytest
 
-from declare.canonical import file_digest, service_spec
-from declare.load import LoadedStack, load
-from declare.secrets import reveal
-from plans.diff import make_plan
-from plans.drift import Drift, DriftReport, History, detect, history_of
-from runtime import names
-from runtime.container_config import network_attachments
-from runtime.names import Naming
-from runtime.records import Conflict, LiveSettings, Observed, ObservedContainer, ObservedNetwork, ObservedVolume
+from hostform.declare import names
+from hostform.declare.canonical import file_digest, service_spec
+from hostform.declare.load import LoadedStack, load
+from hostform.declare.names import Naming
+from hostform.declare.secrets import reveal
+from hostform.plans.diff import make_plan
+from hostform.plans.drift import Drift, DriftReport, History, detect, history_of
+from hostform.runtime.container_config import network_attachments
+from hostform.runtime.records import (
+    Conflict,
+    LiveSettings,
+    Observed,
+    ObservedContainer,
+    ObservedNetwork,
+    ObservedVolume,
+)
 
 KEY = b"k" * 16
 IMAGE_ID = "sha256:" + "a" * 64

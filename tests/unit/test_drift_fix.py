@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from plans.diff import make_plan
-from plans.drift import fix_plan
-from plans.model import Action
-from runtime.records import Conflict
+from hostform.plans.diff import make_plan
+from hostform.plans.drift import fix_plan
+from hostform.plans.model import Action
+from hostform.runtime.records import Conflict
 from tests.unit.test_drift_detect import (
     APPLIED_AT,
     STACK,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from plans.drift import declaration_time
+from hostform.plans.drift import declaration_time
 
 COMMITTED = 1_700_000_000
 

@@ -14,9 +14,9 @@ import jsonschema
 import pytest
 from rich.console import Console
 
-from plans.drift import Drift, DriftReport, Finding, report_json
-from plans.drift_view import DriftView
-from runtime.records import Conflict
+from hostform.plans.drift import Drift, DriftReport, Finding, report_json
+from hostform.plans.drift_view import DriftView
+from hostform.runtime.records import Conflict
 from tests.unit.test_drift_detect import (
     APPLIED_AT,
     CASES,
@@ -102,8 +102,8 @@ def test_no_drift_on_a_pipe_is_one_plain_line_without_rich() -> None:
     code = (
         "import sys\n"
         "from datetime import UTC, datetime\n"
-        "from plans.drift import DriftReport\n"
-        "from plans.drift_view import print_report\n"
+        "from hostform.plans.drift import DriftReport\n"
+        "from hostform.plans.drift_view import print_report\n"
         "print_report(DriftReport('s', datetime(2026, 1, 31, 3, tzinfo=UTC), ()))\n"
         "assert 'rich' not in sys.modules\n"
     )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from declare.schema import ContainerSpec, JobSpec
-from plans.fields import FIELD_EFFECTS, IN_PLACE, Effect, effect_of
+from hostform.declare.schema import ContainerSpec, JobSpec
+from hostform.plans.fields import FIELD_EFFECTS, IN_PLACE, Effect, effect_of
 
 
 def test_every_schema_field_is_classified() -> None:

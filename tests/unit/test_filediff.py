@@ -7,10 +7,10 @@ import textwrap
 from pathlib import Path
 from typing import cast
 
-from declare.load import LoadedStack, load
-from plans.filediff import BINARY, HIDDEN, with_file_diffs
-from plans.model import Action, Change, Plan, Reason, ReasonKind
-from runtime.engine import Engine
+from hostform.declare.load import LoadedStack, load
+from hostform.plans.filediff import BINARY, HIDDEN, with_file_diffs
+from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind
+from hostform.runtime.engine import Engine
 
 TARGET = "/etc/app.conf"
 

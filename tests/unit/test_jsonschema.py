@@ -12,7 +12,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from declare.jsonschema import stack_json_schema
+from hostform.declare.jsonschema import stack_json_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 INVALID = ROOT / "tests" / "fixtures" / "invalid"
@@ -36,7 +36,7 @@ SEMANTIC = [p for p in sorted(INVALID.glob("*.toml")) if not is_structural(p)]
 @pytest.fixture(scope="module")
 def validator() -> jsonschema.protocols.Validator:
     out = subprocess.run(
-        [sys.executable, "-m", "plans.cli", "schema"], cwd=ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "-m", "hostform.plans.cli", "schema"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
     schema = json.loads(out)
     cls = jsonschema.validators.validator_for(schema)
@@ -161,7 +161,7 @@ ports = [{ target = "{{ 8000 + vars.n }}" }]
 def test_templated_scalars_pass_the_schema_as_they_pass_the_loader(
     validator: jsonschema.protocols.Validator, tmp_path: Path
 ) -> None:
-    from declare.load import load
+    from hostform.declare.load import load
 
     (tmp_path / "hostform.toml").write_text(TEMPLATED)
     spec = load(tmp_path).stack.containers["w"]

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from declare.canonical import file_digest, service_spec
-from declare.errors import Problem, StackError
-from declare.load import LoadedStack, find_stack_file, load
-from declare.secrets import reveal
+from hostform.declare.canonical import file_digest, service_spec
+from hostform.declare.errors import Problem, StackError
+from hostform.declare.load import LoadedStack, find_stack_file, load
+from hostform.declare.secrets import reveal
 
 HEAD = '[stack]\nname = "t"\n'
 

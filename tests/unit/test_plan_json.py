@@ -8,9 +8,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from plans.model import Action, Change, Plan, Reason, ReasonKind
-from plans.planfile import plan_from_doc
-from plans.render import plan_json
+from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind
+from hostform.plans.planfile import plan_from_doc
+from hostform.plans.render import plan_json
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "templates" / "plan.schema.json").read_text())
 
@@ -83,8 +83,8 @@ def test_plan_round_trips_through_its_json_for_show() -> None:
 
 
 def test_the_json_rendering_is_refused_as_a_plan_to_apply(tmp_path: Path) -> None:
-    from declare.errors import PlanError
-    from plans.planfile import is_plan_file
+    from hostform.declare.errors import PlanError
+    from hostform.plans.planfile import is_plan_file
 
     rendered = tmp_path / "plan.json"
     rendered.write_text(json.dumps(plan_json(_plan())))

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from plans.model import Action, Change, Plan, Reason, ReasonKind
-from plans.render import plan_lines, print_plan
+from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind
+from hostform.plans.render import plan_lines, print_plan
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -68,8 +68,8 @@ def test_markup_in_names_or_messages_is_printed_as_is(capsys: pytest.CaptureFixt
 def test_a_plan_on_a_pipe_never_imports_rich() -> None:
     code = (
         "import sys\n"
-        "from plans.model import Plan\n"
-        "from plans.render import print_plan\n"
+        "from hostform.plans.model import Plan\n"
+        "from hostform.plans.render import print_plan\n"
         "print_plan(Plan('blog', (), 'f'))\n"
         "assert 'rich' not in sys.modules, sorted(m for m in sys.modules if m.startswith('rich'))\n"
     )
@@ -79,7 +79,7 @@ def test_a_plan_on_a_pipe_never_imports_rich() -> None:
 
 
 def test_durations_inside_a_table_read_as_written() -> None:
-    from plans.model import display
+    from hostform.plans.model import display
 
     hc = {"test": ["CMD", "true"], "interval": 1_500_000_000, "retries": 3}
     assert display(hc, "healthcheck") == '{test = ["CMD", "true"], interval = 1s500ms, retries = 3}'
@@ -100,7 +100,7 @@ def test_a_changed_list_of_ports_or_mounts_shows_only_the_entries_that_changed()
 
 
 def test_a_value_with_newlines_pipes_and_fences_stays_in_its_table_row_and_code_block() -> None:
-    from plans.markdown import render_markdown
+    from hostform.plans.markdown import render_markdown
 
     tricky = "a | b ``` </details>\n# H"
     change = Change(

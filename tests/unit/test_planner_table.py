@@ -13,13 +13,20 @@ from typing import Any
 
 import pytest
 
-from declare.canonical import canonical_json, service_spec, spec_hash
-from declare.load import load
-from plans.diff import PlanOptions, make_plan
-from runtime import names
-from runtime.container_config import network_attachments
-from runtime.names import Naming
-from runtime.records import Conflict, LiveSettings, Observed, ObservedContainer, ObservedNetwork, ObservedVolume
+from hostform.declare import names
+from hostform.declare.canonical import canonical_json, service_spec, spec_hash
+from hostform.declare.load import load
+from hostform.declare.names import Naming
+from hostform.plans.diff import PlanOptions, make_plan
+from hostform.runtime.container_config import network_attachments
+from hostform.runtime.records import (
+    Conflict,
+    LiveSettings,
+    Observed,
+    ObservedContainer,
+    ObservedNetwork,
+    ObservedVolume,
+)
 
 CASES = sorted((Path(__file__).parents[1] / "fixtures" / "plans").glob("*/*.json"))
 KEY = b"k" * 16

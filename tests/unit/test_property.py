@@ -21,10 +21,10 @@ import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from declare.canonical import canonical_json, service_spec
-from declare.errors import StackError
-from declare.load import LoadedStack, load
-from plans.cli import main
+from hostform.declare.canonical import canonical_json, service_spec
+from hostform.declare.errors import StackError
+from hostform.declare.load import LoadedStack, load
+from hostform.plans.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "s3cr3t-never-shown"

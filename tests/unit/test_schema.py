@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from declare.schema import (
+from hostform.declare.schema import (
     ContainerSpec,
     FileSpec,
     JobSpec,
@@ -481,7 +481,7 @@ def test_services_are_containers_and_jobs() -> None:
 
 @pytest.mark.parametrize(("written", "held"), [(0.3333333333, 0.333333333), (4.1, 4.1), (0.5, 0.5), (2, 2.0)])
 def test_cpus_are_kept_as_the_engine_holds_them(written: float, held: float) -> None:
-    from runtime.container_config import resources
+    from hostform.runtime.container_config import resources
 
     spec = ContainerSpec.model_validate({"image": "x", "cpus": written})
     assert spec.cpus == held
@@ -497,7 +497,7 @@ def test_cpus_are_kept_as_the_engine_holds_them(written: float, held: float) -> 
     ],
 )
 def test_restart_policies_as_compose_spells_them(written: str, canonical: str, engine: dict[str, object]) -> None:
-    from declare.schema import restart_policy
+    from hostform.declare.schema import restart_policy
 
     spec = ContainerSpec.model_validate({"image": "x", "restart": written})
     assert spec.restart == canonical and restart_policy(spec.restart) == engine

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from declare.canonical import canonical_json, file_digest, service_spec
-from declare.errors import StackError
-from declare.load import LoadedStack, load
-from declare.secrets import MASK, Secret, SecretUnreadable, read_secret, reveal
-from declare.template import Renderer, RenderError
+from hostform.declare.canonical import canonical_json, file_digest, service_spec
+from hostform.declare.errors import StackError
+from hostform.declare.load import LoadedStack, load
+from hostform.declare.secrets import MASK, Secret, SecretUnreadable, read_secret, reveal
+from hostform.declare.template import Renderer, RenderError
 
 PASSWORD = "hunter2-very-secret"
 

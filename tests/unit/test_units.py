@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from declare.units import format_duration, format_size, parse_duration, parse_size
+from hostform.declare.units import format_duration, format_size, parse_duration, parse_size
 
 S = 10**9
 
