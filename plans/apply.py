@@ -15,7 +15,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from hostform.declare.errors import HostformError
+from hostform.declare.errors import ApplyError, HostformError
 from hostform.declare.load import LoadedStack
 from hostform.plans.graph import action_edges
 from hostform.plans.model import Action, Change, Plan
@@ -99,6 +99,9 @@ class Applier:
         return self.interrupt.abort
 
     def run(self) -> ApplyReport:
+        """Apply the plan; a plan that cannot be applied (conflicts) is refused before anything is done."""
+        if not self.plan.applicable:
+            raise ApplyError(self.plan.refusal())
         try:
             return self._run()
         finally:

@@ -78,7 +78,7 @@ def stage_explain(plan: Plan, loaded: LoadedStack, engine: Engine) -> Plan:
 
 
 def _cannot_converge(plan: Plan) -> HostformError:
-    return HostformError(f"stack {plan.stack!r} cannot converge: " + "; ".join(plan.conflicts))
+    return HostformError(plan.refusal())
 
 
 def stage_confirm(args: argparse.Namespace, plan: Plan, verb: str = "perform these actions") -> bool:
@@ -224,9 +224,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     plan = stage_explain(stage_plan(args, loaded, stage_observe(engine, loaded)), loaded, engine)
     fmt = "json" if args.json else args.format
     if args.out:
-        from hostform.plans.planfile import save_plan
+        from hostform.plans.planfile import PlanRequest, save_plan
 
-        save_plan(args.out, plan, loaded, args.var, args.var_file, args.replace, args.target)
+        save_plan(args.out, plan, loaded, PlanRequest.of(loaded, args.var, args.var_file, args.replace, args.target))
     if fmt == "json":
         print(json.dumps(plan_json(plan), indent=2))
     elif fmt == "markdown":
@@ -235,7 +235,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(render_markdown(plan), end="")
     else:
         print_plan(plan)
-    if plan.conflicts:
+    if not plan.applicable:
         raise _cannot_converge(plan)
     if args.detailed_exitcode and plan.has_changes:
         return EXIT_CHANGES
@@ -248,9 +248,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
     saved = None
     if is_plan_file(args.stack):
         saved = load_plan_file(args.stack)
-        args.stack = saved.stack_path
-        args.var, args.var_file = saved.var, saved.var_file
-        args.replace, args.target = list(saved.replace), list(saved.target)
+        request = saved.request
+        args.stack = request.stack_path
+        args.var, args.var_file = list(request.var), list(request.var_file)
+        args.replace, args.target = list(request.replace), list(request.target)
     loaded = stage_load(args)
     engine = stage_connect(args)
     from hostform.runtime.lock import stack_lock
@@ -267,7 +268,7 @@ def _apply_locked(args: argparse.Namespace, engine: Engine, loaded: LoadedStack,
         check_fresh(saved, plan, loaded)
     if not args.json:
         print_plan(stage_explain(plan, loaded, engine))
-    if plan.conflicts:
+    if not plan.applicable:
         raise _cannot_converge(plan)
     if not plan.has_changes:
         return EXIT_OK
@@ -354,13 +355,11 @@ def cmd_drift(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from hostform.plans.planfile import load_plan_file, plan_from_doc
+    from hostform.plans.planfile import load_plan_file
 
-    saved = load_plan_file(args.planfile)
-    plan = plan_from_doc(saved.body)
+    plan = load_plan_file(args.planfile).plan
     if args.format == "json":
-        doc = {k: v for k, v in saved.body.items() if k not in ("kind", "live", "stack_path", "var", "var_file")}
-        print(json.dumps(doc, indent=2))
+        print(json.dumps(plan_json(plan), indent=2))
     elif args.format == "markdown":
         from hostform.plans.markdown import render_markdown
 

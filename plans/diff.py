@@ -20,7 +20,7 @@ from hostform.declare.load import LoadedStack
 from hostform.declare.schema import ContainerSpec, NetworkSpec
 from hostform.declare.secrets import MASK
 from hostform.plans.fields import FIELD_EFFECTS, LIFTED_BY_REPLACE, Effect, effect_of
-from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind
+from hostform.plans.model import Action, Change, Plan, PlanMode, Reason, ReasonKind, ReplaceOrder
 from hostform.runtime.container_config import declared_aliases, naming, network_attachments
 from hostform.runtime.records import Observed, ObservedContainer, ObservedNetwork, ObservedVolume
 
@@ -105,7 +105,9 @@ def _network_changes(
             continue
         reasons = tuple(_network_reasons(spec, live))
         action = Action.REPLACE if reasons else Action.NOOP
-        yield Change(address, "network", name, engine_name, action, reasons, current_id=live.id)
+        # a network cannot be made beside the old one under its name: removed, then made again
+        order = ReplaceOrder.STOP_FIRST
+        yield Change(address, "network", name, engine_name, action, reasons, current_id=live.id, order=order)
     declared = set(loaded.stack.all_networks())
     for live in observed.networks:
         if live.name not in declared:
@@ -215,7 +217,8 @@ def _service_changes(
             reasons = _container_reasons(
                 loaded, name, kind, spec, desired, current, observed, options, replaced_nets, engine_name
             )
-            yield Change(address, kind, name, engine_name, _action_for(reasons), tuple(reasons), replica, current.id)
+            action, order = _action_for(reasons), _replace_order(kind, spec)
+            yield Change(address, kind, name, engine_name, action, tuple(reasons), replica, current.id, order)
     for (name, replica), leftover in sorted(groups.items()):
         for c in leftover:
             why = (
@@ -224,6 +227,13 @@ def _service_changes(
                 else f"replica {replica} is beyond replicas = {services[name].replicas}"
             )
             yield _delete(c, ReasonKind.ORPHAN, why)
+
+
+def _replace_order(kind: str, spec: ContainerSpec) -> ReplaceOrder:
+    """A container's declared update.order; a job is always removed before it runs again."""
+    if kind == "container" and spec.update.order == "start-first":
+        return ReplaceOrder.START_FIRST
+    return ReplaceOrder.STOP_FIRST
 
 
 def _accepted_names(stack: str, name: str, replica: int) -> set[str]:
@@ -533,4 +543,5 @@ def destroy_plan(stack: str, observed: Observed, volumes: bool) -> Plan:
         tuple(warnings),
         observed.tokens(),
         observed.key or b"",
+        mode=PlanMode.DESTROY,
     )

@@ -39,7 +39,7 @@ from hostform.declare.schema import ContainerSpec
 from hostform.declare.secrets import MASK, Secret
 from hostform.plans.diff import PlanOptions, make_plan, reload_targets
 from hostform.plans.fields import IN_PLACE
-from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind, public, short_image_id
+from hostform.plans.model import Action, Change, Plan, PlanMode, Reason, ReasonKind, public, short_image_id
 from hostform.runtime.container_config import naming
 from hostform.runtime.engine import Engine
 from hostform.runtime.observe import observe_stack
@@ -541,7 +541,7 @@ def fix_plan(report: DriftReport, plan: Plan) -> Plan:
         if action is not Action.NOOP:
             changes.append(replace(change, action=action, reasons=_fix_reasons(change, found)))
     unfixable = tuple(f"cannot fix {f.address}: {f.detail}" for f in report.drifted if f.drift is Drift.SQUATTER)
-    return replace(plan, changes=tuple(changes), conflicts=(), warnings=unfixable)
+    return replace(plan, changes=tuple(changes), conflicts=(), warnings=unfixable, mode=PlanMode.FIX)
 
 
 def _fix_action(remedies: list[Action]) -> Action:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jinja2
 
 from hostform.plans.model import Action, Plan
-from hostform.plans.render import MARKS
+from hostform.plans.render import MARKS, mark_of
 
 
 def _env() -> jinja2.Environment:
@@ -23,4 +23,4 @@ def _diff_mark(action: Action) -> str:
 
 def render_markdown(plan: Plan) -> str:
     template = _env().get_template("plan.md.j2")
-    return template.render(plan=plan, marks=MARKS, diff_mark=_diff_mark).rstrip() + "\n"
+    return template.render(plan=plan, marks=MARKS, mark=mark_of, diff_mark=_diff_mark).rstrip() + "\n"

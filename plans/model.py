@@ -32,6 +32,23 @@ class Action(StrEnum):
     NOOP = "no-op"
 
 
+class PlanMode(StrEnum):
+    NORMAL = "normal"  # converge the host to the stack file
+    DESTROY = "destroy"  # remove every object carrying the stack's label
+    FIX = "fix"  # put back only what changed outside hostform (drift --fix)
+
+
+class ReplaceOrder(StrEnum):
+    """How a replacement swaps the old object for the new one."""
+
+    STOP_FIRST = "stop-first"  # the old one stops before the new one starts: a moment of downtime
+    START_FIRST = "start-first"  # the new one starts and is ready before the old one stops
+
+    @property
+    def mark(self) -> str:
+        return "-/+" if self is ReplaceOrder.STOP_FIRST else "+/-"
+
+
 class ReasonKind(StrEnum):
     NEW = "new"  # declared, not on the host yet
     FIELD = "field"  # the declaration changed (path, before -> after)
@@ -82,6 +99,7 @@ class Change:
     reasons: tuple[Reason, ...] = ()
     replica: int = 1
     current_id: str | None = None
+    order: ReplaceOrder | None = None  # how it is replaced, when it is (set on what exists and can be)
 
     @property
     def is_service(self) -> bool:
@@ -103,6 +121,16 @@ class Plan:
     live: dict[str, str] = field(default_factory=dict)  # observed object -> token (see Observed.tokens)
     key: bytes = field(default=b"", repr=False)  # secret-hashing key; never saved or printed
     key_known: bool = False  # the key is the stack's own (read from the host), not one made for this plan
+    mode: PlanMode = PlanMode.NORMAL
+
+    @property
+    def applicable(self) -> bool:
+        """A plan with conflicts cannot be applied: the host cannot match the stack while they remain."""
+        return not self.conflicts
+
+    def refusal(self) -> str:
+        """Why the plan cannot be applied ('' when it can)."""
+        return "" if self.applicable else f"stack {self.stack!r} cannot converge: " + "; ".join(self.conflicts)
 
     @property
     def actionable(self) -> list[Change]:

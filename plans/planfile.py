@@ -1,4 +1,11 @@
-"""Saved plans: JSON with a format_version, refused at apply time when stale."""
+"""Saved plans (`plan --out`, applied with `apply FILE`): a format of their own, versioned.
+
+The file is not the `--json` rendering (that one is for people and pipelines, pinned by
+templates/plan.schema.json): it holds what `apply` needs to redo the plan and refuse it when
+stale, encoded and decoded here alone. A file of another major version is refused.
+
+    {"kind": "hostform-plan", "version": 2, "request": {...}, "desired": "...", "plan": {...}}
+"""
 
 from __future__ import annotations
 
@@ -9,53 +16,217 @@ from typing import Any
 
 from hostform.declare.errors import PlanError
 from hostform.declare.load import LoadedStack
-from hostform.plans.model import Plan
-from hostform.plans.render import plan_json
+from hostform.declare.secrets import MASK
+from hostform.plans.model import Action, Change, Plan, PlanMode, Reason, ReasonKind, ReplaceOrder
 
-FORMAT_VERSION = "1.0"
 KIND = "hostform-plan"
+VERSION = 2  # 1 was the --json rendering with the request added (hostform before the split)
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """How the plan was asked for: `apply FILE` plans again the same way."""
+
+    stack_path: str
+    var: tuple[str, ...] = ()
+    var_file: tuple[str, ...] = ()
+    replace: tuple[str, ...] = ()
+    target: tuple[str, ...] = ()
+
+    @classmethod
+    def of(
+        cls, loaded: LoadedStack, var: list[str], var_file: list[str], replace: list[str], target: list[str]
+    ) -> PlanRequest:
+        """The request with its files as absolute paths (a plan may be applied from another directory)."""
+        return cls(
+            str(loaded.path.resolve()),
+            tuple(var),
+            tuple(str(Path(v).resolve()) for v in var_file),
+            tuple(replace),
+            tuple(target),
+        )
 
 
 @dataclass(frozen=True)
 class SavedPlan:
-    stack: str
-    stack_path: str
-    var: list[str]
-    var_file: list[str]
-    replace: list[str]
-    target: list[str]
-    fingerprint: str
-    live: dict[str, str]
-    body: dict[str, Any]
+    request: PlanRequest
+    plan: Plan
+    desired: str | None = None  # digest of the declaration as planned (see desired_digest)
+
+    @property
+    def stack(self) -> str:
+        return self.plan.stack
 
     def actions(self) -> list[tuple[str, str]]:
-        return [(c["address"], c["action"]) for c in self.body["resource_changes"] if c["action"] != "no-op"]
+        return [(c.address, c.action.value) for c in self.plan.actionable]
 
 
-def save_plan(
-    path: str,
-    plan: Plan,
-    loaded: LoadedStack,
-    var: list[str],
-    var_file: list[str],
-    replace: list[str],
-    target: list[str],
-) -> None:
-    doc = {
+# ---------------------------------------------------------------- the encoder and the decoder
+
+
+def encode(saved: SavedPlan) -> dict[str, Any]:
+    """The saved plan as a JSON document (secrets only ever as a mask; the key is never saved)."""
+    r = saved.request
+    return {
         "kind": KIND,
-        **plan_json(plan),
-        "stack_path": str(loaded.path.resolve()),
-        "var": var,
-        "var_file": [str(Path(v).resolve()) for v in var_file],
-        "replace": replace,
-        "target": target,
-        "live": plan.live,
-        "desired": desired_digest(loaded, plan),
+        "version": VERSION,
+        "request": {
+            "stack_path": r.stack_path,
+            "var": list(r.var),
+            "var_file": list(r.var_file),
+            "replace": list(r.replace),
+            "target": list(r.target),
+        },
+        "desired": saved.desired,
+        "plan": _encode_plan(saved.plan),
     }
+
+
+def _encode_plan(plan: Plan) -> dict[str, Any]:
+    return {
+        "stack": plan.stack,
+        "mode": plan.mode.value,
+        "fingerprint": plan.fingerprint,
+        "conflicts": list(plan.conflicts),
+        "warnings": list(plan.warnings),
+        "live": dict(plan.live),
+        "key_known": plan.key_known,
+        "changes": [_encode_change(c) for c in plan.changes],
+    }
+
+
+def _encode_change(c: Change) -> dict[str, Any]:
+    return {
+        "address": c.address,
+        "kind": c.kind,
+        "name": c.name,
+        "engine_name": c.engine_name,
+        "action": c.action.value,
+        "order": c.order.value if c.order else None,
+        "replica": c.replica,
+        "current_id": c.current_id,
+        "reasons": [
+            {
+                "kind": r.kind.value,
+                "path": r.path,
+                "before": _masked(r.before),
+                "after": _masked(r.after),
+                "text": r.text,
+                "outside": r.outside,
+                "diff": r.diff,
+            }
+            for r in c.reasons
+        ],
+    }
+
+
+def _masked(value: Any) -> Any:
+    """Values as JSON, a canonical secret ({"secret": digest}) as the mask the plan shows."""
+    if isinstance(value, dict) and set(value) == {"secret"}:
+        return {"secret": MASK}
+    if isinstance(value, dict):
+        return {str(k): _masked(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(v) for v in value]
+    return value
+
+
+def decode(doc: Any, source: str = "saved plan") -> SavedPlan:
+    """A saved plan back from its document; one clear error naming what is wrong."""
+    if not isinstance(doc, dict) or doc.get("kind") != KIND:
+        raise PlanError(f"{source}: not a hostform plan file")
+    version = doc.get("version", doc.get("format_version"))
+    if not isinstance(version, int) or version != VERSION:
+        raise PlanError(
+            f"{source}: plan file version {version!r} is not supported (this hostform reads version {VERSION}); "
+            "make the plan again with `hostform plan STACK --out FILE`"
+        )
     try:
-        Path(path).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        r, p = doc["request"], doc["plan"]
+        request = PlanRequest(
+            stack_path=str(r["stack_path"]),
+            var=tuple(str(v) for v in r["var"]),
+            var_file=tuple(str(v) for v in r["var_file"]),
+            replace=tuple(str(v) for v in r["replace"]),
+            target=tuple(str(v) for v in r["target"]),
+        )
+        plan = Plan(
+            stack=str(p["stack"]),
+            changes=tuple(_decode_change(c) for c in p["changes"]),
+            fingerprint=str(p["fingerprint"]),
+            conflicts=tuple(str(c) for c in p["conflicts"]),
+            warnings=tuple(str(w) for w in p["warnings"]),
+            live={str(k): str(v) for k, v in p["live"].items()},
+            key_known=bool(p["key_known"]),
+            mode=PlanMode(p["mode"]),
+        )
+        desired = doc["desired"]
+    except KeyError as exc:
+        raise PlanError(f"{source}: saved plan is damaged: {exc} is missing") from None
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise PlanError(f"{source}: saved plan is damaged: {exc}") from None
+    return SavedPlan(request, plan, None if desired is None else str(desired))
+
+
+def _decode_change(c: dict[str, Any]) -> Change:
+    return Change(
+        address=str(c["address"]),
+        kind=str(c["kind"]),
+        name=str(c["name"]),
+        engine_name=str(c["engine_name"]),
+        action=Action(c["action"]),
+        reasons=tuple(
+            Reason(
+                ReasonKind(r["kind"]),
+                str(r["path"]),
+                r["before"],
+                r["after"],
+                text=str(r["text"]),
+                outside=bool(r["outside"]),
+                diff=str(r["diff"]),
+            )
+            for r in c["reasons"]
+        ),
+        replica=int(c["replica"]),
+        current_id=None if c["current_id"] is None else str(c["current_id"]),
+        order=None if c["order"] is None else ReplaceOrder(c["order"]),
+    )
+
+
+# ---------------------------------------------------------------- files
+
+
+def save_plan(path: str, plan: Plan, loaded: LoadedStack, request: PlanRequest) -> None:
+    saved = SavedPlan(request, plan, desired_digest(loaded, plan))
+    try:
+        Path(path).write_text(json.dumps(encode(saved), indent=2) + "\n", encoding="utf-8")
     except OSError as exc:
         raise PlanError(f"cannot write the plan to {path}: {exc.strerror or exc}") from None
+
+
+def is_plan_file(path: str) -> bool:
+    """A saved plan (`plan --out`); the JSON rendering of a plan (`plan --json`) is refused with a hint."""
+    p = Path(path)
+    if not p.is_file() or p.suffix == ".toml":
+        return False
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except (ValueError, OSError):
+        return False
+    if isinstance(doc, dict) and doc.get("kind") != KIND and "resource_changes" in doc:
+        raise PlanError(
+            f"{path} is a plan's JSON rendering (plan --json), which cannot be applied: "
+            "save a plan to apply with `hostform plan STACK --out FILE`"
+        )
+    return isinstance(doc, dict) and doc.get("kind") == KIND
+
+
+def load_plan_file(path: str) -> SavedPlan:
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PlanError(f"{path}: cannot read saved plan: {exc}") from None
+    return decode(doc, path)
 
 
 def desired_digest(loaded: LoadedStack, plan: Plan) -> str:
@@ -82,54 +253,10 @@ def desired_digest(loaded: LoadedStack, plan: Plan) -> str:
     return hashlib.sha256(canonical_json(doc).encode()).hexdigest()
 
 
-def is_plan_file(path: str) -> bool:
-    """A saved plan (`plan --out`); the JSON rendering of a plan (`plan --json`) is refused with a hint."""
-    p = Path(path)
-    if not p.is_file() or p.suffix == ".toml":
-        return False
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except (ValueError, OSError):
-        return False
-    if isinstance(doc, dict) and doc.get("kind") != KIND and "resource_changes" in doc:
-        raise PlanError(
-            f"{path} is a plan's JSON rendering (plan --json), which cannot be applied: "
-            "save a plan to apply with `hostform plan STACK --out FILE`"
-        )
-    return isinstance(doc, dict) and doc.get("kind") == KIND
-
-
-def load_plan_file(path: str) -> SavedPlan:
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise PlanError(f"{path}: cannot read saved plan: {exc}") from None
-    if doc.get("kind") != KIND:
-        raise PlanError(f"{path}: not a hostform plan file")
-    if str(doc.get("format_version", "")).split(".")[0] != FORMAT_VERSION.split(".")[0]:
-        raise PlanError(
-            f"{path}: plan format_version {doc.get('format_version')!r} is not supported (expected {FORMAT_VERSION})"
-        )
-    try:
-        return SavedPlan(
-            stack=doc["stack"],
-            stack_path=doc["stack_path"],
-            var=list(doc["var"]),
-            var_file=list(doc["var_file"]),
-            replace=list(doc["replace"]),
-            target=list(doc["target"]),
-            fingerprint=doc["fingerprint"],
-            live=dict(doc["live"]),
-            body=doc,
-        )
-    except (KeyError, TypeError) as exc:
-        raise PlanError(f"{path}: saved plan lacks {exc}") from None
-
-
 def check_fresh(saved: SavedPlan, plan: Plan, loaded: LoadedStack) -> None:
     """Refuse a plan whose live state, declaration or actions no longer match what was shown."""
-    if saved.fingerprint != plan.fingerprint:
-        raise PlanError("saved plan is stale: " + "; ".join(_live_differences(saved.live, plan.live)))
+    if saved.plan.fingerprint != plan.fingerprint:
+        raise PlanError("saved plan is stale: " + "; ".join(_live_differences(saved.plan.live, plan.live)))
     now = [(c.address, c.action.value) for c in plan.actionable]
     changed_inputs = (
         "saved plan is stale: the stack file or what it reads (variables, var files, env files, "
@@ -137,7 +264,7 @@ def check_fresh(saved: SavedPlan, plan: Plan, loaded: LoadedStack) -> None:
     )
     if now != saved.actions():
         raise PlanError(changed_inputs)
-    if saved.body.get("desired") not in (None, desired_digest(loaded, plan)):
+    if saved.desired not in (None, desired_digest(loaded, plan)):
         raise PlanError(changed_inputs)
 
 
@@ -156,43 +283,3 @@ def _live_differences(before: dict[str, str], after: dict[str, str]) -> list[str
         elif before[obj] != after[obj]:
             out.append(f"{obj} was changed since the plan was made")
     return out or ["the host changed since the plan was made"]
-
-
-def plan_from_doc(doc: dict[str, Any]) -> Plan:
-    """A Plan back from its JSON form, for `show` (reasons keep their printed text)."""
-    from hostform.plans.model import Action, Change, Reason, ReasonKind
-
-    changes = []
-    for c in doc.get("resource_changes", []):
-        reasons = tuple(
-            Reason(
-                ReasonKind(r["kind"]),
-                r.get("path", ""),
-                r.get("before"),
-                r.get("after"),
-                text=r.get("text", ""),
-                outside=bool(r.get("outside")),
-                diff=r.get("diff", ""),
-            )
-            for r in c.get("reasons", [])
-        )
-        changes.append(
-            Change(
-                c["address"],
-                c["kind"],
-                c["name"],
-                c["engine_name"],
-                Action(c["action"]),
-                reasons,
-                int(c.get("replica", 1)),
-                c.get("current_id"),
-            )
-        )
-    return Plan(
-        stack=doc["stack"],
-        changes=tuple(changes),
-        fingerprint=doc.get("fingerprint", ""),
-        conflicts=tuple(doc.get("conflicts", [])),
-        warnings=tuple(doc.get("warnings", [])),
-        live=doc.get("live", {}),
-    )

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
-from hostform.plans.model import Action, Change, Plan, ReasonKind, display, public
+from hostform.plans.model import Action, Change, Plan, ReasonKind, ReplaceOrder, display, public
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -50,8 +50,16 @@ def plan_lines(plan: Plan, heading: str = "", empty: str = "") -> Iterator[Line]
     yield ((plan.summary(), "bold"),)
 
 
+def mark_of(change: Change) -> str:
+    """The action's mark; a replacement's says its order: `-/+` stop-first, `+/-` start-first."""
+    if change.action is Action.REPLACE and change.order is not None:
+        return change.order.mark
+    return MARKS[change.action][0]
+
+
 def _change_lines(change: Change) -> Iterable[Line]:
-    mark, style, verb = MARKS[change.action]
+    _, style, verb = MARKS[change.action]
+    mark = mark_of(change)
     yield (
         (f"  {mark:>3} ", style),
         (f"{change.kind} ", "bold"),
@@ -106,8 +114,10 @@ def print_plan(plan: Plan, console: Console | None = None, heading: str = "", em
 def plan_json(plan: Plan) -> dict[str, Any]:
     """The plan as JSON (modelled on Terraform's JSON plan); secrets masked."""
     return {
-        "format_version": "1.0",
+        "format_version": "1.1",
         "stack": plan.stack,
+        "mode": plan.mode.value,
+        "applicable": plan.applicable,
         "fingerprint": plan.fingerprint,
         "summary": plan.counts(),
         "conflicts": list(plan.conflicts),
@@ -134,8 +144,9 @@ def _change_json(c: Change) -> dict[str, Any]:
         "engine_name": c.engine_name,
         "replica": c.replica,
         "current_id": c.current_id,
-        "actions": _tf_actions(c.action),
+        "actions": _tf_actions(c),
         "action": c.action.value,
+        "replace_order": c.order.value if c.order and c.action is Action.REPLACE else None,
         "action_reason": [r.kind.value for r in c.reasons],
         "replace_paths": c.replace_paths if c.action is Action.REPLACE else [],
         "reasons": [
@@ -153,7 +164,9 @@ def _change_json(c: Change) -> dict[str, Any]:
     }
 
 
-def _tf_actions(action: Action) -> list[str]:
+def _tf_actions(c: Change) -> list[str]:
+    if c.action is Action.REPLACE and c.order is ReplaceOrder.START_FIRST:
+        return ["create", "delete"]  # Terraform's create_before_destroy
     return {
         Action.CREATE: ["create"],
         Action.REPLACE: ["delete", "create"],
@@ -162,7 +175,7 @@ def _tf_actions(action: Action) -> list[str]:
         Action.START: ["update"],
         Action.DELETE: ["delete"],
         Action.NOOP: ["no-op"],
-    }[action]
+    }[c.action]
 
 
 __all__ = ["display", "plan_json", "plan_lines", "print_lines", "print_plan"]

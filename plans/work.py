@@ -20,7 +20,7 @@ from hostform.declare.load import LoadedStack
 from hostform.declare.schema import ContainerSpec
 from hostform.plans import replace
 from hostform.plans.apply import Event, Interrupt, Notify
-from hostform.plans.model import Action, Change, ReasonKind
+from hostform.plans.model import Action, Change, ReasonKind, ReplaceOrder
 from hostform.runtime import actions
 from hostform.runtime.engine import Engine
 from hostform.runtime.state import read_state
@@ -223,10 +223,14 @@ class EngineWork:
         if change.kind == "job":
             self.engine.remove_container(old)
             self._run_job(change, self.new_container(change, change.engine_name), interrupt.abort)
-        elif spec.update.order == "start-first":
+        elif (change.order or _declared_order(spec)) is ReplaceOrder.START_FIRST:
             replace.start_first(self.engine, self.loaded, change, old, self.new_container, interrupt.abort)
         else:
             replace.stop_first(self.engine, self.loaded, change, old, self.new_container, interrupt.abort)
+
+
+def _declared_order(spec: ContainerSpec) -> ReplaceOrder:
+    return ReplaceOrder.START_FIRST if spec.update.order == "start-first" else ReplaceOrder.STOP_FIRST
 
 
 def need(ident: str | None) -> str:

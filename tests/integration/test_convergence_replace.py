@@ -94,6 +94,7 @@ def test_stop_first_replaces_in_place_on_a_fixed_host_port(stack: StackFixture) 
     assert wait_until(lambda: http_get(port) == "v1", 10, "v1 on the host port")
 
     stack.write(_web("v2", ports=str(port)))
+    assert f"-/+ container {stack.name}-web" in stack.plan().out  # the plan says: stop first
     result = stack.apply("--json")
     replaced = [e for e in events(result.out) if e.get("address") == "containers.web"]
     assert [(e["event"], e["action"]) for e in replaced] == [("started", "replace"), ("finished", "replace")]
@@ -154,6 +155,9 @@ def test_start_first_replacement_fails_no_request(stack: StackFixture) -> None:
     stack.apply()
     wait_until(lambda: "ok v1" in _poll_log(stack), 15, "the poller's first answer")
 
+    stack.write(_watched_web("v2", "start-first"))
+    assert f"+/- container {stack.name}-web" in stack.plan().out  # the plan says: start first
+    assert "| +/- replace | `containers.web` |" in stack.plan("--format", "markdown").out
     lines: list[str] = []
     for version in ("v2", "v3", "v4"):
         lines += _replace_watched(stack, version, "start-first")

@@ -22,7 +22,7 @@ from hostform.declare.names import Naming
 from hostform.plans.apply import Applier, ApplyReport, Event, Interrupt, Notify
 from hostform.plans.diff import _ordered, make_plan
 from hostform.plans.graph import action_edges
-from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind
+from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind, ReplaceOrder
 from hostform.plans.work import prepare_images
 from hostform.runtime.container_config import network_attachments
 from hostform.runtime.records import LiveSettings, Observed, ObservedContainer, ObservedNetwork, ObservedVolume
@@ -286,6 +286,40 @@ def test_failed_container_deletion_keeps_networks_and_says_so(loaded: LoadedStac
     report = applier.run()
     assert [c.address for c in report.skipped] == ["networks.gone"]
     assert ("start", "id-net") not in applier.log
+
+
+def test_the_applier_refuses_a_plan_with_conflicts(loaded: LoadedStack) -> None:
+    applier = Recorder(loaded, replace(_plan(CREATES), conflicts=("container 's-web' already exists",)))
+    with pytest.raises(ApplyError, match="stack 's' cannot converge: container 's-web' already exists"):
+        applier.run()
+    assert applier.log == [] and applier.images.pulled == []
+
+
+def test_a_container_that_does_not_hold_after_its_start_fails_the_apply(loaded: LoadedStack) -> None:
+    class Dies(Recorder):
+        def check_started(self, interrupt: Interrupt) -> list[tuple[Change, str]]:
+            return [
+                (c, "s-solo exited with code 1 right after it started")
+                for c in self.applier.report.done
+                if c.address == "containers.solo"
+            ]
+
+    orphan = _change("containers.old", Action.DELETE, "id-old")
+    applier = Dies(loaded, _plan(CREATES, [orphan]))
+    report = applier.run()
+    assert [(c.address, why) for c, why in report.failed] == [
+        ("containers.solo", "s-solo exited with code 1 right after it started")
+    ]
+    assert "containers.solo" not in {c.address for c in report.done}
+    assert [c.address for c in report.skipped] == ["containers.old"]  # deletions wait for a converged apply
+
+
+def test_the_planner_gives_each_replacement_its_order(loaded: LoadedStack) -> None:
+    stray = _applied(loaded, "solo", "s-solo--new-ffffff", "running", "stray")
+    job = replace(_applied(loaded, "migrate", "s-migrate", "created", "job"), exit_code=None)
+    plan = make_plan(loaded, _host(loaded, [stray, job]))
+    orders = {c.address: c.order for c in plan.changes if c.action is Action.REPLACE}
+    assert orders == {"containers.solo": ReplaceOrder.STOP_FIRST, "jobs.migrate": ReplaceOrder.STOP_FIRST}
 
 
 # ---------------------------------------------------------------- the planner's order

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import jsonschema
 import pytest
 
-from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind
-from hostform.plans.planfile import plan_from_doc
+from hostform.plans.model import Action, Change, Plan, PlanMode, Reason, ReasonKind, ReplaceOrder
 from hostform.plans.render import plan_json
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "templates" / "plan.schema.json").read_text())
@@ -74,12 +74,17 @@ def test_schema_rejects_unknown_fields() -> None:
         jsonschema.validate(doc, SCHEMA)
 
 
-def test_plan_round_trips_through_its_json_for_show() -> None:
-    plan = _plan()
-    back = plan_from_doc(plan_json(plan))
-    assert [(c.address, c.action) for c in back.changes] == [(c.address, c.action) for c in plan.changes]
-    assert back.summary() == plan.summary()
-    assert [str(r) for c in back.changes for r in c.reasons] == [str(r) for c in plan.changes for r in c.reasons]
+def test_the_rendering_says_the_mode_whether_it_applies_and_the_replacement_order() -> None:
+    doc = plan_json(_plan())
+    assert doc["mode"] == "normal" and doc["applicable"] is False  # it has a conflict
+    web = doc["resource_changes"][1]
+    assert web["replace_order"] is None  # a change made without one (the planner always sets it)
+    start_first = replace(_plan(), changes=(replace(_plan().changes[1], order=ReplaceOrder.START_FIRST),))
+    doc = plan_json(replace(start_first, conflicts=(), mode=PlanMode.FIX))
+    jsonschema.validate(doc, SCHEMA)
+    (web,) = doc["resource_changes"]
+    assert web["replace_order"] == "start-first" and web["actions"] == ["create", "delete"]
+    assert doc["mode"] == "fix" and doc["applicable"] is True
 
 
 def test_the_json_rendering_is_refused_as_a_plan_to_apply(tmp_path: Path) -> None:

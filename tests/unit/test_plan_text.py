@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
-from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind
+from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind, ReplaceOrder
 from hostform.plans.render import plan_lines, print_plan
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,6 +58,19 @@ def test_the_lines_carry_marks_reasons_and_diffs() -> None:
     assert "    + network blog_default  (networks.default) will be created" in text
     assert any(line.startswith("  -/+ container blog-web") for line in text)
     assert "          +b" in text and text[-1] == "Plan: 1 to add, 1 to replace, 0 to change, 0 to destroy."
+
+
+def test_a_replacement_shows_its_order() -> None:
+    start_first = replace(WEB, order=ReplaceOrder.START_FIRST)
+    text = ["".join(part for part, _ in line) for line in plan_lines(_plan(start_first))]
+    assert any(line.startswith("  +/- container blog-web") for line in text)
+    stop_first = replace(WEB, order=ReplaceOrder.STOP_FIRST)
+    text = ["".join(part for part, _ in line) for line in plan_lines(_plan(stop_first))]
+    assert any(line.startswith("  -/+ container blog-web") for line in text)
+    from hostform.plans.markdown import render_markdown
+
+    assert "| +/- replace | `containers.web` |" in render_markdown(_plan(start_first))
+    assert "| -/+ replace | `containers.web` |" in render_markdown(_plan(stop_first))
 
 
 def test_markup_in_names_or_messages_is_printed_as_is(capsys: pytest.CaptureFixture[str]) -> None:
