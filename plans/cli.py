@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replace", action="append", default=[], metavar="NAME", help="force NAME's replacement")
     p.add_argument("--target", action="append", default=[], metavar="NAME", help="limit to NAME and its dependencies")
     p.add_argument("--pull", action="store_true", help="refresh image tags from the registry first")
+    p.add_argument("--strict", action="store_true", help="subnets overlapping host routes are errors, not warnings")
 
     p = sub.add_parser("apply", parents=[common], help="converge the host to the stack or a saved plan")
     _stack_args(p)
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", action="append", default=[], metavar="NAME")
     p.add_argument("--prune-volumes", action="store_true", help="also delete undeclared named volumes")
     p.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS")
+    p.add_argument("--strict", action="store_true", help="subnets overlapping host routes are errors, not warnings")
 
     p = sub.add_parser("drift", parents=[common], help="compare the host with the declaration")
     _stack_args(p)
@@ -121,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("show", parents=[common], help="render a saved plan")
     p.add_argument("planfile", metavar="PLANFILE")
     p.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+
+    p = sub.add_parser("host", parents=[common], help="show the host's network facts that plans are checked against")
+    _engine_args(p)
+    p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("unlock", parents=[common], help="break a lock left by a killed apply")
     _stack_args(p)
