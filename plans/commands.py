@@ -59,7 +59,8 @@ def stage_host_checks(args: argparse.Namespace, engine: Engine, loaded: LoadedSt
     """What the host's network would refuse halfway through an apply (ports, addresses, subnets)."""
     from hostform.plans.hostcheck import with_host_checks
 
-    return with_host_checks(engine, loaded, plan, strict=bool(getattr(args, "strict", False)))
+    strict = bool(getattr(args, "strict", False))
+    return with_host_checks(engine, loaded, plan, strict, getattr(args, "netns", None))
 
 
 def _resource(loaded: LoadedStack, flag: str, given: str) -> str:
@@ -399,7 +400,7 @@ def cmd_host(args: argparse.Namespace) -> int:
     """Interfaces, routes, listening sockets and their owners, the engine's networks (read only)."""
     from hostform.plans.hostview import gather, view_json, view_text
 
-    view = gather(args.host)
+    view = gather(args.host, args.netns)
     if args.json:
         print(json.dumps(view_json(view), indent=2))
     else:

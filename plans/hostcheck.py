@@ -13,7 +13,7 @@ replaces. A no-op plan needs no facts at all (`needs_facts`).
     host_ip               the host's addresses                             conflict
     subnet overlap        the route or address it overlaps                 warning (--strict: conflict)
     engine network        the engine network holding that subnet           conflict (the engine refuses it)
-    default pools         the pools and what is taken                      conflict when none is left
+    no subnet declared    the engine's default pools, none left free       conflict
     macvlan / ipvlan      the parent: missing (the interfaces) or down     conflict
 """
 
@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from hostform.declare.load import LoadedStack
 from hostform.declare.schema import NetworkSpec, PortMapping
-from hostform.plans.diff import declared_networks
 from hostform.plans.model import Action, Change, Plan
 from hostform.runtime.engine import Engine
 from hostform.runtime.enginenet import EngineNet, NetworkFacts, read_engine_net
@@ -43,7 +42,6 @@ Subnet = ipaddress.IPv4Network | ipaddress.IPv6Network
 class HostFindings:
     conflicts: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
-    predicted: tuple[tuple[str, str], ...] = field(default=())  # (network address, subnet the engine would pick)
 
 
 def with_host_checks(
@@ -82,8 +80,7 @@ def listeners_to_explain(loaded: LoadedStack, plan: Plan, host: HostNet) -> set[
 def check(loaded: LoadedStack, plan: Plan, facts: NetworkFacts, strict: bool = False) -> HostFindings:
     conflicts = list(_port_conflicts(loaded, plan, facts))
     warnings: list[str] = []
-    predicted: list[tuple[str, str]] = []
-    nets = declared_networks(loaded)
+    nets = loaded.stack.all_networks()
     taken = [ipaddress.ip_network(s, strict=False) for n in facts.engine.networks for s in n.subnets]
     for change in plan.changes:
         if change.kind != "network" or change.action not in CREATES or change.name not in nets:
@@ -92,18 +89,19 @@ def check(loaded: LoadedStack, plan: Plan, facts: NetworkFacts, strict: bool = F
         conflicts.extend(_parent_problems(change, spec, facts.host))
         subnet = _declared_subnet(spec)
         if subnet is None and spec.driver in POOLED_DRIVERS:
-            subnet = predict_subnet(facts.engine, facts.host, taken)
-            if subnet is None:
+            free = free_pool_subnets(facts.engine, facts.host, taken)
+            if not free:
                 conflicts.append(_pools_exhausted(change, facts.engine))
-                continue
-            predicted.append((change.address, str(subnet)))
+            else:
+                taken.append(free[0])  # one fewer for the next network this plan creates
+            continue  # the engine skips subnets overlapping routes: nothing more to check
         if subnet is None:
             continue
         taken.append(subnet)
         conflicts.extend(_engine_overlaps(change, subnet, facts.engine))
         overlaps = list(_host_overlaps(change, subnet, facts))
         (conflicts if strict else warnings).extend(overlaps)
-    return HostFindings(tuple(conflicts), tuple(warnings), tuple(predicted))
+    return HostFindings(tuple(conflicts), tuple(warnings))
 
 
 # ---------------------------------------------------------------- ports
@@ -172,16 +170,20 @@ def _declared_subnet(spec: NetworkSpec) -> Subnet | None:
     return ipaddress.ip_network(spec.subnet, strict=False) if spec.subnet else None
 
 
-def predict_subnet(engine: EngineNet, host: HostNet, taken: Iterable[Subnet]) -> Subnet | None:
-    """The subnet the engine would give a network declared without one: as libnetwork does, the
-    first of its default pools' subnets that no engine network holds and no host route overlaps."""
+def free_pool_subnets(engine: EngineNet, host: HostNet, taken: Iterable[Subnet]) -> list[Subnet]:
+    """The default pools' subnets the engine could still give a network declared without one.
+
+    As libnetwork does for local networks, a subnet some engine network holds or a host
+    route overlaps is skipped. Which free one it picks depends on where its last search
+    stopped (not visible from outside), so only whether one is left is a prediction."""
     blocked = list(taken) + [r.network for r in host.routes if r.network.prefixlen > 0]
+    free = []
     for base, size in engine.pools:
         pool = ipaddress.ip_network(base, strict=False)
         for candidate in pool.subnets(new_prefix=size) if size >= pool.prefixlen else ():
             if not any(candidate.overlaps(b) for b in blocked if b.version == candidate.version):
-                return candidate
-    return None
+                free.append(candidate)
+    return free
 
 
 def _pools_exhausted(change: Change, engine: EngineNet) -> str:
@@ -249,4 +251,4 @@ def _parent_problems(change: Change, spec: NetworkSpec, host: HostNet) -> Iterat
         yield f"{change.address}: parent interface {parent!r} ({spec.driver}) is down (state {iface.state})"
 
 
-__all__ = ["HostFindings", "check", "with_host_checks", "listeners_to_explain", "needs_facts", "predict_subnet"]
+__all__ = ["HostFindings", "check", "with_host_checks", "listeners_to_explain", "needs_facts", "free_pool_subnets"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hostform.declare.errors import EngineError
-from hostform.plans.hostcheck import predict_subnet
+from hostform.plans.hostcheck import free_pool_subnets
 from hostform.runtime.engine import Engine
 from hostform.runtime.enginenet import EngineNet, NetworkFacts, PublishedPort, read_engine_net
 from hostform.runtime.hostnet import HostNet, Listener, is_local_engine, read_host
@@ -89,7 +89,7 @@ def _engine_json(view: HostView) -> dict[str, Any]:
     if view.facts is None:
         return {**out, "error": view.engine_error}
     engine = view.facts.engine
-    nxt = predict_subnet(engine, view.host, _taken(engine))
+    free = free_pool_subnets(engine, view.host, _taken(engine))
     return {
         **out,
         "networks": [
@@ -97,7 +97,7 @@ def _engine_json(view: HostView) -> dict[str, Any]:
             for n in engine.networks
         ],
         "default_pools": [{"base": b, "size": s} for b, s in engine.pools],
-        "next_default_subnet": str(nxt) if nxt else None,
+        "free_default_subnets": len(free),
     }
 
 
@@ -129,8 +129,9 @@ def view_text(view: HostView) -> list[str]:
         owner = f"  stack {n.stack!r}" if n.stack else ""
         bridge = f" on {n.bridge}" if n.bridge else ""
         lines.append(f"  {n.name:<28} {n.driver:<8} {', '.join(n.subnets) or '-'}{bridge}{owner}")
-    nxt = predict_subnet(view.facts.engine, host, _taken(view.facts.engine))
-    lines.append(f"  next subnet from the default pools: {nxt or 'none left'}")
+    free = free_pool_subnets(view.facts.engine, host, _taken(view.facts.engine))
+    pools = ", ".join(f"{base} in /{size}s" for base, size in view.facts.engine.pools)
+    lines.append(f"  default pools ({pools}): {len(free)} subnets free")
     return lines
 
 

@@ -14,10 +14,17 @@ from hostform.declare import names
 from hostform.runtime.engine import Engine
 from hostform.runtime.hostnet import HostNet, Listener, read_host
 
-# Docker's built-in default address pools (libnetwork ipamutils): 172.17-31.0.0/16, then
-# 192.168.0.0/16 in /20s. An engine started with other `default-address-pools` reports
-# them in /info (recent engines); 20.10 does not, and these are then assumed.
-DEFAULT_POOLS: tuple[tuple[str, int], ...] = tuple((f"172.{n}.0.0/16", 16) for n in range(17, 32)) + (
+# Docker's built-in default address pools (libnetwork ipamutils), (base, size): 172.17.0.0 to
+# 172.31.255.255 in /16s, then 192.168.0.0/16 in /20s. An engine started with other
+# `default-address-pools` reports them in /info (recent engines); 20.10 does not, and these
+# are then assumed.
+DEFAULT_POOLS: tuple[tuple[str, int], ...] = (
+    ("172.17.0.0/16", 16),
+    ("172.18.0.0/16", 16),
+    ("172.19.0.0/16", 16),
+    ("172.20.0.0/14", 16),
+    ("172.24.0.0/14", 16),
+    ("172.28.0.0/14", 16),
     ("192.168.0.0/16", 20),
 )
 PROXY_COMMANDS = ("docker-proxy", "dockerd")  # the engine's own holders of published ports

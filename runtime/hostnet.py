@@ -132,11 +132,11 @@ class HostNet:
 
 def read_host(netns: str | None = None) -> HostNet:
     """Interfaces, routes and listening sockets of this host (or of the named namespace)."""
-    facts = _in_netns(netns, _read) if netns else _read()
+    facts = in_netns(netns, _read) if netns else _read()
     return replace(facts, netns=netns)
 
 
-def _in_netns(netns: str, fn: Callable[[], T]) -> T:
+def in_netns(netns: str, fn: Callable[[], T]) -> T:
     """Run fn in a fresh thread moved into the namespace: setns(2) changes the calling thread only."""
     result: list[T] = []
     failure: list[BaseException] = []
@@ -291,6 +291,7 @@ __all__ = [
     "Listener",
     "Process",
     "Route",
+    "in_netns",
     "is_local_engine",
     "read_host",
     "socket_owners",
