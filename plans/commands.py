@@ -102,8 +102,10 @@ def stage_apply(args: argparse.Namespace, engine: Engine, loaded: LoadedStack, p
     json_lines = bool(getattr(args, "json", False))
     reporter = EventReporter(json_lines=json_lines, live=not json_lines and sys.stdout.isatty())
     from hostform.plans.apply import Applier
+    from hostform.plans.work import EngineWork
 
-    applier = Applier(engine, loaded, plan, getattr(args, "parallelism", 10), reporter)
+    work = EngineWork(engine, loaded, plan.key)
+    applier = Applier(loaded, plan, work, getattr(args, "parallelism", 10), reporter)
     with _interruptible(applier), reporter:
         return applier.run()
 
