@@ -30,7 +30,7 @@ JOB_BUDGET = 3600.0
 
 @dataclass(frozen=True)
 class Event:
-    kind: str  # started | finished | failed | skipped
+    kind: str  # started | progress (a build step, a push) | finished | failed | skipped
     address: str
     action: str
     seconds: float = 0.0
@@ -79,8 +79,13 @@ class Applier:
             self.report.interrupted = self.stop.is_set()
 
     def _run(self) -> ApplyReport:
-        todo = [c for c in self.plan.actionable if c.action is not Action.DELETE]
+        todo = [c for c in self.plan.actionable if c.action is not Action.DELETE and not c.is_image]
         deletes = [c for c in self.plan.actionable if c.action is Action.DELETE]
+        images = [c for c in self.plan.actionable if c.is_image]
+        if images and not self._make_images(images):
+            for c in todo + deletes:
+                self._skip(c, "nothing was changed: an image could not be built or pushed")
+            return self.report
         if not self._prepare_images(todo):
             for c in todo + deletes:
                 if all(c is not f for f, _ in self.report.failed):
@@ -102,6 +107,43 @@ class Applier:
             self._walk(others, {})
         return self.report
 
+    def _make_images(self, changes: list[Change]) -> bool:
+        """Builds (and pushes) first, up to --parallelism at once: a failure stops the apply before
+        anything on the host is touched."""
+        from hostform.runtime import images
+
+        def make(change: Change) -> None:
+            ref = self.loaded.builds[change.name]
+            started = time.monotonic()
+            self.on_event(Event("started", change.address, change.action.value, message=ref.ref))
+            try:
+                if change.action is Action.BUILD:
+                    images.build(
+                        self.engine,
+                        self.loaded.name,
+                        ref,
+                        lambda line: self.on_event(Event("progress", change.address, "build", message=line)),
+                    )
+                if ref.push or change.action is Action.PUSH:
+                    self.on_event(Event("progress", change.address, "push", message=f"pushing {ref.ref}"))
+                    digest = images.push(self.engine, ref)
+                    self.on_event(
+                        Event("progress", change.address, "push", message=f"pushed {ref.repository}@{digest}")
+                    )
+            except HostformError as exc:
+                message = " ".join(exc.lines())
+                with self._lock:
+                    self.report.failed.append((change, message))
+                self.on_event(Event("failed", change.address, change.action.value, time.monotonic() - started, message))
+                return
+            with self._lock:
+                self.report.done.append(change)
+            self.on_event(Event("finished", change.address, change.action.value, time.monotonic() - started))
+
+        with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
+            list(pool.map(make, changes))
+        return not self.report.failed
+
     def _prepare_images(self, changes: list[Change]) -> bool:
         """Every image a create or replace needs, pulled per its policy before anything is touched,
         so a tag that cannot be pulled stops the apply before it starts, not halfway through."""
@@ -112,6 +154,8 @@ class Applier:
         for c in changes:
             if c.is_service and c.action in (Action.CREATE, Action.REPLACE):
                 spec = services[c.name]
+                if spec.build is not None:
+                    continue  # made by its build (or already there, under its content tag)
                 users.setdefault(spec.image, []).append(c)
                 if spec.image not in policy or rank[spec.pull] > rank[policy[spec.image].pull]:
                     policy[spec.image] = spec

@@ -81,7 +81,8 @@ def observe(
             from concurrent.futures import ThreadPoolExecutor
 
             each = scope.enter_context(ThreadPoolExecutor(max_workers=8)).map
-        image_ids = dict(zip(sorted(set(images)), each(engine.image_id, sorted(set(images))), strict=True))
+        facts = dict(zip(sorted(set(images)), each(engine.image_facts, sorted(set(images))), strict=True))
+        image_ids = {ref: found[0] for ref, found in facts.items()}
         details = list(each(engine.inspect_container, [c["Id"] for c in mine])) if inspect else [None] * len(mine)
         hashes = list(
             each(
@@ -101,6 +102,7 @@ def observe(
         volumes=tuple(_volume(v) for v in volumes),
         conflicts=tuple(conflicts),
         image_ids=image_ids,
+        repo_digests={ref: found[1] for ref, found in facts.items() if found[1]},
         key=key,
         missing_paths=tuple(sorted(p for p in set(bind_sources) if local and not os.path.exists(p))),
         missing_external=tuple(_missing_external(engine, external)),
