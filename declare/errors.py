@@ -8,6 +8,7 @@
      │    ├── BuildFailed         an image build failed (names the step, its last output lines)
      │    ├── RegistryRefused     a registry wants credentials the Docker config lacks, or refuses them
      │    └── ConflictError       a port or name is taken by something else
+     ├── HostNetError             the host's network state cannot be read (runtime/hostnet)
      ├── PlanError                a saved plan is unreadable or stale (plans/)
      ├── LockError                another apply holds the stack's lock
      └── ApplyError               an apply failed part way (says what was done)
@@ -73,6 +74,10 @@ class RegistryRefused(EngineError):
 
 
 class ConflictError(EngineError):
+    pass
+
+
+class HostNetError(HostformError):
     pass
 
 
