@@ -59,6 +59,12 @@ def _stack_args(p: argparse.ArgumentParser) -> None:
 
 def _engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", "-H", default=None, help="engine address (default: DOCKER_HOST or the Docker context)")
+    # TLS as the docker CLI spells it; DOCKER_TLS_VERIFY and DOCKER_CERT_PATH give the defaults
+    p.add_argument("--tls", action="store_true", help="use TLS (implied by --tlsverify)")
+    p.add_argument("--tlsverify", action="store_true", help="use TLS and verify the engine's certificate")
+    p.add_argument("--tlscacert", metavar="FILE", help="trust certificates signed by this CA only")
+    p.add_argument("--tlscert", metavar="FILE", help="client certificate")
+    p.add_argument("--tlskey", metavar="FILE", help="client key")
 
 
 def _netns_arg(p: argparse.ArgumentParser) -> None:

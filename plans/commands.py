@@ -37,7 +37,16 @@ def stage_load(args: argparse.Namespace) -> LoadedStack:
 
 
 def stage_connect(args: argparse.Namespace) -> Engine:
-    engine = Engine(getattr(args, "host", None))
+    from hostform.runtime.tls import tls_settings
+
+    tls = tls_settings(
+        bool(getattr(args, "tls", False)),
+        bool(getattr(args, "tlsverify", False)),
+        getattr(args, "tlscacert", None),
+        getattr(args, "tlscert", None),
+        getattr(args, "tlskey", None),
+    )
+    engine = Engine(getattr(args, "host", None), tls=tls)
     engine.ping()
     return engine
 
