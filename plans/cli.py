@@ -135,6 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS")
     p.add_argument("--parallelism", type=_positive, default=10, metavar="N", help="actions at once (default 10)")
 
+    p = sub.add_parser("prune-images", parents=[common], help="remove the stack's old built images no container uses")
+    _stack_args(p)
+    _engine_args(p)
+    p.add_argument("--keep", type=int, default=2, metavar="N", help="keep the newest N of each image (default 2)")
+
     p = sub.add_parser("show", parents=[common], help="render a saved plan")
     p.add_argument("planfile", metavar="PLANFILE")
     p.add_argument("--format", choices=["text", "markdown", "json"], default="text")
@@ -199,7 +204,7 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
         return cmd_schema
     from hostform.plans import commands
 
-    found: Callable[[argparse.Namespace], int] = getattr(commands, f"cmd_{name}")
+    found: Callable[[argparse.Namespace], int] = getattr(commands, f"cmd_{name.replace('-', '_')}")
     return found
 
 
