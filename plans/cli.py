@@ -120,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fix", action="store_true", help="converge the drifted resources")
     p.add_argument("--auto-approve", action="store_true")
     p.add_argument("--include-pending", action="store_true", help="count pending changes as drift")
+    _netns_arg(p)
 
     p = sub.add_parser("destroy", parents=[common], help="remove the stack's objects")
     _stack_args(p)
