@@ -19,8 +19,6 @@ from typing import Any
 # entry points of every installed package (~4 ms at every start). Before any model is built.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-from hostform.declare.errors import HostformError  # noqa: E402
-
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
 
@@ -33,12 +31,9 @@ class _VersionAction(argparse.Action):
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from hostform.plans.version import VERSION  # what pyproject.toml reads too: no metadata lookup
 
-    try:
-        return version("hostform")
-    except PackageNotFoundError:
-        return "0+unknown"
+    return VERSION
 
 
 def _positive(text: str) -> int:
@@ -59,6 +54,18 @@ def _stack_args(p: argparse.ArgumentParser) -> None:
 
 def _engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", "-H", default=None, help="engine address (default: DOCKER_HOST or the Docker context)")
+    # TLS as the docker CLI spells it; DOCKER_TLS_VERIFY and DOCKER_CERT_PATH give the defaults
+    p.add_argument("--tls", action="store_true", help="use TLS (implied by --tlsverify)")
+    p.add_argument("--tlsverify", action="store_true", help="use TLS and verify the engine's certificate")
+    p.add_argument("--tlscacert", metavar="FILE", help="trust certificates signed by this CA only")
+    p.add_argument("--tlscert", metavar="FILE", help="client certificate")
+    p.add_argument("--tlskey", metavar="FILE", help="client key")
+
+
+def _netns_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--netns", metavar="NAME", default=None, help="read the host's network facts in this network namespace"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replace", action="append", default=[], metavar="NAME", help="force NAME's replacement")
     p.add_argument("--target", action="append", default=[], metavar="NAME", help="limit to NAME and its dependencies")
     p.add_argument("--pull", action="store_true", help="refresh image tags from the registry first")
+    p.add_argument("--strict", action="store_true", help="subnets overlapping host routes are errors, not warnings")
+    _netns_arg(p)
 
     p = sub.add_parser("apply", parents=[common], help="converge the host to the stack or a saved plan")
     _stack_args(p)
@@ -101,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", action="append", default=[], metavar="NAME")
     p.add_argument("--prune-volumes", action="store_true", help="also delete undeclared named volumes")
     p.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS")
+    p.add_argument("--strict", action="store_true", help="subnets overlapping host routes are errors, not warnings")
+    _netns_arg(p)
 
     p = sub.add_parser("drift", parents=[common], help="compare the host with the declaration")
     _stack_args(p)
@@ -109,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fix", action="store_true", help="converge the drifted resources")
     p.add_argument("--auto-approve", action="store_true")
     p.add_argument("--include-pending", action="store_true", help="count pending changes as drift")
+    _netns_arg(p)
 
     p = sub.add_parser("destroy", parents=[common], help="remove the stack's objects")
     _stack_args(p)
@@ -118,9 +130,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS")
     p.add_argument("--parallelism", type=_positive, default=10, metavar="N", help="actions at once (default 10)")
 
+    p = sub.add_parser("prune-images", parents=[common], help="remove the stack's old built images no container uses")
+    _stack_args(p)
+    _engine_args(p)
+    p.add_argument("--keep", type=int, default=2, metavar="N", help="keep the newest N of each image (default 2)")
+
     p = sub.add_parser("show", parents=[common], help="render a saved plan")
     p.add_argument("planfile", metavar="PLANFILE")
     p.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+
+    p = sub.add_parser("host", parents=[common], help="show the host's network facts that plans are checked against")
+    _engine_args(p)
+    _netns_arg(p)
+    p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("unlock", parents=[common], help="break a lock left by a killed apply")
     _stack_args(p)
@@ -177,7 +199,7 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
         return cmd_schema
     from hostform.plans import commands
 
-    found: Callable[[argparse.Namespace], int] = getattr(commands, f"cmd_{name}")
+    found: Callable[[argparse.Namespace], int] = getattr(commands, f"cmd_{name.replace('-', '_')}")
     return found
 
 
@@ -186,8 +208,14 @@ def _terminated(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    given = sys.argv[1:] if argv is None else list(argv)
+    if given == ["--version"]:  # asked by scripts at every run: not even argparse
+        print(f"hostform {_version()}")
+        return EXIT_OK
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(given)  # --help and --version end here, before any of hostform is imported
+    from hostform.declare.errors import HostformError
+
     previous = signal.signal(signal.SIGTERM, _terminated)  # the applier installs its own while it runs
     try:
         return _command(args.command)(args)

@@ -33,11 +33,23 @@ EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
 
 def stage_load(args: argparse.Namespace) -> LoadedStack:
-    return load(args.stack, args.var_file, args.var)
+    """The stack, with every image built from a folder tagged by its content."""
+    from hostform.runtime.build_context import resolve_builds
+
+    return resolve_builds(load(args.stack, args.var_file, args.var))
 
 
 def stage_connect(args: argparse.Namespace) -> Engine:
-    engine = Engine(getattr(args, "host", None))
+    from hostform.runtime.tls import tls_settings
+
+    tls = tls_settings(
+        bool(getattr(args, "tls", False)),
+        bool(getattr(args, "tlsverify", False)),
+        getattr(args, "tlscacert", None),
+        getattr(args, "tlscert", None),
+        getattr(args, "tlskey", None),
+    )
+    engine = Engine(getattr(args, "host", None), tls=tls)
     engine.ping()
     return engine
 
@@ -53,6 +65,14 @@ def stage_plan(args: argparse.Namespace, loaded: LoadedStack, observed: Observed
         prune_volumes=bool(getattr(args, "prune_volumes", False)),
     )
     return make_plan(loaded, observed, options)
+
+
+def stage_host_checks(args: argparse.Namespace, engine: Engine, loaded: LoadedStack, plan: Plan) -> Plan:
+    """What the host's network would refuse halfway through an apply (ports, addresses, subnets)."""
+    from hostform.plans.hostcheck import with_host_checks
+
+    strict = bool(getattr(args, "strict", False))
+    return with_host_checks(engine, loaded, plan, strict, getattr(args, "netns", None))
 
 
 def _resource(loaded: LoadedStack, flag: str, given: str) -> str:
@@ -96,8 +116,9 @@ def stage_apply(args: argparse.Namespace, engine: Engine, loaded: LoadedStack, p
     from hostform.plans.apply import Applier
     from hostform.plans.work import EngineWork
 
-    work = EngineWork(engine, loaded, plan.key)
-    applier = Applier(loaded, plan, work, getattr(args, "parallelism", 10), reporter)
+    parallelism = getattr(args, "parallelism", 10)
+    work = EngineWork(engine, loaded, plan.key, parallelism)
+    applier = Applier(loaded, plan, work, parallelism, reporter)
     with _interruptible(applier), reporter:
         return applier.run()
 
@@ -198,6 +219,9 @@ class EventReporter:
                 flush=True,
             )
             return
+        if event.kind == "progress":  # a build step: one line each on a pipe
+            print_lines([((f"{event.address}: {event.message}", "dim"),)])
+            return
         style = {"failed": "red", "finished": "green", "skipped": "yellow"}.get(event.kind, "")
         took = f" ({event.seconds:.1f}s)" if event.kind in ("finished", "failed") else ""
         detail = f": {event.message}" if event.message else ""
@@ -221,7 +245,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     engine = stage_connect(args)
     if args.pull:
         stage_pull(engine, loaded)
-    plan = stage_explain(stage_plan(args, loaded, stage_observe(engine, loaded)), loaded, engine)
+    plan = stage_host_checks(args, engine, loaded, stage_plan(args, loaded, stage_observe(engine, loaded)))
+    plan = stage_explain(plan, loaded, engine)
     fmt = "json" if args.json else args.format
     if args.out:
         from hostform.plans.planfile import PlanRequest, save_plan
@@ -261,7 +286,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def _apply_locked(args: argparse.Namespace, engine: Engine, loaded: LoadedStack, saved: SavedPlan | None) -> int:
-    plan = stage_plan(args, loaded, stage_observe(engine, loaded))
+    plan = stage_host_checks(args, engine, loaded, stage_plan(args, loaded, stage_observe(engine, loaded)))
     if saved is not None:
         from hostform.plans.planfile import check_fresh
 
@@ -325,7 +350,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
 
     loaded = stage_load(args)
     engine = stage_connect(args)
-    report, plan = drift.check(engine, loaded, args.include_pending)
+    report, plan = drift.check(engine, loaded, args.include_pending, args.netns)
     if args.fix and not report.in_sync:
         quiet = argparse.Namespace(**{**vars(args), "json": False})
         with redirect_stdout(sys.stderr if args.json else sys.stdout):  # --json: stdout holds the report only
@@ -333,7 +358,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
             from hostform.runtime.lock import stack_lock
 
             with stack_lock(engine, loaded.name, "drift --fix"):
-                report, plan = drift.check(engine, loaded, args.include_pending)  # under the lock
+                report, plan = drift.check(engine, loaded, args.include_pending, args.netns)  # under the lock
                 fix = drift.fix_plan(report, plan)
                 if fix.has_changes:
                     print_plan(fix)
@@ -343,7 +368,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
                     code = stage_report(stage_apply(quiet, engine, loaded, fix), fix, verb="Fix")
                     if code != EXIT_OK:
                         return code
-                    report, _ = drift.check(engine, loaded, args.include_pending)
+                    report, _ = drift.check(engine, loaded, args.include_pending, args.netns)
                     print("After the fix:")
                 elif fix.has_changes:
                     print("Fix cancelled.")
@@ -369,6 +394,26 @@ def cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_prune_images(args: argparse.Namespace) -> int:
+    """The stack's built images past the newest --keep of each, unless a container (of any stack,
+    running or not) uses one or the stack declares it now."""
+    from hostform.runtime import images
+
+    if args.keep < 0:
+        raise HostformError(f"--keep {args.keep}: must be 0 or more")
+    loaded = stage_load(args)
+    engine = stage_connect(args)
+    declared = {b.ref for b in loaded.builds.values()}
+    doomed = images.prune_plan(
+        images.built_images(engine, loaded.name), images.images_in_use(engine), declared, args.keep
+    )
+    for image in doomed:
+        images.remove_image(engine, image)
+        print(f"removed {', '.join(image.tags) or image.id[:19]}")
+    print(f"{len(doomed)} built images of stack {loaded.name!r} removed.")
+    return EXIT_OK
+
+
 def cmd_unlock(args: argparse.Namespace) -> int:
     loaded = stage_load(args)
     engine = stage_connect(args)
@@ -385,4 +430,16 @@ def cmd_unlock(args: argparse.Namespace) -> int:
         print(f"stack {loaded.name!r} is not locked")
     else:
         print(f"lock broken: {held.describe()}")
+    return EXIT_OK
+
+
+def cmd_host(args: argparse.Namespace) -> int:
+    """Interfaces, routes, listening sockets and their owners, the engine's networks (read only)."""
+    from hostform.plans.hostview import gather, view_json, view_text
+
+    view = gather(args.host, args.netns)
+    if args.json:
+        print(json.dumps(view_json(view), indent=2))
+    else:
+        print("\n".join(view_text(view)))
     return EXIT_OK

@@ -103,6 +103,12 @@ class Engine:
             self.api.base_url = MOUNT
         elif not self.api.base_url.startswith("http+docker://"):
             _widen_tcp_pools(self.api, pool)  # requests keeps 10 connections per host: the workers need more
+            if isinstance(self.api.verify, str):
+                # requests would take REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE from the environment over
+                # the engine's own CA, and refuse the engine: each call verifies against its CA.
+                from hostform.runtime.tls import EngineCA
+
+                self.api.mount("https://", EngineCA(self.api.verify, pool))
         self._local_pool: Any = None
         if self.api.base_url.startswith(("http+docker://localhost", "http+docker://localnpipe", "http+docker://ssh")):
             # A local socket has no proxy and no netrc, but requests looks both up in the
@@ -215,16 +221,21 @@ class Engine:
             return None
 
     def image_id(self, ref: str) -> str | None:
+        return self.image_facts(ref)[0]
+
+    def image_facts(self, ref: str) -> tuple[str | None, tuple[str, ...]]:
+        """The local image ID of a reference (None: absent) and its registry digests (repo@sha256:...)."""
         import docker.errors
 
         try:
             with translated(f"inspect image {ref}"):
                 try:
-                    return str(self.api.inspect_image(ref)["Id"])
+                    found = self.api.inspect_image(ref)
                 except docker.errors.NotFound:
-                    return None
+                    return None, ()
         except ImageMissing:
-            return None
+            return None, ()
+        return str(found["Id"]), tuple(found.get("RepoDigests") or ())
 
     def pull(self, ref: str) -> str:
         repo, tag = _split_ref(ref)
