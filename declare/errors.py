@@ -2,12 +2,13 @@
 
     HostformError                 every error a user can cause or meet
      ├── StackError               the stack file is invalid (carries every Problem found)
-     ├── EngineError              the Docker engine refused or failed (runtime/)
-     │    ├── EngineUnreachable   no engine answers at the address
-     │    ├── ImageMissing        image absent and pull policy forbids pulling
+     ├── EngineError              the Docker engine refused or failed (runtime/), with its HTTP status
+     │    ├── EngineUnreachable   no engine answers at the address (never swallowed)
+     │    ├── NotFound            the engine has no such object (404)
+     │    │    └── ImageMissing   image absent and pull policy forbids pulling
      │    ├── BuildFailed         an image build failed (names the step, its last output lines)
      │    ├── RegistryRefused     a registry wants credentials the Docker config lacks, or refuses them
-     │    └── ConflictError       a port or name is taken by something else
+     │    └── ConflictError       a name is taken by something else (409)
      ├── HostNetError             the host's network state cannot be read (runtime/hostnet)
      ├── PlanError                a saved plan is unreadable or stale (plans/)
      ├── LockError                another apply holds the stack's lock
@@ -54,14 +55,22 @@ class StackError(HostformError):
 
 
 class EngineError(HostformError):
-    pass
+    """The engine refused or failed; `status` is its HTTP status code, when it answered."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class EngineUnreachable(EngineError):
     pass
 
 
-class ImageMissing(EngineError):
+class NotFound(EngineError):
+    pass
+
+
+class ImageMissing(NotFound):
     pass
 
 

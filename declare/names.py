@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from enum import StrEnum
 
 LABEL_STACK = "io.hostform.stack"
 LABEL_NAME = "io.hostform.name"
@@ -12,6 +13,75 @@ LABEL_REPLICA = "io.hostform.replica"
 LABEL_SPEC = "io.hostform.spec"  # last-applied canonical spec (secrets hashed)
 LABEL_SPEC_HASH = "io.hostform.spec-hash"
 LABEL_KEY = "io.hostform.key"  # per-stack key for hashing secrets, on the default network
+
+
+class Kind(StrEnum):
+    """What a resource is; its label `io.hostform.kind`, and the table it sits in (`containers.web`)."""
+
+    CONTAINER = "container"
+    JOB = "job"
+    NETWORK = "network"
+    VOLUME = "volume"
+    IMAGE = "image"  # an image hostform builds
+
+    @property
+    def table(self) -> str:
+        return f"{self.value}s"
+
+    @property
+    def is_service(self) -> bool:
+        """A container or a job (as against a network, a volume or an image)."""
+        return self in (Kind.CONTAINER, Kind.JOB)
+
+
+ADDRESS_FORMS = "containers.NAME, containers.NAME[i], jobs.NAME, networks.NAME, volumes.NAME, images.REPOSITORY"
+
+
+@dataclass(frozen=True)
+class Address:
+    """Where a resource stands in a plan and a report: `containers.web`, `containers.worker[2]`,
+    `jobs.migrate`, `networks.back`, `volumes.data`. The replica is shown when given (a container
+    or job with several replicas); None for one alone."""
+
+    kind: Kind
+    name: str
+    replica: int | None = None
+
+    @classmethod
+    def of(cls, kind: str, name: str, replica: int = 1, replicas: int = 1) -> Address:
+        """A resource's address: its replica shown when it has several (or when it is not the first)."""
+        return cls(Kind(kind), name, replica if replicas > 1 or replica != 1 else None)
+
+    def __str__(self) -> str:
+        return f"{self.kind.table}.{self.name}" + (f"[{self.replica}]" if self.replica is not None else "")
+
+    def format(self) -> str:
+        return str(self)
+
+    @classmethod
+    def parse(cls, text: str) -> Address:
+        """An address as `format` writes it; ValueError naming the accepted forms otherwise."""
+        table, dot, rest = text.partition(".")
+        kinds = {k.table: k for k in Kind}
+        name, bracket, index = rest.partition("[")
+        replica = None
+        if bracket:
+            digits = index.removesuffix("]")
+            replica = int(digits) if index.endswith("]") and digits.isdigit() else 0
+        if not dot or table not in kinds or not name or replica == 0:
+            raise ValueError(f"{text!r} is not an address ({ADDRESS_FORMS})")
+        return cls(kinds[table], name, replica)
+
+
+class Condition(StrEnum):
+    """What a wait waits for: a `depends_on` condition (started, healthy, completed), or READY,
+    what a replacement waits for before the old container goes (not declarable)."""
+
+    STARTED = "started"  # running
+    HEALTHY = "healthy"  # its healthcheck passes
+    COMPLETED = "completed"  # a job exited 0
+    READY = "ready"  # healthy when it has a healthcheck, otherwise running for a moment (SETTLE)
+
 
 DEFAULT_NETWORK = "default"
 TEMP_NEW = "--new"

@@ -12,14 +12,14 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 # hostform's models are not for third-party pydantic plugins; looking for them scans the
 # entry points of every installed package (~4 ms at every start). Before any model is built.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+from hostform.plans.options import Exit, ValidateCommand, from_namespace  # noqa: E402 - light: no pydantic, no SDK
 
 
 class _VersionAction(argparse.Action):
@@ -68,6 +68,20 @@ def _netns_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _parallelism_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--parallelism", type=_positive, default=10, metavar="N", help="actions at once (default 10)")
+
+
+def _lock_timeout_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for the stack's lock when another apply holds it (default 0: fail at once)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show a traceback on errors")
@@ -93,7 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE", help="save the plan as JSON for a later apply")
     p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when there are changes")
     p.add_argument("--json", action="store_true", help="same as --format json")
-    p.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    p.add_argument(
+        "--format", choices=["text", "markdown", "json"], default="text", help="how to show the plan (default text)"
+    )
     p.add_argument("--replace", action="append", default=[], metavar="NAME", help="force NAME's replacement")
     p.add_argument("--target", action="append", default=[], metavar="NAME", help="limit to NAME and its dependencies")
     p.add_argument("--pull", action="store_true", help="refresh image tags from the registry first")
@@ -104,31 +120,35 @@ def build_parser() -> argparse.ArgumentParser:
     _stack_args(p)
     _engine_args(p)
     p.add_argument("--auto-approve", action="store_true", help="do not ask")
-    p.add_argument("--parallelism", type=_positive, default=10, metavar="N", help="actions at once (default 10)")
+    _parallelism_arg(p)
     p.add_argument("--json", action="store_true", help="one JSON event per line")
-    p.add_argument("--replace", action="append", default=[], metavar="NAME")
-    p.add_argument("--target", action="append", default=[], metavar="NAME")
+    p.add_argument(
+        "--replace", action="append", default=[], metavar="NAME", help="force NAME's replacement (NAME[i]: one replica)"
+    )
+    p.add_argument("--target", action="append", default=[], metavar="NAME", help="limit to NAME and its dependencies")
     p.add_argument("--prune-volumes", action="store_true", help="also delete undeclared named volumes")
-    p.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS")
+    _lock_timeout_arg(p)
     p.add_argument("--strict", action="store_true", help="subnets overlapping host routes are errors, not warnings")
     _netns_arg(p)
 
     p = sub.add_parser("drift", parents=[common], help="compare the host with the declaration")
     _stack_args(p)
     _engine_args(p)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="the report as JSON (docs/drift.md pins its schema)")
     p.add_argument("--fix", action="store_true", help="converge the drifted resources")
-    p.add_argument("--auto-approve", action="store_true")
+    p.add_argument("--auto-approve", action="store_true", help="with --fix: do not ask")
     p.add_argument("--include-pending", action="store_true", help="count pending changes as drift")
+    _parallelism_arg(p)
+    _lock_timeout_arg(p)
     _netns_arg(p)
 
     p = sub.add_parser("destroy", parents=[common], help="remove the stack's objects")
     _stack_args(p)
     _engine_args(p)
     p.add_argument("--volumes", action="store_true", help="also delete named volumes (their data is lost)")
-    p.add_argument("--auto-approve", action="store_true")
-    p.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS")
-    p.add_argument("--parallelism", type=_positive, default=10, metavar="N", help="actions at once (default 10)")
+    p.add_argument("--auto-approve", action="store_true", help="do not ask")
+    _lock_timeout_arg(p)
+    _parallelism_arg(p)
 
     p = sub.add_parser("prune-images", parents=[common], help="remove the stack's old built images no container uses")
     _stack_args(p)
@@ -136,13 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", type=int, default=2, metavar="N", help="keep the newest N of each image (default 2)")
 
     p = sub.add_parser("show", parents=[common], help="render a saved plan")
-    p.add_argument("planfile", metavar="PLANFILE")
-    p.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    p.add_argument("planfile", metavar="PLANFILE", help="a plan saved with plan --out")
+    p.add_argument(
+        "--format", choices=["text", "markdown", "json"], default="text", help="how to show the plan (default text)"
+    )
 
     p = sub.add_parser("host", parents=[common], help="show the host's network facts that plans are checked against")
     _engine_args(p)
     _netns_arg(p)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="the facts as JSON")
 
     p = sub.add_parser("unlock", parents=[common], help="break a lock left by a killed apply")
     _stack_args(p)
@@ -151,22 +173,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_validate(args: argparse.Namespace) -> int:
+def cmd_validate(o: ValidateCommand) -> int:
     """Every stack given is checked; all problems of all of them are reported."""
     from hostform.declare.errors import StackError
     from hostform.declare.load import load
 
     problems = []
-    for path in args.stack:
+    for path in o.stack:
         try:
-            loaded = load(path, args.var_file, args.var)
+            loaded = load(path, list(o.var_file), list(o.var))
         except StackError as exc:
             problems.extend(exc.problems)
             continue
         print(_valid_line(loaded.stack))
     if problems:
         raise StackError(problems)
-    return EXIT_OK
+    return Exit.OK
 
 
 def _valid_line(s: Any) -> str:
@@ -184,23 +206,22 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
-def cmd_schema(args: argparse.Namespace) -> int:
+def cmd_schema() -> int:
     from hostform.declare.jsonschema import stack_json_schema
 
     print(json.dumps(stack_json_schema(), indent=2))
-    return EXIT_OK
+    return Exit.OK
 
 
-def _command(name: str) -> Callable[[argparse.Namespace], int]:
+def _run(name: str, args: argparse.Namespace) -> int:
     """validate and schema need no engine code: plans.commands is imported only for the others."""
     if name == "validate":
-        return cmd_validate
+        return cmd_validate(from_namespace(ValidateCommand, args))
     if name == "schema":
-        return cmd_schema
+        return cmd_schema()
     from hostform.plans import commands
 
-    found: Callable[[argparse.Namespace], int] = getattr(commands, f"cmd_{name.replace('-', '_')}")
-    return found
+    return commands.run(name, args)
 
 
 def _terminated(signum: int, frame: object) -> None:
@@ -211,25 +232,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else list(argv)
     if given == ["--version"]:  # asked by scripts at every run: not even argparse
         print(f"hostform {_version()}")
-        return EXIT_OK
+        return Exit.OK
     parser = build_parser()
     args = parser.parse_args(given)  # --help and --version end here, before any of hostform is imported
     from hostform.declare.errors import HostformError
 
     previous = signal.signal(signal.SIGTERM, _terminated)  # the applier installs its own while it runs
     try:
-        return _command(args.command)(args)
+        return _run(args.command, args)
     except HostformError as exc:
         if args.debug:
             raise
         for line in exc.lines():
             print(f"error: {line}", file=sys.stderr)
-        return EXIT_ERROR
+        return Exit.ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return Exit.INTERRUPTED
     except BrokenPipeError:
-        return EXIT_ERROR
+        return Exit.ERROR
     finally:
         signal.signal(signal.SIGTERM, previous)
 

@@ -7,15 +7,29 @@ import json
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from hostform.declare.errors import ApplyError, HostformError, StackError
 from hostform.declare.load import LoadedStack, load
+from hostform.declare.names import Address, Kind
 from hostform.plans.diff import PlanOptions, destroy_plan, make_plan
 from hostform.plans.model import Plan
+from hostform.plans.options import (
+    ApplyCommand,
+    DestroyCommand,
+    DriftCommand,
+    EngineOptions,
+    Exit,
+    HostCommand,
+    PlanCommand,
+    PruneImagesCommand,
+    ShowCommand,
+    StackOptions,
+    UnlockCommand,
+)
 from hostform.plans.render import plan_json, print_lines, print_plan
 from hostform.runtime.engine import Engine
 from hostform.runtime.observe import observe, observe_stack
@@ -26,30 +40,23 @@ if TYPE_CHECKING:  # the applier, the live view, the lock and saved plans: impor
     from hostform.plans.planfile import SavedPlan
     from hostform.plans.progress import LiveTable
 
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
-
 
 # ---------------------------------------------------------------- stages
 
 
-def stage_load(args: argparse.Namespace) -> LoadedStack:
+def stage_load(stack: StackOptions) -> LoadedStack:
     """The stack, with every image built from a folder tagged by its content."""
     from hostform.runtime.build_context import resolve_builds
 
-    return resolve_builds(load(args.stack, args.var_file, args.var))
+    return resolve_builds(load(stack.stack, list(stack.var_file), list(stack.var)))
 
 
-def stage_connect(args: argparse.Namespace) -> Engine:
+def stage_connect(options: EngineOptions) -> Engine:
     from hostform.runtime.tls import tls_settings
 
-    tls = tls_settings(
-        bool(getattr(args, "tls", False)),
-        bool(getattr(args, "tlsverify", False)),
-        getattr(args, "tlscacert", None),
-        getattr(args, "tlscert", None),
-        getattr(args, "tlskey", None),
-    )
-    engine = Engine(getattr(args, "host", None), tls=tls)
+    o = options
+    tls = tls_settings(o.tls, o.tlsverify, o.tlscacert, o.tlscert, o.tlskey)
+    engine = Engine(o.host, tls=tls)
     engine.ping()
     return engine
 
@@ -58,36 +65,43 @@ def stage_observe(engine: Engine, loaded: LoadedStack) -> Observed:
     return observe_stack(engine, loaded)
 
 
-def stage_plan(args: argparse.Namespace, loaded: LoadedStack, observed: Observed) -> Plan:
+def stage_plan(
+    loaded: LoadedStack,
+    observed: Observed,
+    replace: tuple[str, ...] = (),
+    target: tuple[str, ...] = (),
+    prune_volumes: bool = False,
+) -> Plan:
     options = PlanOptions(
-        replace=tuple(_resource(loaded, "--replace", r) for r in getattr(args, "replace", ()) or ()),
-        targets=tuple(_resource(loaded, "--target", t).split("[")[0] for t in getattr(args, "target", ()) or ()),
-        prune_volumes=bool(getattr(args, "prune_volumes", False)),
+        replace=tuple(_resource(loaded, "--replace", r) for r in replace),
+        targets=tuple(_resource(loaded, "--target", t).split("[")[0] for t in target),
+        prune_volumes=prune_volumes,
     )
     return make_plan(loaded, observed, options)
 
 
-def stage_host_checks(args: argparse.Namespace, engine: Engine, loaded: LoadedStack, plan: Plan) -> Plan:
+def stage_host_checks(engine: Engine, loaded: LoadedStack, plan: Plan, strict: bool, netns: str | None) -> Plan:
     """What the host's network would refuse halfway through an apply (ports, addresses, subnets)."""
     from hostform.plans.hostcheck import with_host_checks
 
-    strict = bool(getattr(args, "strict", False))
-    return with_host_checks(engine, loaded, plan, strict, getattr(args, "netns", None))
+    return with_host_checks(engine, loaded, plan, strict, netns)
 
 
 def _resource(loaded: LoadedStack, flag: str, given: str) -> str:
     """NAME, NAME[i] (one replica) or the plan's address (containers.NAME[i], jobs.NAME), as NAME or NAME[i]."""
-    text = given.removeprefix("containers.").removeprefix("jobs.")
-    name, _, rest = text.partition("[")
     services = loaded.stack.services()
-    if name not in services:
+    try:
+        address = Address.parse(given if "." in given else f"containers.{given}")
+    except ValueError:
+        address = Address(Kind.CONTAINER, given.partition("[")[0], 0)  # a replica that is not a number
+    name, replica = address.name, address.replica
+    if not address.kind.is_service or name not in services:
         raise HostformError(f"{flag} {given}: no container or job {name!r} in stack {loaded.name!r}")
-    if not rest:
+    if replica is None:
         return name
-    replica = rest.removesuffix("]")
-    if not replica.isdigit() or not 1 <= int(replica) <= services[name].replicas:
+    if not 1 <= replica <= services[name].replicas:
         raise HostformError(f"{flag} {given}: {name!r} has replicas 1 to {services[name].replicas}")
-    return f"{name}[{int(replica)}]"
+    return f"{name}[{replica}]"
 
 
 def stage_explain(plan: Plan, loaded: LoadedStack, engine: Engine) -> Plan:
@@ -101,8 +115,8 @@ def _cannot_converge(plan: Plan) -> HostformError:
     return HostformError(plan.refusal())
 
 
-def stage_confirm(args: argparse.Namespace, plan: Plan, verb: str = "perform these actions") -> bool:
-    if args.auto_approve:
+def stage_confirm(auto_approve: bool, plan: Plan, verb: str = "perform these actions") -> bool:
+    if auto_approve:
         return True
     if not sys.stdin.isatty():
         raise HostformError("not on a terminal: give --auto-approve to apply without asking")
@@ -110,13 +124,13 @@ def stage_confirm(args: argparse.Namespace, plan: Plan, verb: str = "perform the
     return answer.strip() == "yes"
 
 
-def stage_apply(args: argparse.Namespace, engine: Engine, loaded: LoadedStack, plan: Plan) -> ApplyReport:
-    json_lines = bool(getattr(args, "json", False))
+def stage_apply(
+    engine: Engine, loaded: LoadedStack, plan: Plan, parallelism: int = 10, json_lines: bool = False
+) -> ApplyReport:
     reporter = EventReporter(json_lines=json_lines, live=not json_lines and sys.stdout.isatty())
     from hostform.plans.apply import Applier
     from hostform.plans.work import EngineWork
 
-    parallelism = getattr(args, "parallelism", 10)
     work = EngineWork(engine, loaded, plan.key, parallelism)
     applier = Applier(loaded, plan, work, parallelism, reporter)
     with _interruptible(applier), reporter:
@@ -158,11 +172,11 @@ def stage_report(report: ApplyReport, plan: Plan, json_lines: bool = False, verb
             f"{len(report.skipped)} not started; a re-run converges the rest.",
             file=sys.stderr,
         )
-        return 130
+        return Exit.INTERRUPTED
     if report.ok:
         msg = f"{verb} complete: {len(report.done)} actions on stack {plan.stack!r}."
         print(json.dumps({"event": "complete", "done": len(report.done)}) if json_lines else msg)
-        return EXIT_OK
+        return Exit.OK
     lines = [f"{c.address}: {why}" for c, why in report.failed]
     lines += [f"{c.address}: not done ({report.why_skipped.get(c.address, 'not started')})" for c in report.skipped]
     raise ApplyError(
@@ -240,18 +254,19 @@ def stage_pull(engine: Engine, loaded: LoadedStack) -> None:
         list(pool.map(engine.pull, refs))
 
 
-def cmd_plan(args: argparse.Namespace) -> int:
-    loaded = stage_load(args)
-    engine = stage_connect(args)
-    if args.pull:
+def cmd_plan(o: PlanCommand) -> int:
+    loaded = stage_load(o.stack)
+    engine = stage_connect(o.engine)
+    if o.pull:
         stage_pull(engine, loaded)
-    plan = stage_host_checks(args, engine, loaded, stage_plan(args, loaded, stage_observe(engine, loaded)))
-    plan = stage_explain(plan, loaded, engine)
-    fmt = "json" if args.json else args.format
-    if args.out:
+    plan = stage_plan(loaded, stage_observe(engine, loaded), o.replace, o.target)
+    plan = stage_explain(stage_host_checks(engine, loaded, plan, o.strict, o.netns), loaded, engine)
+    fmt = "json" if o.json else o.format
+    if o.out:
         from hostform.plans.planfile import PlanRequest, save_plan
 
-        save_plan(args.out, plan, loaded, PlanRequest.of(loaded, args.var, args.var_file, args.replace, args.target))
+        request = PlanRequest.of(loaded, list(o.stack.var), list(o.stack.var_file), list(o.replace), list(o.target))
+        save_plan(o.out, plan, loaded, request)
     if fmt == "json":
         print(json.dumps(plan_json(plan), indent=2))
     elif fmt == "markdown":
@@ -262,165 +277,161 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print_plan(plan)
     if not plan.applicable:
         raise _cannot_converge(plan)
-    if args.detailed_exitcode and plan.has_changes:
-        return EXIT_CHANGES
-    return EXIT_OK
+    if o.detailed_exitcode and plan.has_changes:
+        return Exit.CHANGES
+    return Exit.OK
 
 
-def cmd_apply(args: argparse.Namespace) -> int:
+def cmd_apply(o: ApplyCommand) -> int:
     from hostform.plans.planfile import is_plan_file, load_plan_file
 
     saved = None
-    if is_plan_file(args.stack):
-        saved = load_plan_file(args.stack)
-        request = saved.request
-        args.stack = request.stack_path
-        args.var, args.var_file = list(request.var), list(request.var_file)
-        args.replace, args.target = list(request.replace), list(request.target)
-    loaded = stage_load(args)
-    engine = stage_connect(args)
+    if is_plan_file(o.stack.stack):
+        saved = load_plan_file(o.stack.stack)
+        r = saved.request
+        o = replace(o, stack=StackOptions(r.stack_path, r.var, r.var_file), replace=r.replace, target=r.target)
+    loaded = stage_load(o.stack)
+    engine = stage_connect(o.engine)
     from hostform.runtime.lock import stack_lock
 
-    with stack_lock(engine, loaded.name, "apply", args.lock_timeout):
-        return _apply_locked(args, engine, loaded, saved)
+    with stack_lock(engine, loaded.name, "apply", o.lock_timeout):
+        return _apply_locked(o, engine, loaded, saved)
 
 
-def _apply_locked(args: argparse.Namespace, engine: Engine, loaded: LoadedStack, saved: SavedPlan | None) -> int:
-    plan = stage_host_checks(args, engine, loaded, stage_plan(args, loaded, stage_observe(engine, loaded)))
+def _apply_locked(o: ApplyCommand, engine: Engine, loaded: LoadedStack, saved: SavedPlan | None) -> int:
+    plan = stage_plan(loaded, stage_observe(engine, loaded), o.replace, o.target, o.prune_volumes)
+    plan = stage_host_checks(engine, loaded, plan, o.strict, o.netns)
     if saved is not None:
         from hostform.plans.planfile import check_fresh
 
         check_fresh(saved, plan, loaded)
-    if not args.json:
+    if not o.json:
         print_plan(stage_explain(plan, loaded, engine))
     if not plan.applicable:
         raise _cannot_converge(plan)
     if not plan.has_changes:
-        return EXIT_OK
-    if saved is None and not stage_confirm(args, plan):
+        return Exit.OK
+    if saved is None and not stage_confirm(o.auto_approve, plan):
         print("Apply cancelled.")
-        return EXIT_ERROR
-    report = stage_apply(args, engine, loaded, plan)
-    return stage_report(report, plan, args.json)
+        return Exit.ERROR
+    report = stage_apply(engine, loaded, plan, o.parallelism, o.json)
+    return stage_report(report, plan, o.json)
 
 
-def cmd_destroy(args: argparse.Namespace) -> int:
+def cmd_destroy(o: DestroyCommand) -> int:
     try:
-        loaded = stage_load(args)
+        loaded = stage_load(o.stack)
     except StackError as exc:  # destroy needs the name only: secrets need not be set to remove
         from hostform.declare.load import load_name_only
 
-        loaded = load_name_only(args.stack)
+        loaded = load_name_only(o.stack.stack)
         print(
             f"warning: the stack file does not load ({exc.lines()[0]}"
             + (f"; and {len(exc.lines()) - 1} more" if len(exc.lines()) > 1 else "")
             + f"): destroying by its name {loaded.name!r} alone, with 10s stop grace periods",
             file=sys.stderr,
         )
-    engine = stage_connect(args)
+    engine = stage_connect(o.engine)
     from hostform.runtime.lock import stack_lock
 
-    with stack_lock(engine, loaded.name, "destroy", args.lock_timeout):
-        return _destroy_locked(args, engine, loaded)
+    with stack_lock(engine, loaded.name, "destroy", o.lock_timeout):
+        return _destroy_locked(o, engine, loaded)
 
 
-def _destroy_locked(args: argparse.Namespace, engine: Engine, loaded: LoadedStack) -> int:
+def _destroy_locked(o: DestroyCommand, engine: Engine, loaded: LoadedStack) -> int:
     observed = observe(engine, loaded.name, inspect=False)
-    plan = destroy_plan(loaded.name, observed, args.volumes)
+    plan = destroy_plan(loaded.name, observed, o.volumes)
     print_plan(
         plan,
         heading=f"hostform will destroy these objects of stack {plan.stack!r}:",
         empty=f"Nothing to destroy: stack {plan.stack!r} has no objects on this engine.",
     )
     if not plan.has_changes:
-        return EXIT_OK
-    if not stage_confirm(args, plan, "destroy these objects"):
+        return Exit.OK
+    if not stage_confirm(o.auto_approve, plan, "destroy these objects"):
         print("Destroy cancelled.")
-        return EXIT_ERROR
-    report = stage_apply(args, engine, loaded, plan)
+        return Exit.ERROR
+    report = stage_apply(engine, loaded, plan, o.parallelism)
     return stage_report(report, plan, verb="Destroy")
 
 
-def cmd_drift(args: argparse.Namespace) -> int:
+def cmd_drift(o: DriftCommand) -> int:
     """load -> observe -> detect -> report; with --fix: plan the drifted -> confirm -> apply -> re-check."""
     from contextlib import redirect_stdout
 
     from hostform.plans import drift
     from hostform.plans.drift_view import print_report
 
-    loaded = stage_load(args)
-    engine = stage_connect(args)
-    report, plan = drift.check(engine, loaded, args.include_pending, args.netns)
-    if args.fix and not report.in_sync:
-        quiet = argparse.Namespace(**{**vars(args), "json": False})
-        with redirect_stdout(sys.stderr if args.json else sys.stdout):  # --json: stdout holds the report only
+    loaded = stage_load(o.stack)
+    engine = stage_connect(o.engine)
+    report, plan = drift.check(engine, loaded, o.include_pending, o.netns)
+    if o.fix and not report.in_sync:
+        with redirect_stdout(sys.stderr if o.json else sys.stdout):  # --json: stdout holds the report only
             print_report(report)
             from hostform.runtime.lock import stack_lock
 
-            with stack_lock(engine, loaded.name, "drift --fix"):
-                report, plan = drift.check(engine, loaded, args.include_pending, args.netns)  # under the lock
+            with stack_lock(engine, loaded.name, "drift --fix", o.lock_timeout):
+                report, plan = drift.check(engine, loaded, o.include_pending, o.netns)  # under the lock
                 fix = drift.fix_plan(report, plan)
                 if fix.has_changes:
                     print_plan(fix)
                 for warning in () if fix.has_changes else fix.warnings:
                     print(f"! {warning}")
-                if fix.has_changes and stage_confirm(args, fix, "fix this drift"):
-                    code = stage_report(stage_apply(quiet, engine, loaded, fix), fix, verb="Fix")
-                    if code != EXIT_OK:
+                if fix.has_changes and stage_confirm(o.auto_approve, fix, "fix this drift"):
+                    code = stage_report(stage_apply(engine, loaded, fix, o.parallelism), fix, verb="Fix")
+                    if code != Exit.OK:
                         return code
-                    report, _ = drift.check(engine, loaded, args.include_pending, args.netns)
+                    report, _ = drift.check(engine, loaded, o.include_pending, o.netns)
                     print("After the fix:")
                 elif fix.has_changes:
                     print("Fix cancelled.")
-    if args.json:
+    if o.json:
         print(json.dumps(drift.report_json(report), indent=2))
     else:
         print_report(report)
-    return EXIT_OK if report.in_sync else EXIT_CHANGES
+    return Exit.OK if report.in_sync else Exit.CHANGES
 
 
-def cmd_show(args: argparse.Namespace) -> int:
+def cmd_show(o: ShowCommand) -> int:
     from hostform.plans.planfile import load_plan_file
 
-    plan = load_plan_file(args.planfile).plan
-    if args.format == "json":
+    plan = load_plan_file(o.planfile).plan
+    if o.format == "json":
         print(json.dumps(plan_json(plan), indent=2))
-    elif args.format == "markdown":
+    elif o.format == "markdown":
         from hostform.plans.markdown import render_markdown
 
         print(render_markdown(plan), end="")
     else:
         print_plan(plan)
-    return EXIT_OK
+    return Exit.OK
 
 
-def cmd_prune_images(args: argparse.Namespace) -> int:
+def cmd_prune_images(o: PruneImagesCommand) -> int:
     """The stack's built images past the newest --keep of each, unless a container (of any stack,
     running or not) uses one or the stack declares it now."""
     from hostform.runtime import images
 
-    if args.keep < 0:
-        raise HostformError(f"--keep {args.keep}: must be 0 or more")
-    loaded = stage_load(args)
-    engine = stage_connect(args)
+    if o.keep < 0:
+        raise HostformError(f"--keep {o.keep}: must be 0 or more")
+    loaded = stage_load(o.stack)
+    engine = stage_connect(o.engine)
     declared = {b.ref for b in loaded.builds.values()}
-    doomed = images.prune_plan(
-        images.built_images(engine, loaded.name), images.images_in_use(engine), declared, args.keep
-    )
+    doomed = images.prune_plan(images.built_images(engine, loaded.name), images.images_in_use(engine), declared, o.keep)
     for image in doomed:
         images.remove_image(engine, image)
         print(f"removed {', '.join(image.tags) or image.id[:19]}")
     print(f"{len(doomed)} built images of stack {loaded.name!r} removed.")
-    return EXIT_OK
+    return Exit.OK
 
 
-def cmd_unlock(args: argparse.Namespace) -> int:
-    loaded = stage_load(args)
-    engine = stage_connect(args)
+def cmd_unlock(o: UnlockCommand) -> int:
+    loaded = stage_load(o.stack)
+    engine = stage_connect(o.engine)
     from hostform.runtime.lock import break_lock, read_lock
 
     held = read_lock(engine, loaded.name)
-    if held is not None and held.holder_alive() and not args.force:
+    if held is not None and held.holder_alive() and not o.force:
         raise HostformError(
             f"{held.describe()}, and that process is still running: let it finish, stop it "
             "(Ctrl-C releases the lock), or give --force"
@@ -430,16 +441,36 @@ def cmd_unlock(args: argparse.Namespace) -> int:
         print(f"stack {loaded.name!r} is not locked")
     else:
         print(f"lock broken: {held.describe()}")
-    return EXIT_OK
+    return Exit.OK
 
 
-def cmd_host(args: argparse.Namespace) -> int:
+def cmd_host(o: HostCommand) -> int:
     """Interfaces, routes, listening sockets and their owners, the engine's networks (read only)."""
     from hostform.plans.hostview import gather, view_json, view_text
 
-    view = gather(args.host, args.netns)
-    if args.json:
+    view = gather(o.engine.host, o.netns)
+    if o.json:
         print(json.dumps(view_json(view), indent=2))
     else:
         print("\n".join(view_text(view)))
-    return EXIT_OK
+    return Exit.OK
+
+
+COMMANDS: dict[str, tuple[type[Any], Callable[[Any], int]]] = {
+    "plan": (PlanCommand, cmd_plan),
+    "apply": (ApplyCommand, cmd_apply),
+    "drift": (DriftCommand, cmd_drift),
+    "destroy": (DestroyCommand, cmd_destroy),
+    "prune-images": (PruneImagesCommand, cmd_prune_images),
+    "show": (ShowCommand, cmd_show),
+    "host": (HostCommand, cmd_host),
+    "unlock": (UnlockCommand, cmd_unlock),
+}
+
+
+def run(name: str, args: argparse.Namespace) -> int:
+    """The command `name` with its typed options, from the parsed command line."""
+    from hostform.plans.options import from_namespace
+
+    options_type, command = COMMANDS[name]
+    return command(from_namespace(options_type, args))

@@ -17,6 +17,7 @@ from typing import Any
 from hostform.declare import names
 from hostform.declare.canonical import service_spec
 from hostform.declare.load import LoadedStack
+from hostform.declare.names import Address, Kind
 from hostform.declare.schema import ContainerSpec, NetworkSpec
 from hostform.declare.secrets import MASK
 from hostform.plans.fields import FIELD_EFFECTS, LIFTED_BY_REPLACE, Effect, effect_of
@@ -100,16 +101,16 @@ def image_changes(loaded: LoadedStack, observed: Observed, changes: list[Change]
         users = sorted(n for n, b in loaded.builds.items() if b.ref == build.ref)
         present = observed.image_ids.get(build.ref) is not None
         pushed = any(d.startswith(f"{build.repository}@") for d in observed.repo_digests.get(build.ref, ()))
-        address = f"images.{build.repository}"
+        address = str(Address(Kind.IMAGE, build.repository))
         used_by = Reason(ReasonKind.NEW, text=f"for {', '.join(users)}")
         if not present and (needed & set(users) or build.push):
             seen.add(build.ref)
             pushes = (Reason(ReasonKind.BUILD, text=f"then pushed to {build.registry or 'its registry'}"),)
-            yield Change(address, "image", name, build.ref, Action.BUILD, (used_by, *(pushes if build.push else ())))
+            yield Change(address, Kind.IMAGE, name, build.ref, Action.BUILD, (used_by, *(pushes if build.push else ())))
         elif present and build.push and not pushed:
             seen.add(build.ref)
             reason = Reason(ReasonKind.BUILD, text=f"built, not yet in {build.registry or 'its registry'}")
-            yield Change(address, "image", name, build.ref, Action.PUSH, (used_by, reason), current_id=build.ref)
+            yield Change(address, Kind.IMAGE, name, build.ref, Action.PUSH, (used_by, reason), current_id=build.ref)
 
 
 def _build_reason(loaded: LoadedStack, observed: Observed, name: str, reason: Reason) -> Reason:
@@ -135,18 +136,18 @@ def _network_changes(
         if spec.external:
             continue
         engine_name = names.network_name(stack, name)
-        if ("network", engine_name) in conflicts:
+        if (Kind.NETWORK, engine_name) in conflicts:
             continue
         live = by_name.get(name)
-        address = f"networks.{name}"
+        address = str(Address(Kind.NETWORK, name))
         if live is None:
-            yield Change(address, "network", name, engine_name, Action.CREATE, (Reason(ReasonKind.NEW),))
+            yield Change(address, Kind.NETWORK, name, engine_name, Action.CREATE, (Reason(ReasonKind.NEW),))
             continue
         reasons = tuple(_network_reasons(spec, live))
         action = Action.REPLACE if reasons else Action.NOOP
         # a network cannot be made beside the old one under its name: removed, then made again
         order = ReplaceOrder.STOP_FIRST
-        yield Change(address, "network", name, engine_name, action, reasons, current_id=live.id, order=order)
+        yield Change(address, Kind.NETWORK, name, engine_name, action, reasons, current_id=live.id, order=order)
     declared = set(loaded.stack.all_networks())
     for live in observed.networks:
         if live.name not in declared:
@@ -163,6 +164,8 @@ def _network_reasons(spec: NetworkSpec, live: ObservedNetwork) -> Iterable[Reaso
             yield Reason(ReasonKind.FIELD, path, have, want)
     if spec.subnet is not None and spec.subnet != live.subnet:
         yield Reason(ReasonKind.FIELD, "subnet", live.subnet, spec.subnet)
+    if spec.subnet is not None and spec.gateway is not None and spec.gateway != live.gateway:
+        yield Reason(ReasonKind.FIELD, "gateway", live.gateway, spec.gateway)  # applied with a subnet only
     # labels and options cannot change on a network: a different one is made
     if names.user_labels(live.labels) != spec.labels:
         yield Reason(ReasonKind.FIELD, "labels", names.user_labels(live.labels), spec.labels)
@@ -186,12 +189,12 @@ def _volume_changes(
     by_name = {v.name: v for v in observed.volumes}
     for name, spec in sorted(loaded.stack.volumes.items()):
         engine_name = names.volume_name(stack, name)
-        if spec.external or ("volume", engine_name) in conflicts:
+        if spec.external or (Kind.VOLUME, engine_name) in conflicts:
             continue
         live = by_name.get(name)
-        address = f"volumes.{name}"
+        address = str(Address(Kind.VOLUME, name))
         if live is None:
-            yield Change(address, "volume", name, engine_name, Action.CREATE, (Reason(ReasonKind.NEW),))
+            yield Change(address, Kind.VOLUME, name, engine_name, Action.CREATE, (Reason(ReasonKind.NEW),))
         else:
             differ = [
                 what
@@ -208,7 +211,7 @@ def _volume_changes(
                     "automatically (their data would be lost); to change it, copy the data out, remove "
                     "the volume by hand and apply"
                 )
-            yield Change(address, "volume", name, engine_name, Action.NOOP, current_id=live.engine_name)
+            yield Change(address, Kind.VOLUME, name, engine_name, Action.NOOP, current_id=live.engine_name)
     for live in observed.volumes:
         if live.name in loaded.stack.volumes:
             continue
@@ -236,12 +239,12 @@ def _service_changes(
     services = stack.services()
     for name in sorted(services):
         spec = services[name]
-        kind = "job" if name in stack.jobs else "container"
+        kind = Kind.JOB if name in stack.jobs else Kind.CONTAINER
         desired = service_spec(loaded, name, key)
         for replica in range(1, spec.replicas + 1):
             engine_name = names.container_name(stack.name, name, replica, spec.replicas)
-            address = f"{kind}s.{name}" if spec.replicas == 1 else f"{kind}s.{name}[{replica}]"
-            if ("container", engine_name) in conflicts:
+            address = str(Address.of(kind, name, replica, spec.replicas))
+            if (Kind.CONTAINER, engine_name) in conflicts:
                 groups.pop((name, replica), None)
                 continue
             found = groups.pop((name, replica), [])
@@ -270,7 +273,7 @@ def _service_changes(
 
 def _replace_order(kind: str, spec: ContainerSpec) -> ReplaceOrder:
     """A container's declared update.order; a job is always removed before it runs again."""
-    if kind == "container" and spec.update.order == "start-first":
+    if kind == Kind.CONTAINER and spec.update.order == "start-first":
         return ReplaceOrder.START_FIRST
     return ReplaceOrder.STOP_FIRST
 
@@ -292,19 +295,28 @@ def _pick(
 
 def _delete_network(n: ObservedNetwork, text: str) -> Change:
     reasons = (Reason(ReasonKind.ORPHAN, text=text),)
-    return Change(f"networks.{n.name}", "network", n.name, n.engine_name, Action.DELETE, reasons, current_id=n.id)
+    address = str(Address(Kind.NETWORK, n.name))
+    return Change(address, Kind.NETWORK, n.name, n.engine_name, Action.DELETE, reasons, current_id=n.id)
 
 
 def _delete_volume(v: ObservedVolume, text: str) -> Change:
     reasons = (Reason(ReasonKind.ORPHAN, text=text),)
     return Change(
-        f"volumes.{v.name}", "volume", v.name, v.engine_name, Action.DELETE, reasons, current_id=v.engine_name
+        str(Address(Kind.VOLUME, v.name)),
+        Kind.VOLUME,
+        v.name,
+        v.engine_name,
+        Action.DELETE,
+        reasons,
+        current_id=v.engine_name,
     )
 
 
 def _delete(c: ObservedContainer, kind: ReasonKind, text: str) -> Change:
-    address = f"{c.kind}s.{c.name}" + (f"[{c.replica}]" if c.replica != 1 else "")
-    return Change(address, c.kind, c.name, c.engine_name, Action.DELETE, (Reason(kind, text=text),), c.replica, c.id)
+    address = str(Address.of(c.kind, c.name, c.replica))
+    return Change(
+        address, Kind(c.kind), c.name, c.engine_name, Action.DELETE, (Reason(kind, text=text),), c.replica, c.id
+    )
 
 
 def _action_for(reasons: list[Reason]) -> Action:
@@ -366,7 +378,7 @@ def _container_reasons(
     uses = {a.name for a in spec.networks} or {names.DEFAULT_NETWORK}
     for net in sorted(uses & replaced_nets):
         reasons.append(Reason(ReasonKind.DEPENDENCY, text=f"network {net!r} is replaced"))
-    if kind == "job":
+    if kind == Kind.JOB:
         if current.state in ("exited", "dead") and current.exit_code not in (0, None):
             reasons.append(Reason(ReasonKind.JOB_FAILED, text=f"last run failed with exit code {current.exit_code}"))
         elif current.state == "created":  # an apply stopped between create and start
@@ -524,9 +536,9 @@ def _net_view(nets: dict[str, tuple[str, ...]]) -> dict[str, list[str]]:
 # ---------------------------------------------------------------- order and targets
 
 _PHASE = {
-    ("network", Action.CREATE): 0,
-    ("volume", Action.CREATE): 0,
-    ("network", Action.REPLACE): 1,
+    (Kind.NETWORK, Action.CREATE): 0,
+    (Kind.VOLUME, Action.CREATE): 0,
+    (Kind.NETWORK, Action.REPLACE): 1,
 }
 
 
@@ -538,7 +550,7 @@ def _ordered(changes: list[Change]) -> list[Change]:
             return (-1, c.address)
         if c.action is Action.DELETE:
             return (5 if c.is_service else 6, c.address)
-        if c.kind in ("network", "volume"):
+        if c.kind in (Kind.NETWORK, Kind.VOLUME):
             return (_PHASE.get((c.kind, c.action), 2), c.address)
         return (3, c.address)
 
@@ -563,7 +575,7 @@ def _only_targets(loaded: LoadedStack, changes: list[Change], targets: tuple[str
             wanted.update(f"vol:{m.source}" for m in spec.volumes if m.type == "volume")
     keep = []
     for c in changes:
-        tag = {"network": f"net:{c.name}", "volume": f"vol:{c.name}"}.get(c.kind, c.name)
+        tag = {Kind.NETWORK: f"net:{c.name}", Kind.VOLUME: f"vol:{c.name}"}.get(c.kind, c.name)
         if tag in wanted or c.name in targets:
             keep.append(c)
     return keep

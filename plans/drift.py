@@ -37,6 +37,7 @@ from typing import Any
 from hostform.declare import names
 from hostform.declare.canonical import file_digest
 from hostform.declare.load import LoadedStack
+from hostform.declare.names import Address, Kind
 from hostform.declare.schema import ContainerSpec
 from hostform.declare.secrets import MASK, Secret
 from hostform.plans.diff import PlanOptions, make_plan, reload_targets
@@ -298,12 +299,12 @@ def _declared_addresses(loaded: LoadedStack) -> dict[tuple[str, str], tuple[str,
     for name, spec in stack.services().items():
         kind = "job" if name in stack.jobs else "container"
         for i in range(1, spec.replicas + 1):
-            address = f"{kind}s.{name}" if spec.replicas == 1 else f"{kind}s.{name}[{i}]"
+            address = str(Address.of(kind, name, i, spec.replicas))
             out[("container", names.container_name(stack.name, name, i, spec.replicas))] = (kind, name, address)
     for name in (*stack.networks, names.DEFAULT_NETWORK):
-        out[("network", names.network_name(stack.name, name))] = ("network", name, f"networks.{name}")
+        out[("network", names.network_name(stack.name, name))] = ("network", name, str(Address(Kind.NETWORK, name)))
     for name in stack.volumes:
-        out[("volume", names.volume_name(stack.name, name))] = ("volume", name, f"volumes.{name}")
+        out[("volume", names.volume_name(stack.name, name))] = ("volume", name, str(Address(Kind.VOLUME, name)))
     return out
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from hostform.declare.names import Kind
 from hostform.declare.secrets import MASK
 
 
@@ -98,7 +99,7 @@ class Reason:
 @dataclass(frozen=True)
 class Change:
     address: str  # containers.web, containers.worker[2], networks.backend, volumes.data
-    kind: str  # container | job | network | volume
+    kind: Kind
     name: str
     engine_name: str
     action: Action
@@ -107,14 +108,18 @@ class Change:
     current_id: str | None = None
     order: ReplaceOrder | None = None  # how it is replaced, when it is (set on what exists and can be)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, Kind):  # given as its word ("container"): the enum from here on
+            object.__setattr__(self, "kind", Kind(self.kind))
+
     @property
     def is_image(self) -> bool:
-        return self.kind == "image"
+        return self.kind == Kind.IMAGE
 
     @property
     def is_service(self) -> bool:
         """A container or a job (as against a network or a volume)."""
-        return self.kind in ("container", "job")
+        return Kind(self.kind).is_service
 
     @property
     def replace_paths(self) -> list[str]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from hostform.declare.errors import PlanError
 from hostform.declare.load import LoadedStack
+from hostform.declare.names import Kind
 from hostform.declare.secrets import MASK
 from hostform.plans.model import Action, Change, Plan, PlanMode, Reason, ReasonKind, ReplaceOrder
 
@@ -171,7 +172,7 @@ def decode(doc: Any, source: str = "saved plan") -> SavedPlan:
 def _decode_change(c: dict[str, Any]) -> Change:
     return Change(
         address=str(c["address"]),
-        kind=str(c["kind"]),
+        kind=Kind(c["kind"]),
         name=str(c["name"]),
         engine_name=str(c["engine_name"]),
         action=Action(c["action"]),

@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from hostform.declare.load import LoadedStack
+from hostform.declare.names import Address, Kind
 from hostform.plans.drift import Drift, DriftReport, FieldDrift, Finding, sort_findings
 from hostform.plans.model import Action
 from hostform.runtime.engine import Engine
@@ -53,7 +54,7 @@ def _sockets(facts: NetworkFacts, p: dict[str, Any]) -> list[Any]:
 
 
 def _container_findings(c: ObservedContainer, facts: NetworkFacts) -> Iterator[Finding]:
-    address = f"containers.{c.name}" + (f"[{c.replica}]" if c.replica != 1 else "")
+    address = str(Address.of(Kind.CONTAINER, c.name, c.replica))
     for p in _fixed_ports(c):
         protocol, ip, port = p.get("protocol", "tcp"), p.get("host_ip") or "", int(p["host_port"])
         where = f"port {ip or '0.0.0.0'}:{port}/{protocol}, published for {address},"

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from hostform.declare import names
 from hostform.declare.errors import ApplyError, HostformError
 from hostform.declare.load import LoadedStack
+from hostform.declare.names import Condition
 from hostform.plans.model import Change
 from hostform.runtime import actions
 from hostform.runtime.engine import Engine
@@ -35,7 +36,7 @@ def stop_first(
     engine.rename(old, names.temp_name(change.engine_name, names.TEMP_OLD))
     try:
         engine.start(new)
-        require(wait_for(engine, new, "ready", health_budget(spec), abort), f"new {change.engine_name}")
+        require(wait_for(engine, new, Condition.READY, health_budget(spec), abort), f"new {change.engine_name}")
     except HostformError as exc:
         rollback(engine, change, old, new, was_running)
         raise ApplyError(f"{exc}; rolled back: the old container {change.engine_name} is back") from None
@@ -51,7 +52,7 @@ def start_first(
     new = create(change, names.temp_name(change.engine_name, names.TEMP_NEW), False)
     try:
         engine.start(new)
-        require(wait_for(engine, new, "ready", health_budget(spec), abort), f"new {change.engine_name}")
+        require(wait_for(engine, new, Condition.READY, health_budget(spec), abort), f"new {change.engine_name}")
         actions.announce(engine, loaded, change.name, new)
     except HostformError as exc:
         engine.remove_container(new)

@@ -17,6 +17,7 @@ from hostform.declare import names
 from hostform.declare.canonical import service_spec
 from hostform.declare.errors import ApplyError, HostformError
 from hostform.declare.load import LoadedStack
+from hostform.declare.names import Condition, Kind
 from hostform.declare.schema import ContainerSpec
 from hostform.plans import replace
 from hostform.plans.apply import Event, Interrupt, Notify
@@ -124,9 +125,9 @@ class EngineWork:
         ]
 
     def perform(self, change: Change, interrupt: Interrupt) -> None:
-        if change.kind == "network":
+        if change.kind == Kind.NETWORK:
             self._network(change)
-        elif change.kind == "volume":
+        elif change.kind == Kind.VOLUME:
             self._volume(change)
         elif change.action is Action.DELETE:
             spec = self.loaded.stack.services().get(change.name)
@@ -182,9 +183,10 @@ class EngineWork:
 
     def _await_dependencies(self, change: Change, stop: threading.Event) -> None:
         services = self.loaded.stack.services()
-        for dep, condition in services[change.name].depends_on.items():
+        for dep, declared in services[change.name].depends_on.items():
             dep_spec = services[dep]
-            budget = JOB_BUDGET if condition == "completed" else health_budget(dep_spec)
+            condition = Condition(declared)
+            budget = JOB_BUDGET if condition is Condition.COMPLETED else health_budget(dep_spec)
             for replica in range(1, dep_spec.replicas + 1):
                 engine_name = names.container_name(self.loaded.name, dep, replica, dep_spec.replicas)
                 readiness = wait_for(self.engine, engine_name, condition, budget, stop)
@@ -206,7 +208,7 @@ class EngineWork:
 
     def _run_job(self, change: Change, ident: str, abort: threading.Event) -> None:
         self._start_or_remove(ident)
-        readiness = wait_for(self.engine, ident, "completed", JOB_BUDGET, abort)
+        readiness = wait_for(self.engine, ident, Condition.COMPLETED, JOB_BUDGET, abort)
         if not readiness.ok:
             logs = " | ".join(self.engine.logs_tail(ident, 5))
             raise ApplyError(f"job {change.name!r} {readiness.detail}" + (f"; last log lines: {logs}" if logs else ""))
@@ -217,7 +219,7 @@ class EngineWork:
 
     def _create(self, change: Change, interrupt: Interrupt) -> None:
         ident = self.new_container(change, change.engine_name)
-        if change.kind == "job":
+        if change.kind == Kind.JOB:
             self._run_job(change, ident, interrupt.abort)
         else:
             self._start_or_remove(ident)
@@ -225,7 +227,7 @@ class EngineWork:
 
     def _start(self, change: Change) -> None:
         self.engine.start(need(change.current_id))
-        if change.kind != "job":
+        if change.kind != Kind.JOB:
             self._watch(change, need(change.current_id))
 
     def _update(self, change: Change) -> None:
@@ -256,7 +258,7 @@ class EngineWork:
     def _replace(self, change: Change, interrupt: Interrupt) -> None:
         old = need(change.current_id)
         spec = self.loaded.stack.services()[change.name]
-        if change.kind == "job":
+        if change.kind == Kind.JOB:
             self.engine.remove_container(old)
             self._run_job(change, self.new_container(change, change.engine_name), interrupt.abort)
         elif (change.order or _declared_order(spec)) is ReplaceOrder.START_FIRST:

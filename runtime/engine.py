@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from hostform.declare.errors import ConflictError, EngineError, EngineUnreachable, ImageMissing
+from hostform.declare.errors import ConflictError, EngineError, EngineUnreachable, ImageMissing, NotFound
 
 API_VERSION = "1.41"  # Docker 20.10 and every engine since
 READ_WORKERS = 32  # inspects at once on a tcp:// engine: 100 containers in 4 round trips
@@ -25,25 +25,39 @@ A = TypeVar("A")
 
 @contextmanager
 def translated(what: str) -> Iterator[None]:
-    """Map docker-py and transport errors to hostform's error tree."""
+    """Map docker-py and transport errors to hostform's error tree, by exception class and HTTP
+    status code (never by the words of a message, which change from one engine version to another)."""
     import docker.errors
     import requests.exceptions
 
     try:
         yield
     except docker.errors.ImageNotFound as exc:
-        raise ImageMissing(f"{what}: {_explain(exc)}") from None
+        raise ImageMissing(f"{what}: {_explain(exc)}", 404) from None
     except docker.errors.APIError as exc:
-        text = _explain(exc)
-        if "port is already allocated" in text or "address already in use" in text:
-            raise ConflictError(f"{what}: a host port is already taken: {text}") from None
-        if exc.status_code == 409:
-            raise ConflictError(f"{what}: {text}") from None
-        raise EngineError(f"{what}: {text}") from None
-    except (requests.exceptions.ConnectionError, docker.errors.DockerException, FileNotFoundError) as exc:
-        if isinstance(exc, docker.errors.DockerException) and "Error while fetching server API" not in str(exc):
-            raise EngineError(f"{what}: {exc}") from None
+        status = exc.status_code
+        kind = {404: NotFound, 409: ConflictError}.get(status or 0, EngineError)
+        raise kind(f"{what}: {_explain(exc)}", status) from None
+    except (requests.exceptions.ConnectionError, FileNotFoundError, ConnectionError) as exc:
         raise EngineUnreachable(f"cannot reach the Docker engine ({what}): {_root_cause(exc)}") from None
+    except requests.exceptions.RequestException as exc:  # a read that timed out, an answer cut short
+        raise EngineError(f"{what}: {_root_cause(exc)}") from None
+    except docker.errors.DockerException as exc:
+        if _transport_failed(exc):
+            raise EngineUnreachable(f"cannot reach the Docker engine ({what}): {_root_cause(exc)}") from None
+        raise EngineError(f"{what}: {exc}") from None
+
+
+def _transport_failed(exc: BaseException) -> bool:
+    """A docker-py error raised because the connection underneath failed (its cause or context)."""
+    import requests.exceptions
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, requests.exceptions.ConnectionError | FileNotFoundError | ConnectionError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _explain(exc: Any) -> str:
@@ -187,18 +201,14 @@ class Engine:
         return json.loads(resp.data)
 
     def inspect_container(self, ident: str) -> dict[str, Any] | None:
-        import docker.errors
-
         fast = self._local_get(f"/containers/{quote(ident, safe='')}/json")
         if isinstance(fast, dict):
             return fast
         try:
             found: dict[str, Any] = self.call(f"inspect container {ident}", self.api.inspect_container, ident)
             return found
-        except EngineError as exc:
-            if isinstance(exc.__context__, docker.errors.NotFound) or "No such container" in str(exc):
-                return None
-            raise
+        except NotFound:
+            return None
 
     def list_networks(self, label: str | None = None, names: list[str] | None = None) -> list[dict[str, Any]]:
         filters: dict[str, Any] = {}
@@ -217,7 +227,7 @@ class Engine:
         try:
             found: dict[str, Any] = self.call(f"inspect volume {name}", self.api.inspect_volume, name)
             return found
-        except EngineError:
+        except NotFound:  # only that: an engine that does not answer is not a missing volume
             return None
 
     def image_id(self, ref: str) -> str | None:
@@ -225,15 +235,9 @@ class Engine:
 
     def image_facts(self, ref: str) -> tuple[str | None, tuple[str, ...]]:
         """The local image ID of a reference (None: absent) and its registry digests (repo@sha256:...)."""
-        import docker.errors
-
         try:
-            with translated(f"inspect image {ref}"):
-                try:
-                    found = self.api.inspect_image(ref)
-                except docker.errors.NotFound:
-                    return None, ()
-        except ImageMissing:
+            found = self.call(f"inspect image {ref}", self.api.inspect_image, ref)
+        except NotFound:
             return None, ()
         return str(found["Id"]), tuple(found.get("RepoDigests") or ())
 
@@ -298,21 +302,15 @@ class Engine:
             self.call(
                 f"copy {path} into {ident}", self.api.put_archive, ident, parent or "/", _tar_of(base, data, mode)
             )
-        except EngineError as exc:
-            if "Could not find the file" not in str(exc) and "no such file" not in str(exc).lower():
-                raise
+        except NotFound:  # its folder is missing: the tar extracted at / carries the folders too
             self.call(f"copy {path} into {ident}", self.api.put_archive, ident, "/", _tar_of(path, data, mode))
 
     def read_file(self, ident: str, path: str, limit: int = 1 << 20) -> bytes | None:
         """A regular file's content from a container (running or not); None when absent or too big."""
-        import docker.errors
-
         try:
-            stream, stat = self.api.get_archive(ident, path)
-        except docker.errors.NotFound:
+            stream, stat = self.call(f"read {path} from {ident}", self.api.get_archive, ident, path)
+        except NotFound:
             return None
-        except docker.errors.APIError as exc:
-            raise EngineError(f"read {path} from {ident}: {_explain(exc)}") from None
         if int(stat.get("size", 0)) > limit:
             return None
         raw = b"".join(stream)
@@ -325,14 +323,12 @@ class Engine:
                     return fh.read() if fh else None
         return None
 
-    def wait(self, ident: str, timeout: float) -> int:
-        with translated(f"wait for {ident}"):
-            result = self.api.wait(ident, timeout=timeout)
-        return int(result.get("StatusCode", -1))
-
     def logs_tail(self, ident: str, lines: int = 10) -> list[str]:
+        """The last lines a container wrote, for an error message ([] when the engine has none to give)."""
         try:
             raw = self.call(f"logs of {ident}", self.api.logs, ident, tail=lines, stdout=True, stderr=True)
+        except EngineUnreachable:
+            raise
         except EngineError:
             return []
         text: str = raw.decode(errors="replace")
@@ -352,14 +348,14 @@ class Engine:
 
     def remove_network(self, ident: str, patience: float = 15.0) -> None:
         # Endpoints of containers removed a moment ago are released asynchronously (seen with
-        # 100 containers under load): "has active endpoints" is retried for a while.
+        # 100 containers under load): the engine's 403 ("has active endpoints") is retried a while.
         deadline = time.monotonic() + patience
         while True:
             try:
                 self.call(f"remove network {ident}", self.api.remove_network, ident)
                 return
             except EngineError as exc:
-                if "active endpoints" not in str(exc) or time.monotonic() > deadline:
+                if exc.status != 403 or time.monotonic() > deadline:
                     raise
                 time.sleep(0.25)
 

@@ -285,6 +285,7 @@ def _network(listed: dict[str, Any]) -> ObservedNetwork:
         internal=bool(listed.get("Internal")),
         attachable=bool(listed.get("Attachable")),
         subnet=(ipam[0].get("Subnet") if ipam else None),
+        gateway=(ipam[0].get("Gateway") if ipam else None),
         labels=dict(labels),
         created=_rfc3339_seconds(str(listed.get("Created") or "")),
         options=dict(listed.get("Options") or {}),

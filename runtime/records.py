@@ -42,10 +42,6 @@ class ObservedContainer:
     oom_killed: bool = False
     health_output: str | None = None  # output of the last health check, when inspected
 
-    @property
-    def short_id(self) -> str:
-        return self.id[:12]
-
 
 @dataclass(frozen=True)
 class ObservedNetwork:
@@ -59,6 +55,7 @@ class ObservedNetwork:
     labels: dict[str, str] = field(default_factory=dict)
     created: float = 0.0  # unix seconds; for `drift` only
     options: dict[str, str] = field(default_factory=dict)  # driver options
+    gateway: str | None = None  # of the first IPAM pool, as the engine has it
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from hostform.runtime.engine import Engine
+
+
+class Health(StrEnum):
+    STARTING = "starting"
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"
 
 
 @dataclass(frozen=True)
@@ -17,7 +24,7 @@ class ContainerState:
     running: bool
     exit_code: int | None  # as the engine reports it (0 for a container that never ran)
     started_at: str  # changes at each (re)start
-    health: str | None  # starting | healthy | unhealthy; None: no healthcheck configured
+    health: Health | None  # None: no healthcheck configured
     health_log: tuple[str, ...] = ()  # outputs of the last health checks, oldest first
     restart_count: int = 0
     labels: dict[str, str] = field(default_factory=dict)
@@ -35,7 +42,8 @@ def container_state(info: dict[str, Any]) -> ContainerState:
     health = None
     log: tuple[str, ...] = ()
     if isinstance(raw_health, dict):
-        health = str(raw_health.get("Status") or "")
+        status = raw_health.get("Status")
+        health = Health(status) if status in tuple(Health) else Health.STARTING
         log = tuple(str(entry.get("Output", "")).strip() for entry in raw_health.get("Log") or [])
     ident = str(info.get("Id") or "")
     endpoints = (info.get("NetworkSettings") or {}).get("Networks") or {}

@@ -7,9 +7,10 @@ import time
 from dataclasses import dataclass
 
 from hostform.declare.errors import ApplyError
+from hostform.declare.names import Condition
 from hostform.declare.schema import ContainerSpec
 from hostform.runtime.engine import Engine
-from hostform.runtime.state import ContainerState, read_state
+from hostform.runtime.state import ContainerState, Health, read_state
 
 POLL = 0.1
 SETTLE = 1.0  # seconds a container without a healthcheck must stay up to count as ready
@@ -31,7 +32,7 @@ def health_budget(spec: ContainerSpec | None) -> float:
 
 
 def wait_for(
-    engine: Engine, ident: str, condition: str, budget: float, stop: threading.Event | None = None
+    engine: Engine, ident: str, condition: Condition, budget: float, stop: threading.Event | None = None
 ) -> Readiness:
     """Poll until the condition holds or cannot hold any more; `stop` (Ctrl-C) ends the wait."""
     deadline = time.monotonic() + budget
@@ -44,7 +45,7 @@ def wait_for(
         if state is None:
             return Readiness(False, "container disappeared")
         verdict = _judge(state, condition)
-        if verdict is not None and verdict.ok and condition == "ready" and not state.has_healthcheck:
+        if verdict is not None and verdict.ok and condition is Condition.READY and not state.has_healthcheck:
             # no healthcheck: "up" must last, or a command that fails at once would pass for ready
             if up_since is not None and up_since[1] != state.started_at:
                 verdict = Readiness(False, "restarted while starting")
@@ -52,7 +53,7 @@ def wait_for(
                 up_since = up_since or (time.monotonic(), state.started_at)
                 verdict = None
         if verdict is not None:
-            if not verdict.ok and condition != "completed":
+            if not verdict.ok and condition is not Condition.COMPLETED:
                 return Readiness(False, verdict.detail + _last_words(engine, ident, state))
             return verdict
         if time.monotonic() > deadline:
@@ -60,9 +61,9 @@ def wait_for(
         stop.wait(POLL)
 
 
-def _judge(state: ContainerState, condition: str) -> Readiness | None:
+def _judge(state: ContainerState, condition: Condition) -> Readiness | None:
     status = state.status
-    if condition == "completed":
+    if condition is Condition.COMPLETED:
         if status in ("exited", "dead"):
             code = state.exit_code or 0
             return Readiness(code == 0, f"exited with code {code}")
@@ -73,13 +74,13 @@ def _judge(state: ContainerState, condition: str) -> Readiness | None:
         return Readiness(False, "is restarting (crash loop)")
     if status != "running":
         return None
-    if condition == "healthy" and not state.has_healthcheck:
+    if condition is Condition.HEALTHY and not state.has_healthcheck:
         # the engine sets State.Health at start whenever a healthcheck is configured
         return Readiness(False, "has no healthcheck (neither in the stack nor in its image): it can never be healthy")
-    if condition == "healthy" or (condition == "ready" and state.has_healthcheck):
-        if state.health == "healthy":
+    if condition is Condition.HEALTHY or (condition is Condition.READY and state.has_healthcheck):
+        if state.health is Health.HEALTHY:
             return Readiness(True)
-        if state.health == "unhealthy":
+        if state.health is Health.UNHEALTHY:
             return Readiness(False, "is unhealthy")
         return None
     return Readiness(True)
@@ -96,7 +97,7 @@ def settled(engine: Engine, ident: str) -> Readiness:
         detail = f"exited with code {code} right after it started{hint}"
     elif state.status == "restarting" or state.restart_count > 0:
         detail = f"is in a restart loop right after it started (last exit code {code})"
-    elif state.health == "unhealthy":
+    elif state.health is Health.UNHEALTHY:
         detail = "is unhealthy right after it started"
     else:
         return Readiness(True)

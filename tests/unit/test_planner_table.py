@@ -94,6 +94,7 @@ def _observed(case: dict[str, Any], loaded: Any) -> Observed:
             internal=n.get("internal", False),
             attachable=n.get("attachable", False),
             subnet=n.get("subnet"),
+            gateway=n.get("gateway"),
             labels=n.get("labels", {}),
             options=n.get("options", {}),
         )

@@ -1,0 +1,144 @@
+"""Each command's options, typed: built once from the parsed command line (plans.cli), so the
+commands never reach into the argparse namespace. A field without its flag fails at once."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, TypeVar
+
+
+class Exit(IntEnum):
+    """hostform's exit codes, defined here alone."""
+
+    OK = 0
+    ERROR = 1  # an error (one line per problem on stderr)
+    CHANGES = 2  # plan --detailed-exitcode: there are changes; drift: the host drifted
+    INTERRUPTED = 130  # Ctrl-C or SIGTERM (128 + SIGINT, as shells count)
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    stack: str
+    var: tuple[str, ...] = ()
+    var_file: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    host: str | None = None
+    tls: bool = False
+    tlsverify: bool = False
+    tlscacert: str | None = None
+    tlscert: str | None = None
+    tlskey: str | None = None
+
+
+@dataclass(frozen=True)
+class ValidateCommand:
+    stack: tuple[str, ...]
+    var: tuple[str, ...] = ()
+    var_file: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlanCommand:
+    stack: StackOptions
+    engine: EngineOptions
+    out: str | None = None
+    detailed_exitcode: bool = False
+    json: bool = False
+    format: str = "text"
+    replace: tuple[str, ...] = ()
+    target: tuple[str, ...] = ()
+    pull: bool = False
+    strict: bool = False
+    netns: str | None = None
+
+
+@dataclass(frozen=True)
+class ApplyCommand:
+    stack: StackOptions
+    engine: EngineOptions
+    auto_approve: bool = False
+    parallelism: int = 10
+    json: bool = False
+    replace: tuple[str, ...] = ()
+    target: tuple[str, ...] = ()
+    prune_volumes: bool = False
+    lock_timeout: float = 0.0
+    strict: bool = False
+    netns: str | None = None
+
+
+@dataclass(frozen=True)
+class DriftCommand:
+    stack: StackOptions
+    engine: EngineOptions
+    json: bool = False
+    fix: bool = False
+    auto_approve: bool = False
+    include_pending: bool = False
+    parallelism: int = 10
+    lock_timeout: float = 0.0
+    netns: str | None = None
+
+
+@dataclass(frozen=True)
+class DestroyCommand:
+    stack: StackOptions
+    engine: EngineOptions
+    volumes: bool = False
+    auto_approve: bool = False
+    lock_timeout: float = 0.0
+    parallelism: int = 10
+
+
+@dataclass(frozen=True)
+class PruneImagesCommand:
+    stack: StackOptions
+    engine: EngineOptions
+    keep: int = 2
+
+
+@dataclass(frozen=True)
+class ShowCommand:
+    planfile: str
+    format: str = "text"
+
+
+@dataclass(frozen=True)
+class HostCommand:
+    engine: EngineOptions
+    netns: str | None = None
+    json: bool = False
+
+
+@dataclass(frozen=True)
+class UnlockCommand:
+    stack: StackOptions
+    engine: EngineOptions
+    force: bool = False
+
+
+T = TypeVar("T")
+
+
+def from_namespace(cls: type[T], args: argparse.Namespace) -> T:
+    """The options of `cls` from the parsed command line: nested option groups are read from the
+    same namespace, lists become tuples. A field the parser does not define is a KeyError here."""
+    given = vars(args)
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        hint = hints[f.name]
+        if dataclasses.is_dataclass(hint):
+            values[f.name] = from_namespace(hint, args)  # type: ignore[arg-type]
+        elif isinstance(given[f.name], list):
+            values[f.name] = tuple(given[f.name])
+        else:
+            values[f.name] = given[f.name]
+    return cls(**values)

@@ -1,0 +1,59 @@
+"""The command line: every flag says what it does, and each command gets a typed options object
+built from it (a field without its flag, or a flag nothing reads, fails here, not at run time)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import pytest
+
+from hostform.plans.cli import build_parser
+from hostform.plans.commands import COMMANDS
+from hostform.plans.options import DriftCommand, EngineOptions, Exit, StackOptions, ValidateCommand, from_namespace
+
+
+def _subparsers() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(sub.choices)
+
+
+def test_every_flag_has_help_text() -> None:
+    missing = [
+        f"{name} {'/'.join(action.option_strings) or action.dest}"
+        for name, p in _subparsers().items()
+        for action in p._actions
+        if not action.help and not isinstance(action, argparse._HelpAction)
+    ]
+    assert missing == []
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_each_command_reads_exactly_its_flags(name: str) -> None:
+    p = _subparsers()[name]
+    argv = [name] + (["plan.json"] if name == "show" else [] if name == "host" else ["stack.toml"])
+    args = build_parser().parse_args(argv)
+    options_type, _ = COMMANDS[name]
+    options = from_namespace(options_type, args)  # every field has its flag
+    read: set[str] = set()
+    for f in dataclasses.fields(options):
+        value = getattr(options, f.name)
+        read |= {g.name for g in dataclasses.fields(value)} if dataclasses.is_dataclass(value) else {f.name}
+    flags = {a.dest for a in p._actions if not isinstance(a, argparse._HelpAction)} - {"debug"}
+    assert flags == read, f"{name}: flags nothing reads {flags - read}, fields without a flag {read - flags}"
+
+
+def test_drift_fix_takes_parallelism_and_a_lock_timeout() -> None:
+    args = build_parser().parse_args(["drift", "s.toml", "--fix", "--parallelism", "3", "--lock-timeout", "7.5"])
+    options = from_namespace(DriftCommand, args)
+    assert options == DriftCommand(StackOptions("s.toml"), EngineOptions(), fix=True, parallelism=3, lock_timeout=7.5)
+
+
+def test_validate_takes_several_stacks() -> None:
+    args = build_parser().parse_args(["validate", "a.toml", "b", "--var", "x=1"])
+    assert from_namespace(ValidateCommand, args) == ValidateCommand(("a.toml", "b"), ("x=1",), ())
+
+
+def test_exit_codes_are_defined_once() -> None:
+    assert [int(c) for c in Exit] == [0, 1, 2, 130]
