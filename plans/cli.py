@@ -19,8 +19,6 @@ from typing import Any
 # entry points of every installed package (~4 ms at every start). Before any model is built.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-from hostform.declare.errors import HostformError  # noqa: E402
-
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
 
@@ -33,12 +31,9 @@ class _VersionAction(argparse.Action):
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from hostform.plans.version import VERSION  # what pyproject.toml reads too: no metadata lookup
 
-    try:
-        return version("hostform")
-    except PackageNotFoundError:
-        return "0+unknown"
+    return VERSION
 
 
 def _positive(text: str) -> int:
@@ -137,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fix", action="store_true", help="converge the drifted resources")
     p.add_argument("--auto-approve", action="store_true")
     p.add_argument("--include-pending", action="store_true", help="count pending changes as drift")
+    _netns_arg(p)
 
     p = sub.add_parser("destroy", parents=[common], help="remove the stack's objects")
     _stack_args(p)
@@ -224,8 +220,14 @@ def _terminated(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    given = sys.argv[1:] if argv is None else list(argv)
+    if given == ["--version"]:  # asked by scripts at every run: not even argparse
+        print(f"hostform {_version()}")
+        return EXIT_OK
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(given)  # --help and --version end here, before any of hostform is imported
+    from hostform.declare.errors import HostformError
+
     previous = signal.signal(signal.SIGTERM, _terminated)  # the applier installs its own while it runs
     try:
         return _command(args.command)(args)

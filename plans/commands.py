@@ -385,7 +385,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
 
     loaded = stage_load(args)
     engine = stage_connect(args)
-    report, plan = drift.check(engine, loaded, args.include_pending)
+    report, plan = drift.check(engine, loaded, args.include_pending, args.netns)
     if args.fix and not report.in_sync:
         quiet = argparse.Namespace(**{**vars(args), "json": False})
         with redirect_stdout(sys.stderr if args.json else sys.stdout):  # --json: stdout holds the report only
@@ -393,7 +393,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
             from hostform.runtime.lock import stack_lock
 
             with stack_lock(engine, loaded.name, "drift --fix"):
-                report, plan = drift.check(engine, loaded, args.include_pending)  # under the lock
+                report, plan = drift.check(engine, loaded, args.include_pending, args.netns)  # under the lock
                 fix = drift.fix_plan(report, plan)
                 if fix.has_changes:
                     print_plan(fix)
@@ -403,7 +403,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
                     code = stage_report(stage_apply(quiet, engine, loaded, fix), fix, verb="Fix")
                     if code != EXIT_OK:
                         return code
-                    report, _ = drift.check(engine, loaded, args.include_pending)
+                    report, _ = drift.check(engine, loaded, args.include_pending, args.netns)
                     print("After the fix:")
                 elif fix.has_changes:
                     print("Fix cancelled.")
