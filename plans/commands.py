@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 
 from hostform.declare.errors import ApplyError, HostformError, StackError
 from hostform.declare.load import LoadedStack, load
-from hostform.plans.diff import PlanOptions, destroy_plan, make_plan, observe_stack
+from hostform.plans.diff import PlanOptions, destroy_plan, make_plan
 from hostform.plans.model import Plan
 from hostform.plans.render import plan_json, print_lines, print_plan
 from hostform.runtime.engine import Engine
-from hostform.runtime.observe import observe
+from hostform.runtime.observe import observe, observe_stack
 from hostform.runtime.records import Observed
 
 if TYPE_CHECKING:  # the applier, the live view, the lock and saved plans: imported by the commands that apply
@@ -94,8 +94,10 @@ def stage_apply(args: argparse.Namespace, engine: Engine, loaded: LoadedStack, p
     json_lines = bool(getattr(args, "json", False))
     reporter = EventReporter(json_lines=json_lines, live=not json_lines and sys.stdout.isatty())
     from hostform.plans.apply import Applier
+    from hostform.plans.work import EngineWork
 
-    applier = Applier(engine, loaded, plan, getattr(args, "parallelism", 10), reporter)
+    work = EngineWork(engine, loaded, plan.key)
+    applier = Applier(loaded, plan, work, getattr(args, "parallelism", 10), reporter)
     with _interruptible(applier), reporter:
         return applier.run()
 
