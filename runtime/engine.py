@@ -103,6 +103,12 @@ class Engine:
             self.api.base_url = MOUNT
         elif not self.api.base_url.startswith("http+docker://"):
             _widen_tcp_pools(self.api, pool)  # requests keeps 10 connections per host: the workers need more
+            if isinstance(self.api.verify, str):
+                # requests would take REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE from the environment over
+                # the engine's own CA, and refuse the engine: each call verifies against its CA.
+                from hostform.runtime.tls import EngineCA
+
+                self.api.mount("https://", EngineCA(self.api.verify, pool))
         self._local_pool: Any = None
         if self.api.base_url.startswith(("http+docker://localhost", "http+docker://localnpipe", "http+docker://ssh")):
             # A local socket has no proxy and no netrc, but requests looks both up in the

@@ -105,3 +105,68 @@ def sshd(workdir: Path) -> Iterator[SSHEngine]:
         yield SSHEngine(f"ssh://root@127.0.0.1:{port}", bin_dir)
     finally:
         stop(proc)
+
+
+@dataclass(frozen=True)
+class TLSEngine:
+    url: str  # tcp://127.0.0.1:PORT, TLS with client certificates
+    certs: Path  # ca.pem, cert.pem, key.pem (the DOCKER_CERT_PATH layout)
+    socket: Path  # the same engine's unix socket, for the test's own setup and checks
+
+
+def make_certificates(folder: Path) -> None:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl."""
+    openssl = need("openssl")
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], check=True, capture_output=True, cwd=folder)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=hostform test CA",
+        "-keyout", "ca-key.pem", "-out", "ca.pem")  # fmt: skip
+    for who, ext in (
+        ("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"),
+        ("client", "extendedKeyUsage=clientAuth\n"),
+    ):
+        (folder / f"{who}.ext").write_text(ext)
+        run("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN=hostform test {who}",
+            "-keyout", f"{who}-key.pem", "-out", f"{who}.csr")  # fmt: skip
+        run("x509", "-req", "-in", f"{who}.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial",
+            "-days", "2", "-extfile", f"{who}.ext", "-out", f"{who}.pem")  # fmt: skip
+    (folder / "cert.pem").write_bytes((folder / "client.pem").read_bytes())
+    (folder / "key.pem").write_bytes((folder / "client-key.pem").read_bytes())
+
+
+@contextlib.contextmanager
+def tls_dockerd(workdir: Path) -> Iterator[TLSEngine]:
+    """A second dockerd of the test's own: its own data, exec root, pid file and unix socket, TCP
+    with TLS (client certificates) on a loopback port; no default bridge and no iptables rules, so
+    it leaves the main engine's networking alone. Stopped by its pid."""
+    dockerd = need("dockerd")
+    certs = workdir / "certs"
+    make_certificates(certs)
+    port = free_port()
+    sock = workdir / "docker.sock"
+    log = workdir / "dockerd.log"
+    args = [
+        dockerd,
+        "--data-root", str(workdir / "data"),
+        "--exec-root", str(workdir / "exec"),
+        "--pidfile", str(workdir / "dockerd.pid"),
+        "-H", f"unix://{sock}",
+        "-H", f"tcp://127.0.0.1:{port}",
+        "--tlsverify",
+        "--tlscacert", str(certs / "ca.pem"),
+        "--tlscert", str(certs / "server.pem"),
+        "--tlskey", str(certs / "server-key.pem"),
+        "--bridge", "none",
+        "--iptables=false",
+        "--ip-masq=false",
+    ]  # fmt: skip
+    with log.open("wb") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, proc, log)
+        yield TLSEngine(f"tcp://127.0.0.1:{port}", certs, sock)
+    finally:
+        stop(proc)

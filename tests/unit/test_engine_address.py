@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from hostform.declare.errors import EngineError
@@ -35,3 +37,23 @@ def test_reads_overlap_on_remote_engines_only() -> None:
     assert Engine("unix:///var/run/docker.sock").read_parallelism == 1
     assert Engine("tcp://127.0.0.1:9").read_parallelism > 8  # constructing does not connect
     assert Engine("ssh://nobody@127.0.0.1:9").read_parallelism == 8
+
+
+def test_tls_follows_the_docker_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hostform.runtime.tls import tls_settings
+
+    monkeypatch.delenv("DOCKER_TLS_VERIFY", raising=False)
+    monkeypatch.setenv("DOCKER_CERT_PATH", str(tmp_path))
+    assert tls_settings() is None  # nothing asked for
+    with pytest.raises(EngineError, match="needs a CA certificate"):
+        tls_settings(verify=True)
+    for name in ("ca.pem", "cert.pem", "key.pem"):
+        (tmp_path / name).write_text("x")
+    monkeypatch.setenv("DOCKER_TLS_VERIFY", "1")
+    verified = tls_settings()
+    assert verified.verify and verified.ca_cert == str(tmp_path / "ca.pem")
+    assert verified.cert == (str(tmp_path / "cert.pem"), str(tmp_path / "key.pem"))
+    monkeypatch.setenv("DOCKER_TLS_VERIFY", "")
+    assert tls_settings(tls=True).verify is False  # --tls alone: encrypted, not verified
+    with pytest.raises(EngineError, match="--tlskey /nonexistent: no such file"):
+        tls_settings(tls=True, key="/nonexistent")
