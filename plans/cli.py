@@ -125,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fix", action="store_true", help="converge the drifted resources")
     p.add_argument("--auto-approve", action="store_true")
     p.add_argument("--include-pending", action="store_true", help="count pending changes as drift")
+    _netns_arg(p)
 
     p = sub.add_parser("destroy", parents=[common], help="remove the stack's objects")
     _stack_args(p)
@@ -142,6 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", metavar="STACK.toml", help="write here (default: standard output)")
     p.add_argument("--profile", action="append", default=[], metavar="NAME", help="enable a Compose profile")
     p.add_argument("-p", "--project-name", metavar="NAME", help="the stack's name (default: Compose's project name)")
+
+    p = sub.add_parser("prune-images", parents=[common], help="remove the stack's old built images no container uses")
+    _stack_args(p)
+    _engine_args(p)
+    p.add_argument("--keep", type=int, default=2, metavar="N", help="keep the newest N of each image (default 2)")
 
     p = sub.add_parser("show", parents=[common], help="render a saved plan")
     p.add_argument("planfile", metavar="PLANFILE")
@@ -235,7 +241,7 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
         return cmd_import
     from hostform.plans import commands
 
-    found: Callable[[argparse.Namespace], int] = getattr(commands, f"cmd_{name}")
+    found: Callable[[argparse.Namespace], int] = getattr(commands, f"cmd_{name.replace('-', '_')}")
     return found
 
 
