@@ -19,8 +19,6 @@ from typing import Any
 # entry points of every installed package (~4 ms at every start). Before any model is built.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-from hostform.declare.errors import HostformError  # noqa: E402
-
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
 
@@ -33,12 +31,9 @@ class _VersionAction(argparse.Action):
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from hostform.plans.version import VERSION  # what pyproject.toml reads too: no metadata lookup
 
-    try:
-        return version("hostform")
-    except PackageNotFoundError:
-        return "0+unknown"
+    return VERSION
 
 
 def _positive(text: str) -> int:
@@ -250,8 +245,14 @@ def _terminated(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    given = sys.argv[1:] if argv is None else list(argv)
+    if given == ["--version"]:  # asked by scripts at every run: not even argparse
+        print(f"hostform {_version()}")
+        return EXIT_OK
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(given)  # --help and --version end here, before any of hostform is imported
+    from hostform.declare.errors import HostformError
+
     previous = signal.signal(signal.SIGTERM, _terminated)  # the applier installs its own while it runs
     try:
         return _command(args.command)(args)
