@@ -115,12 +115,13 @@ class EngineWork:
         if not self._started:
             return []
         interrupt.stop.wait(max(0.0, max(t for _, _, t in self._started) + SETTLE - time.monotonic()))
-        out = []
-        for change, ident, _ in self._started:
-            verdict = settled(self.engine, ident)
-            if not verdict.ok:
-                out.append((change, f"{change.engine_name} {verdict.detail}"))
-        return out
+        # one inspect each, overlapped on a remote engine: not one round trip after another
+        verdicts = self.engine.each(lambda started: settled(self.engine, started[1]), self._started)
+        return [
+            (change, f"{change.engine_name} {verdict.detail}")
+            for (change, _, _), verdict in zip(self._started, verdicts, strict=True)
+            if not verdict.ok
+        ]
 
     def perform(self, change: Change, interrupt: Interrupt) -> None:
         if change.kind == "network":
