@@ -19,7 +19,7 @@ from typing import Any
 # entry points of every installed package (~4 ms at every start). Before any model is built.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-from hostform.plans.options import Exit, ValidateCommand, from_namespace  # noqa: E402 - light: no pydantic, no SDK
+from hostform.plans.options import Exit, ImportCommand, ValidateCommand, from_namespace  # noqa: E402 - light: no pydantic, no SDK
 
 
 class _VersionAction(argparse.Action):
@@ -62,6 +62,16 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tlskey", metavar="FILE", help="client key")
 
 
+def _build_host_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--build-host",
+        metavar="ADDRESS",
+        default=None,
+        help="engine that builds images (default: the target engine; with --host, DOCKER_HOST or the Docker "
+        "context); images built elsewhere are pushed and run by digest",
+    )
+
+
 def _netns_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--netns", metavar="NAME", default=None, help="read the host's network facts in this network namespace"
@@ -91,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
     )
     parser.add_argument("--version", action=_VersionAction, nargs=0, help="show the version and exit")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="what to do")
 
     p = sub.add_parser("validate", parents=[common], help="load and check stacks (no engine)")
     _stack_args(p)
@@ -104,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", parents=[common], help="show what apply would change")
     _stack_args(p)
     _engine_args(p)
+    _build_host_arg(p)
     p.add_argument("--out", metavar="FILE", help="save the plan as JSON for a later apply")
     p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when there are changes")
     p.add_argument("--json", action="store_true", help="same as --format json")
@@ -119,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("apply", parents=[common], help="converge the host to the stack or a saved plan")
     _stack_args(p)
     _engine_args(p)
+    _build_host_arg(p)
     p.add_argument("--auto-approve", action="store_true", help="do not ask")
     _parallelism_arg(p)
     p.add_argument("--json", action="store_true", help="one JSON event per line")
@@ -149,6 +161,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auto-approve", action="store_true", help="do not ask")
     _lock_timeout_arg(p)
     _parallelism_arg(p)
+
+    p = sub.add_parser("import", parents=[common], help="write a stack file from another tool's files")
+    kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND", help="what the files are")
+    p = kinds.add_parser("compose", parents=[common], help="a Compose project (docker-compose.yml)")
+    p.add_argument("file", metavar="FILE", help="the Compose file")
+    p.add_argument("-f", "--file", dest="more", action="append", default=[], metavar="FILE", help="merged in order")
+    p.add_argument("-o", "--out", metavar="STACK.toml", help="write here (default: standard output)")
+    p.add_argument("--profile", action="append", default=[], metavar="NAME", help="enable a Compose profile")
+    p.add_argument("-p", "--project-name", metavar="NAME", help="the stack's name (default: Compose's project name)")
 
     p = sub.add_parser("prune-images", parents=[common], help="remove the stack's old built images no container uses")
     _stack_args(p)
@@ -213,12 +234,40 @@ def cmd_schema() -> int:
     return Exit.OK
 
 
+def cmd_import(o: ImportCommand) -> int:
+    """The stack goes to --out or standard output; what was not imported to standard error."""
+    from hostform.plans.compose_import import import_compose
+
+    text, skipped, secrets = import_compose([o.file, *o.more], o.out, list(o.profile), o.project_name)
+    if o.out:
+        _write_text(o.out, text)
+    else:
+        sys.stdout.write(text)
+    for item in skipped:
+        print(f"not imported: {item}", file=sys.stderr)
+    for name, how in sorted(secrets.items()):
+        print(f"secret {name}: {how}", file=sys.stderr)
+    return Exit.OK
+
+
+def _write_text(path: str, text: str) -> None:
+    from hostform.declare.errors import Problem, StackError
+
+    try:
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(text)
+    except OSError as exc:
+        raise StackError([Problem(path, "", f"cannot write: {exc.strerror or exc}")]) from None
+
+
 def _run(name: str, args: argparse.Namespace) -> int:
-    """validate and schema need no engine code: plans.commands is imported only for the others."""
+    """validate, schema and import need no engine code: plans.commands is imported only for the others."""
     if name == "validate":
         return cmd_validate(from_namespace(ValidateCommand, args))
     if name == "schema":
         return cmd_schema()
+    if name == "import":
+        return cmd_import(from_namespace(ImportCommand, args))
     from hostform.plans import commands
 
     return commands.run(name, args)

@@ -61,8 +61,38 @@ def stage_connect(options: EngineOptions) -> Engine:
     return engine
 
 
-def stage_observe(engine: Engine, loaded: LoadedStack) -> Observed:
-    return observe_stack(engine, loaded)
+def stage_observe(engine: Engine, loaded: LoadedStack, builder: Engine | None = None) -> Observed:
+    return observe_stack(engine, loaded, builder)
+
+
+def stage_builder(
+    build_host: str | None, host: str | None, engine: Engine, loaded: LoadedStack
+) -> tuple[LoadedStack, Engine]:
+    """The engine that builds the stack's images: --build-host (HOSTFORM_BUILD_HOST), else the target
+    engine, unless --host named the target, then the Docker way's engine (the build server's own).
+    Images built on another engine than the target go through their registry and run by digest."""
+    import os
+    from dataclasses import replace
+
+    from hostform.runtime.engine import engine_address
+
+    if not loaded.builds:
+        return loaded, engine
+    given = build_host or os.environ.get("HOSTFORM_BUILD_HOST")
+    address = engine_address(given) if given else engine_address(None) if host else None
+    address = address or ("unix:///var/run/docker.sock" if given or host else engine.address)
+    if address == engine.address:
+        return loaded, engine
+    unregistered = sorted(n for n, b in loaded.builds.items() if b.registry is None)
+    if unregistered:
+        raise HostformError(
+            f"{', '.join(unregistered)}: built on {address} to run on {engine.address}, the image must go "
+            "through a registry: set [stack] registry, or an image naming a registry host"
+        )
+    builder = Engine(address)
+    builder.ping()
+    builds = {n: replace(b, push=True, remote=True) for n, b in loaded.builds.items()}
+    return replace(loaded, builds=builds), builder
 
 
 def stage_plan(
@@ -125,13 +155,18 @@ def stage_confirm(auto_approve: bool, plan: Plan, verb: str = "perform these act
 
 
 def stage_apply(
-    engine: Engine, loaded: LoadedStack, plan: Plan, parallelism: int = 10, json_lines: bool = False
+    engine: Engine,
+    loaded: LoadedStack,
+    plan: Plan,
+    parallelism: int = 10,
+    json_lines: bool = False,
+    builder: Engine | None = None,
 ) -> ApplyReport:
     reporter = EventReporter(json_lines=json_lines, live=not json_lines and sys.stdout.isatty())
     from hostform.plans.apply import Applier
     from hostform.plans.work import EngineWork
 
-    work = EngineWork(engine, loaded, plan.key, parallelism)
+    work = EngineWork(engine, loaded, plan.key, parallelism, builder)
     applier = Applier(loaded, plan, work, parallelism, reporter)
     with _interruptible(applier), reporter:
         return applier.run()
@@ -249,7 +284,7 @@ def stage_pull(engine: Engine, loaded: LoadedStack) -> None:
     """Refresh every tag the stack uses from its registry (pull = "never" images are left alone)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    refs = sorted({s.image for s in loaded.stack.services().values() if s.pull != "never"})
+    refs = sorted({s.image for s in loaded.stack.services().values() if s.pull != "never" and s.build is None})
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(engine.pull, refs))
 
@@ -257,9 +292,10 @@ def stage_pull(engine: Engine, loaded: LoadedStack) -> None:
 def cmd_plan(o: PlanCommand) -> int:
     loaded = stage_load(o.stack)
     engine = stage_connect(o.engine)
+    loaded, builder = stage_builder(o.build_host, o.engine.host, engine, loaded)
     if o.pull:
         stage_pull(engine, loaded)
-    plan = stage_plan(loaded, stage_observe(engine, loaded), o.replace, o.target)
+    plan = stage_plan(loaded, stage_observe(engine, loaded, builder), o.replace, o.target)
     plan = stage_explain(stage_host_checks(engine, loaded, plan, o.strict, o.netns), loaded, engine)
     fmt = "json" if o.json else o.format
     if o.out:
@@ -292,14 +328,17 @@ def cmd_apply(o: ApplyCommand) -> int:
         o = replace(o, stack=StackOptions(r.stack_path, r.var, r.var_file), replace=r.replace, target=r.target)
     loaded = stage_load(o.stack)
     engine = stage_connect(o.engine)
+    loaded, builder = stage_builder(o.build_host, o.engine.host, engine, loaded)
     from hostform.runtime.lock import stack_lock
 
     with stack_lock(engine, loaded.name, "apply", o.lock_timeout):
-        return _apply_locked(o, engine, loaded, saved)
+        return _apply_locked(o, engine, loaded, saved, builder)
 
 
-def _apply_locked(o: ApplyCommand, engine: Engine, loaded: LoadedStack, saved: SavedPlan | None) -> int:
-    plan = stage_plan(loaded, stage_observe(engine, loaded), o.replace, o.target, o.prune_volumes)
+def _apply_locked(
+    o: ApplyCommand, engine: Engine, loaded: LoadedStack, saved: SavedPlan | None, builder: Engine
+) -> int:
+    plan = stage_plan(loaded, stage_observe(engine, loaded, builder), o.replace, o.target, o.prune_volumes)
     plan = stage_host_checks(engine, loaded, plan, o.strict, o.netns)
     if saved is not None:
         from hostform.plans.planfile import check_fresh
@@ -314,7 +353,7 @@ def _apply_locked(o: ApplyCommand, engine: Engine, loaded: LoadedStack, saved: S
     if saved is None and not stage_confirm(o.auto_approve, plan):
         print("Apply cancelled.")
         return Exit.ERROR
-    report = stage_apply(engine, loaded, plan, o.parallelism, o.json)
+    report = stage_apply(engine, loaded, plan, o.parallelism, o.json, builder)
     return stage_report(report, plan, o.json)
 
 

@@ -45,9 +45,20 @@ class ValidateCommand:
 
 
 @dataclass(frozen=True)
+class ImportCommand:
+    kind: str  # compose
+    file: str
+    more: tuple[str, ...] = ()
+    out: str | None = None
+    profile: tuple[str, ...] = ()
+    project_name: str | None = None
+
+
+@dataclass(frozen=True)
 class PlanCommand:
     stack: StackOptions
     engine: EngineOptions
+    build_host: str | None = None
     out: str | None = None
     detailed_exitcode: bool = False
     json: bool = False
@@ -63,6 +74,7 @@ class PlanCommand:
 class ApplyCommand:
     stack: StackOptions
     engine: EngineOptions
+    build_host: str | None = None
     auto_approve: bool = False
     parallelism: int = 10
     json: bool = False

@@ -19,14 +19,19 @@ def _subparsers() -> dict[str, argparse.ArgumentParser]:
     return dict(sub.choices)
 
 
+def _flags_without_help(parser: argparse.ArgumentParser, prefix: str) -> list[str]:
+    missing = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                missing += _flags_without_help(sub, f"{prefix} {name}")
+        if not action.help and not isinstance(action, argparse._HelpAction):
+            missing.append(f"{prefix} {'/'.join(action.option_strings) or action.dest}")
+    return missing
+
+
 def test_every_flag_has_help_text() -> None:
-    missing = [
-        f"{name} {'/'.join(action.option_strings) or action.dest}"
-        for name, p in _subparsers().items()
-        for action in p._actions
-        if not action.help and not isinstance(action, argparse._HelpAction)
-    ]
-    assert missing == []
+    assert _flags_without_help(build_parser(), "hostform") == []
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
