@@ -232,7 +232,7 @@ def _container(listed: dict[str, Any], detail: dict[str, Any] | None) -> Observe
         id=str(listed["Id"]),
         engine_name=_name_of(listed),
         name=labels.get(names.LABEL_NAME, ""),
-        kind=labels.get(names.LABEL_KIND, "container"),
+        kind=names.Kind.JOB if labels.get(names.LABEL_KIND) == names.Kind.JOB else names.Kind.CONTAINER,
         replica=int(labels.get(names.LABEL_REPLICA, "1") or 1),
         image_id=str(listed.get("ImageID") or ""),
         state=state,

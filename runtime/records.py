@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from hostform.declare.names import Kind
+
 
 @dataclass(frozen=True)
 class LiveSettings:
@@ -26,7 +28,7 @@ class ObservedContainer:
     id: str
     engine_name: str
     name: str  # the resource's key in the stack file
-    kind: str  # "container" | "job"
+    kind: Kind  # CONTAINER or JOB
     replica: int
     image_id: str
     state: str  # created | running | paused | restarting | exited | dead
