@@ -138,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", metavar="STACK.toml", help="write here (default: standard output)")
     p.add_argument("--profile", action="append", default=[], metavar="NAME", help="enable a Compose profile")
     p.add_argument("-p", "--project-name", metavar="NAME", help="the stack's name (default: Compose's project name)")
+    p.add_argument(
+        "--existing-volumes",
+        action="store_true",
+        help="use the project's volumes by the names Compose gave them (external): their data stays",
+    )
 
     p = sub.add_parser("prune-images", parents=[common], help="remove the stack's old built images no container uses")
     _stack_args(p)
@@ -204,7 +209,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     """The stack goes to --out or standard output; what was not imported to standard error."""
     from hostform.plans.compose_import import import_compose
 
-    text, skipped, secrets = import_compose([args.file, *args.more], args.out, args.profile, args.project_name)
+    files = [args.file, *args.more]
+    text, skipped, secrets = import_compose(files, args.out, args.profile, args.project_name, args.existing_volumes)
     if args.out:
         _write_text(args.out, text)
     else:
