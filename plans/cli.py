@@ -208,12 +208,8 @@ def _terminated(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    given = sys.argv[1:] if argv is None else list(argv)
-    if given == ["--version"]:  # asked by scripts at every run: not even argparse
-        print(f"hostform {_version()}")
-        return EXIT_OK
     parser = build_parser()
-    args = parser.parse_args(given)  # --help and --version end here, before any of hostform is imported
+    args = parser.parse_args(argv)  # --help and --version end here, before any of hostform is imported
     from hostform.declare.errors import HostformError
 
     previous = signal.signal(signal.SIGTERM, _terminated)  # the applier installs its own while it runs

@@ -18,7 +18,7 @@ from urllib.parse import quote
 from hostform.declare.errors import ConflictError, EngineError, EngineUnreachable, ImageMissing
 
 API_VERSION = "1.41"  # Docker 20.10 and every engine since
-READ_WORKERS = 32  # inspects at once on a tcp:// engine: 100 containers in 4 round trips
+READ_WORKERS = 64  # inspects at once on a tcp:// engine: 100 containers in 2 round trips
 T = TypeVar("T")
 A = TypeVar("A")
 
@@ -81,7 +81,7 @@ class Engine:
         self.address = address or "unix:///var/run/docker.sock"
         # Reads overlap on a remote engine (each one a round trip); a local socket answers
         # faster one call at a time. Over ssh every connection is an ssh process: fewer.
-        self.read_parallelism = 1 if self.address.startswith("unix://") else 8 if self.is_ssh else READ_WORKERS
+        self.read_parallelism = 1 if not self.remote else 8 if self.is_ssh else READ_WORKERS
         pool = max(16, self.read_parallelism + 8)  # the inspects' workers and the overlapped lists
         with translated(f"connect to {self.address}"):
             kwargs: dict[str, Any] = {}
@@ -121,6 +121,11 @@ class Engine:
             self._local_pool = self.api.get_adapter(self.api.base_url).get_connection(self.api.base_url)
 
     @property
+    def remote(self) -> bool:
+        """Reached over a network (tcp://, ssh://): every call is a round trip."""
+        return not self.address.startswith(("unix://", "npipe://"))
+
+    @property
     def is_ssh(self) -> bool:
         return self.address.startswith("ssh://")
 
@@ -144,12 +149,7 @@ class Engine:
             return fn(*args, **kwargs)
 
     def ping(self) -> None:
-        try:
-            self.call(f"ping {self.address}", self.api.ping)
-        except EngineUnreachable as exc:
-            if not self.is_ssh:
-                raise
-            raise EngineUnreachable(f"{exc} (ssh's own message, if any, is above)") from None
+        self.call(f"ping {self.address}", self.api.ping)
 
     # -- reading
 
