@@ -130,6 +130,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS")
     p.add_argument("--parallelism", type=_positive, default=10, metavar="N", help="actions at once (default 10)")
 
+    p = sub.add_parser("import", parents=[common], help="write a stack file from another tool's files")
+    kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND")
+    p = kinds.add_parser("compose", parents=[common], help="a Compose project (docker-compose.yml)")
+    p.add_argument("file", metavar="FILE", help="the Compose file")
+    p.add_argument("-f", "--file", dest="more", action="append", default=[], metavar="FILE", help="merged in order")
+    p.add_argument("-o", "--out", metavar="STACK.toml", help="write here (default: standard output)")
+    p.add_argument("--profile", action="append", default=[], metavar="NAME", help="enable a Compose profile")
+    p.add_argument("-p", "--project-name", metavar="NAME", help="the stack's name (default: Compose's project name)")
+
     p = sub.add_parser("prune-images", parents=[common], help="remove the stack's old built images no container uses")
     _stack_args(p)
     _engine_args(p)
@@ -191,12 +200,40 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    """The stack goes to --out or standard output; what was not imported to standard error."""
+    from hostform.plans.compose_import import import_compose
+
+    text, skipped, secrets = import_compose([args.file, *args.more], args.out, args.profile, args.project_name)
+    if args.out:
+        _write_text(args.out, text)
+    else:
+        sys.stdout.write(text)
+    for item in skipped:
+        print(f"not imported: {item}", file=sys.stderr)
+    for name, how in sorted(secrets.items()):
+        print(f"secret {name}: {how}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _write_text(path: str, text: str) -> None:
+    from hostform.declare.errors import Problem, StackError
+
+    try:
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(text)
+    except OSError as exc:
+        raise StackError([Problem(path, "", f"cannot write: {exc.strerror or exc}")]) from None
+
+
 def _command(name: str) -> Callable[[argparse.Namespace], int]:
-    """validate and schema need no engine code: plans.commands is imported only for the others."""
+    """validate, schema and import need no engine code: plans.commands is imported only for the others."""
     if name == "validate":
         return cmd_validate
     if name == "schema":
         return cmd_schema
+    if name == "import":
+        return cmd_import
     from hostform.plans import commands
 
     found: Callable[[argparse.Namespace], int] = getattr(commands, f"cmd_{name.replace('-', '_')}")
