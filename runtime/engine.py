@@ -145,8 +145,16 @@ class Engine:
         self.api.close()
 
     def call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        with translated(what):
-            return fn(*args, **kwargs)
+        try:
+            with translated(what):
+                return fn(*args, **kwargs)
+        except EngineUnreachable as exc:
+            text = str(exc)
+            if self.address in text:
+                raise
+            # a remote engine is not pinged first: its first read names the address
+            prefix = "cannot reach the Docker engine"
+            raise EngineUnreachable(text.replace(prefix, f"{prefix} at {self.address}", 1)) from None
 
     def ping(self) -> None:
         self.call(f"ping {self.address}", self.api.ping)
@@ -227,13 +235,18 @@ class Engine:
         """The local image ID of a reference (None: absent) and its registry digests (repo@sha256:...)."""
         import docker.errors
 
+        def look() -> dict[str, Any] | None:
+            try:
+                found: dict[str, Any] = self.api.inspect_image(ref)
+                return found
+            except docker.errors.NotFound:
+                return None
+
         try:
-            with translated(f"inspect image {ref}"):
-                try:
-                    found = self.api.inspect_image(ref)
-                except docker.errors.NotFound:
-                    return None, ()
+            found = self.call(f"inspect image {ref}", look)
         except ImageMissing:
+            return None, ()
+        if found is None:
             return None, ()
         return str(found["Id"]), tuple(found.get("RepoDigests") or ())
 
