@@ -62,6 +62,16 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tlskey", metavar="FILE", help="client key")
 
 
+def _build_host_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--build-host",
+        metavar="ADDRESS",
+        default=None,
+        help="engine that builds images (default: the target engine; with --host, DOCKER_HOST or the Docker "
+        "context); images built elsewhere are pushed and run by digest",
+    )
+
+
 def _netns_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--netns", metavar="NAME", default=None, help="read the host's network facts in this network namespace"
@@ -90,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", parents=[common], help="show what apply would change")
     _stack_args(p)
     _engine_args(p)
+    _build_host_arg(p)
     p.add_argument("--out", metavar="FILE", help="save the plan as JSON for a later apply")
     p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when there are changes")
     p.add_argument("--json", action="store_true", help="same as --format json")
@@ -103,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("apply", parents=[common], help="converge the host to the stack or a saved plan")
     _stack_args(p)
     _engine_args(p)
+    _build_host_arg(p)
     p.add_argument("--auto-approve", action="store_true", help="do not ask")
     p.add_argument("--parallelism", type=_positive, default=10, metavar="N", help="actions at once (default 10)")
     p.add_argument("--json", action="store_true", help="one JSON event per line")
