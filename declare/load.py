@@ -82,8 +82,11 @@ def load(
     var_files: Sequence[str | Path] = (),
     var_overrides: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
+    target: str | None = None,
 ) -> LoadedStack:
-    """Load and check a stack completely; raise StackError with every problem found."""
+    """Load and check a stack completely; raise StackError with every problem found.
+
+    `target` ("host" or "swarm", the CLI's --on) overrides the file's [stack] target."""
     file = find_stack_file(path)
     shown = str(path if Path(path).is_file() else file)
     text = _read(file, shown)
@@ -111,6 +114,8 @@ def load(
             problem(loc, message)
         raise StackError(problems) from None
     stack = _resolve_default_conditions(stack)
+    if target is not None:
+        stack = stack.model_copy(update={"stack": stack.stack.model_copy(update={"target": target})})
     for loc, message in check_references(stack):
         problem(loc, message)
     files = _resolve_files(stack, file.parent, renderer, problem)

@@ -33,7 +33,7 @@ EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
 
 def stage_load(args: argparse.Namespace) -> LoadedStack:
-    return load(args.stack, args.var_file, args.var)
+    return load(args.stack, args.var_file, args.var, target=getattr(args, "on", None))
 
 
 def stage_connect(args: argparse.Namespace) -> Engine:
