@@ -577,7 +577,6 @@ class ContainerSpec(Model):
         return value if value.startswith("SIG") or value.isdigit() else f"SIG{value}"
 
 
-
 class JobSpec(ContainerSpec):
     """A one-shot container (a migration, say): runs to completion before its dependents."""
 

@@ -22,14 +22,25 @@ content = "a=1"
 [containers.web]
 image = "img:1"
 replicas = 3
-placement = {{ constraints = ["node.labels.zone == a"], preferences = [{{ spread = "node.labels.zone" }}], max_replicas_per_node = 2 }}
 reservations = {{ memory = "256m", cpus = 0.5 }}
-update = {{ order = "start-first", parallelism = 2, delay = "1s", failure_action = "rollback", monitor = "3s", max_failure_ratio = 0.2 }}
 rollback = {{ parallelism = 0, order = "stop-first" }}
 endpoint_mode = "dnsrr"
 ports = [{{ target = 80, published = 8080, mode = "host" }}]
 networks = ["back"]
 files = [{{ source = "conf", target = "/etc/app.conf" }}]
+
+[containers.web.placement]
+constraints = ["node.labels.zone == a"]
+preferences = [{{ spread = "node.labels.zone" }}]
+max_replicas_per_node = 2
+
+[containers.web.update]
+order = "start-first"
+parallelism = 2
+delay = "1s"
+failure_action = "rollback"
+monitor = "3s"
+max_failure_ratio = 0.2
 
 [containers.agent]
 image = "img:1"
