@@ -19,7 +19,6 @@ from hostform.declare.canonical import service_spec
 from hostform.declare.errors import ApplyError, HostformError
 from hostform.declare.load import LoadedStack
 from hostform.declare.schema import ContainerSpec
-from hostform.plans.diff import declared_networks
 from hostform.plans.model import Action, Change, Plan, ReasonKind
 from hostform.runtime import actions
 from hostform.runtime.engine import Engine
@@ -249,7 +248,7 @@ class Applier:
             self._detach_all(_need(change.current_id), change.engine_name)
             self.engine.remove_network(_need(change.current_id))
         if change.action in (Action.CREATE, Action.REPLACE):
-            spec = declared_networks(self.loaded)[change.name]
+            spec = self.loaded.stack.all_networks()[change.name]
             actions.create_network(self.engine, self.loaded.name, change.name, spec, self.plan.key)
 
     def _detach_all(self, network_id: str, engine_name: str) -> None:

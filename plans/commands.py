@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 
 from hostform.declare.errors import ApplyError, HostformError, StackError
 from hostform.declare.load import LoadedStack, load
-from hostform.plans.diff import PlanOptions, destroy_plan, make_plan, observe_stack
+from hostform.plans.diff import PlanOptions, destroy_plan, make_plan
 from hostform.plans.model import Plan
 from hostform.plans.render import plan_json, print_lines, print_plan
 from hostform.runtime.engine import Engine
-from hostform.runtime.observe import observe
+from hostform.runtime.observe import observe, observe_stack
 from hostform.runtime.records import Observed
 
 if TYPE_CHECKING:  # the applier, the live view, the lock and saved plans: imported by the commands that apply

@@ -12,6 +12,7 @@ from typing import Any
 
 from hostform.declare import names
 from hostform.declare.canonical import file_digest
+from hostform.declare.load import LoadedStack
 from hostform.runtime.engine import Engine
 from hostform.runtime.records import (
     Conflict,
@@ -21,6 +22,42 @@ from hostform.runtime.records import (
     ObservedNetwork,
     ObservedVolume,
 )
+
+
+def declared_engine_names(loaded: LoadedStack) -> tuple[list[str], list[str], list[str]]:
+    """Container, network and volume engine names the stack would use (for conflict checks)."""
+    stack = loaded.stack
+    containers = [
+        names.container_name(stack.name, n, i, spec.replicas)
+        for n, spec in stack.services().items()
+        for i in range(1, spec.replicas + 1)
+    ]
+    networks = [names.network_name(stack.name, n) for n, spec in stack.all_networks().items() if not spec.external]
+    volumes = [names.volume_name(stack.name, n) for n, v in stack.volumes.items() if not v.external]
+    return containers, networks, volumes
+
+
+def observe_stack(engine: Engine, loaded: LoadedStack) -> Observed:
+    """The facts a plan needs (read only): the stack's objects, squatters, image IDs, the live
+    digest of every declared config file (one read each), missing bind-mount sources."""
+    containers, networks, volumes = declared_engine_names(loaded)
+    services = loaded.stack.services()
+    images = {s.image for s in services.values()}
+    targets = {n: sorted(f.target for f in s.files) for n, s in services.items() if s.files}
+    binds = {m.source for s in services.values() for m in s.volumes if m.type == "bind"}
+    external = [("network", k) for k, n in loaded.stack.networks.items() if n.external]
+    external += [("volume", k) for k, v in loaded.stack.volumes.items() if v.external]
+    return observe(
+        engine,
+        loaded.name,
+        containers,
+        networks,
+        volumes,
+        images,
+        file_targets=targets,
+        bind_sources=binds,
+        external=external,
+    )
 
 
 def observe(
