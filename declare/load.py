@@ -124,7 +124,7 @@ def load(
     return LoadedStack(stack=stack, path=file, files=files)
 
 
-def load_name_only(path: str | Path) -> LoadedStack:
+def load_name_only(path: str | Path, target: str | None = None) -> LoadedStack:
     """Just the stack's name, for destroy when the whole file does not load (a secret not set
     here, a broken reference): every object carrying that name's label is what it removes."""
     from hostform.declare.schema import StackMeta
@@ -134,10 +134,12 @@ def load_name_only(path: str | Path) -> LoadedStack:
     raw = _parse_toml(_read(file, shown), shown)
     meta = raw.get("stack")
     try:
-        name = StackMeta.model_validate(meta).name
+        found = StackMeta.model_validate(meta)
     except ValidationError:
         raise StackError([Problem(shown, "stack.name", "cannot read the stack's name")]) from None
-    return LoadedStack(stack=Stack(stack=StackMeta(name=name)), path=file)
+    if target is not None:
+        found = found.model_copy(update={"target": target})
+    return LoadedStack(stack=Stack(stack=found), path=file)
 
 
 def _read(file: Path, shown: str) -> str:

@@ -60,6 +60,12 @@ class Drift(StrEnum):
     SQUATTER = "squatter"
     ORPHAN = "orphan"
     PENDING = "pending"
+    # on Swarm (plans/swarm_drift.py)
+    DEGRADED = "degraded"  # fewer running tasks than desired
+    UNSCHEDULABLE = "unschedulable"  # tasks pending: no node fits
+    NODE_DOWN = "node down"
+    ROLLED_BACK = "rolled back"
+    PAUSED = "paused"
 
 
 @dataclass(frozen=True)

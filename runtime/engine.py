@@ -77,6 +77,7 @@ class Engine:
 
         address = engine_address(host)
         self.address = address or "unix:///var/run/docker.sock"
+        self.swarm = False  # a Swarm manager driven for a target = "swarm" stack (the lock lives there)
         with translated(f"connect to {self.address}"):
             kwargs: dict[str, Any] = {}
             if not host and os.environ.get("DOCKER_HOST"):

@@ -247,7 +247,7 @@ def images_up(bed: Bed) -> None:
     """The test images from the default engine, pushed to the bed's registry through s1."""
     import docker
 
-    local = docker.APIClient(version="1.41", timeout=120)
+    local = docker.APIClient(version="1.41", timeout=120, **docker.utils.kwargs_from_env())
     s1 = _client(bed.manager, timeout=120)
     for image in TEST_IMAGES:
         remote = f"{REGISTRY}/{image}"
