@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from hostform.declare.errors import ConflictError, LockError
 from hostform.runtime import swarm_lock
 from hostform.runtime.engine import Engine
+from hostform.runtime.state import read_state
 
 LOCK_IMAGE = "hostform/lock:1"
 LABEL_LOCK = "io.hostform.lock"
@@ -66,10 +67,10 @@ def read_lock(engine: Engine, stack: str) -> LockInfo | None:
         if labels is None:
             return None
     else:
-        info = engine.inspect_container(lock_name(stack))
-        if info is None:
+        state = read_state(engine, lock_name(stack))
+        if state is None:
             return None
-        labels = (info.get("Config") or {}).get("Labels") or {}
+        labels = state.labels
     if labels.get(LABEL_LOCK) != stack:
         raise LockError(f"container {lock_name(stack)!r} exists but is not a hostform lock; hostform will not touch it")
     return LockInfo(
