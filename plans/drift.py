@@ -68,6 +68,9 @@ class Drift(StrEnum):
     PAUSED = "paused"
 
 
+SWARM_DRIFT = frozenset({Drift.DEGRADED, Drift.UNSCHEDULABLE, Drift.NODE_DOWN, Drift.ROLLED_BACK, Drift.PAUSED})
+
+
 @dataclass(frozen=True)
 class FieldDrift:
     path: str
