@@ -21,13 +21,15 @@ def connect(engine: Engine) -> None:
     require_manager(engine)
 
 
-def stage_observe(engine: Engine, loaded: LoadedStack) -> SwarmObserved:
-    images = [s.image for s in loaded.stack.services().values()]
-    return observe_swarm(engine, loaded.name, images)
+def stage_observe(engine: Engine, loaded: LoadedStack, for_drift: bool = True) -> SwarmObserved:
+    services = loaded.stack.services().values()
+    images = [s.image for s in services]
+    scheduled = any(s.placement is not None or s.reservations is not None for s in services)
+    return observe_swarm(engine, loaded.name, images, with_tasks=for_drift, with_nodes=for_drift or scheduled)
 
 
 def stage_plan(engine: Engine, loaded: LoadedStack) -> Plan:
-    observed = stage_observe(engine, loaded)
+    observed = stage_observe(engine, loaded, for_drift=False)
     return swarm_plan(loaded, observed, observed.key or os.urandom(16))
 
 

@@ -136,7 +136,11 @@ def require_manager(engine: Engine) -> None:
         )
 
 
-def observe_swarm(engine: Engine, stack: str, images: list[str], with_tasks: bool = True) -> SwarmObserved:
+def observe_swarm(
+    engine: Engine, stack: str, images: list[str], with_tasks: bool = True, with_nodes: bool = True
+) -> SwarmObserved:
+    """The stack's objects on the manager; tasks (for waits and drift) and nodes (for scheduling
+    checks and drift) only when asked: a no-op plan needs neither."""
     label = f"{names.LABEL_STACK}={stack}"
     raw_services = engine.call("list services", engine.api.services, filters={"label": label})
     services = tuple(sorted((_service(s) for s in raw_services), key=lambda s: s.engine_name))
@@ -153,7 +157,8 @@ def observe_swarm(engine: Engine, stack: str, images: list[str], with_tasks: boo
         None,
     )
     pinned, problems = resolve_images(engine, images)
-    return SwarmObserved(stack, services, tasks, nodes(engine), files, networks, key, pinned, problems)
+    found_nodes = nodes(engine) if with_nodes else ()
+    return SwarmObserved(stack, services, tasks, found_nodes, files, networks, key, pinned, problems)
 
 
 def nodes(engine: Engine) -> tuple[SwarmNode, ...]:

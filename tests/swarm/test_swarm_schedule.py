@@ -11,12 +11,19 @@ SLEEPER = f'image = "{BUSYBOX}"\ncommand = ["sleep", "100000"]\nstop_grace_perio
 
 def test_replicas_spread_over_three_nodes_and_a_constraint_pins(swarm_stack: SwarmStack) -> None:
     swarm_stack.write(
-        f"[containers.web]\n{SLEEPER}replicas = 6\n\n"
+        f"[containers.web]\n{SLEEPER}replicas = 6\n"
+        'reservations = { memory = "16m", cpus = 0.01 }\n'
+        'update = { order = "start-first", parallelism = 2, delay = "1s", monitor = "2s", max_failure_ratio = 0.5 }\n'
+        'rollback = { order = "start-first", parallelism = 0, failure_action = "continue" }\n'
+        'placement = { preferences = [{ spread = "node.labels.name" }], max_replicas_per_node = 2 }\n\n'
         f'[containers.pinned]\n{SLEEPER}placement = {{ constraints = ["node.hostname == s3"] }}\n'
+        'endpoint_mode = "dnsrr"\nports = [{ target = 80, published = 18080, mode = "host" }]\n\n'
+        f"[containers.agent]\n{SLEEPER}global = true\n"
     )
     swarm_stack.apply()
     assert swarm_stack.nodes_of("web") == ["s1", "s1", "s2", "s2", "s3", "s3"]
     assert swarm_stack.nodes_of("pinned") == ["s3"]
+    assert swarm_stack.nodes_of("agent") == ["s1", "s2", "s3"]
     image = swarm_stack.service("web")["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
     assert image.startswith(f"{BUSYBOX}@sha256:")  # every node runs the same bits
     noop = swarm_stack.plan()
