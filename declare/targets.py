@@ -64,6 +64,12 @@ def _host_only(stack: Stack) -> Iterator[tuple[Loc, str]]:
                     f"condition 'healthy' cannot be honoured {on_swarm} (Swarm orders nothing by health; "
                     "use 'started': a service waits until its dependencies have converged)",
                 )
+        if spec.build is not None:
+            yield (
+                (kind, name, "build"),
+                f"'build' is not supported {on_swarm} yet: build and push the image to a registry every node "
+                "can reach, and name it in 'image'",
+            )
         if "memory_reservation" in spec.model_fields_set:
             yield (
                 (kind, name, "memory_reservation"),

@@ -34,7 +34,10 @@ EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
 
 def stage_load(args: argparse.Namespace) -> LoadedStack:
-    return load(args.stack, args.var_file, args.var, target=getattr(args, "on", None))
+    """The stack, with every image built from a folder tagged by its content."""
+    from hostform.runtime.build_context import resolve_builds
+
+    return resolve_builds(load(args.stack, args.var_file, args.var, target=getattr(args, "on", None)))
 
 
 def stage_connect(args: argparse.Namespace, loaded: LoadedStack | None = None) -> Engine:
@@ -56,8 +59,36 @@ def stage_connect(args: argparse.Namespace, loaded: LoadedStack | None = None) -
     return engine
 
 
-def stage_observe(engine: Engine, loaded: LoadedStack) -> Observed:
-    return observe_stack(engine, loaded)
+def stage_observe(engine: Engine, loaded: LoadedStack, builder: Engine | None = None) -> Observed:
+    return observe_stack(engine, loaded, builder)
+
+
+def stage_builder(args: argparse.Namespace, engine: Engine, loaded: LoadedStack) -> tuple[LoadedStack, Engine]:
+    """The engine that builds the stack's images: --build-host (HOSTFORM_BUILD_HOST), else the target
+    engine, unless --host named the target, then the Docker way's engine (the build server's own).
+    Images built on another engine than the target go through their registry and run by digest."""
+    import os
+    from dataclasses import replace
+
+    from hostform.runtime.engine import engine_address
+
+    if not loaded.builds:
+        return loaded, engine
+    given = getattr(args, "build_host", None) or os.environ.get("HOSTFORM_BUILD_HOST")
+    address = engine_address(given) if given else engine_address(None) if getattr(args, "host", None) else None
+    address = address or ("unix:///var/run/docker.sock" if given or getattr(args, "host", None) else engine.address)
+    if address == engine.address:
+        return loaded, engine
+    unregistered = sorted(n for n, b in loaded.builds.items() if b.registry is None)
+    if unregistered:
+        raise HostformError(
+            f"{', '.join(unregistered)}: built on {address} to run on {engine.address}, the image must go "
+            "through a registry: set [stack] registry, or an image naming a registry host"
+        )
+    builder = Engine(address)
+    builder.ping()
+    builds = {n: replace(b, push=True, remote=True) for n, b in loaded.builds.items()}
+    return replace(loaded, builds=builds), builder
 
 
 def stage_plan(args: argparse.Namespace, loaded: LoadedStack, observed: Observed) -> Plan:
@@ -112,20 +143,23 @@ def stage_confirm(args: argparse.Namespace, plan: Plan, verb: str = "perform the
     return answer.strip() == "yes"
 
 
-def stage_apply(args: argparse.Namespace, engine: Engine, loaded: LoadedStack, plan: Plan) -> ApplyReport:
+def stage_apply(
+    args: argparse.Namespace, engine: Engine, loaded: LoadedStack, plan: Plan, builder: Engine | None = None
+) -> ApplyReport:
     json_lines = bool(getattr(args, "json", False))
     reporter = EventReporter(json_lines=json_lines, live=not json_lines and sys.stdout.isatty())
     from hostform.plans.apply import Applier
     from hostform.plans.work import EngineWork
 
+    parallelism = getattr(args, "parallelism", 10)
     applier: Applier | SwarmApplier
     if loaded.stack.on_swarm:
         from hostform.plans.swarm_apply import SwarmApplier
 
-        applier = SwarmApplier(engine, loaded, plan, getattr(args, "parallelism", 10), reporter)
+        applier = SwarmApplier(engine, loaded, plan, parallelism, reporter)
     else:
-        work = EngineWork(engine, loaded, plan.key)
-        applier = Applier(loaded, plan, work, getattr(args, "parallelism", 10), reporter)
+        work = EngineWork(engine, loaded, plan.key, parallelism, builder)
+        applier = Applier(loaded, plan, work, parallelism, reporter)
     with _interruptible(applier), reporter:
         return applier.run()
 
@@ -226,6 +260,9 @@ class EventReporter:
                 flush=True,
             )
             return
+        if event.kind == "progress":  # a build step: one line each on a pipe
+            print_lines([((f"{event.address}: {event.message}", "dim"),)])
+            return
         style = {"failed": "red", "finished": "green", "skipped": "yellow"}.get(event.kind, "")
         took = f" ({event.seconds:.1f}s)" if event.kind in ("finished", "failed") else ""
         detail = f": {event.message}" if event.message else ""
@@ -239,7 +276,7 @@ def stage_pull(engine: Engine, loaded: LoadedStack) -> None:
     """Refresh every tag the stack uses from its registry (pull = "never" images are left alone)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    refs = sorted({s.image for s in loaded.stack.services().values() if s.pull != "never"})
+    refs = sorted({s.image for s in loaded.stack.services().values() if s.pull != "never" and s.build is None})
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(engine.pull, refs))
 
@@ -254,9 +291,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
             raise swarm_commands.refuse_saved_plans()
         plan = swarm_commands.stage_plan(engine, loaded)  # images are always resolved in their registry
     else:
+        loaded, builder = stage_builder(args, engine, loaded)
         if args.pull:
             stage_pull(engine, loaded)
-        plan = stage_host_checks(args, engine, loaded, stage_plan(args, loaded, stage_observe(engine, loaded)))
+        plan = stage_plan(args, loaded, stage_observe(engine, loaded, builder))
+        plan = stage_host_checks(args, engine, loaded, plan)
         plan = stage_explain(plan, loaded, engine)
     fmt = "json" if args.json else args.format
     if args.out:
@@ -293,19 +332,23 @@ def cmd_apply(args: argparse.Namespace) -> int:
         from hostform.plans import swarm_commands
 
         raise swarm_commands.refuse_saved_plans()
+    loaded, builder = stage_builder(args, engine, loaded)
     from hostform.runtime.lock import stack_lock
 
     with stack_lock(engine, loaded.name, "apply", args.lock_timeout):
-        return _apply_locked(args, engine, loaded, saved)
+        return _apply_locked(args, engine, loaded, saved, builder)
 
 
-def _apply_locked(args: argparse.Namespace, engine: Engine, loaded: LoadedStack, saved: SavedPlan | None) -> int:
+def _apply_locked(
+    args: argparse.Namespace, engine: Engine, loaded: LoadedStack, saved: SavedPlan | None, builder: Engine
+) -> int:
     if loaded.stack.on_swarm:
         from hostform.plans import swarm_commands
 
         plan = swarm_commands.stage_plan(engine, loaded)
     else:
-        plan = stage_host_checks(args, engine, loaded, stage_plan(args, loaded, stage_observe(engine, loaded)))
+        plan = stage_plan(args, loaded, stage_observe(engine, loaded, builder))
+        plan = stage_host_checks(args, engine, loaded, plan)
     if saved is not None:
         from hostform.plans.planfile import check_fresh
 
@@ -319,7 +362,7 @@ def _apply_locked(args: argparse.Namespace, engine: Engine, loaded: LoadedStack,
     if saved is None and not stage_confirm(args, plan):
         print("Apply cancelled.")
         return EXIT_ERROR
-    report = stage_apply(args, engine, loaded, plan)
+    report = stage_apply(args, engine, loaded, plan, builder)
     return stage_report(report, plan, args.json)
 
 
@@ -377,7 +420,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
         from hostform.plans import swarm_drift
 
         return swarm_drift.cmd_drift(args, engine, loaded)
-    report, plan = drift.check(engine, loaded, args.include_pending)
+    report, plan = drift.check(engine, loaded, args.include_pending, args.netns)
     if args.fix and not report.in_sync:
         quiet = argparse.Namespace(**{**vars(args), "json": False})
         with redirect_stdout(sys.stderr if args.json else sys.stdout):  # --json: stdout holds the report only
@@ -385,7 +428,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
             from hostform.runtime.lock import stack_lock
 
             with stack_lock(engine, loaded.name, "drift --fix"):
-                report, plan = drift.check(engine, loaded, args.include_pending)  # under the lock
+                report, plan = drift.check(engine, loaded, args.include_pending, args.netns)  # under the lock
                 fix = drift.fix_plan(report, plan)
                 if fix.has_changes:
                     print_plan(fix)
@@ -395,7 +438,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
                     code = stage_report(stage_apply(quiet, engine, loaded, fix), fix, verb="Fix")
                     if code != EXIT_OK:
                         return code
-                    report, _ = drift.check(engine, loaded, args.include_pending)
+                    report, _ = drift.check(engine, loaded, args.include_pending, args.netns)
                     print("After the fix:")
                 elif fix.has_changes:
                     print("Fix cancelled.")
@@ -420,6 +463,26 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(render_markdown(plan), end="")
     else:
         print_plan(plan)
+    return EXIT_OK
+
+
+def cmd_prune_images(args: argparse.Namespace) -> int:
+    """The stack's built images past the newest --keep of each, unless a container (of any stack,
+    running or not) uses one or the stack declares it now."""
+    from hostform.runtime import images
+
+    if args.keep < 0:
+        raise HostformError(f"--keep {args.keep}: must be 0 or more")
+    loaded = stage_load(args)
+    engine = stage_connect(args)
+    declared = {b.ref for b in loaded.builds.values()}
+    doomed = images.prune_plan(
+        images.built_images(engine, loaded.name), images.images_in_use(engine), declared, args.keep
+    )
+    for image in doomed:
+        images.remove_image(engine, image)
+        print(f"removed {', '.join(image.tags) or image.id[:19]}")
+    print(f"{len(doomed)} built images of stack {loaded.name!r} removed.")
     return EXIT_OK
 
 
