@@ -637,6 +637,8 @@ class JobSpec(ContainerSpec):
 
 
 class NetworkSpec(Model):
+    # bridge (the default); macvlan / ipvlan put containers on a host interface's network,
+    # options.parent naming that interface (checked at plan time: it must exist and be up)
     driver: str = "bridge"
     internal: bool = False
     attachable: bool = False
@@ -645,6 +647,26 @@ class NetworkSpec(Model):
     options: dict[str, str] = {}
     labels: Labels = {}
     external: bool = False
+
+    @field_validator("subnet")
+    @classmethod
+    def _cidr(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a subnet (expected CIDR such as 10.20.0.0/16)") from None
+        return value
+
+    @field_validator("gateway")
+    @classmethod
+    def _ip(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not an IP address") from None
+        return value
 
 
 class VolumeSpec(Model):

@@ -247,6 +247,10 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
         return cmd_validate
     if name == "schema":
         return cmd_schema
+    if name == "host":
+        from hostform.plans.hostview import cmd_host
+
+        return cmd_host
     if name == "import":
         return cmd_import
     from hostform.plans import commands

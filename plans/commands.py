@@ -503,15 +503,3 @@ def cmd_unlock(args: argparse.Namespace) -> int:
     else:
         print(f"lock broken: {held.describe()}")
     return EXIT_OK
-
-
-def cmd_host(args: argparse.Namespace) -> int:
-    """Interfaces, routes, listening sockets and their owners, the engine's networks (read only)."""
-    from hostform.plans.hostview import gather, view_json, view_text
-
-    view = gather(args.host, args.netns)
-    if args.json:
-        print(json.dumps(view_json(view), indent=2))
-    else:
-        print("\n".join(view_text(view)))
-    return EXIT_OK
