@@ -23,10 +23,12 @@ class Kind(StrEnum):
     NETWORK = "network"
     VOLUME = "volume"
     IMAGE = "image"  # an image hostform builds
+    CONFIG = "config"  # a Swarm config (a config file of a stack on Swarm)
+    SECRET = "secret"  # a Swarm secret (a config file holding a secret)
 
     @property
     def table(self) -> str:
-        return f"{self.value}s"
+        return "files" if self in (Kind.CONFIG, Kind.SECRET) else f"{self.value}s"
 
     @property
     def is_service(self) -> bool:
@@ -34,7 +36,9 @@ class Kind(StrEnum):
         return self in (Kind.CONTAINER, Kind.JOB)
 
 
-ADDRESS_FORMS = "containers.NAME, containers.NAME[i], jobs.NAME, networks.NAME, volumes.NAME, images.REPOSITORY"
+ADDRESS_FORMS = (
+    "containers.NAME, containers.NAME[i], jobs.NAME, networks.NAME, volumes.NAME, images.REPOSITORY, files.NAME"
+)
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ class Address:
     def parse(cls, text: str) -> Address:
         """An address as `format` writes it; ValueError naming the accepted forms otherwise."""
         table, dot, rest = text.partition(".")
-        kinds = {k.table: k for k in Kind}
+        kinds = {k.table: k for k in reversed(Kind)}  # files.NAME reads as a config
         name, bracket, index = rest.partition("[")
         replica = None
         if bracket:

@@ -19,7 +19,7 @@ from typing import Any
 # entry points of every installed package (~4 ms at every start). Before any model is built.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-from hostform.plans.options import Exit, ImportCommand, ValidateCommand, from_namespace  # noqa: E402 - light: no pydantic, no SDK
+from hostform.plans.options import Exit, HostCommand, ImportCommand, ValidateCommand, from_namespace  # noqa: E402 - light: no pydantic, no SDK
 
 
 class _VersionAction(argparse.Action):
@@ -50,6 +50,9 @@ def _stack_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("stack", metavar="STACK", help="a .toml file or a folder holding hostform.toml")
     p.add_argument("--var", action="append", default=[], metavar="KEY=VALUE", help="set a variable (later wins)")
     p.add_argument("--var-file", action="append", default=[], metavar="FILE", help="TOML file of variables")
+    p.add_argument(
+        "--on", choices=["host", "swarm"], default=None, help="run on one engine or on Swarm (overrides [stack] target)"
+    )
 
 
 def _engine_args(p: argparse.ArgumentParser) -> None:
@@ -170,6 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", metavar="STACK.toml", help="write here (default: standard output)")
     p.add_argument("--profile", action="append", default=[], metavar="NAME", help="enable a Compose profile")
     p.add_argument("-p", "--project-name", metavar="NAME", help="the stack's name (default: Compose's project name)")
+    p.add_argument(
+        "--existing-volumes",
+        action="store_true",
+        help="use the project's volumes by the names Compose gave them (external): their data stays",
+    )
 
     p = sub.add_parser("prune-images", parents=[common], help="remove the stack's old built images no container uses")
     _stack_args(p)
@@ -202,7 +210,7 @@ def cmd_validate(o: ValidateCommand) -> int:
     problems = []
     for path in o.stack:
         try:
-            loaded = load(path, list(o.var_file), list(o.var))
+            loaded = load(path, list(o.var_file), list(o.var), target=o.on)
         except StackError as exc:
             problems.extend(exc.problems)
             continue
@@ -238,7 +246,8 @@ def cmd_import(o: ImportCommand) -> int:
     """The stack goes to --out or standard output; what was not imported to standard error."""
     from hostform.plans.compose_import import import_compose
 
-    text, skipped, secrets = import_compose([o.file, *o.more], o.out, list(o.profile), o.project_name)
+    files = [o.file, *o.more]
+    text, skipped, secrets = import_compose(files, o.out, list(o.profile), o.project_name, o.existing_volumes)
     if o.out:
         _write_text(o.out, text)
     else:
@@ -266,6 +275,10 @@ def _run(name: str, args: argparse.Namespace) -> int:
         return cmd_validate(from_namespace(ValidateCommand, args))
     if name == "schema":
         return cmd_schema()
+    if name == "host":
+        from hostform.plans.hostview import cmd_host
+
+        return cmd_host(from_namespace(HostCommand, args))
     if name == "import":
         return cmd_import(from_namespace(ImportCommand, args))
     from hostform.plans import commands
@@ -278,12 +291,8 @@ def _terminated(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    given = sys.argv[1:] if argv is None else list(argv)
-    if given == ["--version"]:  # asked by scripts at every run: not even argparse
-        print(f"hostform {_version()}")
-        return Exit.OK
     parser = build_parser()
-    args = parser.parse_args(given)  # --help and --version end here, before any of hostform is imported
+    args = parser.parse_args(argv)  # --help and --version end here, before any of hostform is imported
     from hostform.declare.errors import HostformError
 
     previous = signal.signal(signal.SIGTERM, _terminated)  # the applier installs its own while it runs

@@ -23,7 +23,6 @@ from hostform.plans.options import (
     DriftCommand,
     EngineOptions,
     Exit,
-    HostCommand,
     PlanCommand,
     PruneImagesCommand,
     ShowCommand,
@@ -39,6 +38,7 @@ if TYPE_CHECKING:  # the applier, the live view, the lock and saved plans: impor
     from hostform.plans.apply import Applier, ApplyReport, Event
     from hostform.plans.planfile import SavedPlan
     from hostform.plans.progress import LiveTable
+    from hostform.plans.swarm_apply import SwarmApplier
 
 
 # ---------------------------------------------------------------- stages
@@ -48,16 +48,21 @@ def stage_load(stack: StackOptions) -> LoadedStack:
     """The stack, with every image built from a folder tagged by its content."""
     from hostform.runtime.build_context import resolve_builds
 
-    return resolve_builds(load(stack.stack, list(stack.var_file), list(stack.var)))
+    return resolve_builds(load(stack.stack, list(stack.var_file), list(stack.var), target=stack.on))
 
 
-def stage_connect(options: EngineOptions) -> Engine:
+def stage_connect(options: EngineOptions, loaded: LoadedStack | None = None) -> Engine:
     from hostform.runtime.tls import tls_settings
 
     o = options
     tls = tls_settings(o.tls, o.tlsverify, o.tlscacert, o.tlscert, o.tlskey)
     engine = Engine(o.host, tls=tls)
-    engine.ping()
+    if not engine.remote:  # a remote engine's first read fails as clearly, without a round trip of its own
+        engine.ping()
+    if loaded is not None and loaded.stack.on_swarm:
+        from hostform.plans import swarm_commands
+
+        swarm_commands.connect(engine)
     return engine
 
 
@@ -166,14 +171,20 @@ def stage_apply(
     from hostform.plans.apply import Applier
     from hostform.plans.work import EngineWork
 
-    work = EngineWork(engine, loaded, plan.key, parallelism, builder)
-    applier = Applier(loaded, plan, work, parallelism, reporter)
+    applier: Applier | SwarmApplier
+    if loaded.stack.on_swarm:
+        from hostform.plans.swarm_apply import SwarmApplier
+
+        applier = SwarmApplier(engine, loaded, plan, parallelism, reporter)
+    else:
+        work = EngineWork(engine, loaded, plan.key, parallelism, builder)
+        applier = Applier(loaded, plan, work, parallelism, reporter)
     with _interruptible(applier), reporter:
         return applier.run()
 
 
 @contextmanager
-def _interruptible(applier: Applier) -> Iterator[None]:
+def _interruptible(applier: Applier | SwarmApplier) -> Iterator[None]:
     """SIGINT/SIGTERM: finish (or roll back) what is in flight, start nothing more; a second one
     stops waiting for what is in flight (a replacement is rolled back, a job left running)."""
 
@@ -291,12 +302,19 @@ def stage_pull(engine: Engine, loaded: LoadedStack) -> None:
 
 def cmd_plan(o: PlanCommand) -> int:
     loaded = stage_load(o.stack)
-    engine = stage_connect(o.engine)
-    loaded, builder = stage_builder(o.build_host, o.engine.host, engine, loaded)
-    if o.pull:
-        stage_pull(engine, loaded)
-    plan = stage_plan(loaded, stage_observe(engine, loaded, builder), o.replace, o.target)
-    plan = stage_explain(stage_host_checks(engine, loaded, plan, o.strict, o.netns), loaded, engine)
+    engine = stage_connect(o.engine, loaded)
+    if loaded.stack.on_swarm:
+        from hostform.plans import swarm_commands
+
+        if o.out:
+            raise swarm_commands.refuse_saved_plans()
+        plan = swarm_commands.stage_plan(engine, loaded)  # images are always resolved in their registry
+    else:
+        loaded, builder = stage_builder(o.build_host, o.engine.host, engine, loaded)
+        if o.pull:
+            stage_pull(engine, loaded)
+        plan = stage_plan(loaded, stage_observe(engine, loaded, builder), o.replace, o.target)
+        plan = stage_explain(stage_host_checks(engine, loaded, plan, o.strict, o.netns), loaded, engine)
     fmt = "json" if o.json else o.format
     if o.out:
         from hostform.plans.planfile import PlanRequest, save_plan
@@ -325,9 +343,14 @@ def cmd_apply(o: ApplyCommand) -> int:
     if is_plan_file(o.stack.stack):
         saved = load_plan_file(o.stack.stack)
         r = saved.request
-        o = replace(o, stack=StackOptions(r.stack_path, r.var, r.var_file), replace=r.replace, target=r.target)
+        stack = StackOptions(r.stack_path, r.var, r.var_file, o.stack.on)
+        o = replace(o, stack=stack, replace=r.replace, target=r.target)
     loaded = stage_load(o.stack)
-    engine = stage_connect(o.engine)
+    engine = stage_connect(o.engine, loaded)
+    if loaded.stack.on_swarm and saved is not None:
+        from hostform.plans import swarm_commands
+
+        raise swarm_commands.refuse_saved_plans()
     loaded, builder = stage_builder(o.build_host, o.engine.host, engine, loaded)
     from hostform.runtime.lock import stack_lock
 
@@ -338,14 +361,19 @@ def cmd_apply(o: ApplyCommand) -> int:
 def _apply_locked(
     o: ApplyCommand, engine: Engine, loaded: LoadedStack, saved: SavedPlan | None, builder: Engine
 ) -> int:
-    plan = stage_plan(loaded, stage_observe(engine, loaded, builder), o.replace, o.target, o.prune_volumes)
-    plan = stage_host_checks(engine, loaded, plan, o.strict, o.netns)
+    if loaded.stack.on_swarm:
+        from hostform.plans import swarm_commands
+
+        plan = swarm_commands.stage_plan(engine, loaded)
+    else:
+        plan = stage_plan(loaded, stage_observe(engine, loaded, builder), o.replace, o.target, o.prune_volumes)
+        plan = stage_host_checks(engine, loaded, plan, o.strict, o.netns)
     if saved is not None:
         from hostform.plans.planfile import check_fresh
 
         check_fresh(saved, plan, loaded)
     if not o.json:
-        print_plan(stage_explain(plan, loaded, engine))
+        print_plan(plan if loaded.stack.on_swarm else stage_explain(plan, loaded, engine))
     if not plan.applicable:
         raise _cannot_converge(plan)
     if not plan.has_changes:
@@ -363,14 +391,14 @@ def cmd_destroy(o: DestroyCommand) -> int:
     except StackError as exc:  # destroy needs the name only: secrets need not be set to remove
         from hostform.declare.load import load_name_only
 
-        loaded = load_name_only(o.stack.stack)
+        loaded = load_name_only(o.stack.stack, o.stack.on)
         print(
             f"warning: the stack file does not load ({exc.lines()[0]}"
             + (f"; and {len(exc.lines()) - 1} more" if len(exc.lines()) > 1 else "")
             + f"): destroying by its name {loaded.name!r} alone, with 10s stop grace periods",
             file=sys.stderr,
         )
-    engine = stage_connect(o.engine)
+    engine = stage_connect(o.engine, loaded)
     from hostform.runtime.lock import stack_lock
 
     with stack_lock(engine, loaded.name, "destroy", o.lock_timeout):
@@ -378,8 +406,12 @@ def cmd_destroy(o: DestroyCommand) -> int:
 
 
 def _destroy_locked(o: DestroyCommand, engine: Engine, loaded: LoadedStack) -> int:
-    observed = observe(engine, loaded.name, inspect=False)
-    plan = destroy_plan(loaded.name, observed, o.volumes)
+    if loaded.stack.on_swarm:
+        from hostform.plans import swarm_commands
+
+        plan = swarm_commands.destroy_plan(engine, loaded.name)
+    else:
+        plan = destroy_plan(loaded.name, observe(engine, loaded.name, inspect=False), o.volumes)
     print_plan(
         plan,
         heading=f"hostform will destroy these objects of stack {plan.stack!r}:",
@@ -402,7 +434,11 @@ def cmd_drift(o: DriftCommand) -> int:
     from hostform.plans.drift_view import print_report
 
     loaded = stage_load(o.stack)
-    engine = stage_connect(o.engine)
+    engine = stage_connect(o.engine, loaded)
+    if loaded.stack.on_swarm:
+        from hostform.plans import swarm_drift
+
+        return swarm_drift.cmd_drift(o, engine, loaded)
     report, plan = drift.check(engine, loaded, o.include_pending, o.netns)
     if o.fix and not report.in_sync:
         with redirect_stdout(sys.stderr if o.json else sys.stdout):  # --json: stdout holds the report only
@@ -466,7 +502,7 @@ def cmd_prune_images(o: PruneImagesCommand) -> int:
 
 def cmd_unlock(o: UnlockCommand) -> int:
     loaded = stage_load(o.stack)
-    engine = stage_connect(o.engine)
+    engine = stage_connect(o.engine, loaded)
     from hostform.runtime.lock import break_lock, read_lock
 
     held = read_lock(engine, loaded.name)
@@ -483,18 +519,6 @@ def cmd_unlock(o: UnlockCommand) -> int:
     return Exit.OK
 
 
-def cmd_host(o: HostCommand) -> int:
-    """Interfaces, routes, listening sockets and their owners, the engine's networks (read only)."""
-    from hostform.plans.hostview import gather, view_json, view_text
-
-    view = gather(o.engine.host, o.netns)
-    if o.json:
-        print(json.dumps(view_json(view), indent=2))
-    else:
-        print("\n".join(view_text(view)))
-    return Exit.OK
-
-
 COMMANDS: dict[str, tuple[type[Any], Callable[[Any], int]]] = {
     "plan": (PlanCommand, cmd_plan),
     "apply": (ApplyCommand, cmd_apply),
@@ -502,7 +526,6 @@ COMMANDS: dict[str, tuple[type[Any], Callable[[Any], int]]] = {
     "destroy": (DestroyCommand, cmd_destroy),
     "prune-images": (PruneImagesCommand, cmd_prune_images),
     "show": (ShowCommand, cmd_show),
-    "host": (HostCommand, cmd_host),
     "unlock": (UnlockCommand, cmd_unlock),
 }
 

@@ -25,6 +25,7 @@ class StackOptions:
     stack: str
     var: tuple[str, ...] = ()
     var_file: tuple[str, ...] = ()
+    on: str | None = None  # host | swarm: overrides [stack] target
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class ValidateCommand:
     stack: tuple[str, ...]
     var: tuple[str, ...] = ()
     var_file: tuple[str, ...] = ()
+    on: str | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class ImportCommand:
     out: str | None = None
     profile: tuple[str, ...] = ()
     project_name: str | None = None
+    existing_volumes: bool = False
 
 
 @dataclass(frozen=True)
