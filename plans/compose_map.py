@@ -252,7 +252,8 @@ class _Mapper:
                     raise Unsupported("not supported")
             except Unsupported as exc:
                 self.skip(path, str(exc))
-        if "image" not in out:
+        _image_and_build(self, name, spec, out)
+        if "image" not in out and "build" not in out:
             out = {"image": f"{self.project.name}_{name}", **out}
         if is_job:
             for key in ("restart", "replicas"):
@@ -298,13 +299,41 @@ def _image(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
     out["image"] = str(value)
 
 
+_BUILD_KEYS = ("context", "dockerfile", "args", "target", "network")
+
+
 def _build(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
-    context = value.get("context", ".") if isinstance(value, dict) else value
-    image = f"{m.project.name}_{name}"
-    raise Unsupported(
-        f"hostform runs images and does not build them; build it first (`docker build -t {image} "
-        f"{m.path(str(context))}`) and keep `image`"
-    )
+    """Compose's build, as hostform's (the image is tagged by the context's content)."""
+    table = dict(value) if isinstance(value, dict) else {"context": value}
+    for key in sorted(set(table) - set(_BUILD_KEYS)):
+        m.skip(
+            ("services", name, "build", key), "not supported; hostform builds with context, dockerfile, args, target"
+        )
+    context = m.path(str(table.get("context", ".")))
+    if context.startswith(("/", "..")):
+        raise Unsupported(
+            f"the build context {context} is outside the stack's folder (a build reads only files under it): "
+            "write the stack next to the context, or build the image first and keep `image`"
+        )
+    build: dict[str, Any] = {"context": context}
+    args = table.get("args") or {}
+    if isinstance(args, list):  # ["KEY=VALUE", ...]
+        args = dict(str(a).partition("=")[::2] for a in args)
+    if args:
+        build["args"] = {str(k): v for k, v in args.items() if v is not None}
+    build.update({k: table[k] for k in ("dockerfile", "target", "network") if table.get(k) is not None})
+    out["build"] = build
+
+
+def _image_and_build(m: _Mapper, name: str, spec: dict[str, Any], out: dict[str, Any]) -> None:
+    """Compose runs `image` when the engine has it and builds only when it has not: the image is kept."""
+    if "build" in out and "image" in spec:
+        context = out.pop("build")["context"]
+        m.skip(
+            ("services", name, "build"),
+            "Compose runs `image` when the engine has it and builds only when it has not: hostform keeps `image` "
+            f"(leave `image` out to have hostform build {context}, tagged by its content)",
+        )
 
 
 def _environment(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
