@@ -50,6 +50,9 @@ def _stack_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("stack", metavar="STACK", help="a .toml file or a folder holding hostform.toml")
     p.add_argument("--var", action="append", default=[], metavar="KEY=VALUE", help="set a variable (later wins)")
     p.add_argument("--var-file", action="append", default=[], metavar="FILE", help="TOML file of variables")
+    p.add_argument(
+        "--on", choices=["host", "swarm"], default=None, help="run on one engine or on Swarm (overrides [stack] target)"
+    )
 
 
 def _engine_args(p: argparse.ArgumentParser) -> None:
@@ -150,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", metavar="STACK.toml", help="write here (default: standard output)")
     p.add_argument("--profile", action="append", default=[], metavar="NAME", help="enable a Compose profile")
     p.add_argument("-p", "--project-name", metavar="NAME", help="the stack's name (default: Compose's project name)")
+    p.add_argument(
+        "--existing-volumes",
+        action="store_true",
+        help="use the project's volumes by the names Compose gave them (external): their data stays",
+    )
 
     p = sub.add_parser("prune-images", parents=[common], help="remove the stack's old built images no container uses")
     _stack_args(p)
@@ -180,7 +188,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     problems = []
     for path in args.stack:
         try:
-            loaded = load(path, args.var_file, args.var)
+            loaded = load(path, args.var_file, args.var, target=args.on)
         except StackError as exc:
             problems.extend(exc.problems)
             continue
@@ -216,7 +224,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     """The stack goes to --out or standard output; what was not imported to standard error."""
     from hostform.plans.compose_import import import_compose
 
-    text, skipped, secrets = import_compose([args.file, *args.more], args.out, args.profile, args.project_name)
+    files = [args.file, *args.more]
+    text, skipped, secrets = import_compose(files, args.out, args.profile, args.project_name, args.existing_volumes)
     if args.out:
         _write_text(args.out, text)
     else:
@@ -244,6 +253,10 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
         return cmd_validate
     if name == "schema":
         return cmd_schema
+    if name == "host":
+        from hostform.plans.hostview import cmd_host
+
+        return cmd_host
     if name == "import":
         return cmd_import
     from hostform.plans import commands
@@ -257,12 +270,8 @@ def _terminated(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    given = sys.argv[1:] if argv is None else list(argv)
-    if given == ["--version"]:  # asked by scripts at every run: not even argparse
-        print(f"hostform {_version()}")
-        return EXIT_OK
     parser = build_parser()
-    args = parser.parse_args(given)  # --help and --version end here, before any of hostform is imported
+    args = parser.parse_args(argv)  # --help and --version end here, before any of hostform is imported
     from hostform.declare.errors import HostformError
 
     previous = signal.signal(signal.SIGTERM, _terminated)  # the applier installs its own while it runs

@@ -89,6 +89,7 @@ class MappedStack:
     sources: dict[tuple[str, ...], Source] = field(default_factory=dict)
     skipped: list[Skipped] = field(default_factory=list)
     secrets: dict[str, str] = field(default_factory=dict)  # secret name -> what to set
+    kept_volumes: list[str] = field(default_factory=list)  # Compose's volumes used as they are (external)
 
 
 class Unsupported(Exception):
@@ -102,6 +103,7 @@ class _Mapper:
     stack: MappedStack
     net_keys: dict[str, str] = field(default_factory=dict)  # compose network key -> stack key
     vol_keys: dict[str, str] = field(default_factory=dict)
+    existing_volumes: bool = False
 
     def skip(self, path: tuple[str, ...], reason: str) -> None:
         self.stack.skipped.append(Skipped(".".join(path), self.project.source(path), reason))
@@ -161,6 +163,10 @@ class _Mapper:
             if isinstance(external, dict):
                 name = external.get("name", name)
                 external = True
+            if self.existing_volumes and not external:
+                # the volume Compose made (`<project>_<key>`, or its `name`), used as it is: its data stays
+                name, external = name or f"{self.project.name}_{key}", True
+                self.stack.kept_volumes.append(str(name))
             target = str(name or key) if external else key
             self.vol_keys[key] = target
             out: dict[str, Any] = {"external": True} if external else {}
@@ -252,9 +258,12 @@ class _Mapper:
                     raise Unsupported("not supported")
             except Unsupported as exc:
                 self.skip(path, str(exc))
-        _image_and_build(self, name, spec, out)
-        if "image" not in out and "build" not in out:
-            out = {"image": f"{self.project.name}_{name}", **out}
+        if "build" in out and ":" in out.get("image", "").rsplit("/", 1)[-1]:
+            repository = out["image"].rsplit(":", 1)[0]
+            self.skip(("services", name, "image"), f"built images are tagged by their content: {repository}:<digest>")
+            out["image"] = repository
+        elif "image" not in out and "build" not in out:
+            self.skip(("services", name), "has neither image nor build")
         if is_job:
             for key in ("restart", "replicas"):
                 if key in out and out[key] not in ("no", 1):
@@ -299,41 +308,17 @@ def _image(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
     out["image"] = str(value)
 
 
-_BUILD_KEYS = ("context", "dockerfile", "args", "target", "network")
-
-
 def _build(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
-    """Compose's build, as hostform's (the image is tagged by the context's content)."""
-    table = dict(value) if isinstance(value, dict) else {"context": value}
-    for key in sorted(set(table) - set(_BUILD_KEYS)):
-        m.skip(
-            ("services", name, "build", key), "not supported; hostform builds with context, dockerfile, args, target"
-        )
-    context = m.path(str(table.get("context", ".")))
-    if context.startswith(("/", "..")):
-        raise Unsupported(
-            f"the build context {context} is outside the stack's folder (a build reads only files under it): "
-            "write the stack next to the context, or build the image first and keep `image`"
-        )
-    build: dict[str, Any] = {"context": context}
-    args = table.get("args") or {}
-    if isinstance(args, list):  # ["KEY=VALUE", ...]
-        args = dict(str(a).partition("=")[::2] for a in args)
-    if args:
-        build["args"] = {str(k): v for k, v in args.items() if v is not None}
-    build.update({k: table[k] for k in ("dockerfile", "target", "network") if table.get(k) is not None})
+    spec = value if isinstance(value, dict) else {"context": value}
+    build: dict[str, Any] = {"context": m.path(str(spec.get("context", ".")))}
+    for k, v in spec.items():
+        if k in ("dockerfile", "target"):
+            build[k] = str(v)
+        elif k == "args":
+            build[k] = {a: "" if b is None else b for a, b in _labels(v).items()}
+        elif k != "context":
+            m.skip(("services", name, "build", k), "not supported; builds take context, dockerfile, args, target")
     out["build"] = build
-
-
-def _image_and_build(m: _Mapper, name: str, spec: dict[str, Any], out: dict[str, Any]) -> None:
-    """Compose runs `image` when the engine has it and builds only when it has not: the image is kept."""
-    if "build" in out and "image" in spec:
-        context = out.pop("build")["context"]
-        m.skip(
-            ("services", name, "build"),
-            "Compose runs `image` when the engine has it and builds only when it has not: hostform keeps `image` "
-            f"(leave `image` out to have hostform build {context}, tagged by its content)",
-        )
 
 
 def _environment(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
@@ -625,9 +610,10 @@ _HANDLERS: dict[str, Callable[[_Mapper, str, Any, dict[str, Any]], None]] = {
 }
 
 
-def map_project(project: ComposeProject, out_dir: Path) -> MappedStack:
+def map_project(project: ComposeProject, out_dir: Path, existing_volumes: bool = False) -> MappedStack:
+    """existing_volumes: the project's named volumes are used by the names Compose gave them."""
     stack = MappedStack(name=project.name, variables=dict(project.variables))
-    mapper = _Mapper(project, out_dir.resolve(), stack)
+    mapper = _Mapper(project, out_dir.resolve(), stack, existing_volumes=existing_volumes)
     mapper.networks()
     mapper.volumes()
     mapper.files()

@@ -211,21 +211,3 @@ def test_a_present_image_is_not_built_and_a_pushing_stack_pushes_it(
     assert push.action is Action.PUSH
     pushed = replace(observed, repo_digests={ref.ref: (f"{ref.repository}@sha256:{'2' * 64}",)})
     assert not list(image_changes(pushing, pushed, []))
-
-
-def test_compose_build_imports_as_a_build(tmp_path: Path) -> None:
-    from hostform.plans.compose_import import import_compose
-
-    _tree(tmp_path, APP)
-    (tmp_path / "docker-compose.yml").write_text(
-        "services:\n"
-        "  web:\n    build:\n      context: ./app\n      args: [V=1]\n      target: final\n"
-        "  both:\n    image: hostform-test/busybox:1\n    build: ./app\n"
-    )
-    text, skipped, _ = import_compose([str(tmp_path / "docker-compose.yml")], str(tmp_path / "hostform.toml"))
-    (tmp_path / "hostform.toml").write_text(text)
-    stack = load(tmp_path / "hostform.toml").stack
-    web, both = stack.containers["web"], stack.containers["both"]
-    assert web.build is not None and web.build.args == {"V": "1"} and web.build.target == "final"
-    assert both.build is None and both.image == "hostform-test/busybox:1"  # Compose runs the image it has
-    assert any(s.key == "services.both.build" for s in skipped)
