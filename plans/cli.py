@@ -118,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS")
     p.add_argument("--parallelism", type=_positive, default=10, metavar="N", help="actions at once (default 10)")
 
+    p = sub.add_parser("history", parents=[common], help="list the applies recorded on the engine, newest first")
+    p.add_argument("stack", metavar="STACK", help="a .toml file or a folder holding hostform.toml")
+    _engine_args(p)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--show", type=_positive, metavar="N", help="one generation with its resources")
+
     p = sub.add_parser("show", parents=[common], help="render a saved plan")
     p.add_argument("planfile", metavar="PLANFILE")
     p.add_argument("--format", choices=["text", "markdown", "json"], default="text")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hostform.plans.drift import Drift, DriftReport, Finding
-from hostform.plans.model import display
+from hostform.plans.model import Action, display
 from hostform.plans.render import Line, print_lines
 
 if TYPE_CHECKING:
@@ -59,11 +59,10 @@ def verdict(report: DriftReport) -> Line:
         if pending and not report.include_pending:
             note += " (--include-pending counts them as drift)"
         return ((f"No drift: stack {report.stack!r} matches what hostform applied.{note}", "bold green"),)
-    fixable = sum(f.drift is not Drift.SQUATTER for f in report.drifted)
-    squatters = len(report.drifted) - fixable
-    hint = "`hostform drift --fix` converges them" if fixable else ""
-    if squatters:
-        hint += ("; " if hint else "") + "squatters must be removed by hand"
+    by_hand = [f for f in report.drifted if f.drift is Drift.SQUATTER or f.remedy is Action.NOOP]
+    hint = "`hostform drift --fix` converges them" if len(by_hand) < len(report.drifted) else ""
+    if by_hand:
+        hint += ("; " if hint else "") + "squatters and hand-made objects must be removed by hand"
     return ((f"Drift: {len(report.drifted)} finding(s) in stack {report.stack!r}; {hint}.{note}", "bold red"),)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from hostform.declare import names
 from hostform.declare.canonical import file_digest
 from hostform.runtime.engine import Engine
+from hostform.runtime.record import ContainerRecordStore, Generation, heads_of, is_record, newest
 from hostform.runtime.records import (
     Conflict,
     LiveSettings,
@@ -45,7 +46,9 @@ def observe(
     machine (a remote engine's files are out of reach: it reports a missing one itself).
     """
     label = f"{names.LABEL_STACK}={stack}"
-    mine = engine.list_containers(label=label)
+    listed = engine.list_containers(label=label)
+    mine = [c for c in listed if not is_record(c.get("Labels") or {})]
+    record = newest(ContainerRecordStore(engine, stack), heads_of(stack, listed))  # one inspect
     # Engine names are unique, so only a declared name none of ours holds can be squatted.
     unseen = set(declared_containers) - {_name_of(c) for c in mine}
     conflicts = [
@@ -95,7 +98,8 @@ def observe(
     return Observed(
         stack=stack,
         containers=tuple(
-            replace(_container(c, d), file_hashes=h) for c, d, h in zip(mine, details, hashes, strict=True)
+            _adopted(replace(_container(c, d), file_hashes=h), record)
+            for c, d, h in zip(mine, details, hashes, strict=True)
         ),
         networks=tuple(_network(n) for n in networks),
         volumes=tuple(_volume(v) for v in volumes),
@@ -104,7 +108,16 @@ def observe(
         key=key,
         missing_paths=tuple(sorted(p for p in set(bind_sources) if local and not os.path.exists(p))),
         missing_external=tuple(_missing_external(engine, external)),
+        record=record,
     )
+
+
+def _adopted(c: ObservedContainer, record: Generation | None) -> ObservedContainer:
+    """A container hostform adopted carries no spec label: the record holds its last-applied spec."""
+    if c.last_applied is not None or record is None:
+        return c
+    spec = record.adopted_spec(c.engine_name)
+    return c if spec is None else replace(c, last_applied=spec)
 
 
 def _missing_external(engine: Engine, external: Iterable[tuple[str, str]]) -> Iterator[str]:

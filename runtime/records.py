@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from hostform.declare import names
+
+if TYPE_CHECKING:
+    from hostform.runtime.record import Generation
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,13 @@ class Observed:
     key: bytes | None  # the stack's secret-hashing key, when the default network exists
     missing_paths: tuple[str, ...] = ()  # bind-mount sources absent on the engine's host (local engines)
     missing_external: tuple[str, ...] = ()  # "network NAME" / "volume NAME" declared external, not on the engine
+    record: Generation | None = None  # the newest generation of the stack's record (runtime.record)
+
+    def unrecorded(self, engine_name: str) -> bool:
+        """Carries the stack's label, yet no kept generation of the record lists it (made by hand
+        with copied labels?). Without a record (never applied, or by a hostform that kept none)
+        every labelled object counts as hostform's; a temporary of an interrupted apply too."""
+        return self.record is not None and not self.record.knows(engine_name) and not names.is_temporary(engine_name)
 
     def tokens(self) -> dict[str, str]:
         """One short token per live object, to say which one changed between two observations."""
@@ -110,6 +122,8 @@ class Observed:
         out.update({f"conflicting {c.kind} {c.engine_name}": c.id[:12] for c in self.conflicts})
         out.update({f"path {p}": "missing" for p in self.missing_paths})
         out.update({f"external {x}": "missing" for x in self.missing_external})
+        if self.record is not None:
+            out["record"] = str(self.record.number)
         return out
 
     def fingerprint(self) -> str:
