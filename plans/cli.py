@@ -59,6 +59,18 @@ def _stack_args(p: argparse.ArgumentParser) -> None:
 
 def _engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", "-H", default=None, help="engine address (default: DOCKER_HOST or the Docker context)")
+    # TLS as the docker CLI spells it; DOCKER_TLS_VERIFY and DOCKER_CERT_PATH give the defaults
+    p.add_argument("--tls", action="store_true", help="use TLS (implied by --tlsverify)")
+    p.add_argument("--tlsverify", action="store_true", help="use TLS and verify the engine's certificate")
+    p.add_argument("--tlscacert", metavar="FILE", help="trust certificates signed by this CA only")
+    p.add_argument("--tlscert", metavar="FILE", help="client certificate")
+    p.add_argument("--tlskey", metavar="FILE", help="client key")
+
+
+def _netns_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--netns", metavar="NAME", default=None, help="read the host's network facts in this network namespace"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replace", action="append", default=[], metavar="NAME", help="force NAME's replacement")
     p.add_argument("--target", action="append", default=[], metavar="NAME", help="limit to NAME and its dependencies")
     p.add_argument("--pull", action="store_true", help="refresh image tags from the registry first")
+    p.add_argument("--strict", action="store_true", help="subnets overlapping host routes are errors, not warnings")
+    _netns_arg(p)
 
     p = sub.add_parser("apply", parents=[common], help="converge the host to the stack or a saved plan")
     _stack_args(p)
@@ -101,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", action="append", default=[], metavar="NAME")
     p.add_argument("--prune-volumes", action="store_true", help="also delete undeclared named volumes")
     p.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS")
+    p.add_argument("--strict", action="store_true", help="subnets overlapping host routes are errors, not warnings")
+    _netns_arg(p)
 
     p = sub.add_parser("drift", parents=[common], help="compare the host with the declaration")
     _stack_args(p)
@@ -127,6 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("show", parents=[common], help="render a saved plan")
     p.add_argument("planfile", metavar="PLANFILE")
     p.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+
+    p = sub.add_parser("host", parents=[common], help="show the host's network facts that plans are checked against")
+    _engine_args(p)
+    _netns_arg(p)
+    p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("unlock", parents=[common], help="break a lock left by a killed apply")
     _stack_args(p)

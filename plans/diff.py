@@ -22,8 +22,6 @@ from hostform.declare.secrets import MASK
 from hostform.plans.fields import FIELD_EFFECTS, LIFTED_BY_REPLACE, Effect, effect_of
 from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind
 from hostform.runtime.container_config import declared_aliases, naming, network_attachments
-from hostform.runtime.engine import Engine
-from hostform.runtime.observe import observe
 from hostform.runtime.records import Observed, ObservedContainer, ObservedNetwork, ObservedVolume
 
 MASKED = {"secret": MASK}  # still a secret-shaped value, so display() and public() mask it
@@ -34,72 +32,6 @@ class PlanOptions:
     replace: tuple[str, ...] = ()
     targets: tuple[str, ...] = ()
     prune_volumes: bool = False
-
-
-def declared_engine_names(loaded: LoadedStack) -> tuple[list[str], list[str], list[str]]:
-    """Container, network and volume engine names the stack would use (for conflict checks)."""
-    stack = loaded.stack
-    containers = [
-        names.container_name(stack.name, n, i, spec.replicas)
-        for n, spec in stack.services().items()
-        for i in range(1, spec.replicas + 1)
-    ]
-    networks = [names.network_name(stack.name, n) for n in declared_networks(loaded) if not _external_net(loaded, n)]
-    volumes = [names.volume_name(stack.name, n) for n, v in stack.volumes.items() if not v.external]
-    return containers, networks, volumes
-
-
-def observe_stack(engine: Engine, loaded: LoadedStack) -> Observed:
-    """The facts a plan needs (read only): the stack's objects, squatters, image IDs, the live
-    digest of every declared config file (one read each), missing bind-mount sources."""
-    containers, networks, volumes = declared_engine_names(loaded)
-    services = loaded.stack.services()
-    images = {s.image for s in services.values()}
-    targets = {n: sorted(f.target for f in s.files) for n, s in services.items() if s.files}
-    binds = {m.source for s in services.values() for m in s.volumes if m.type == "bind"}
-    external = [("network", k) for k, n in loaded.stack.networks.items() if n.external]
-    external += [("volume", k) for k, v in loaded.stack.volumes.items() if v.external]
-    return observe(
-        engine,
-        loaded.name,
-        containers,
-        networks,
-        volumes,
-        images,
-        file_targets=targets,
-        bind_sources=binds,
-        external=external,
-    )
-
-
-def declared_networks(loaded: LoadedStack) -> dict[str, NetworkSpec]:
-    nets = dict(loaded.stack.networks)
-    nets.setdefault(names.DEFAULT_NETWORK, NetworkSpec())
-    return nets
-
-
-def _external_net(loaded: LoadedStack, name: str) -> bool:
-    spec = loaded.stack.networks.get(name)
-    return bool(spec and spec.external)
-
-
-def hand_made(loaded: LoadedStack, observed: Observed) -> list[tuple[str, str]]:
-    """(kind, engine name) of the objects with the stack's label that no generation of its record
-    lists, on names the stack does not declare: made by hand with copied labels. They are reported,
-    never adopted or deleted."""
-    containers, networks, volumes = declared_engine_names(loaded)
-    stack = loaded.stack
-    declared = {
-        "container": set(containers)
-        | {names.container_name(stack.name, n, 1, 2) for n in stack.services()}
-        | {names.container_name(stack.name, n, 1, 1) for n in stack.services()},
-        "network": set(networks),
-        "volume": set(volumes),
-    }
-    found = [("container", c.engine_name) for c in observed.containers]
-    found += [("network", n.engine_name) for n in observed.networks]
-    found += [("volume", v.engine_name) for v in observed.volumes]
-    return [(k, n) for k, n in found if n not in declared[k] and observed.unrecorded(n)]
 
 
 def _without(observed: Observed, objects: list[tuple[str, str]]) -> Observed:
@@ -122,7 +54,7 @@ def hand_made_warning(stack: str, kind: str, engine_name: str) -> str:
 def make_plan(loaded: LoadedStack, observed: Observed, options: PlanOptions = PlanOptions()) -> Plan:
     key = observed.key or os.urandom(16)
     conflicts = {(c.kind, c.engine_name): str(c) for c in observed.conflicts}
-    unrecorded = hand_made(loaded, observed)
+    unrecorded = list(observed.hand_made)
     warnings = [hand_made_warning(loaded.name, k, n) for k, n in unrecorded]
     live = observed  # the fingerprint covers every object, hand-made ones too
     observed = _without(observed, unrecorded)
@@ -180,7 +112,7 @@ def _network_changes(
 ) -> Iterable[Change]:
     stack = loaded.name
     by_name = {n.name: n for n in observed.networks}
-    for name, spec in sorted(declared_networks(loaded).items()):
+    for name, spec in sorted(loaded.stack.all_networks().items()):
         if spec.external:
             continue
         engine_name = names.network_name(stack, name)
@@ -194,7 +126,7 @@ def _network_changes(
         reasons = tuple(_network_reasons(spec, live))
         action = Action.REPLACE if reasons else Action.NOOP
         yield Change(address, "network", name, engine_name, action, reasons, current_id=live.id)
-    declared = set(declared_networks(loaded))
+    declared = set(loaded.stack.all_networks())
     for live in observed.networks:
         if live.name not in declared:
             yield _delete_network(live, "no longer declared")
@@ -607,9 +539,7 @@ def destroy_plan(stack: str, observed: Observed, volumes: bool) -> Plan:
     """Every object carrying the stack's label, deleted; named volumes only when asked. Objects no
     generation of the record lists (made by hand with copied labels) are left alone, and said so."""
     live = observed
-    unrecorded = [("container", c.engine_name) for c in observed.containers if observed.unrecorded(c.engine_name)]
-    unrecorded += [("network", n.engine_name) for n in observed.networks if observed.unrecorded(n.engine_name)]
-    unrecorded += [("volume", v.engine_name) for v in observed.volumes if observed.unrecorded(v.engine_name)]
+    unrecorded = list(observed.hand_made)  # observed without declared names: every unrecorded object
     observed = _without(observed, unrecorded)
     changes: list[Change] = [_delete(c, ReasonKind.ORPHAN, "destroy") for c in observed.containers]
     changes += [_delete_network(n, "destroy") for n in observed.networks]

@@ -37,19 +37,13 @@ from hostform.declare.canonical import file_digest
 from hostform.declare.load import LoadedStack
 from hostform.declare.schema import ContainerSpec
 from hostform.declare.secrets import MASK, Secret
-from hostform.plans.diff import (
-    PlanOptions,
-    hand_made,
-    hand_made_warning,
-    make_plan,
-    observe_stack,
-    reload_targets,
-)
+from hostform.plans.diff import PlanOptions, hand_made_warning, make_plan, reload_targets
 from hostform.plans.fields import IN_PLACE
 from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind, public, short_image_id
 from hostform.runtime.container_config import naming
 from hostform.runtime.engine import Engine
-from hostform.runtime.record import Generation
+from hostform.runtime.generation import Generation
+from hostform.runtime.observe import observe_stack
 from hostform.runtime.records import Conflict, Observed, ObservedContainer
 
 FORMAT_VERSION = "1.0"
@@ -134,7 +128,7 @@ def _absent(change: Change, record: Generation | None) -> Finding:
 def _hand_made(loaded: LoadedStack, observed: Observed) -> Iterator[Finding]:
     """Objects with the stack's label that no generation lists: reported, never adopted or deleted."""
     by_name = {c.engine_name: c for c in observed.containers}
-    for kind, engine_name in hand_made(loaded, observed):
+    for kind, engine_name in observed.hand_made:
         c = by_name.get(engine_name)
         shown = c.kind if c is not None and c.kind in ("container", "job") else kind
         detail = hand_made_warning(loaded.name, kind, engine_name)

@@ -23,7 +23,6 @@ from typing import Any
 from hostform.declare import names
 from hostform.declare.canonical import canonical_json
 from hostform.declare.load import LoadedStack
-from hostform.plans.diff import declared_networks
 from hostform.plans.model import Action, Change, Plan
 from hostform.runtime.engine import Engine
 from hostform.runtime.observe import observe
@@ -149,7 +148,7 @@ def _resources(
         many = (spec.replicas if spec else 1) > 1 or (spec is None and c.replica != 1)
         address = f"{c.kind}s.{c.name}" + (f"[{c.replica}]" if many else "")
         out.append(RecordedResource(address, c.kind, c.engine_name, c.spec_hash))
-    networks = declared_networks(loaded) if declared else {}
+    networks = stack.all_networks() if declared else {}
     for n in after.networks:
         if kept(n.engine_name, n.name in networks):
             digest = _digest(networks.get(n.name), previous, n.engine_name)

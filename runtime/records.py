@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from hostform.declare import names
-
 if TYPE_CHECKING:
-    from hostform.runtime.record import Generation
+    from hostform.runtime.generation import Generation
 
 
 @dataclass(frozen=True)
@@ -101,12 +99,7 @@ class Observed:
     missing_paths: tuple[str, ...] = ()  # bind-mount sources absent on the engine's host (local engines)
     missing_external: tuple[str, ...] = ()  # "network NAME" / "volume NAME" declared external, not on the engine
     record: Generation | None = None  # the newest generation of the stack's record (runtime.record)
-
-    def unrecorded(self, engine_name: str) -> bool:
-        """Carries the stack's label, yet no kept generation of the record lists it (made by hand
-        with copied labels?). Without a record (never applied, or by a hostform that kept none)
-        every labelled object counts as hostform's; a temporary of an interrupted apply too."""
-        return self.record is not None and not self.record.knows(engine_name) and not names.is_temporary(engine_name)
+    hand_made: tuple[tuple[str, str], ...] = ()  # (kind, engine name): labelled, undeclared, in no generation
 
     def tokens(self) -> dict[str, str]:
         """One short token per live object, to say which one changed between two observations."""

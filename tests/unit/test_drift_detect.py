@@ -23,7 +23,7 @@ from hostform.plans.diff import make_plan
 from hostform.plans.drift import Drift, DriftReport, detect
 from hostform.plans.model import Action
 from hostform.runtime.container_config import network_attachments
-from hostform.runtime.record import Generation, RecordedResource
+from hostform.runtime.generation import Generation, RecordedResource
 from hostform.runtime.records import (
     Conflict,
     LiveSettings,
@@ -446,7 +446,8 @@ def test_a_hand_made_copy_is_an_orphan_never_deleted(tmp_path: Path) -> None:
     o = host(loaded)
     copy = replace(applied(loaded, "web"), id="c" * 64, engine_name="s-web-copy")
     net = replace(o.networks[0], id="n" * 64, engine_name="s_extra", name="extra")
-    o = replace(o, containers=(*o.containers, copy), networks=(*o.networks, net))
+    made = (("container", "s-web-copy"), ("network", "s_extra"))  # as observe finds them: in no generation
+    o = replace(o, containers=(*o.containers, copy), networks=(*o.networks, net), hand_made=made)
     report = check(loaded, o)
     assert summary(report) == [("s-web-copy", "orphan", []), ("s_extra", "orphan", [])]
     assert all(f.remedy is Action.NOOP and "no apply recorded it" in f.detail for f in report.findings)
