@@ -178,7 +178,6 @@ DRIVER = textwrap.dedent(
     """
     import os, signal, sys
     from hostform.runtime.engine import Engine
-from hostform.runtime.lock import break_lock
     from hostform.plans import recording
     from hostform.plans.cli import main
 
