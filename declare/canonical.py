@@ -19,7 +19,8 @@ from hostform.declare.secrets import Secret
 def service_spec(loaded: LoadedStack, name: str, key: bytes) -> dict[str, Any]:
     stack = loaded.stack
     spec = stack.jobs.get(name) or stack.containers[name]
-    data = spec.model_dump(mode="python", exclude={"env_file"})
+    # `build` is carried by the image's content tag: a moved folder with the same content is no change
+    data = spec.model_dump(mode="python", exclude={"env_file", "build"})
     data["env"] = {k: _masked(v, key) for k, v in spec.env.items()}
     data["files"] = [
         {

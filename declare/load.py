@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from hostform.declare.builds import BuildRef, repository_for
 from hostform.declare.check import check_references
 from hostform.declare.errors import Problem, StackError
 from hostform.declare.lines import LineIndex, format_path
@@ -57,6 +58,9 @@ class LoadedStack:
     stack: Stack
     path: Path
     files: dict[str, ResolvedFile] = field(default_factory=dict)
+    # images built from a folder, by container or job name; filled by runtime.build_context,
+    # which also gives those services' `image` its content tag
+    builds: dict[str, BuildRef] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -111,6 +115,7 @@ def load(
             problem(loc, message)
         raise StackError(problems) from None
     stack = _resolve_default_conditions(stack)
+    stack = _resolve_builds(stack, file.parent, problem)
     for loc, message in check_references(stack):
         problem(loc, message)
     files = _resolve_files(stack, file.parent, renderer, problem)
@@ -219,6 +224,13 @@ def _render_tree(value: Any, loc: tuple[str | int, ...], renderer: Renderer, pro
     except RenderError as exc:
         problem(loc, str(exc))
         return value
+    if isinstance(out, Secret) and _is_build_arg(loc):
+        problem(
+            loc,
+            "secret() cannot be a build arg: build args stay in the image's history (`docker history` shows "
+            "them to anyone who has the image); give the secret at run time through env or a file instead",
+        )
+        return ""
     if isinstance(out, Secret) and not _secret_allowed(loc):
         problem(
             loc,
@@ -239,6 +251,10 @@ def _plain_env_key(raw: str, out: Secret, renderer: Renderer) -> bool:
     except RenderError:
         return False
     return bool(sep) and isinstance(key, str) and out.reveal().startswith(f"{key}=")
+
+
+def _is_build_arg(loc: tuple[str | int, ...]) -> bool:
+    return len(loc) == 5 and loc[0] in ("containers", "jobs") and loc[2:4] == ("build", "args")
 
 
 def _secret_allowed(loc: tuple[str | int, ...]) -> bool:
@@ -307,6 +323,40 @@ def _resolve_default_conditions(stack: Stack) -> Stack:
 
     containers, jobs = resolve(stack.containers), resolve(stack.jobs)
     return stack.model_copy(update={"containers": containers, "jobs": jobs})
+
+
+def _resolve_builds(stack: Stack, base: Path, problem: Any) -> Stack:
+    """`build` contexts as absolute folders inside the stack's folder, each with its Dockerfile;
+    `image` as the repository the built image is tagged in (the tag comes later, from the content)."""
+    root = Path(os.path.realpath(base))
+
+    def resolve(kind: str, specs: dict[str, Any]) -> dict[str, Any]:
+        out = {}
+        for name, spec in specs.items():
+            if spec.build is None:
+                out[name] = spec
+                continue
+            loc = (kind, name, "build", "context")
+            context = Path(os.path.realpath(root / spec.build.context))
+            dockerfile = Path(os.path.realpath(context / spec.build.dockerfile))
+            if not context.is_relative_to(root):
+                problem(
+                    loc, f"{spec.build.context!r} is outside the stack's folder (a build reads only files under it)"
+                )
+            elif not context.is_dir():
+                problem(loc, f"build context {spec.build.context!r} is not a folder")
+            elif not dockerfile.is_relative_to(root):
+                problem((kind, name, "build", "dockerfile"), f"{spec.build.dockerfile!r} is outside the stack's folder")
+            elif not dockerfile.is_file():
+                problem((kind, name, "build", "dockerfile"), f"no Dockerfile at {str(dockerfile)!r}")
+            build = spec.build.model_copy(update={"context": str(context)})
+            image = repository_for(stack.name, name, spec.image, stack.stack.registry)
+            out[name] = spec.model_copy(update={"build": build, "image": image})
+        return out
+
+    return stack.model_copy(
+        update={"containers": resolve("containers", stack.containers), "jobs": resolve("jobs", stack.jobs)}
+    )
 
 
 def _resolve_files(stack: Stack, base: Path, renderer: Renderer, problem: Any) -> dict[str, ResolvedFile]:

@@ -286,6 +286,32 @@ class FileMount(Model):
         return value
 
 
+class BuildTable(Model):
+    """How an image is built: Compose's `build`, as a folder or a table."""
+
+    context: str = "."
+    dockerfile: str = "Dockerfile"
+    args: dict[str, str] = {}
+    target: str | None = None
+
+    @field_validator("args", mode="before")
+    @classmethod
+    def _text_args(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+        return value
+
+
+def _build(value: Any) -> Any:
+    if isinstance(value, str):
+        return {"context": value}
+    return value
+
+
+BuildSpec = Annotated[BuildTable, BeforeValidator(_build, json_schema_input_type=str | BuildTable)]
+IMAGE_TAG_RE = re.compile(r":[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
 class UpdatePolicy(Model):
     order: Literal["stop-first", "start-first"] = "stop-first"
 
@@ -463,7 +489,10 @@ def restart_policy(restart: str) -> dict[str, Any]:
 class ContainerSpec(Model):
     """A long-running container (or, with replicas, several alike)."""
 
-    image: str = Field(min_length=1)
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["image"]}, {"required": ["build"]}]})
+
+    image: str = Field(default="", min_length=1)  # with `build`: the repository (the tag comes from the context)
+    build: BuildSpec | None = None
     command: Command = None
     entrypoint: Command = None
     env: Env = {}
@@ -531,6 +560,17 @@ class ContainerSpec(Model):
         return value if value.startswith("SIG") or value.isdigit() else f"SIG{value}"
 
     @model_validator(mode="after")
+    def _image_or_build(self) -> ContainerSpec:
+        if "image" not in self.model_fields_set and self.build is None:  # image = "" is refused above
+            raise ValueError("needs 'image' (or 'build', to build one from a folder)")
+        if self.build is not None and ("@" in self.image or IMAGE_TAG_RE.search(self.image.rsplit("/", 1)[-1])):
+            raise ValueError(
+                f"image {self.image!r}: with 'build', image names the repository only "
+                "(the tag is made from the build context, e.g. ctx-3f2a9c1b)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _start_first_needs_no_fixed_port(self) -> ContainerSpec:
         if self.update.order == "start-first" and any(p.host_port for p in self.ports):
             raise ValueError(
@@ -594,6 +634,8 @@ class FileSpec(Model):
 
 class StackMeta(Model):
     name: str
+    registry: str | None = None  # where built images are pushed (an image naming a registry host wins)
+    push: bool = False  # push every built image on apply
 
     @field_validator("name")
     @classmethod

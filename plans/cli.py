@@ -125,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fix", action="store_true", help="converge the drifted resources")
     p.add_argument("--auto-approve", action="store_true")
     p.add_argument("--include-pending", action="store_true", help="count pending changes as drift")
+    _netns_arg(p)
 
     p = sub.add_parser("destroy", parents=[common], help="remove the stack's objects")
     _stack_args(p)
@@ -133,6 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auto-approve", action="store_true")
     p.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS")
     p.add_argument("--parallelism", type=_positive, default=10, metavar="N", help="actions at once (default 10)")
+
+    p = sub.add_parser("prune-images", parents=[common], help="remove the stack's old built images no container uses")
+    _stack_args(p)
+    _engine_args(p)
+    p.add_argument("--keep", type=int, default=2, metavar="N", help="keep the newest N of each image (default 2)")
 
     p = sub.add_parser("history", parents=[common], help="list the applies recorded on the engine, newest first")
     p.add_argument("stack", metavar="STACK", help="a .toml file or a folder holding hostform.toml")
@@ -204,7 +210,7 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
         return cmd_schema
     from hostform.plans import commands
 
-    found: Callable[[argparse.Namespace], int] = getattr(commands, f"cmd_{name}")
+    found: Callable[[argparse.Namespace], int] = getattr(commands, f"cmd_{name.replace('-', '_')}")
     return found
 
 

@@ -33,7 +33,10 @@ EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
 
 def stage_load(args: argparse.Namespace) -> LoadedStack:
-    return load(args.stack, args.var_file, args.var)
+    """The stack, with every image built from a folder tagged by its content."""
+    from hostform.runtime.build_context import resolve_builds
+
+    return resolve_builds(load(args.stack, args.var_file, args.var))
 
 
 def stage_connect(args: argparse.Namespace) -> Engine:
@@ -113,8 +116,9 @@ def stage_apply(args: argparse.Namespace, engine: Engine, loaded: LoadedStack, p
     from hostform.plans.apply import Applier
     from hostform.plans.work import EngineWork
 
-    work = EngineWork(engine, loaded, plan.key)
-    applier = Applier(loaded, plan, work, getattr(args, "parallelism", 10), reporter)
+    parallelism = getattr(args, "parallelism", 10)
+    work = EngineWork(engine, loaded, plan.key, parallelism)
+    applier = Applier(loaded, plan, work, parallelism, reporter)
     with _interruptible(applier), reporter:
         return applier.run()
 
@@ -214,6 +218,9 @@ class EventReporter:
                 ),
                 flush=True,
             )
+            return
+        if event.kind == "progress":  # a build step: one line each on a pipe
+            print_lines([((f"{event.address}: {event.message}", "dim"),)])
             return
         style = {"failed": "red", "finished": "green", "skipped": "yellow"}.get(event.kind, "")
         took = f" ({event.seconds:.1f}s)" if event.kind in ("finished", "failed") else ""
@@ -371,7 +378,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
 
     loaded = stage_load(args)
     engine = stage_connect(args)
-    report, plan = drift.check(engine, loaded, args.include_pending)
+    report, plan = drift.check(engine, loaded, args.include_pending, args.netns)
     if args.fix and not report.in_sync:
         quiet = argparse.Namespace(**{**vars(args), "json": False})
         with redirect_stdout(sys.stderr if args.json else sys.stdout):  # --json: stdout holds the report only
@@ -379,7 +386,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
             from hostform.runtime.lock import stack_lock
 
             with stack_lock(engine, loaded.name, "drift --fix"):
-                report, plan = drift.check(engine, loaded, args.include_pending)  # under the lock
+                report, plan = drift.check(engine, loaded, args.include_pending, args.netns)  # under the lock
                 fix = drift.fix_plan(report, plan)
                 if fix.has_changes:
                     print_plan(fix)
@@ -391,7 +398,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
                     code = _reported(stage_report(fixed, fix, verb="Fix"), unrecorded)
                     if code != EXIT_OK:
                         return code
-                    report, _ = drift.check(engine, loaded, args.include_pending)
+                    report, _ = drift.check(engine, loaded, args.include_pending, args.netns)
                     print("After the fix:")
                 elif fix.has_changes:
                     print("Fix cancelled.")
@@ -437,6 +444,26 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(render_markdown(plan), end="")
     else:
         print_plan(plan)
+    return EXIT_OK
+
+
+def cmd_prune_images(args: argparse.Namespace) -> int:
+    """The stack's built images past the newest --keep of each, unless a container (of any stack,
+    running or not) uses one or the stack declares it now."""
+    from hostform.runtime import images
+
+    if args.keep < 0:
+        raise HostformError(f"--keep {args.keep}: must be 0 or more")
+    loaded = stage_load(args)
+    engine = stage_connect(args)
+    declared = {b.ref for b in loaded.builds.values()}
+    doomed = images.prune_plan(
+        images.built_images(engine, loaded.name), images.images_in_use(engine), declared, args.keep
+    )
+    for image in doomed:
+        images.remove_image(engine, image)
+        print(f"removed {', '.join(image.tags) or image.id[:19]}")
+    print(f"{len(doomed)} built images of stack {loaded.name!r} removed.")
     return EXIT_OK
 
 

@@ -12,6 +12,8 @@ kind, with the evidence that tells it apart:
     unhealthy   running, failing its healthcheck                  restart
     changed     a field differs from what hostform applied        update in place, or replace
     image       the tag now resolves to another local image       replace
+    port        a published host port served by another process   nothing (taken); restart (served by no one)
+                or container, or by no one (plans.portdrift)
     squatter    an unmanaged object holds a declared name         nothing: hostform never touches it
     orphan      managed by the stack, no longer declared          delete
                 (with the stack's label, in no generation: made   nothing: reported, never adopted
@@ -46,7 +48,7 @@ from hostform.runtime.generation import Generation
 from hostform.runtime.observe import observe_stack
 from hostform.runtime.records import Conflict, Observed, ObservedContainer
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"  # 1.1: the drift kind "port"
 READ_LIMIT = 1 << 20  # runtime.engine.Engine.read_file's default: bigger files read back as None
 
 
@@ -58,6 +60,7 @@ class Drift(StrEnum):
     UNHEALTHY = "unhealthy"
     CHANGED = "changed"
     IMAGE = "image"
+    PORT = "port"
     SQUATTER = "squatter"
     ORPHAN = "orphan"
     PENDING = "pending"
@@ -82,6 +85,10 @@ class Finding:
     fields: tuple[FieldDrift, ...] = ()
     detail: str = ""
     remedy: Action = Action.NOOP  # what --fix does about it alone
+
+    @property
+    def fixable(self) -> bool:
+        return self.remedy is not Action.NOOP or self.drift is Drift.PENDING
 
 
 @dataclass(frozen=True)
@@ -144,10 +151,15 @@ def rfc3339(seconds: float | datetime) -> str:
 # ---------------------------------------------------------------- the check
 
 
-def check(engine: Engine, loaded: LoadedStack, include_pending: bool = False) -> tuple[DriftReport, Plan]:
+def check(
+    engine: Engine, loaded: LoadedStack, include_pending: bool = False, netns: str | None = None
+) -> tuple[DriftReport, Plan]:
     observed = observe_stack(engine, loaded)  # the record's newest generation comes with it (one inspect)
     plan = make_plan(loaded, observed, PlanOptions())
-    return detect(loaded, observed, plan, include_pending), plan
+    report = detect(loaded, observed, plan, include_pending)
+    from hostform.plans.portdrift import with_port_drift  # the host's sockets: only where ports are published
+
+    return with_port_drift(engine, loaded, observed, report, netns), plan
 
 
 def detect(
@@ -165,9 +177,12 @@ def detect(
         findings.extend(_findings(loaded, observed, change, current))
     findings.extend(_squatters(loaded, observed.conflicts))
     findings.extend(_hand_made(loaded, observed))
+    return DriftReport(loaded.name, now or datetime.now(UTC), sort_findings(findings), include_pending)
+
+
+def sort_findings(findings: Iterable[Finding]) -> tuple[Finding, ...]:
     order = list(Drift)
-    findings.sort(key=lambda f: (f.address, order.index(f.drift)))
-    return DriftReport(loaded.name, now or datetime.now(UTC), tuple(findings), include_pending)
+    return tuple(sorted(findings, key=lambda f: (f.address, order.index(f.drift))))
 
 
 def _findings(
@@ -466,7 +481,7 @@ def fix_plan(report: DriftReport, plan: Plan) -> Plan:
         action = _fix_action([f.remedy for f in found])
         if action is not Action.NOOP:
             changes.append(replace(change, action=action, reasons=_fix_reasons(change, found)))
-    unfixable = tuple(f"cannot fix {f.address}: {f.detail}" for f in report.drifted if f.drift is Drift.SQUATTER)
+    unfixable = tuple(f"cannot fix {f.address}: {f.detail}" for f in report.drifted if not f.fixable)
     return replace(plan, changes=tuple(changes), conflicts=(), warnings=unfixable)
 
 

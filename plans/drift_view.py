@@ -9,14 +9,25 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hostform.plans.drift import Drift, DriftReport, Finding
-from hostform.plans.model import Action, display
+from hostform.plans.model import display
 from hostform.plans.render import Line, print_lines
 
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
     from rich.text import Text
 
-_STYLE = {Drift.PENDING: "dim", Drift.SQUATTER: "bold red", Drift.MISSING: "red", Drift.ORPHAN: "yellow"}
+_STYLE = {
+    Drift.PENDING: "dim",
+    Drift.SQUATTER: "bold red",
+    Drift.PORT: "bold red",
+    Drift.MISSING: "red",
+    Drift.ORPHAN: "yellow",
+}
+_BY_HAND = {
+    Drift.SQUATTER: "squatters",
+    Drift.PORT: "ports taken by something else",
+    Drift.ORPHAN: "objects made by hand with copied labels",
+}
 
 
 class DriftView:
@@ -59,10 +70,12 @@ def verdict(report: DriftReport) -> Line:
         if pending and not report.include_pending:
             note += " (--include-pending counts them as drift)"
         return ((f"No drift: stack {report.stack!r} matches what hostform applied.{note}", "bold green"),)
-    by_hand = [f for f in report.drifted if f.drift is Drift.SQUATTER or f.remedy is Action.NOOP]
-    hint = "`hostform drift --fix` converges them" if len(by_hand) < len(report.drifted) else ""
+    fixable = sum(f.fixable for f in report.drifted)
+    by_hand = {f.drift for f in report.drifted if not f.fixable}
+    hint = "`hostform drift --fix` converges them" if fixable else ""
     if by_hand:
-        hint += ("; " if hint else "") + "squatters and hand-made objects must be removed by hand"
+        what = " and ".join(_BY_HAND.get(d, f"{d.value} findings") for d in sorted(by_hand, key=list(Drift).index))
+        hint += ("; " if hint else "") + f"{what} must be dealt with by hand"
     return ((f"Drift: {len(report.drifted)} finding(s) in stack {report.stack!r}; {hint}.{note}", "bold red"),)
 
 

@@ -17,6 +17,7 @@ class Effect(StrEnum):
 
 FIELD_EFFECTS: dict[str, Effect] = {
     "image": Effect.REPLACE,
+    "build": Effect.NONE,  # what it builds shows in the image's content tag, which is compared
     "command": Effect.REPLACE,
     "entrypoint": Effect.REPLACE,
     "env": Effect.REPLACE,

@@ -41,6 +41,8 @@ def prepare_images(
     for c in changes:
         if c.is_service and c.action in (Action.CREATE, Action.REPLACE):
             spec = services[c.name]
+            if spec.build is not None:
+                continue  # made by its build (or already there, under its content tag)
             users.setdefault(spec.image, []).append(c)
             if spec.image not in policy or rank[spec.pull] > rank[policy[spec.image].pull]:
                 policy[spec.image] = spec
@@ -61,18 +63,51 @@ def prepare_images(
     return [(c, message) for image, message in failures for c in users[image]]
 
 
+def make_images(
+    engine: Engine, loaded: LoadedStack, changes: Sequence[Change], notify: Notify, parallelism: int
+) -> list[tuple[Change, str]]:
+    """Builds (and pushes) before anything on the host is touched, up to `parallelism` at once,
+    each step a `progress` event; the ones that failed, with why."""
+    from hostform.runtime import images
+
+    failed: list[tuple[Change, str]] = []
+
+    def make(change: Change) -> None:
+        ref = loaded.builds[change.name]
+        started = time.monotonic()
+        notify(Event("started", change.address, change.action.value, message=ref.ref))
+        try:
+            if change.action is Action.BUILD:
+                step = lambda line: notify(Event("progress", change.address, "build", message=line))  # noqa: E731
+                images.build(engine, loaded.name, ref, step)
+            if ref.push or change.action is Action.PUSH:
+                notify(Event("progress", change.address, "push", message=f"pushing {ref.ref}"))
+                digest = images.push(engine, ref)
+                notify(Event("progress", change.address, "push", message=f"pushed {ref.repository}@{digest}"))
+        except HostformError as exc:
+            failed.append((change, " ".join(exc.lines())))
+            return
+        notify(Event("finished", change.address, change.action.value, time.monotonic() - started))
+
+    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
+        list(pool.map(make, [c for c in changes if c.is_image]))
+    return failed
+
+
 class EngineWork:
     """The applier's `Work` on a Docker engine."""
 
-    def __init__(self, engine: Engine, loaded: LoadedStack, key: bytes) -> None:
+    def __init__(self, engine: Engine, loaded: LoadedStack, key: bytes, parallelism: int = 10) -> None:
         self.engine = engine
         self.loaded = loaded
         self.key = key  # the stack's secret-hashing key, as the plan has it
+        self.parallelism = parallelism  # builds at once, as the applier's actions
         self._started: list[tuple[Change, str, float]] = []  # created or started here: checked at the end
         self._lock = threading.Lock()
 
     def prepare(self, changes: Sequence[Change], notify: Notify) -> list[tuple[Change, str]]:
-        return prepare_images(self.engine, self.loaded, changes, notify)
+        failed = make_images(self.engine, self.loaded, changes, notify, self.parallelism)
+        return failed or prepare_images(self.engine, self.loaded, changes, notify)
 
     def check_started(self, interrupt: Interrupt) -> list[tuple[Change, str]]:
         """A container that dies within SETTLE of its start fails the apply, as a failed replacement

@@ -47,7 +47,7 @@ def observe_stack(engine: Engine, loaded: LoadedStack) -> Observed:
     binds = {m.source for s in services.values() for m in s.volumes if m.type == "bind"}
     external = [("network", k) for k, n in loaded.stack.networks.items() if n.external]
     external += [("volume", k) for k, v in loaded.stack.volumes.items() if v.external]
-    return observe(
+    observed = observe(
         engine,
         loaded.name,
         containers,
@@ -58,6 +58,22 @@ def observe_stack(engine: Engine, loaded: LoadedStack) -> Observed:
         bind_sources=binds,
         external=external,
     )
+    return replace(observed, build_changes=_build_changes(loaded, observed)) if loaded.builds else observed
+
+
+def _build_changes(loaded: LoadedStack, observed: Observed) -> dict[str, str]:
+    """What changed in a build context since the content tag a container runs (from the file
+    lists this machine keeps), as "OLD_REF -> NEW_REF": text."""
+    from hostform.runtime.build_context import describe_change
+
+    out = {}
+    for c in observed.containers:
+        build = loaded.builds.get(c.name)
+        old = str((c.last_applied or {}).get("image") or "")
+        repo, _, old_tag = old.rpartition(":")
+        if build is not None and repo == build.repository and old != build.ref:
+            out[f"{old} -> {build.ref}"] = describe_change(old_tag, build)
+    return out
 
 
 def observe(
@@ -91,7 +107,7 @@ def observe(
         lambda: engine.list_containers(label=label),
         lambda: engine.list_networks(label=label),
         lambda: engine.list_volumes(label=label),
-        lambda: engine.each(engine.image_id, wanted_images),
+        lambda: engine.each(engine.image_facts, wanted_images),
         lambda: list(_missing_external(engine, wanted_external)),
     )
     mine = [c for c in listed if not is_record(c.get("Labels") or {})]  # the record's generations apart
@@ -147,7 +163,8 @@ def observe(
         networks=tuple(_network(n) for n in networks),
         volumes=tuple(_volume(v) for v in volumes),
         conflicts=tuple(conflicts),
-        image_ids=dict(zip(wanted_images, found_images, strict=True)),
+        image_ids={ref: found[0] for ref, found in zip(wanted_images, found_images, strict=True)},
+        repo_digests={ref: found[1] for ref, found in zip(wanted_images, found_images, strict=True) if found[1]},
         key=key,
         missing_paths=tuple(sorted(p for p in set(bind_sources) if local and not os.path.exists(p))),
         missing_external=tuple(missing),

@@ -100,6 +100,8 @@ class Observed:
     missing_external: tuple[str, ...] = ()  # "network NAME" / "volume NAME" declared external, not on the engine
     record: Generation | None = None  # the newest generation of the stack's record (runtime.record)
     hand_made: tuple[tuple[str, str], ...] = ()  # (kind, engine name): labelled, undeclared, in no generation
+    repo_digests: dict[str, tuple[str, ...]] = field(default_factory=dict)  # image reference -> repo@sha256:...
+    build_changes: dict[str, str] = field(default_factory=dict)  # "OLD_REF -> NEW_REF" -> what changed in the context
 
     def tokens(self) -> dict[str, str]:
         """One short token per live object, to say which one changed between two observations."""

@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 from rich.console import Console
 
-from hostform.plans.drift import Drift, DriftReport, Finding, report_json
+from hostform.plans.drift import Drift, DriftReport, FieldDrift, Finding, report_json
 from hostform.plans.drift_view import DriftView
 from hostform.runtime.records import Conflict
 from tests.unit.test_drift_detect import (
@@ -53,6 +53,10 @@ def every_kind(tmp_path: Path) -> DriftReport:
         findings += check(loaded, mutate(host(loaded))).findings
     new = load_stack(tmp_path, STACK.replace("replicas = 2", "replicas = 1") + '\n[containers.cache]\nimage = "x"\n')
     findings += check(new, host(load_stack(tmp_path))).findings
+    taken = FieldDrift(
+        "ports[0.0.0.0:8080/tcp]", "s-web", "pid 812 (nginx)"
+    )  # read from the host: tests/unit/test_portdrift.py
+    findings.append(Finding("container", "web", "containers.web", "s-web", Drift.PORT, (taken,), "served by nginx"))
     report = check(loaded, o)
     return replace(report, findings=tuple(findings))
 
