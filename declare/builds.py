@@ -23,7 +23,8 @@ class BuildRef:
     dockerfile: str  # relative to the context, as the engine reads it
     args: dict[str, str] = field(default_factory=dict)
     target: str | None = None
-    push: bool = False
+    push: bool = False  # pushed to its registry by this apply
+    remote: bool = False  # built on another engine than the one it runs on: run as repository@digest
 
     @property
     def tag(self) -> str:

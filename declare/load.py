@@ -278,7 +278,7 @@ def _merge_env_files(raw: dict[str, Any], base: Path, problem: Any) -> None:
                     continue  # the schema reports the wrong type
                 path = base / ef
                 try:
-                    merged.update(_parse_env_file(path.read_text(encoding="utf-8")))
+                    merged.update(parse_env_file(path.read_text(encoding="utf-8")))
                 except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or a NUL in the name
                     message = f"cannot read env file {str(path)!r}: {_why(exc)}"
                     problem((kind, name, "env_file", i), message)
@@ -293,7 +293,7 @@ def _why(exc: Exception) -> str:
     return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
-def _parse_env_file(text: str) -> dict[str, str]:
+def parse_env_file(text: str) -> dict[str, str]:
     out = {}
     for line in text.splitlines():
         line = line.strip()

@@ -54,8 +54,36 @@ def stage_connect(args: argparse.Namespace) -> Engine:
     return engine
 
 
-def stage_observe(engine: Engine, loaded: LoadedStack) -> Observed:
-    return observe_stack(engine, loaded)
+def stage_observe(engine: Engine, loaded: LoadedStack, builder: Engine | None = None) -> Observed:
+    return observe_stack(engine, loaded, builder)
+
+
+def stage_builder(args: argparse.Namespace, engine: Engine, loaded: LoadedStack) -> tuple[LoadedStack, Engine]:
+    """The engine that builds the stack's images: --build-host (HOSTFORM_BUILD_HOST), else the target
+    engine, unless --host named the target, then the Docker way's engine (the build server's own).
+    Images built on another engine than the target go through their registry and run by digest."""
+    import os
+    from dataclasses import replace
+
+    from hostform.runtime.engine import engine_address
+
+    if not loaded.builds:
+        return loaded, engine
+    given = getattr(args, "build_host", None) or os.environ.get("HOSTFORM_BUILD_HOST")
+    address = engine_address(given) if given else engine_address(None) if getattr(args, "host", None) else None
+    address = address or ("unix:///var/run/docker.sock" if given or getattr(args, "host", None) else engine.address)
+    if address == engine.address:
+        return loaded, engine
+    unregistered = sorted(n for n, b in loaded.builds.items() if b.registry is None)
+    if unregistered:
+        raise HostformError(
+            f"{', '.join(unregistered)}: built on {address} to run on {engine.address}, the image must go "
+            "through a registry: set [stack] registry, or an image naming a registry host"
+        )
+    builder = Engine(address)
+    builder.ping()
+    builds = {n: replace(b, push=True, remote=True) for n, b in loaded.builds.items()}
+    return replace(loaded, builds=builds), builder
 
 
 def stage_plan(args: argparse.Namespace, loaded: LoadedStack, observed: Observed) -> Plan:
@@ -110,14 +138,16 @@ def stage_confirm(args: argparse.Namespace, plan: Plan, verb: str = "perform the
     return answer.strip() == "yes"
 
 
-def stage_apply(args: argparse.Namespace, engine: Engine, loaded: LoadedStack, plan: Plan) -> ApplyReport:
+def stage_apply(
+    args: argparse.Namespace, engine: Engine, loaded: LoadedStack, plan: Plan, builder: Engine | None = None
+) -> ApplyReport:
     json_lines = bool(getattr(args, "json", False))
     reporter = EventReporter(json_lines=json_lines, live=not json_lines and sys.stdout.isatty())
     from hostform.plans.apply import Applier
     from hostform.plans.work import EngineWork
 
     parallelism = getattr(args, "parallelism", 10)
-    work = EngineWork(engine, loaded, plan.key, parallelism)
+    work = EngineWork(engine, loaded, plan.key, parallelism, builder)
     applier = Applier(loaded, plan, work, parallelism, reporter)
     with _interruptible(applier), reporter:
         return applier.run()
@@ -235,7 +265,7 @@ def stage_pull(engine: Engine, loaded: LoadedStack) -> None:
     """Refresh every tag the stack uses from its registry (pull = "never" images are left alone)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    refs = sorted({s.image for s in loaded.stack.services().values() if s.pull != "never"})
+    refs = sorted({s.image for s in loaded.stack.services().values() if s.pull != "never" and s.build is None})
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(engine.pull, refs))
 
@@ -243,9 +273,11 @@ def stage_pull(engine: Engine, loaded: LoadedStack) -> None:
 def cmd_plan(args: argparse.Namespace) -> int:
     loaded = stage_load(args)
     engine = stage_connect(args)
+    loaded, builder = stage_builder(args, engine, loaded)
     if args.pull:
         stage_pull(engine, loaded)
-    plan = stage_host_checks(args, engine, loaded, stage_plan(args, loaded, stage_observe(engine, loaded)))
+    plan = stage_plan(args, loaded, stage_observe(engine, loaded, builder))
+    plan = stage_host_checks(args, engine, loaded, plan)
     plan = stage_explain(plan, loaded, engine)
     fmt = "json" if args.json else args.format
     if args.out:
@@ -278,14 +310,17 @@ def cmd_apply(args: argparse.Namespace) -> int:
         args.replace, args.target = list(saved.replace), list(saved.target)
     loaded = stage_load(args)
     engine = stage_connect(args)
+    loaded, builder = stage_builder(args, engine, loaded)
     from hostform.runtime.lock import stack_lock
 
     with stack_lock(engine, loaded.name, "apply", args.lock_timeout):
-        return _apply_locked(args, engine, loaded, saved)
+        return _apply_locked(args, engine, loaded, saved, builder)
 
 
-def _apply_locked(args: argparse.Namespace, engine: Engine, loaded: LoadedStack, saved: SavedPlan | None) -> int:
-    observed = stage_observe(engine, loaded)
+def _apply_locked(
+    args: argparse.Namespace, engine: Engine, loaded: LoadedStack, saved: SavedPlan | None, builder: Engine
+) -> int:
+    observed = stage_observe(engine, loaded, builder)
     plan = stage_host_checks(args, engine, loaded, stage_plan(args, loaded, observed))
     if saved is not None:
         from hostform.plans.planfile import check_fresh
@@ -302,7 +337,7 @@ def _apply_locked(args: argparse.Namespace, engine: Engine, loaded: LoadedStack,
     if saved is None and not stage_confirm(args, plan):
         print("Apply cancelled.")
         return EXIT_ERROR
-    report = stage_apply(args, engine, loaded, plan)
+    report = stage_apply(args, engine, loaded, plan, builder)
     unrecorded = stage_record(engine, loaded, plan, report, "apply")
     return _reported(stage_report(report, plan, args.json), unrecorded)
 

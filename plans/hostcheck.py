@@ -28,7 +28,7 @@ from hostform.declare.schema import NetworkSpec, PortMapping
 from hostform.plans.model import Action, Change, Plan
 from hostform.runtime.engine import Engine
 from hostform.runtime.enginenet import EngineNet, NetworkFacts, read_engine_net
-from hostform.runtime.hostnet import WILDCARDS, HostNet, Listener, is_local_engine, read_host
+from hostform.runtime.hostnet import WILDCARDS, HostNet, Listener, Wanted, is_local_engine, read_host
 
 BINDS = (Action.CREATE, Action.REPLACE, Action.START)  # a container that will (re)bind its ports
 CREATES = (Action.CREATE, Action.REPLACE)
@@ -50,12 +50,13 @@ def with_host_checks(
     """The plan with the host checks' conflicts and warnings added (the planner's hook).
 
     Skipped when nothing is bound or created; for a remote engine, one warning says so."""
-    if not needs_facts(loaded, plan):
+    what = wanted(loaded, plan)
+    if what is None:
         return plan
     if not is_local_engine(engine.address):
         skipped = f"host network checks skipped: the engine at {engine.address} does not run on this machine"
         return replace(plan, warnings=(*plan.warnings, skipped))
-    host = read_host(netns)
+    host = read_host(netns, what)
     facts = NetworkFacts(host.with_owners(listeners_to_explain(loaded, plan, host)), read_engine_net(engine))
     found = check(loaded, plan, facts, strict)
     return replace(plan, conflicts=(*plan.conflicts, *found.conflicts), warnings=(*plan.warnings, *found.warnings))
@@ -63,13 +64,28 @@ def with_host_checks(
 
 def needs_facts(loaded: LoadedStack, plan: Plan) -> bool:
     """Does the plan bind a host port or create a network? (Cheap: no facts read.)"""
-    services = loaded.stack.services()
+    return wanted(loaded, plan) is not None
+
+
+def wanted(loaded: LoadedStack, plan: Plan) -> Wanted | None:
+    """The facts the checks of this plan read (None: none at all)."""
+    ports = [p for _, _, p in _bound_ports(loaded, plan)]
+    versions = {ipaddress.ip_address(p.host_ip).version for p in ports if p.host_ip and p.host_ip not in WILDCARDS}
+    sockets = any(p.host_port and p.protocol != "sctp" for p in ports)
+    links = False
+    nets = loaded.stack.all_networks()
     for c in plan.changes:
-        if c.is_service and c.action in BINDS and c.name in services and services[c.name].ports:
-            return True
-        if c.kind == "network" and c.action in CREATES:
-            return True
-    return False
+        if c.kind == "network" and c.action in CREATES and c.name in nets:
+            spec = nets[c.name]
+            links = links or (spec.driver in PARENT_DRIVERS and bool(spec.options.get("parent")))
+            subnet = _declared_subnet(spec)
+            if subnet is not None:
+                versions.add(subnet.version)
+            elif spec.driver in POOLED_DRIVERS:
+                versions.add(4)  # the default pools are IPv4
+    if not (ports or versions or links):
+        return None
+    return Wanted(links=links, versions=tuple(sorted(versions)), sockets=sockets)
 
 
 def listeners_to_explain(loaded: LoadedStack, plan: Plan, host: HostNet) -> set[int]:
@@ -130,12 +146,12 @@ def _port_conflicts(loaded: LoadedStack, plan: Plan, facts: NetworkFacts) -> Ite
             continue
         if port.host_port is None or port.protocol == "sctp":
             continue
-        published = [
-            p
+        published = {  # one per container: a wildcard publish is listed once per address family
+            p.container_id: p
             for p in facts.engine.publishing(port.protocol, port.host_ip, port.host_port)
             if p.container_id != change.current_id  # the very container this plan replaces or starts
-        ]
-        for p in published:
+        }
+        for p in published.values():
             yield f"port {_bind(p.ip, p.port, p.protocol)} is held by {p.owner()}; {what}"
         engine_publishes = bool(facts.engine.publishing(port.protocol, port.host_ip, port.host_port))
         for s in _blocking(facts.host, port):
@@ -251,4 +267,12 @@ def _parent_problems(change: Change, spec: NetworkSpec, host: HostNet) -> Iterat
         yield f"{change.address}: parent interface {parent!r} ({spec.driver}) is down (state {iface.state})"
 
 
-__all__ = ["HostFindings", "check", "with_host_checks", "listeners_to_explain", "needs_facts", "free_pool_subnets"]
+__all__ = [
+    "HostFindings",
+    "check",
+    "with_host_checks",
+    "listeners_to_explain",
+    "needs_facts",
+    "wanted",
+    "free_pool_subnets",
+]

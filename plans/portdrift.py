@@ -19,7 +19,7 @@ from hostform.plans.drift import Drift, DriftReport, FieldDrift, Finding, sort_f
 from hostform.plans.model import Action
 from hostform.runtime.engine import Engine
 from hostform.runtime.enginenet import NetworkFacts, read_engine_net
-from hostform.runtime.hostnet import Listener, is_local_engine, read_host
+from hostform.runtime.hostnet import Listener, Wanted, is_local_engine, read_host
 from hostform.runtime.records import Observed, ObservedContainer
 
 PROTOCOLS = ("tcp", "udp")
@@ -31,7 +31,7 @@ def with_port_drift(
     """The report with the port findings added; reads the host only when some port needs it."""
     if not any(_fixed_ports(c) for c in observed.containers) or not is_local_engine(engine.address):
         return report
-    host = read_host(netns)
+    host = read_host(netns, Wanted(links=False, versions=(), sockets=True))  # the sockets alone
     facts = NetworkFacts(host, read_engine_net(engine))
     inodes = {s.inode for c in observed.containers for p in _fixed_ports(c) for s in _sockets(facts, p)}
     found = port_findings(loaded, observed, NetworkFacts(host.with_owners(inodes), facts.engine))

@@ -37,9 +37,10 @@ def declared_engine_names(loaded: LoadedStack) -> tuple[list[str], list[str], li
     return containers, networks, volumes
 
 
-def observe_stack(engine: Engine, loaded: LoadedStack) -> Observed:
+def observe_stack(engine: Engine, loaded: LoadedStack, builder: Engine | None = None) -> Observed:
     """The facts a plan needs (read only): the stack's objects, squatters, image IDs, the live
-    digest of every declared config file (one read each), missing bind-mount sources."""
+    digest of every declared config file (one read each), missing bind-mount sources. Images
+    built on another engine (`builder`) are looked up there: built yet, pushed yet."""
     containers, networks, volumes = declared_engine_names(loaded)
     services = loaded.stack.services()
     images = {s.image for s in services.values()}
@@ -58,7 +59,15 @@ def observe_stack(engine: Engine, loaded: LoadedStack) -> Observed:
         bind_sources=binds,
         external=external,
     )
-    return replace(observed, build_changes=_build_changes(loaded, observed)) if loaded.builds else observed
+    if not loaded.builds:
+        return observed
+    ids, digests = dict(observed.image_ids), dict(observed.repo_digests)
+    if builder is not None and builder is not engine:
+        refs = sorted({b.ref for b in loaded.builds.values()})
+        for ref, (found, pushed) in zip(refs, builder.each(builder.image_facts, refs), strict=True):
+            ids[ref], digests[ref] = found, pushed
+    observed = replace(observed, image_ids=ids, repo_digests=digests)
+    return replace(observed, build_changes=_build_changes(loaded, observed))
 
 
 def _build_changes(loaded: LoadedStack, observed: Observed) -> dict[str, str]:
