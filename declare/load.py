@@ -86,8 +86,11 @@ def load(
     var_files: Sequence[str | Path] = (),
     var_overrides: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
+    target: str | None = None,
 ) -> LoadedStack:
-    """Load and check a stack completely; raise StackError with every problem found."""
+    """Load and check a stack completely; raise StackError with every problem found.
+
+    `target` ("host" or "swarm", the CLI's --on) overrides the file's [stack] target."""
     file = find_stack_file(path)
     shown = str(path if Path(path).is_file() else file)
     text = _read(file, shown)
@@ -115,6 +118,8 @@ def load(
             problem(loc, message)
         raise StackError(problems) from None
     stack = _resolve_default_conditions(stack)
+    if target is not None:
+        stack = stack.model_copy(update={"stack": stack.stack.model_copy(update={"target": target})})
     stack = _resolve_builds(stack, file.parent, problem)
     for loc, message in check_references(stack):
         problem(loc, message)
@@ -124,7 +129,7 @@ def load(
     return LoadedStack(stack=stack, path=file, files=files)
 
 
-def load_name_only(path: str | Path) -> LoadedStack:
+def load_name_only(path: str | Path, target: str | None = None) -> LoadedStack:
     """Just the stack's name, for destroy when the whole file does not load (a secret not set
     here, a broken reference): every object carrying that name's label is what it removes."""
     from hostform.declare.schema import StackMeta
@@ -134,10 +139,12 @@ def load_name_only(path: str | Path) -> LoadedStack:
     raw = _parse_toml(_read(file, shown), shown)
     meta = raw.get("stack")
     try:
-        name = StackMeta.model_validate(meta).name
+        found = StackMeta.model_validate(meta)
     except ValidationError:
         raise StackError([Problem(shown, "stack.name", "cannot read the stack's name")]) from None
-    return LoadedStack(stack=Stack(stack=StackMeta(name=name)), path=file)
+    if target is not None:
+        found = found.model_copy(update={"target": target})
+    return LoadedStack(stack=Stack(stack=found), path=file)
 
 
 def _read(file: Path, shown: str) -> str:

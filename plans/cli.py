@@ -50,6 +50,9 @@ def _stack_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("stack", metavar="STACK", help="a .toml file or a folder holding hostform.toml")
     p.add_argument("--var", action="append", default=[], metavar="KEY=VALUE", help="set a variable (later wins)")
     p.add_argument("--var-file", action="append", default=[], metavar="FILE", help="TOML file of variables")
+    p.add_argument(
+        "--on", choices=["host", "swarm"], default=None, help="run on one engine or on Swarm (overrides [stack] target)"
+    )
 
 
 def _engine_args(p: argparse.ArgumentParser) -> None:
@@ -186,7 +189,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     problems = []
     for path in args.stack:
         try:
-            loaded = load(path, args.var_file, args.var)
+            loaded = load(path, args.var_file, args.var, target=args.on)
         except StackError as exc:
             problems.extend(exc.problems)
             continue
@@ -250,6 +253,10 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
         return cmd_validate
     if name == "schema":
         return cmd_schema
+    if name == "host":
+        from hostform.plans.hostview import cmd_host
+
+        return cmd_host
     if name == "import":
         return cmd_import
     from hostform.plans import commands

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the applier, the live view, the lock and saved plans: impor
     from hostform.plans.apply import Applier, ApplyReport, Event
     from hostform.plans.planfile import SavedPlan
     from hostform.plans.progress import LiveTable
+    from hostform.plans.swarm_apply import SwarmApplier
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -36,10 +37,10 @@ def stage_load(args: argparse.Namespace) -> LoadedStack:
     """The stack, with every image built from a folder tagged by its content."""
     from hostform.runtime.build_context import resolve_builds
 
-    return resolve_builds(load(args.stack, args.var_file, args.var))
+    return resolve_builds(load(args.stack, args.var_file, args.var, target=getattr(args, "on", None)))
 
 
-def stage_connect(args: argparse.Namespace) -> Engine:
+def stage_connect(args: argparse.Namespace, loaded: LoadedStack | None = None) -> Engine:
     from hostform.runtime.tls import tls_settings
 
     tls = tls_settings(
@@ -51,6 +52,10 @@ def stage_connect(args: argparse.Namespace) -> Engine:
     )
     engine = Engine(getattr(args, "host", None), tls=tls)
     engine.ping()
+    if loaded is not None and loaded.stack.on_swarm:
+        from hostform.plans import swarm_commands
+
+        swarm_commands.connect(engine)
     return engine
 
 
@@ -147,14 +152,20 @@ def stage_apply(
     from hostform.plans.work import EngineWork
 
     parallelism = getattr(args, "parallelism", 10)
-    work = EngineWork(engine, loaded, plan.key, parallelism, builder)
-    applier = Applier(loaded, plan, work, parallelism, reporter)
+    applier: Applier | SwarmApplier
+    if loaded.stack.on_swarm:
+        from hostform.plans.swarm_apply import SwarmApplier
+
+        applier = SwarmApplier(engine, loaded, plan, parallelism, reporter)
+    else:
+        work = EngineWork(engine, loaded, plan.key, parallelism, builder)
+        applier = Applier(loaded, plan, work, parallelism, reporter)
     with _interruptible(applier), reporter:
         return applier.run()
 
 
 @contextmanager
-def _interruptible(applier: Applier) -> Iterator[None]:
+def _interruptible(applier: Applier | SwarmApplier) -> Iterator[None]:
     """SIGINT/SIGTERM: finish (or roll back) what is in flight, start nothing more; a second one
     stops waiting for what is in flight (a replacement is rolled back, a job left running)."""
 
@@ -272,13 +283,20 @@ def stage_pull(engine: Engine, loaded: LoadedStack) -> None:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     loaded = stage_load(args)
-    engine = stage_connect(args)
-    loaded, builder = stage_builder(args, engine, loaded)
-    if args.pull:
-        stage_pull(engine, loaded)
-    plan = stage_plan(args, loaded, stage_observe(engine, loaded, builder))
-    plan = stage_host_checks(args, engine, loaded, plan)
-    plan = stage_explain(plan, loaded, engine)
+    engine = stage_connect(args, loaded)
+    if loaded.stack.on_swarm:
+        from hostform.plans import swarm_commands
+
+        if args.out:
+            raise swarm_commands.refuse_saved_plans()
+        plan = swarm_commands.stage_plan(engine, loaded)  # images are always resolved in their registry
+    else:
+        loaded, builder = stage_builder(args, engine, loaded)
+        if args.pull:
+            stage_pull(engine, loaded)
+        plan = stage_plan(args, loaded, stage_observe(engine, loaded, builder))
+        plan = stage_host_checks(args, engine, loaded, plan)
+        plan = stage_explain(plan, loaded, engine)
     fmt = "json" if args.json else args.format
     if args.out:
         from hostform.plans.planfile import save_plan
@@ -309,7 +327,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
         args.var, args.var_file = saved.var, saved.var_file
         args.replace, args.target = list(saved.replace), list(saved.target)
     loaded = stage_load(args)
-    engine = stage_connect(args)
+    engine = stage_connect(args, loaded)
+    if loaded.stack.on_swarm and saved is not None:
+        from hostform.plans import swarm_commands
+
+        raise swarm_commands.refuse_saved_plans()
     loaded, builder = stage_builder(args, engine, loaded)
     from hostform.runtime.lock import stack_lock
 
@@ -320,18 +342,24 @@ def cmd_apply(args: argparse.Namespace) -> int:
 def _apply_locked(
     args: argparse.Namespace, engine: Engine, loaded: LoadedStack, saved: SavedPlan | None, builder: Engine
 ) -> int:
-    observed = stage_observe(engine, loaded, builder)
-    plan = stage_host_checks(args, engine, loaded, stage_plan(args, loaded, observed))
+    observed = None
+    if loaded.stack.on_swarm:
+        from hostform.plans import swarm_commands
+
+        plan = swarm_commands.stage_plan(engine, loaded)
+    else:
+        observed = stage_observe(engine, loaded, builder)
+        plan = stage_host_checks(args, engine, loaded, stage_plan(args, loaded, observed))
     if saved is not None:
         from hostform.plans.planfile import check_fresh
 
         check_fresh(saved, plan, loaded)
     if not args.json:
-        print_plan(stage_explain(plan, loaded, engine))
+        print_plan(plan if loaded.stack.on_swarm else stage_explain(plan, loaded, engine))
     if plan.conflicts:
         raise _cannot_converge(plan)
     if not plan.has_changes:
-        if observed.record is None and (observed.containers or observed.networks):
+        if observed is not None and observed.record is None and (observed.containers or observed.networks):
             return _reported(EXIT_OK, stage_record(engine, loaded, plan, None, "apply"))  # before the record: start it
         return EXIT_OK
     if saved is None and not stage_confirm(args, plan):
@@ -349,6 +377,8 @@ def stage_record(
     raised once the operation's own report is out."""
     from hostform.plans.recording import Outcome, write_record
 
+    if loaded.stack.on_swarm:
+        return None  # the Swarm store (configs on the manager) is designed, not wired yet: docs/record.md
     outcome = Outcome()
     if report is not None:
         failed = tuple(c for c, _ in report.failed)
@@ -372,14 +402,14 @@ def cmd_destroy(args: argparse.Namespace) -> int:
     except StackError as exc:  # destroy needs the name only: secrets need not be set to remove
         from hostform.declare.load import load_name_only
 
-        loaded = load_name_only(args.stack)
+        loaded = load_name_only(args.stack, getattr(args, "on", None))
         print(
             f"warning: the stack file does not load ({exc.lines()[0]}"
             + (f"; and {len(exc.lines()) - 1} more" if len(exc.lines()) > 1 else "")
             + f"): destroying by its name {loaded.name!r} alone, with 10s stop grace periods",
             file=sys.stderr,
         )
-    engine = stage_connect(args)
+    engine = stage_connect(args, loaded)
     from hostform.runtime.lock import stack_lock
 
     with stack_lock(engine, loaded.name, "destroy", args.lock_timeout):
@@ -387,8 +417,12 @@ def cmd_destroy(args: argparse.Namespace) -> int:
 
 
 def _destroy_locked(args: argparse.Namespace, engine: Engine, loaded: LoadedStack) -> int:
-    observed = observe(engine, loaded.name, inspect=False)
-    plan = destroy_plan(loaded.name, observed, args.volumes)
+    if loaded.stack.on_swarm:
+        from hostform.plans import swarm_commands
+
+        plan = swarm_commands.destroy_plan(engine, loaded.name)
+    else:
+        plan = destroy_plan(loaded.name, observe(engine, loaded.name, inspect=False), args.volumes)
     print_plan(
         plan,
         heading=f"hostform will destroy these objects of stack {plan.stack!r}:",
@@ -412,7 +446,11 @@ def cmd_drift(args: argparse.Namespace) -> int:
     from hostform.plans.drift_view import print_report
 
     loaded = stage_load(args)
-    engine = stage_connect(args)
+    engine = stage_connect(args, loaded)
+    if loaded.stack.on_swarm:
+        from hostform.plans import swarm_drift
+
+        return swarm_drift.cmd_drift(args, engine, loaded)
     report, plan = drift.check(engine, loaded, args.include_pending, args.netns)
     if args.fix and not report.in_sync:
         quiet = argparse.Namespace(**{**vars(args), "json": False})
@@ -504,7 +542,7 @@ def cmd_prune_images(args: argparse.Namespace) -> int:
 
 def cmd_unlock(args: argparse.Namespace) -> int:
     loaded = stage_load(args)
-    engine = stage_connect(args)
+    engine = stage_connect(args, loaded)
     from hostform.runtime.lock import break_lock, read_lock
 
     held = read_lock(engine, loaded.name)
@@ -518,16 +556,4 @@ def cmd_unlock(args: argparse.Namespace) -> int:
         print(f"stack {loaded.name!r} is not locked")
     else:
         print(f"lock broken: {held.describe()}")
-    return EXIT_OK
-
-
-def cmd_host(args: argparse.Namespace) -> int:
-    """Interfaces, routes, listening sockets and their owners, the engine's networks (read only)."""
-    from hostform.plans.hostview import gather, view_json, view_text
-
-    view = gather(args.host, args.netns)
-    if args.json:
-        print(json.dumps(view_json(view), indent=2))
-    else:
-        print("\n".join(view_text(view)))
     return EXIT_OK

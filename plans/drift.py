@@ -48,7 +48,7 @@ from hostform.runtime.generation import Generation
 from hostform.runtime.observe import observe_stack
 from hostform.runtime.records import Conflict, Observed, ObservedContainer
 
-FORMAT_VERSION = "1.1"  # 1.1: the drift kind "port"
+FORMAT_VERSION = "1.2"  # 1.1: the drift kind "port"; 1.2: the Swarm kinds and the kind "node"
 READ_LIMIT = 1 << 20  # runtime.engine.Engine.read_file's default: bigger files read back as None
 
 
@@ -64,6 +64,15 @@ class Drift(StrEnum):
     SQUATTER = "squatter"
     ORPHAN = "orphan"
     PENDING = "pending"
+    # on Swarm (plans/swarm_drift.py)
+    DEGRADED = "degraded"  # fewer running tasks than desired
+    UNSCHEDULABLE = "unschedulable"  # tasks pending: no node fits
+    NODE_DOWN = "node down"
+    ROLLED_BACK = "rolled back"
+    PAUSED = "paused"
+
+
+SWARM_DRIFT = frozenset({Drift.DEGRADED, Drift.UNSCHEDULABLE, Drift.NODE_DOWN, Drift.ROLLED_BACK, Drift.PAUSED})
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,12 @@ FIELD_EFFECTS: dict[str, Effect] = {
     "files": Effect.REPLACE,
     "update": Effect.NONE,
     "pull": Effect.NONE,
+    # Swarm only: a host stack never holds them (declare/targets.py)
+    "global_": Effect.NONE,
+    "placement": Effect.NONE,
+    "reservations": Effect.NONE,
+    "rollback": Effect.NONE,
+    "endpoint_mode": Effect.NONE,
 }
 
 IN_PLACE = tuple(f for f, e in FIELD_EFFECTS.items() if e is Effect.UPDATE)

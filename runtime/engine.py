@@ -79,6 +79,7 @@ class Engine:
 
         address = engine_address(host)
         self.address = address or "unix:///var/run/docker.sock"
+        self.swarm = False  # a Swarm manager driven for a target = "swarm" stack (the lock lives there)
         # Reads overlap on a remote engine (each one a round trip); a local socket answers
         # faster one call at a time. Over ssh every connection is an ssh process: fewer.
         self.read_parallelism = 1 if self.address.startswith("unix://") else 8 if self.is_ssh else READ_WORKERS

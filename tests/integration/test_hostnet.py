@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -257,3 +259,17 @@ ports = ["127.0.0.1:{port}:8080"]
         stack.run("drift", str(stack.file), "--json", check=False).out or "{}"
     )  # the host's own loopback: nothing holds the port
     assert [(r["address"], r["drift"]) for r in on_host["resources"]] == [("containers.web", "stopped")]
+
+
+HOST_PROBE = """
+import json, sys
+from hostform.plans.cli import main
+code = main(["host", "--json", "--netns", sys.argv[1]])
+print(json.dumps({"code": code, "loaded": [m for m in ("pydantic", "hostform.declare.load") if m in sys.modules]}))
+"""
+
+
+def test_hostform_host_imports_no_stack_machinery(netns: Namespace) -> None:
+    """It reads no stack: neither pydantic nor the loader (~70 ms at every start)."""
+    proc = subprocess.run([sys.executable, "-c", HOST_PROBE, netns.name], capture_output=True, text=True, timeout=120)
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"code": 0, "loaded": []}, proc.stderr

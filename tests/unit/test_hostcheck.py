@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from hostform.declare.load import LoadedStack, load
-from hostform.plans.hostcheck import check, free_pool_subnets, needs_facts
+from hostform.plans.hostcheck import check, needs_facts
 from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind
-from hostform.runtime.enginenet import EngineNet, EngineNetwork, NetworkFacts, PublishedPort
+from hostform.runtime.enginenet import EngineNet, EngineNetwork, NetworkFacts, PublishedPort, free_pool_subnets
 from hostform.runtime.hostnet import HostNet, Interface, Listener, Process, Route, is_local_engine
 
 NGINX = Process(812, "nginx")
