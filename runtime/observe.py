@@ -160,7 +160,7 @@ def observe(
         for vname, found in zip(unseen_volumes, squat_v, strict=True)
         if found is not None
     ]
-    local = engine.address.startswith("unix://")  # bind sources can be looked for here
+    local = not engine.remote  # bind sources can be looked for here
     declared = {*declared_containers, *declared_networks, *declared_volumes}
     labelled = [("container", _name_of(c)) for c in mine] + [("network", n["Name"]) for n in networks]
     labelled += [("volume", v["Name"]) for v in volumes]
