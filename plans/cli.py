@@ -153,11 +153,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", metavar="STACK.toml", help="write here (default: standard output)")
     p.add_argument("--profile", action="append", default=[], metavar="NAME", help="enable a Compose profile")
     p.add_argument("-p", "--project-name", metavar="NAME", help="the stack's name (default: Compose's project name)")
+    p.add_argument(
+        "--existing-volumes",
+        action="store_true",
+        help="use the project's volumes by the names Compose gave them (external): their data stays",
+    )
 
     p = sub.add_parser("prune-images", parents=[common], help="remove the stack's old built images no container uses")
     _stack_args(p)
     _engine_args(p)
     p.add_argument("--keep", type=int, default=2, metavar="N", help="keep the newest N of each image (default 2)")
+
+    p = sub.add_parser("history", parents=[common], help="list the applies recorded on the engine, newest first")
+    p.add_argument("stack", metavar="STACK", help="a .toml file or a folder holding hostform.toml")
+    _engine_args(p)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--show", type=_positive, metavar="N", help="one generation with its resources")
 
     p = sub.add_parser("show", parents=[common], help="render a saved plan")
     p.add_argument("planfile", metavar="PLANFILE")
@@ -219,7 +230,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     """The stack goes to --out or standard output; what was not imported to standard error."""
     from hostform.plans.compose_import import import_compose
 
-    text, skipped, secrets = import_compose([args.file, *args.more], args.out, args.profile, args.project_name)
+    files = [args.file, *args.more]
+    text, skipped, secrets = import_compose(files, args.out, args.profile, args.project_name, args.existing_volumes)
     if args.out:
         _write_text(args.out, text)
     else:
