@@ -178,11 +178,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="use the project's volumes by the names Compose gave them (external): their data stays",
     )
+    p.add_argument(
+        "--target", choices=["host", "swarm"], default="host", help="the stack's target (swarm: deploy's settings too)"
+    )
 
     p = sub.add_parser("prune-images", parents=[common], help="remove the stack's old built images no container uses")
     _stack_args(p)
     _engine_args(p)
     p.add_argument("--keep", type=int, default=2, metavar="N", help="keep the newest N of each image (default 2)")
+
+    p = sub.add_parser("history", parents=[common], help="list the applies recorded on the engine, newest first")
+    p.add_argument("stack", metavar="STACK", help="a .toml file or a folder holding hostform.toml")
+    _engine_args(p)
+    p.add_argument("--json", action="store_true", help="the history (or the generation) as JSON")
+    p.add_argument("--show", type=_positive, metavar="N", help="one generation with its resources")
 
     p = sub.add_parser("show", parents=[common], help="render a saved plan")
     p.add_argument("planfile", metavar="PLANFILE", help="a plan saved with plan --out")
@@ -247,7 +256,7 @@ def cmd_import(o: ImportCommand) -> int:
     from hostform.plans.compose_import import import_compose
 
     files = [o.file, *o.more]
-    text, skipped, secrets = import_compose(files, o.out, list(o.profile), o.project_name, o.existing_volumes)
+    text, skipped, secrets = import_compose(files, o.out, list(o.profile), o.project_name, o.existing_volumes, o.target)
     if o.out:
         _write_text(o.out, text)
     else:

@@ -23,6 +23,7 @@ from hostform.plans.options import (
     DriftCommand,
     EngineOptions,
     Exit,
+    HistoryCommand,
     PlanCommand,
     PruneImagesCommand,
     ShowCommand,
@@ -361,12 +362,14 @@ def cmd_apply(o: ApplyCommand) -> int:
 def _apply_locked(
     o: ApplyCommand, engine: Engine, loaded: LoadedStack, saved: SavedPlan | None, builder: Engine
 ) -> int:
+    observed = None
     if loaded.stack.on_swarm:
         from hostform.plans import swarm_commands
 
         plan = swarm_commands.stage_plan(engine, loaded)
     else:
-        plan = stage_plan(loaded, stage_observe(engine, loaded, builder), o.replace, o.target, o.prune_volumes)
+        observed = stage_observe(engine, loaded, builder)
+        plan = stage_plan(loaded, observed, o.replace, o.target, o.prune_volumes)
         plan = stage_host_checks(engine, loaded, plan, o.strict, o.netns)
     if saved is not None:
         from hostform.plans.planfile import check_fresh
@@ -377,12 +380,41 @@ def _apply_locked(
     if not plan.applicable:
         raise _cannot_converge(plan)
     if not plan.has_changes:
+        if observed is not None and observed.record is None and (observed.containers or observed.networks):
+            return _reported(Exit.OK, stage_record(engine, loaded, plan, None, "apply"))  # before the record: start it
         return Exit.OK
     if saved is None and not stage_confirm(o.auto_approve, plan):
         print("Apply cancelled.")
         return Exit.ERROR
     report = stage_apply(engine, loaded, plan, o.parallelism, o.json, builder)
-    return stage_report(report, plan, o.json)
+    unrecorded = stage_record(engine, loaded, plan, report, "apply")
+    return _reported(stage_report(report, plan, o.json), unrecorded)
+
+
+def stage_record(
+    engine: Engine, loaded: LoadedStack, plan: Plan, report: ApplyReport | None, operation: str, declared: bool = True
+) -> HostformError | None:
+    """Write the record of what the operation left (runtime.record); its failure is returned, to be
+    raised once the operation's own report is out."""
+    from hostform.plans.recording import Outcome, write_record
+
+    if loaded.stack.on_swarm:
+        return None  # the Swarm store (configs on the manager) is designed, not wired yet: docs/record.md
+    outcome = Outcome()
+    if report is not None:
+        failed = tuple(c for c, _ in report.failed)
+        outcome = Outcome(tuple(report.done), failed, tuple(report.skipped), report.interrupted)
+    try:
+        write_record(engine, loaded, plan, outcome, operation, declared)
+    except HostformError as exc:
+        return HostformError(f"the record of this {operation} was not written: {exc}; the previous one stays")
+    return None
+
+
+def _reported(code: int, unrecorded: HostformError | None) -> int:
+    if unrecorded is not None:
+        raise unrecorded
+    return code
 
 
 def cmd_destroy(o: DestroyCommand) -> int:
@@ -423,7 +455,8 @@ def _destroy_locked(o: DestroyCommand, engine: Engine, loaded: LoadedStack) -> i
         print("Destroy cancelled.")
         return Exit.ERROR
     report = stage_apply(engine, loaded, plan, o.parallelism)
-    return stage_report(report, plan, verb="Destroy")
+    unrecorded = stage_record(engine, loaded, plan, report, "destroy", declared=False)
+    return _reported(stage_report(report, plan, verb="Destroy"), unrecorded)
 
 
 def cmd_drift(o: DriftCommand) -> int:
@@ -453,7 +486,9 @@ def cmd_drift(o: DriftCommand) -> int:
                 for warning in () if fix.has_changes else fix.warnings:
                     print(f"! {warning}")
                 if fix.has_changes and stage_confirm(o.auto_approve, fix, "fix this drift"):
-                    code = stage_report(stage_apply(engine, loaded, fix, o.parallelism), fix, verb="Fix")
+                    fixed = stage_apply(engine, loaded, fix, o.parallelism)
+                    unrecorded = stage_record(engine, loaded, fix, fixed, "drift --fix")
+                    code = _reported(stage_report(fixed, fix, verb="Fix"), unrecorded)
                     if code != Exit.OK:
                         return code
                     report, _ = drift.check(engine, loaded, o.include_pending, o.netns)
@@ -465,6 +500,27 @@ def cmd_drift(o: DriftCommand) -> int:
     else:
         print_report(report)
     return Exit.OK if report.in_sync else Exit.CHANGES
+
+
+def cmd_history(o: HistoryCommand) -> int:
+    """The record's generations (only the stack's name is read: no secret needs to be set)."""
+    from hostform.declare.load import load_name_only
+    from hostform.plans import history
+    from hostform.runtime.record import ContainerRecordStore
+
+    stack = load_name_only(o.stack).name
+    found = history.generations(ContainerRecordStore(stage_connect(o.engine), stack))
+    if o.show is not None:
+        one = history.pick(found, stack, o.show)
+        if o.json:
+            print(json.dumps(history.generation_json(one), indent=2))
+        else:
+            history.print_generation(one)
+    elif o.json:
+        print(json.dumps(history.history_json(stack, found), indent=2))
+    else:
+        history.print_history(stack, found)
+    return Exit.OK
 
 
 def cmd_show(o: ShowCommand) -> int:
@@ -525,6 +581,7 @@ COMMANDS: dict[str, tuple[type[Any], Callable[[Any], int]]] = {
     "drift": (DriftCommand, cmd_drift),
     "destroy": (DestroyCommand, cmd_destroy),
     "prune-images": (PruneImagesCommand, cmd_prune_images),
+    "history": (HistoryCommand, cmd_history),
     "show": (ShowCommand, cmd_show),
     "unlock": (UnlockCommand, cmd_unlock),
 }

@@ -55,6 +55,7 @@ class ImportCommand:
     profile: tuple[str, ...] = ()
     project_name: str | None = None
     existing_volumes: bool = False
+    target: str = "host"
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,14 @@ class PruneImagesCommand:
     stack: StackOptions
     engine: EngineOptions
     keep: int = 2
+
+
+@dataclass(frozen=True)
+class HistoryCommand:
+    stack: str
+    engine: EngineOptions
+    json: bool = False
+    show: int | None = None  # one generation
 
 
 @dataclass(frozen=True)
