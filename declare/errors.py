@@ -6,6 +6,7 @@
      │    ├── EngineUnreachable   no engine answers at the address
      │    ├── ImageMissing        image absent and pull policy forbids pulling
      │    └── ConflictError       a port or name is taken by something else
+     ├── HostNetError             the host's network state cannot be read (runtime/hostnet)
      ├── PlanError                a saved plan is unreadable or stale (plans/)
      ├── LockError                another apply holds the stack's lock
      └── ApplyError               an apply failed part way (says what was done)
@@ -63,6 +64,10 @@ class ImageMissing(EngineError):
 
 
 class ConflictError(EngineError):
+    pass
+
+
+class HostNetError(HostformError):
     pass
 
 

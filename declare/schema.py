@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from hostform.declare.names import DEFAULT_NETWORK
 from hostform.declare.secrets import Secret
 from hostform.declare.units import parse_duration, parse_size
 
@@ -743,3 +744,9 @@ class Stack(Model):
     def services(self) -> dict[str, ContainerSpec]:
         """Containers and jobs together, by name."""
         return {**self.containers, **self.jobs}
+
+    def all_networks(self) -> dict[str, NetworkSpec]:
+        """The declared networks and the stack's default one (made even when not declared)."""
+        nets = dict(self.networks)
+        nets.setdefault(DEFAULT_NETWORK, NetworkSpec())
+        return nets

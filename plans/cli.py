@@ -91,6 +91,18 @@ def access(args: argparse.Namespace) -> Any:
 
 def _engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", "-H", default=None, help="engine address (default: DOCKER_HOST or the Docker context)")
+    # TLS as the docker CLI spells it; DOCKER_TLS_VERIFY and DOCKER_CERT_PATH give the defaults
+    p.add_argument("--tls", action="store_true", help="use TLS (implied by --tlsverify)")
+    p.add_argument("--tlsverify", action="store_true", help="use TLS and verify the engine's certificate")
+    p.add_argument("--tlscacert", metavar="FILE", help="trust certificates signed by this CA only")
+    p.add_argument("--tlscert", metavar="FILE", help="client certificate")
+    p.add_argument("--tlskey", metavar="FILE", help="client key")
+
+
+def _netns_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--netns", metavar="NAME", default=None, help="read the host's network facts in this network namespace"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
         "host-path-mount)",
     )
     p.add_argument("--policy", metavar="FILE", help="a TOML file outside the stack's folder: deny = [RULES]")
+    p.add_argument("--strict", action="store_true", help="subnets overlapping host routes are errors, not warnings")
+    _netns_arg(p)
 
     p = sub.add_parser("apply", parents=[common], help="converge the host to the stack or a saved plan")
     _stack_args(p)
@@ -144,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", action="append", default=[], metavar="NAME")
     p.add_argument("--prune-volumes", action="store_true", help="also delete undeclared named volumes")
     p.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS")
+    p.add_argument("--strict", action="store_true", help="subnets overlapping host routes are errors, not warnings")
+    _netns_arg(p)
 
     p = sub.add_parser("drift", parents=[common], help="compare the host with the declaration")
     _stack_args(p)
@@ -165,6 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("planfile", metavar="PLANFILE")
     _untrusted_arg(p)
     p.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+
+    p = sub.add_parser("host", parents=[common], help="show the host's network facts that plans are checked against")
+    _engine_args(p)
+    _netns_arg(p)
+    p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("unlock", parents=[common], help="break a lock left by a killed apply")
     _stack_args(p)

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 
 from hostform.declare.errors import ApplyError, HostformError, StackError
 from hostform.declare.load import LoadedStack, load
-from hostform.plans.diff import PlanOptions, destroy_plan, make_plan, observe_stack
+from hostform.plans.diff import PlanOptions, destroy_plan, make_plan
 from hostform.plans.model import Plan
 from hostform.plans.render import plan_json, print_lines, print_plan
 from hostform.runtime.engine import Engine
-from hostform.runtime.observe import observe
+from hostform.runtime.observe import observe, observe_stack
 from hostform.runtime.records import Observed
 
 if TYPE_CHECKING:  # the applier, the live view, the lock and saved plans: imported by the commands that apply
@@ -39,7 +39,16 @@ def stage_load(args: argparse.Namespace) -> LoadedStack:
 
 
 def stage_connect(args: argparse.Namespace) -> Engine:
-    engine = Engine(getattr(args, "host", None))
+    from hostform.runtime.tls import tls_settings
+
+    tls = tls_settings(
+        bool(getattr(args, "tls", False)),
+        bool(getattr(args, "tlsverify", False)),
+        getattr(args, "tlscacert", None),
+        getattr(args, "tlscert", None),
+        getattr(args, "tlskey", None),
+    )
+    engine = Engine(getattr(args, "host", None), tls=tls)
     engine.ping()
     return engine
 
@@ -55,6 +64,14 @@ def stage_plan(args: argparse.Namespace, loaded: LoadedStack, observed: Observed
         prune_volumes=bool(getattr(args, "prune_volumes", False)),
     )
     return make_plan(loaded, observed, options)
+
+
+def stage_host_checks(args: argparse.Namespace, engine: Engine, loaded: LoadedStack, plan: Plan) -> Plan:
+    """What the host's network would refuse halfway through an apply (ports, addresses, subnets)."""
+    from hostform.plans.hostcheck import with_host_checks
+
+    strict = bool(getattr(args, "strict", False))
+    return with_host_checks(engine, loaded, plan, strict, getattr(args, "netns", None))
 
 
 def _resource(loaded: LoadedStack, flag: str, given: str) -> str:
@@ -114,8 +131,10 @@ def stage_apply(args: argparse.Namespace, engine: Engine, loaded: LoadedStack, p
     json_lines = bool(getattr(args, "json", False))
     reporter = EventReporter(json_lines=json_lines, live=not json_lines and sys.stdout.isatty())
     from hostform.plans.apply import Applier
+    from hostform.plans.work import EngineWork
 
-    applier = Applier(engine, loaded, plan, getattr(args, "parallelism", 10), reporter)
+    work = EngineWork(engine, loaded, plan.key)
+    applier = Applier(loaded, plan, work, getattr(args, "parallelism", 10), reporter)
     with _interruptible(applier), reporter:
         return applier.run()
 
@@ -245,8 +264,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     engine = stage_connect(args)
     if args.pull:
         stage_pull(engine, loaded)
-    plan = stage_explain(stage_plan(args, loaded, stage_observe(engine, loaded)), loaded, engine)
-    plan = stage_busy(engine, loaded, plan)
+    plan = stage_host_checks(args, engine, loaded, stage_plan(args, loaded, stage_observe(engine, loaded)))
+    plan = stage_busy(engine, loaded, stage_explain(plan, loaded, engine))
     fmt = "json" if args.json else args.format
     if fmt == "json":
         print(json.dumps(plan_json(plan), indent=2))
@@ -286,7 +305,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def _apply_locked(args: argparse.Namespace, engine: Engine, loaded: LoadedStack, saved: SavedPlan | None) -> int:
-    plan = stage_plan(args, loaded, stage_observe(engine, loaded))
+    plan = stage_host_checks(args, engine, loaded, stage_plan(args, loaded, stage_observe(engine, loaded)))
     if saved is not None:
         from hostform.plans.planfile import check_fresh
 
@@ -429,4 +448,16 @@ def cmd_unlock(args: argparse.Namespace) -> int:
         print(f"stack {loaded.name!r} is not locked")
     else:
         print(f"lock broken: {held.describe()}")
+    return EXIT_OK
+
+
+def cmd_host(args: argparse.Namespace) -> int:
+    """Interfaces, routes, listening sockets and their owners, the engine's networks (read only)."""
+    from hostform.plans.hostview import gather, view_json, view_text
+
+    view = gather(args.host, args.netns)
+    if args.json:
+        print(json.dumps(view_json(view), indent=2))
+    else:
+        print("\n".join(view_text(view)))
     return EXIT_OK

@@ -22,8 +22,6 @@ from hostform.declare.secrets import MASK
 from hostform.plans.fields import FIELD_EFFECTS, LIFTED_BY_REPLACE, Effect, effect_of
 from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind
 from hostform.runtime.container_config import declared_aliases, naming, network_attachments
-from hostform.runtime.engine import Engine
-from hostform.runtime.observe import observe
 from hostform.runtime.records import Observed, ObservedContainer, ObservedNetwork, ObservedVolume
 
 MASKED = {"secret": MASK}  # still a secret-shaped value, so display() and public() mask it
@@ -34,53 +32,6 @@ class PlanOptions:
     replace: tuple[str, ...] = ()
     targets: tuple[str, ...] = ()
     prune_volumes: bool = False
-
-
-def declared_engine_names(loaded: LoadedStack) -> tuple[list[str], list[str], list[str]]:
-    """Container, network and volume engine names the stack would use (for conflict checks)."""
-    stack = loaded.stack
-    containers = [
-        names.container_name(stack.name, n, i, spec.replicas)
-        for n, spec in stack.services().items()
-        for i in range(1, spec.replicas + 1)
-    ]
-    networks = [names.network_name(stack.name, n) for n in declared_networks(loaded) if not _external_net(loaded, n)]
-    volumes = [names.volume_name(stack.name, n) for n, v in stack.volumes.items() if not v.external]
-    return containers, networks, volumes
-
-
-def observe_stack(engine: Engine, loaded: LoadedStack) -> Observed:
-    """The facts a plan needs (read only): the stack's objects, squatters, image IDs, the live
-    digest of every declared config file (one read each), missing bind-mount sources."""
-    containers, networks, volumes = declared_engine_names(loaded)
-    services = loaded.stack.services()
-    images = {s.image for s in services.values()}
-    targets = {n: sorted(f.target for f in s.files) for n, s in services.items() if s.files}
-    binds = {m.source for s in services.values() for m in s.volumes if m.type == "bind"}
-    external = [("network", k) for k, n in loaded.stack.networks.items() if n.external]
-    external += [("volume", k) for k, v in loaded.stack.volumes.items() if v.external]
-    return observe(
-        engine,
-        loaded.name,
-        containers,
-        networks,
-        volumes,
-        images,
-        file_targets=targets,
-        bind_sources=binds,
-        external=external,
-    )
-
-
-def declared_networks(loaded: LoadedStack) -> dict[str, NetworkSpec]:
-    nets = dict(loaded.stack.networks)
-    nets.setdefault(names.DEFAULT_NETWORK, NetworkSpec())
-    return nets
-
-
-def _external_net(loaded: LoadedStack, name: str) -> bool:
-    spec = loaded.stack.networks.get(name)
-    return bool(spec and spec.external)
 
 
 def make_plan(loaded: LoadedStack, observed: Observed, options: PlanOptions = PlanOptions()) -> Plan:
@@ -141,7 +92,7 @@ def _network_changes(
 ) -> Iterable[Change]:
     stack = loaded.name
     by_name = {n.name: n for n in observed.networks}
-    for name, spec in sorted(declared_networks(loaded).items()):
+    for name, spec in sorted(loaded.stack.all_networks().items()):
         if spec.external:
             continue
         engine_name = names.network_name(stack, name)
@@ -155,7 +106,7 @@ def _network_changes(
         reasons = tuple(_network_reasons(spec, live))
         action = Action.REPLACE if reasons else Action.NOOP
         yield Change(address, "network", name, engine_name, action, reasons, current_id=live.id)
-    declared = set(declared_networks(loaded))
+    declared = set(loaded.stack.all_networks())
     for live in observed.networks:
         if live.name not in declared:
             yield _delete_network(live, "no longer declared")

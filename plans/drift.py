@@ -37,11 +37,12 @@ from hostform.declare.canonical import file_digest
 from hostform.declare.load import LoadedStack
 from hostform.declare.schema import ContainerSpec
 from hostform.declare.secrets import MASK, Secret
-from hostform.plans.diff import PlanOptions, make_plan, observe_stack, reload_targets
+from hostform.plans.diff import PlanOptions, make_plan, reload_targets
 from hostform.plans.fields import IN_PLACE
 from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind, public, short_image_id
 from hostform.runtime.container_config import naming
 from hostform.runtime.engine import Engine
+from hostform.runtime.observe import observe_stack
 from hostform.runtime.records import Conflict, Observed, ObservedContainer
 
 FORMAT_VERSION = "1.0"

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 
 from hostform.declare.errors import ConflictError, LockError
 from hostform.runtime.engine import Engine
+from hostform.runtime.state import read_state
 
 LOCK_IMAGE = "hostform/lock:1"
 LABEL_LOCK = "io.hostform.lock"
@@ -62,10 +63,10 @@ def lock_name(stack: str) -> str:
 
 
 def read_lock(engine: Engine, stack: str) -> LockInfo | None:
-    info = engine.inspect_container(lock_name(stack))
-    if info is None:
+    state = read_state(engine, lock_name(stack))
+    if state is None:
         return None
-    labels = (info.get("Config") or {}).get("Labels") or {}
+    labels = state.labels
     if labels.get(LABEL_LOCK) != stack:
         raise LockError(f"container {lock_name(stack)!r} exists but is not a hostform lock; hostform will not touch it")
     return LockInfo(

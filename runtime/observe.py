@@ -6,12 +6,12 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import ExitStack
 from dataclasses import replace
 from typing import Any
 
 from hostform.declare import names
 from hostform.declare.canonical import file_digest
+from hostform.declare.load import LoadedStack
 from hostform.runtime.engine import Engine
 from hostform.runtime.records import (
     Conflict,
@@ -21,6 +21,42 @@ from hostform.runtime.records import (
     ObservedNetwork,
     ObservedVolume,
 )
+
+
+def declared_engine_names(loaded: LoadedStack) -> tuple[list[str], list[str], list[str]]:
+    """Container, network and volume engine names the stack would use (for conflict checks)."""
+    stack = loaded.stack
+    containers = [
+        names.container_name(stack.name, n, i, spec.replicas)
+        for n, spec in stack.services().items()
+        for i in range(1, spec.replicas + 1)
+    ]
+    networks = [names.network_name(stack.name, n) for n, spec in stack.all_networks().items() if not spec.external]
+    volumes = [names.volume_name(stack.name, n) for n, v in stack.volumes.items() if not v.external]
+    return containers, networks, volumes
+
+
+def observe_stack(engine: Engine, loaded: LoadedStack) -> Observed:
+    """The facts a plan needs (read only): the stack's objects, squatters, image IDs, the live
+    digest of every declared config file (one read each), missing bind-mount sources."""
+    containers, networks, volumes = declared_engine_names(loaded)
+    services = loaded.stack.services()
+    images = {s.image for s in services.values()}
+    targets = {n: sorted(f.target for f in s.files) for n, s in services.items() if s.files}
+    binds = {m.source for s in services.values() for m in s.volumes if m.type == "bind"}
+    external = [("network", k) for k, n in loaded.stack.networks.items() if n.external]
+    external += [("volume", k) for k, v in loaded.stack.volumes.items() if v.external]
+    return observe(
+        engine,
+        loaded.name,
+        containers,
+        networks,
+        volumes,
+        images,
+        file_targets=targets,
+        bind_sources=binds,
+        external=external,
+    )
 
 
 def observe(
@@ -45,71 +81,77 @@ def observe(
     machine (a remote engine's files are out of reach: it reports a missing one itself).
     """
     label = f"{names.LABEL_STACK}={stack}"
-    mine = engine.list_containers(label=label)
-    # Engine names are unique, so only a declared name none of ours holds can be squatted.
-    unseen = set(declared_containers) - {_name_of(c) for c in mine}
-    conflicts = [
-        _conflict("container", _name_of(c), c["Id"], c.get("Labels") or {})
-        for c in (engine.list_containers(names=sorted(unseen)) if unseen else [])
-        if _name_of(c) in unseen and (c.get("Labels") or {}).get(names.LABEL_STACK) != stack
-    ]
-    networks = engine.list_networks(label=label)
-    unseen = set(declared_networks) - {n["Name"] for n in networks}
-    if unseen:
-        for n in engine.list_networks(names=sorted(unseen)):
-            if n["Name"] in unseen and (n.get("Labels") or {}).get(names.LABEL_STACK) != stack:
-                conflicts.append(_conflict("network", n["Name"], n["Id"], n.get("Labels") or {}))
-    volumes = engine.list_volumes(label=label)
-    mine_volume_names = {v["Name"] for v in volumes}
-    for vname in sorted(set(declared_volumes) - mine_volume_names):
-        found = engine.inspect_volume(vname)
-        if found is not None:
-            conflicts.append(_conflict("volume", vname, vname, found.get("Labels") or {}))
-
+    wanted_images = sorted(set(images))
+    wanted_external = sorted(set(external))
+    # Two waves of reads; on a remote engine each wave's calls overlap (one round trip for
+    # the lists, then the inspects over the engine's pool), on a local socket they run in turn.
+    mine, networks, volumes, found_images, missing = _together(
+        engine,
+        lambda: engine.list_containers(label=label),
+        lambda: engine.list_networks(label=label),
+        lambda: engine.list_volumes(label=label),
+        lambda: engine.each(engine.image_id, wanted_images),
+        lambda: list(_missing_external(engine, wanted_external)),
+    )
     key = None
     for n in networks:
         if (n.get("Labels") or {}).get(names.LABEL_NAME) == names.DEFAULT_NETWORK:
             raw_key = (n.get("Labels") or {}).get(names.LABEL_KEY)
             key = bytes.fromhex(raw_key) if raw_key else None
     targets = file_targets or {}
-    # A local socket answers faster one call at a time (the engine and the GIL serialise anyway);
-    # a remote engine's round trips are worth overlapping.
-    local = engine.address.startswith("unix://")
-    with ExitStack() as scope:
-        each: Callable[..., Iterator[Any]] = map
-        if not local:
-            from concurrent.futures import ThreadPoolExecutor
 
-            each = scope.enter_context(ThreadPoolExecutor(max_workers=8)).map
-        image_ids = dict(zip(sorted(set(images)), each(engine.image_id, sorted(set(images))), strict=True))
-        details = list(each(engine.inspect_container, [c["Id"] for c in mine])) if inspect else [None] * len(mine)
-        hashes = list(
-            each(
-                lambda c: _file_hashes(
-                    engine, c["Id"], targets.get((c.get("Labels") or {}).get(names.LABEL_NAME, ""), ()), key
-                ),
-                mine,
-            )
-        )
+    def detail(c: dict[str, Any]) -> tuple[dict[str, Any] | None, tuple[tuple[str, str | None], ...]]:
+        info = engine.inspect_container(c["Id"]) if inspect else None
+        wanted = targets.get((c.get("Labels") or {}).get(names.LABEL_NAME, ""), ())
+        return info, _file_hashes(engine, c["Id"], wanted, key)
 
+    # Engine names are unique, so only a declared name none of ours holds can be squatted.
+    unseen_containers = sorted(set(declared_containers) - {_name_of(c) for c in mine})
+    unseen_networks = sorted(set(declared_networks) - {n["Name"] for n in networks})
+    unseen_volumes = sorted(set(declared_volumes) - {v["Name"] for v in volumes})
+    squat_c, squat_n, squat_v, details = _together(
+        engine,
+        lambda: engine.list_containers(names=unseen_containers) if unseen_containers else [],
+        lambda: engine.list_networks(names=unseen_networks) if unseen_networks else [],
+        lambda: engine.each(engine.inspect_volume, unseen_volumes),
+        lambda: engine.each(detail, mine),
+    )
+    conflicts = [
+        _conflict("container", _name_of(c), c["Id"], c.get("Labels") or {})
+        for c in squat_c
+        if _name_of(c) in unseen_containers and (c.get("Labels") or {}).get(names.LABEL_STACK) != stack
+    ]
+    conflicts += [
+        _conflict("network", n["Name"], n["Id"], n.get("Labels") or {})
+        for n in squat_n
+        if n["Name"] in unseen_networks and (n.get("Labels") or {}).get(names.LABEL_STACK) != stack
+    ]
+    conflicts += [
+        _conflict("volume", vname, vname, found.get("Labels") or {})
+        for vname, found in zip(unseen_volumes, squat_v, strict=True)
+        if found is not None
+    ]
+    local = engine.address.startswith("unix://")  # bind sources can be looked for here
     return Observed(
         stack=stack,
-        containers=tuple(
-            replace(_container(c, d), file_hashes=h) for c, d, h in zip(mine, details, hashes, strict=True)
-        ),
+        containers=tuple(replace(_container(c, d), file_hashes=h) for c, (d, h) in zip(mine, details, strict=True)),
         networks=tuple(_network(n) for n in networks),
         volumes=tuple(_volume(v) for v in volumes),
         conflicts=tuple(conflicts),
-        image_ids=image_ids,
+        image_ids=dict(zip(wanted_images, found_images, strict=True)),
         key=key,
         missing_paths=tuple(sorted(p for p in set(bind_sources) if local and not os.path.exists(p))),
-        missing_external=tuple(_missing_external(engine, external)),
+        missing_external=tuple(missing),
     )
 
 
-def _missing_external(engine: Engine, external: Iterable[tuple[str, str]]) -> Iterator[str]:
+def _together(engine: Engine, *reads: Callable[[], Any]) -> list[Any]:
+    """Independent reads, overlapped on a remote engine."""
+    return engine.each(lambda read: read(), reads)
+
+
+def _missing_external(engine: Engine, wanted: list[tuple[str, str]]) -> Iterator[str]:
     """("network" | "volume", engine name) declared `external = true` that the engine lacks."""
-    wanted = sorted(set(external))
     nets = [n for kind, n in wanted if kind == "network"]
     have = {n["Name"] for n in engine.list_networks(names=nets)} if nets else set()
     for kind, name in wanted:

@@ -1,13 +1,14 @@
 """The applier's graph without an engine: edges, the walk's order and limits, and the planner's order.
 
-`Recorder` is an Applier whose actions only record when they ran (and fail or
-stop the apply when told), so the walk itself is what is tested.
+`Recorder` is the applier's `Work` that only records when each change ran (and fails
+or stops the apply when told), so the walk itself is what is tested.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,9 +19,11 @@ from hostform.declare.canonical import service_spec
 from hostform.declare.errors import ApplyError, EngineError
 from hostform.declare.load import LoadedStack, load
 from hostform.declare.names import Naming
-from hostform.plans.apply import Applier, Event
+from hostform.plans.apply import Applier, ApplyReport, Event, Interrupt, Notify
 from hostform.plans.diff import _ordered, make_plan
+from hostform.plans.graph import action_edges
 from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind
+from hostform.plans.work import prepare_images
 from hostform.runtime.container_config import network_attachments
 from hostform.runtime.records import LiveSettings, Observed, ObservedContainer, ObservedNetwork, ObservedVolume
 
@@ -113,8 +116,9 @@ class Images:
         return "sha256:" + "1" * 64
 
 
-class Recorder(Applier):
-    """Actions that only record their start and end; `fail` raises, `stop_at` plays a Ctrl-C."""
+class Recorder:
+    """A `Work` whose changes only record their start and end; `fail` raises, `stop_at` plays a Ctrl-C.
+    Images are made ready by the applier's own image step, against `images`."""
 
     def __init__(
         self,
@@ -127,20 +131,30 @@ class Recorder(Applier):
         images: Images | None = None,
     ) -> None:
         self.events: list[Event] = []
-        super().__init__(images or Images(), loaded, plan, parallelism, self.events.append)  # type: ignore[arg-type]
+        self.loaded, self.images = loaded, images or Images()
+        self.applier = Applier(loaded, plan, self, parallelism, self.events.append)
         self.fail, self.stop_at, self.hold = fail, stop_at, hold
         self.log: list[tuple[str, str]] = []  # ("start"|"end", engine name or address)
         self.running = self.most_at_once = 0
         self.guard = threading.Lock()
 
-    def _perform(self, change: Change) -> None:
+    def run(self) -> ApplyReport:
+        return self.applier.run()
+
+    def prepare(self, changes: Sequence[Change], notify: Notify) -> list[tuple[Change, str]]:
+        return prepare_images(self.images, self.loaded, changes, notify)  # type: ignore[arg-type]
+
+    def check_started(self, interrupt: Interrupt) -> list[tuple[Change, str]]:
+        return []
+
+    def perform(self, change: Change, interrupt: Interrupt) -> None:
         key = change.current_id or change.address
         with self.guard:
             self.log.append(("start", key))
             self.running += 1
             self.most_at_once = max(self.most_at_once, self.running)
         if change.address == self.stop_at:
-            self.stop.set()
+            interrupt.stop.set()
         time.sleep(self.hold)
         with self.guard:
             self.running -= 1
@@ -152,12 +166,16 @@ class Recorder(Applier):
         return self.log.index((what, key))
 
 
+def _edges(loaded: LoadedStack, changes: list[Change]) -> dict[str, set[str]]:
+    return action_edges(changes, loaded.stack.services())
+
+
 # ---------------------------------------------------------------- edges
 
 
 def test_edges_follow_networks_volumes_and_depends_on(loaded: LoadedStack) -> None:
     changes = [_change(a) for a in CREATES]
-    edges = Recorder(loaded, _plan(CREATES))._edges(changes)
+    edges = _edges(loaded, changes)
     assert edges == {
         "networks.back": set(),
         "networks.default": set(),
@@ -175,7 +193,7 @@ def test_edges_follow_networks_volumes_and_depends_on(loaded: LoadedStack) -> No
 def test_edges_only_link_changes_in_the_plan(loaded: LoadedStack) -> None:
     """Unchanged dependencies are not waited on in the graph (the action checks their condition)."""
     changes = [_change("containers.web"), _change("containers.worker[2]")]
-    assert Recorder(loaded, _plan([]))._edges(changes) == {"containers.web": set(), "containers.worker[2]": set()}
+    assert _edges(loaded, changes) == {"containers.web": set(), "containers.worker[2]": set()}
 
 
 def test_replicas_are_replaced_one_after_another(loaded: LoadedStack) -> None:
@@ -184,11 +202,11 @@ def test_replicas_are_replaced_one_after_another(loaded: LoadedStack) -> None:
         _change("containers.worker[1]", Action.REPLACE, "w1"),
         _change("containers.db", Action.REPLACE, "db"),
     ]
-    edges = Recorder(loaded, _plan([]))._edges(changes)
+    edges = _edges(loaded, changes)
     assert edges["containers.worker[2]"] == {"containers.worker[1]", "containers.db"}
     assert edges["containers.worker[1]"] == {"containers.db"}
     created = [_change("containers.worker[1]"), _change("containers.worker[2]")]
-    assert Recorder(loaded, _plan([]))._edges(created)["containers.worker[2]"] == set()  # new ones: at once
+    assert _edges(loaded, created)["containers.worker[2]"] == set()  # new ones: at once
 
 
 # ---------------------------------------------------------------- the walk
@@ -198,7 +216,7 @@ def test_walk_runs_everything_after_what_it_needs(loaded: LoadedStack) -> None:
     applier = Recorder(loaded, _plan(CREATES), parallelism=4, hold=0.01)
     report = applier.run()
     assert report.ok and len(report.done) == len(CREATES)
-    edges = applier._edges([_change(a) for a in CREATES])
+    edges = _edges(loaded, [_change(a) for a in CREATES])
     for address, needs in edges.items():
         for need in needs:
             assert applier.index("end", need) < applier.index("start", address), (need, address)

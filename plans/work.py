@@ -1,0 +1,235 @@
+"""The per-change work on the engine: what each kind of change does to the host.
+
+Images are made ready first (per their pull policy); networks, volumes, containers
+and jobs are created, started, updated in place, replaced (plans.replace) or deleted;
+depends_on conditions (started, healthy, completed) are waited for before a dependent
+is touched; a container that dies right after its start is reported at the end.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from hostform.declare import names
+from hostform.declare.canonical import service_spec
+from hostform.declare.errors import ApplyError, HostformError
+from hostform.declare.load import LoadedStack
+from hostform.declare.schema import ContainerSpec
+from hostform.plans import replace
+from hostform.plans.apply import Event, Interrupt, Notify
+from hostform.plans.model import Action, Change, ReasonKind
+from hostform.runtime import actions
+from hostform.runtime.engine import Engine
+from hostform.runtime.state import read_state
+from hostform.runtime.waiting import SETTLE, health_budget, require, settled, wait_for
+
+JOB_BUDGET = 3600.0
+
+
+def prepare_images(
+    engine: Engine, loaded: LoadedStack, changes: Sequence[Change], notify: Notify
+) -> list[tuple[Change, str]]:
+    """Every image a create or replace needs, pulled per its policy before anything is touched,
+    so a tag that cannot be pulled stops the apply before it starts, not halfway through."""
+    services = loaded.stack.services()
+    users: dict[str, list[Change]] = {}
+    policy: dict[str, ContainerSpec] = {}
+    rank = {"never": 0, "missing": 1, "always": 2}
+    for c in changes:
+        if c.is_service and c.action in (Action.CREATE, Action.REPLACE):
+            spec = services[c.name]
+            users.setdefault(spec.image, []).append(c)
+            if spec.image not in policy or rank[spec.pull] > rank[policy[spec.image].pull]:
+                policy[spec.image] = spec
+    failures: list[tuple[str, str]] = []
+
+    def ready(image: str) -> None:
+        started = time.monotonic()
+        try:
+            actions.ensure_image(engine, policy[image])
+        except HostformError as exc:
+            failures.append((image, " ".join(exc.lines())))
+        else:
+            if time.monotonic() - started > 0.5:  # a pull, not a lookup: worth a line
+                notify(Event("finished", f"image {image}", "pull", time.monotonic() - started))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(ready, sorted(users)))
+    return [(c, message) for image, message in failures for c in users[image]]
+
+
+class EngineWork:
+    """The applier's `Work` on a Docker engine."""
+
+    def __init__(self, engine: Engine, loaded: LoadedStack, key: bytes) -> None:
+        self.engine = engine
+        self.loaded = loaded
+        self.key = key  # the stack's secret-hashing key, as the plan has it
+        self._started: list[tuple[Change, str, float]] = []  # created or started here: checked at the end
+        self._lock = threading.Lock()
+
+    def prepare(self, changes: Sequence[Change], notify: Notify) -> list[tuple[Change, str]]:
+        return prepare_images(self.engine, self.loaded, changes, notify)
+
+    def check_started(self, interrupt: Interrupt) -> list[tuple[Change, str]]:
+        """A container that dies within SETTLE of its start fails the apply, as a failed replacement
+        does; it is left as it is (docker logs), and the next plan starts it again."""
+        if not self._started:
+            return []
+        interrupt.stop.wait(max(0.0, max(t for _, _, t in self._started) + SETTLE - time.monotonic()))
+        out = []
+        for change, ident, _ in self._started:
+            verdict = settled(self.engine, ident)
+            if not verdict.ok:
+                out.append((change, f"{change.engine_name} {verdict.detail}"))
+        return out
+
+    def perform(self, change: Change, interrupt: Interrupt) -> None:
+        if change.kind == "network":
+            self._network(change)
+        elif change.kind == "volume":
+            self._volume(change)
+        elif change.action is Action.DELETE:
+            spec = self.loaded.stack.services().get(change.name)
+            actions.stop_and_remove(self.engine, need(change.current_id), spec.stop_grace_period if spec else 10**10)
+        else:
+            self._await_dependencies(change, interrupt.stop)
+            if change.action is Action.CREATE:
+                self._create(change, interrupt)
+            elif change.action is Action.START:
+                self._start(change)
+            elif change.action is Action.RESTART:
+                self.engine.restart(need(change.current_id))
+            elif change.action is Action.UPDATE:
+                self._update(change)
+            elif change.action is Action.REPLACE:
+                self._replace(change, interrupt)
+            else:
+                raise ApplyError(f"internal: no work for {change.action.value} of {change.address}")
+
+    # ------------------------------------------------------------ networks and volumes
+
+    def _network(self, change: Change) -> None:
+        if change.action in (Action.DELETE, Action.REPLACE):
+            self._detach_all(need(change.current_id), change.engine_name)
+            self.engine.remove_network(need(change.current_id))
+        if change.action in (Action.CREATE, Action.REPLACE):
+            spec = self.loaded.stack.all_networks()[change.name]
+            actions.create_network(self.engine, self.loaded.name, change.name, spec, self.key)
+
+    def _detach_all(self, network_id: str, engine_name: str) -> None:
+        """The stack's own containers off the network; one of somebody else's stops it all."""
+        members = self.engine.network_members(network_id)
+        foreign = []
+        for ident in members:
+            state = read_state(self.engine, ident)
+            if state is None or state.labels.get(names.LABEL_STACK) != self.loaded.name:
+                foreign.append(state.engine_name if state else ident[:12])
+        if foreign:
+            raise ApplyError(
+                f"network {engine_name} has containers hostform does not manage attached "
+                f"({', '.join(sorted(foreign))}); hostform never disconnects them: do it by hand, then apply again"
+            )
+        for ident in members:
+            self.engine.disconnect(ident, network_id)
+
+    def _volume(self, change: Change) -> None:
+        if change.action is Action.CREATE:
+            actions.create_volume(self.engine, self.loaded.name, change.name, self.loaded.stack.volumes[change.name])
+        elif change.action is Action.DELETE:
+            self.engine.remove_volume(change.engine_name)
+
+    # ------------------------------------------------------------ containers and jobs
+
+    def _await_dependencies(self, change: Change, stop: threading.Event) -> None:
+        services = self.loaded.stack.services()
+        for dep, condition in services[change.name].depends_on.items():
+            dep_spec = services[dep]
+            budget = JOB_BUDGET if condition == "completed" else health_budget(dep_spec)
+            for replica in range(1, dep_spec.replicas + 1):
+                engine_name = names.container_name(self.loaded.name, dep, replica, dep_spec.replicas)
+                readiness = wait_for(self.engine, engine_name, condition, budget, stop)
+                require(readiness, f"dependency {dep!r} ({condition}):")
+
+    def new_container(self, change: Change, engine_name: str, announce: bool = True) -> str:
+        canonical = service_spec(self.loaded, change.name, self.key)
+        return actions.create_container(
+            self.engine, self.loaded, change.name, change.kind, change.replica, engine_name, canonical, announce
+        )
+
+    def _start_or_remove(self, ident: str) -> None:
+        """A new container that cannot start (a taken port, say) is removed: a re-run creates it again."""
+        try:
+            self.engine.start(ident)
+        except HostformError:
+            self.engine.remove_container(ident)
+            raise
+
+    def _run_job(self, change: Change, ident: str, abort: threading.Event) -> None:
+        self._start_or_remove(ident)
+        readiness = wait_for(self.engine, ident, "completed", JOB_BUDGET, abort)
+        if not readiness.ok:
+            logs = " | ".join(self.engine.logs_tail(ident, 5))
+            raise ApplyError(f"job {change.name!r} {readiness.detail}" + (f"; last log lines: {logs}" if logs else ""))
+
+    def _watch(self, change: Change, ident: str) -> None:
+        with self._lock:
+            self._started.append((change, ident, time.monotonic()))
+
+    def _create(self, change: Change, interrupt: Interrupt) -> None:
+        ident = self.new_container(change, change.engine_name)
+        if change.kind == "job":
+            self._run_job(change, ident, interrupt.abort)
+        else:
+            self._start_or_remove(ident)
+            self._watch(change, ident)
+
+    def _start(self, change: Change) -> None:
+        self.engine.start(need(change.current_id))
+        if change.kind != "job":
+            self._watch(change, need(change.current_id))
+
+    def _update(self, change: Change) -> None:
+        ident = need(change.current_id)
+        state = read_state(self.engine, ident)
+        live_nets = {net: list(aliases) for net, aliases in (state.networks if state else {}).items()}
+        actions.update_in_place(self.engine, self.loaded, change.name, ident, live_nets)
+        self._reload_files(change, ident)
+        if state is None or state.status != "running":
+            self.engine.start(ident)
+
+    def _reload_files(self, change: Change, ident: str) -> None:
+        """Copy changed reloadable config files in, then send each its reload signal (once per signal)."""
+        targets = {
+            r.path.removeprefix("files[").split("]", 1)[0] for r in change.reasons if r.kind is ReasonKind.RELOAD
+        }
+        signals: list[str] = []
+        for fm in self.loaded.stack.services()[change.name].files:
+            if fm.target in targets:
+                resolved = self.loaded.files[fm.source]
+                self.engine.put_file(ident, fm.target, resolved.data, fm.mode)
+                if resolved.reload_signal and resolved.reload_signal not in signals:
+                    signals.append(resolved.reload_signal)
+        state = read_state(self.engine, ident)
+        for sig in signals if state is not None and state.running else []:
+            self.engine.kill(ident, sig)
+
+    def _replace(self, change: Change, interrupt: Interrupt) -> None:
+        old = need(change.current_id)
+        spec = self.loaded.stack.services()[change.name]
+        if change.kind == "job":
+            self.engine.remove_container(old)
+            self._run_job(change, self.new_container(change, change.engine_name), interrupt.abort)
+        elif spec.update.order == "start-first":
+            replace.start_first(self.engine, self.loaded, change, old, self.new_container, interrupt.abort)
+        else:
+            replace.stop_first(self.engine, self.loaded, change, old, self.new_container, interrupt.abort)
+
+
+def need(ident: str | None) -> str:
+    if ident is None:
+        raise ApplyError("internal: the change names no engine object")
+    return ident
