@@ -83,7 +83,7 @@ def risks(loaded: LoadedStack, spec: ContainerSpec) -> tuple[Risk, ...]:
         if m.type != "bind":
             continue
         source = os.path.normpath(m.source)
-        setting = f"volumes {m.source}:{m.target}"
+        setting = f"volumes {m.source}:{m.target}" + (":ro" if m.read_only else "")
         if Path(source).name in SOCKETS or source in SOCKET_DIRS:
             found.append(Risk("engine-socket", setting))
         elif source == "/" or any(source == d or source.startswith(d + "/") for d in SYSTEM_DIRS):
