@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from hostform.declare.names import container_name
 from hostform.declare.schema import NAME_HELP, NAME_RE, PortMapping, Stack
+from hostform.declare.targets import check_target
 
 Loc = tuple[str | int, ...]
 DEFAULT_NETWORK = "default"
@@ -20,8 +21,9 @@ def check_references(stack: Stack) -> list[tuple[Loc, str]]:
         *_dependencies(stack),
         *_mounts_and_networks(stack),
         *_cycles(stack),
-        *_port_clashes(stack),
+        *(() if stack.on_swarm else _port_clashes(stack)),  # Swarm places host-mode ports itself
         *_files_into_read_only(stack),
+        *check_target(stack),
     ]
 
 

@@ -5,6 +5,8 @@
      ├── EngineError              the Docker engine refused or failed (runtime/)
      │    ├── EngineUnreachable   no engine answers at the address
      │    ├── ImageMissing        image absent and pull policy forbids pulling
+     │    ├── BuildFailed         an image build failed (names the step, its last output lines)
+     │    ├── RegistryRefused     a registry wants credentials the Docker config lacks, or refuses them
      │    └── ConflictError       a port or name is taken by something else
      ├── HostNetError             the host's network state cannot be read (runtime/hostnet)
      ├── PlanError                a saved plan is unreadable or stale (plans/)
@@ -60,6 +62,14 @@ class EngineUnreachable(EngineError):
 
 
 class ImageMissing(EngineError):
+    pass
+
+
+class BuildFailed(EngineError):
+    pass
+
+
+class RegistryRefused(EngineError):
     pass
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from hostform.declare.access import Access, PathRefused, read_stack_bytes
+from hostform.declare.builds import BuildRef, repository_for
 from hostform.declare.check import check_references
 from hostform.declare.errors import Problem, StackError
 from hostform.declare.lines import LineIndex, format_path
@@ -60,6 +61,9 @@ class LoadedStack:
     stack: Stack
     path: Path
     files: dict[str, ResolvedFile] = field(default_factory=dict)
+    # images built from a folder, by container or job name; filled by runtime.build_context,
+    # which also gives those services' `image` its content tag
+    builds: dict[str, BuildRef] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -86,11 +90,12 @@ def load(
     var_overrides: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
     access: Access = TRUSTED,
+    target: str | None = None,
 ) -> LoadedStack:
     """Load and check a stack completely; raise StackError with every problem found.
 
     Every file the stack reads goes through `access` (inside the stack's folder, regular files).
-    """
+    `target` ("host" or "swarm", the CLI's --on) overrides the file's [stack] target."""
     file = find_stack_file(path)
     shown = str(path if Path(path).is_file() else file)
     text = _read(file, shown, access)
@@ -119,6 +124,9 @@ def load(
             problem(loc, message)
         raise StackError(problems) from None
     stack = _resolve_default_conditions(stack)
+    if target is not None:
+        stack = stack.model_copy(update={"stack": stack.stack.model_copy(update={"target": target})})
+    stack = _resolve_builds(stack, file.parent, problem)
     for loc, message in check_references(stack):
         problem(loc, message)
     files = _resolve_files(stack, file.parent, renderer, problem, access)
@@ -127,7 +135,7 @@ def load(
     return LoadedStack(stack=stack, path=file, files=files)
 
 
-def load_name_only(path: str | Path) -> LoadedStack:
+def load_name_only(path: str | Path, target: str | None = None) -> LoadedStack:
     """Just the stack's name, for destroy when the whole file does not load (a secret not set
     here, a broken reference): every object carrying that name's label is what it removes."""
     from hostform.declare.schema import StackMeta
@@ -137,10 +145,12 @@ def load_name_only(path: str | Path) -> LoadedStack:
     raw = _parse_toml(_read(file, shown, Access()), shown)
     meta = raw.get("stack")
     try:
-        name = StackMeta.model_validate(meta).name
+        found = StackMeta.model_validate(meta)
     except ValidationError:
         raise StackError([Problem(shown, "stack.name", "cannot read the stack's name")]) from None
-    return LoadedStack(stack=Stack(stack=StackMeta(name=name)), path=file)
+    if target is not None:
+        found = found.model_copy(update={"target": target})
+    return LoadedStack(stack=Stack(stack=found), path=file)
 
 
 def _read(file: Path, shown: str, access: Access) -> str:
@@ -277,6 +287,13 @@ def _render_tree(value: Any, loc: tuple[str | int, ...], renderer: Renderer, pro
     except RenderError as exc:
         problem(loc, str(exc))
         return value
+    if isinstance(out, Secret) and _is_build_arg(loc):
+        problem(
+            loc,
+            "secret() cannot be a build arg: build args stay in the image's history (`docker history` shows "
+            "them to anyone who has the image); give the secret at run time through env or a file instead",
+        )
+        return ""
     if isinstance(out, Secret) and not _secret_allowed(loc):
         problem(
             loc,
@@ -299,6 +316,10 @@ def _plain_env_key(raw: str, out: Secret, renderer: Renderer) -> bool:
     return bool(sep) and isinstance(key, str) and out.reveal().startswith(f"{key}=")
 
 
+def _is_build_arg(loc: tuple[str | int, ...]) -> bool:
+    return len(loc) == 5 and loc[0] in ("containers", "jobs") and loc[2:4] == ("build", "args")
+
+
 def _secret_allowed(loc: tuple[str | int, ...]) -> bool:
     return any(
         len(loc) == len(place) and all(p == "*" or p == part for p, part in zip(place, loc, strict=True))
@@ -319,7 +340,7 @@ def _merge_env_files(raw: dict[str, Any], base: Path, problem: Any, access: Acce
                 if not isinstance(ef, str):
                     continue  # the schema reports the wrong type
                 try:
-                    merged.update(_parse_env_file(access.read_text(base, ef)))
+                    merged.update(parse_env_file(access.read_text(base, ef)))
                 except PathRefused as exc:
                     problem((kind, name, "env_file", i), f"cannot read env file: {exc}")
             env = spec.get("env") or {}
@@ -329,7 +350,7 @@ def _merge_env_files(raw: dict[str, Any], base: Path, problem: Any, access: Acce
                 spec["env"] = [f"{k}={v}" for k, v in merged.items()] + env
 
 
-def _parse_env_file(text: str) -> dict[str, str]:
+def parse_env_file(text: str) -> dict[str, str]:
     out = {}
     for line in text.splitlines():
         line = line.strip()
@@ -359,6 +380,40 @@ def _resolve_default_conditions(stack: Stack) -> Stack:
 
     containers, jobs = resolve(stack.containers), resolve(stack.jobs)
     return stack.model_copy(update={"containers": containers, "jobs": jobs})
+
+
+def _resolve_builds(stack: Stack, base: Path, problem: Any) -> Stack:
+    """`build` contexts as absolute folders inside the stack's folder, each with its Dockerfile;
+    `image` as the repository the built image is tagged in (the tag comes later, from the content)."""
+    root = Path(os.path.realpath(base))
+
+    def resolve(kind: str, specs: dict[str, Any]) -> dict[str, Any]:
+        out = {}
+        for name, spec in specs.items():
+            if spec.build is None:
+                out[name] = spec
+                continue
+            loc = (kind, name, "build", "context")
+            context = Path(os.path.realpath(root / spec.build.context))
+            dockerfile = Path(os.path.realpath(context / spec.build.dockerfile))
+            if not context.is_relative_to(root):
+                problem(
+                    loc, f"{spec.build.context!r} is outside the stack's folder (a build reads only files under it)"
+                )
+            elif not context.is_dir():
+                problem(loc, f"build context {spec.build.context!r} is not a folder")
+            elif not dockerfile.is_relative_to(root):
+                problem((kind, name, "build", "dockerfile"), f"{spec.build.dockerfile!r} is outside the stack's folder")
+            elif not dockerfile.is_file():
+                problem((kind, name, "build", "dockerfile"), f"no Dockerfile at {str(dockerfile)!r}")
+            build = spec.build.model_copy(update={"context": str(context)})
+            image = repository_for(stack.name, name, spec.image, stack.stack.registry)
+            out[name] = spec.model_copy(update={"build": build, "image": image})
+        return out
+
+    return stack.model_copy(
+        update={"containers": resolve("containers", stack.containers), "jobs": resolve("jobs", stack.jobs)}
+    )
 
 
 def _resolve_files(

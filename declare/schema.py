@@ -40,7 +40,7 @@ Size = Annotated[int, BeforeValidator(parse_size, json_schema_input_type=str | i
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 def suggest(word: str, choices: Any) -> str:
@@ -81,6 +81,7 @@ class PortTable(Model):
     published: int | str | None = None
     host_ip: str = ""
     protocol: Literal["tcp", "udp", "sctp"] = "tcp"
+    mode: Literal["ingress", "host"] | None = None  # Swarm only
 
 
 class PortMapping(Model):
@@ -88,6 +89,7 @@ class PortMapping(Model):
     host_port: int | None = Field(default=None, ge=1, le=65535)  # None: the engine picks one
     host_ip: str = ""
     protocol: Literal["tcp", "udp", "sctp"] = "tcp"
+    mode: Literal["ingress", "host"] | None = None  # Swarm only: None is the routing mesh (ingress)
 
     def __str__(self) -> str:
         host = f"{self.host_ip}:" if self.host_ip else ""
@@ -131,6 +133,7 @@ def _port(value: Any) -> Any:
             "host_port": published,
             "host_ip": table.host_ip,
             "protocol": table.protocol,
+            "mode": table.mode,
         }
     raise ValueError(f"{value!r} is not a port mapping ({PORT_HELP})")
 
@@ -291,8 +294,72 @@ class FileMount(Model):
         return value
 
 
+class BuildTable(Model):
+    """How an image is built: Compose's `build`, as a folder or a table."""
+
+    context: str = "."
+    dockerfile: str = "Dockerfile"
+    args: dict[str, str] = {}
+    target: str | None = None
+
+    @field_validator("args", mode="before")
+    @classmethod
+    def _text_args(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+        return value
+
+
+def _build(value: Any) -> Any:
+    if isinstance(value, str):
+        return {"context": value}
+    return value
+
+
+BuildSpec = Annotated[BuildTable, BeforeValidator(_build, json_schema_input_type=str | BuildTable)]
+IMAGE_TAG_RE = re.compile(r":[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
 class UpdatePolicy(Model):
+    """How replicas are replaced. On one host only `order` applies; the rest is Swarm's rolling
+    update (the defaults are Swarm's, except failure_action: a failed update rolls back)."""
+
     order: Literal["stop-first", "start-first"] = "stop-first"
+    parallelism: int = Field(default=1, ge=0)
+    delay: Duration = 0
+    failure_action: Literal["rollback", "pause", "continue"] = "rollback"
+    monitor: Duration = 5 * 10**9
+    max_failure_ratio: float = Field(default=0.0, ge=0, le=1)
+
+
+class RollbackPolicy(Model):
+    """Swarm only: how a failed update is rolled back."""
+
+    order: Literal["stop-first", "start-first"] = "stop-first"
+    parallelism: int = Field(default=1, ge=0)
+    delay: Duration = 0
+    failure_action: Literal["pause", "continue"] = "pause"
+    monitor: Duration = 5 * 10**9
+    max_failure_ratio: float = Field(default=0.0, ge=0, le=1)
+
+
+class SpreadPreference(Model):
+    spread: str
+
+
+class Placement(Model):
+    """Swarm only: where tasks may run."""
+
+    constraints: tuple[str, ...] = ()
+    preferences: tuple[SpreadPreference, ...] = ()
+    max_replicas_per_node: int | None = Field(default=None, ge=1)
+
+
+class Reservations(Model):
+    """Swarm only: what the scheduler sets aside on a node for each task."""
+
+    memory: Size | None = None
+    cpus: float | None = Field(default=None, gt=0, allow_inf_nan=False)
 
 
 Condition = Literal["started", "healthy", "completed"]
@@ -558,7 +625,10 @@ def restart_policy(restart: str) -> dict[str, Any]:
 class ContainerSpec(Model):
     """A long-running container (or, with replicas, several alike)."""
 
-    image: str = Field(min_length=1)
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["image"]}, {"required": ["build"]}]})
+
+    image: str = Field(default="", min_length=1)  # with `build`: the repository (the tag comes from the context)
+    build: BuildSpec | None = None
     command: Command = None
     entrypoint: Command = None
     env: Env = {}
@@ -594,6 +664,12 @@ class ContainerSpec(Model):
     files: tuple[FileMount, ...] = ()
     update: UpdatePolicy = UpdatePolicy()
     pull: Literal["missing", "always", "never"] = "missing"
+    # Swarm only (target = "swarm"); errors on one host (declare/targets.py)
+    global_: bool = Field(default=False, alias="global")
+    placement: Placement | None = None
+    reservations: Reservations | None = None
+    rollback: RollbackPolicy = RollbackPolicy()
+    endpoint_mode: Literal["vip", "dnsrr"] = "vip"
 
     @field_validator("ports")
     @classmethod
@@ -636,11 +712,13 @@ class ContainerSpec(Model):
         return self
 
     @model_validator(mode="after")
-    def _start_first_needs_no_fixed_port(self) -> ContainerSpec:
-        if self.update.order == "start-first" and any(p.host_port for p in self.ports):
+    def _image_or_build(self) -> ContainerSpec:
+        if "image" not in self.model_fields_set and self.build is None:  # image = "" is refused above
+            raise ValueError("needs 'image' (or 'build', to build one from a folder)")
+        if self.build is not None and ("@" in self.image or IMAGE_TAG_RE.search(self.image.rsplit("/", 1)[-1])):
             raise ValueError(
-                "update.order = 'start-first' needs a container without fixed host ports "
-                "(two containers cannot publish the same host port at once)"
+                f"image {self.image!r}: with 'build', image names the repository only "
+                "(the tag is made from the build context, e.g. ctx-3f2a9c1b)"
             )
         return self
 
@@ -664,6 +742,8 @@ class JobSpec(ContainerSpec):
 
 
 class NetworkSpec(Model):
+    # bridge (the default); macvlan / ipvlan put containers on a host interface's network,
+    # options.parent naming that interface (checked at plan time: it must exist and be up)
     driver: str = "bridge"
     internal: bool = False
     attachable: bool = False
@@ -672,6 +752,26 @@ class NetworkSpec(Model):
     options: dict[str, str] = {}
     labels: Labels = {}
     external: bool = False
+
+    @field_validator("subnet")
+    @classmethod
+    def _cidr(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a subnet (expected CIDR such as 10.20.0.0/16)") from None
+        return value
+
+    @field_validator("gateway")
+    @classmethod
+    def _ip(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not an IP address") from None
+        return value
 
 
 class VolumeSpec(Model):
@@ -707,6 +807,9 @@ class FileSpec(Model):
 class StackMeta(Model):
     name: str
     env: tuple[str, ...] = ()  # environment variables templates may read with env(), as plain values
+    target: Literal["host", "swarm"] = "host"  # one engine, or Docker Swarm through a manager
+    registry: str | None = None  # where built images are pushed (an image naming a registry host wins)
+    push: bool = False  # push every built image on apply
 
     @field_validator("name")
     @classmethod
@@ -740,6 +843,10 @@ class Stack(Model):
     @property
     def name(self) -> str:
         return self.stack.name
+
+    @property
+    def on_swarm(self) -> bool:
+        return self.stack.target == "swarm"
 
     def services(self) -> dict[str, ContainerSpec]:
         """Containers and jobs together, by name."""

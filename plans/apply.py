@@ -23,7 +23,7 @@ from hostform.plans.model import Action, Change, Plan
 
 @dataclass(frozen=True)
 class Event:
-    kind: str  # started | finished | failed | skipped
+    kind: str  # started | progress (a build step, a push) | finished | failed | skipped
     address: str
     action: str
     seconds: float = 0.0
@@ -105,9 +105,10 @@ class Applier:
             self.report.interrupted = self.stop.is_set()
 
     def _run(self) -> ApplyReport:
-        todo = [c for c in self.plan.actionable if c.action is not Action.DELETE]
+        todo = [c for c in self.plan.actionable if c.action is not Action.DELETE and not c.is_image]
         deletes = [c for c in self.plan.actionable if c.action is Action.DELETE]
-        unready = self.work.prepare(todo, self.on_event)
+        images = [c for c in self.plan.actionable if c.is_image]  # builds and pushes: made in prepare
+        unready = self.work.prepare(images + todo, self.on_event)
         if unready:
             for change, message in unready:
                 self._fail(change, message)
@@ -115,6 +116,8 @@ class Applier:
                 if all(c is not f for f, _ in self.report.failed):
                     self._skip(c, "nothing was changed: an image could not be made ready")
             return self.report
+        with self._lock:
+            self.report.done.extend(images)
         self._walk(todo, action_edges(todo, self.loaded.stack.services()))
         if not self.stop.is_set():
             for change, message in self.work.check_started(self.interrupt):

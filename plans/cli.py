@@ -19,8 +19,6 @@ from typing import Any
 # entry points of every installed package (~4 ms at every start). Before any model is built.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-from hostform.declare.errors import HostformError  # noqa: E402
-
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
 
@@ -33,12 +31,9 @@ class _VersionAction(argparse.Action):
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from hostform.plans.version import VERSION  # what pyproject.toml reads too: no metadata lookup
 
-    try:
-        return version("hostform")
-    except PackageNotFoundError:
-        return "0+unknown"
+    return VERSION
 
 
 def _positive(text: str) -> int:
@@ -55,6 +50,9 @@ def _stack_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("stack", metavar="STACK", help="a .toml file or a folder holding hostform.toml")
     p.add_argument("--var", action="append", default=[], metavar="KEY=VALUE", help="set a variable (later wins)")
     p.add_argument("--var-file", action="append", default=[], metavar="FILE", help="TOML file of variables")
+    p.add_argument(
+        "--on", choices=["host", "swarm"], default=None, help="run on one engine or on Swarm (overrides [stack] target)"
+    )
     p.add_argument(
         "--allow-path",
         action="append",
@@ -99,6 +97,16 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tlskey", metavar="FILE", help="client key")
 
 
+def _build_host_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--build-host",
+        metavar="ADDRESS",
+        default=None,
+        help="engine that builds images (default: the target engine; with --host, DOCKER_HOST or the Docker "
+        "context); images built elsewhere are pushed and run by digest",
+    )
+
+
 def _netns_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--netns", metavar="NAME", default=None, help="read the host's network facts in this network namespace"
@@ -129,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     _stack_args(p)
     _untrusted_arg(p)
     _engine_args(p)
+    _build_host_arg(p)
     p.add_argument("--out", metavar="FILE", help="save the plan as JSON for a later apply")
     p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when there are changes")
     p.add_argument("--json", action="store_true", help="same as --format json")
@@ -151,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("apply", parents=[common], help="converge the host to the stack or a saved plan")
     _stack_args(p)
     _engine_args(p)
+    _build_host_arg(p)
     p.add_argument("--auto-approve", action="store_true", help="do not ask")
     p.add_argument("--parallelism", type=_positive, default=10, metavar="N", help="actions at once (default 10)")
     p.add_argument("--json", action="store_true", help="one JSON event per line")
@@ -168,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fix", action="store_true", help="converge the drifted resources")
     p.add_argument("--auto-approve", action="store_true")
     p.add_argument("--include-pending", action="store_true", help="count pending changes as drift")
+    _netns_arg(p)
 
     p = sub.add_parser("destroy", parents=[common], help="remove the stack's objects")
     _stack_args(p)
@@ -176,6 +187,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auto-approve", action="store_true")
     p.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS")
     p.add_argument("--parallelism", type=_positive, default=10, metavar="N", help="actions at once (default 10)")
+
+    p = sub.add_parser("import", parents=[common], help="write a stack file from another tool's files")
+    kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND")
+    p = kinds.add_parser("compose", parents=[common], help="a Compose project (docker-compose.yml)")
+    p.add_argument("file", metavar="FILE", help="the Compose file")
+    p.add_argument("-f", "--file", dest="more", action="append", default=[], metavar="FILE", help="merged in order")
+    p.add_argument("-o", "--out", metavar="STACK.toml", help="write here (default: standard output)")
+    p.add_argument("--profile", action="append", default=[], metavar="NAME", help="enable a Compose profile")
+    p.add_argument("-p", "--project-name", metavar="NAME", help="the stack's name (default: Compose's project name)")
+
+    p = sub.add_parser("prune-images", parents=[common], help="remove the stack's old built images no container uses")
+    _stack_args(p)
+    _engine_args(p)
+    p.add_argument("--keep", type=int, default=2, metavar="N", help="keep the newest N of each image (default 2)")
 
     p = sub.add_parser("show", parents=[common], help="render a saved plan")
     p.add_argument("planfile", metavar="PLANFILE")
@@ -202,7 +227,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     problems = []
     for path in args.stack:
         try:
-            loaded = load(path, args.var_file, args.var, access=access(args))
+            loaded = load(path, args.var_file, args.var, access=access(args), target=args.on)
         except StackError as exc:
             problems.extend(exc.problems)
             continue
@@ -234,15 +259,47 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    """The stack goes to --out or standard output; what was not imported to standard error."""
+    from hostform.plans.compose_import import import_compose
+
+    text, skipped, secrets = import_compose([args.file, *args.more], args.out, args.profile, args.project_name)
+    if args.out:
+        _write_text(args.out, text)
+    else:
+        sys.stdout.write(text)
+    for item in skipped:
+        print(f"not imported: {item}", file=sys.stderr)
+    for name, how in sorted(secrets.items()):
+        print(f"secret {name}: {how}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _write_text(path: str, text: str) -> None:
+    from hostform.declare.errors import Problem, StackError
+
+    try:
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(text)
+    except OSError as exc:
+        raise StackError([Problem(path, "", f"cannot write: {exc.strerror or exc}")]) from None
+
+
 def _command(name: str) -> Callable[[argparse.Namespace], int]:
-    """validate and schema need no engine code: plans.commands is imported only for the others."""
+    """validate, schema and import need no engine code: plans.commands is imported only for the others."""
     if name == "validate":
         return cmd_validate
     if name == "schema":
         return cmd_schema
+    if name == "host":
+        from hostform.plans.hostview import cmd_host
+
+        return cmd_host
+    if name == "import":
+        return cmd_import
     from hostform.plans import commands
 
-    found: Callable[[argparse.Namespace], int] = getattr(commands, f"cmd_{name}")
+    found: Callable[[argparse.Namespace], int] = getattr(commands, f"cmd_{name.replace('-', '_')}")
     return found
 
 
@@ -251,8 +308,14 @@ def _terminated(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    given = sys.argv[1:] if argv is None else list(argv)
+    if given == ["--version"]:  # asked by scripts at every run: not even argparse
+        print(f"hostform {_version()}")
+        return EXIT_OK
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(given)  # --help and --version end here, before any of hostform is imported
+    from hostform.declare.errors import HostformError
+
     previous = signal.signal(signal.SIGTERM, _terminated)  # the applier installs its own while it runs
     try:
         return _command(args.command)(args)

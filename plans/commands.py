@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the applier, the live view, the lock and saved plans: impor
     from hostform.plans.apply import Applier, ApplyReport, Event
     from hostform.plans.planfile import SavedPlan
     from hostform.plans.progress import LiveTable
+    from hostform.plans.swarm_apply import SwarmApplier
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -33,12 +34,15 @@ EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
 
 def stage_load(args: argparse.Namespace) -> LoadedStack:
+    """The stack, with every image built from a folder tagged by its content."""
     from hostform.plans.cli import access
+    from hostform.runtime.build_context import resolve_builds
 
-    return load(args.stack, args.var_file, args.var, access=access(args))
+    target = getattr(args, "on", None)
+    return resolve_builds(load(args.stack, args.var_file, args.var, access=access(args), target=target))
 
 
-def stage_connect(args: argparse.Namespace) -> Engine:
+def stage_connect(args: argparse.Namespace, loaded: LoadedStack | None = None) -> Engine:
     from hostform.runtime.tls import tls_settings
 
     tls = tls_settings(
@@ -50,11 +54,43 @@ def stage_connect(args: argparse.Namespace) -> Engine:
     )
     engine = Engine(getattr(args, "host", None), tls=tls)
     engine.ping()
+    if loaded is not None and loaded.stack.on_swarm:
+        from hostform.plans import swarm_commands
+
+        swarm_commands.connect(engine)
     return engine
 
 
-def stage_observe(engine: Engine, loaded: LoadedStack) -> Observed:
-    return observe_stack(engine, loaded)
+def stage_observe(engine: Engine, loaded: LoadedStack, builder: Engine | None = None) -> Observed:
+    return observe_stack(engine, loaded, builder)
+
+
+def stage_builder(args: argparse.Namespace, engine: Engine, loaded: LoadedStack) -> tuple[LoadedStack, Engine]:
+    """The engine that builds the stack's images: --build-host (HOSTFORM_BUILD_HOST), else the target
+    engine, unless --host named the target, then the Docker way's engine (the build server's own).
+    Images built on another engine than the target go through their registry and run by digest."""
+    import os
+    from dataclasses import replace
+
+    from hostform.runtime.engine import engine_address
+
+    if not loaded.builds:
+        return loaded, engine
+    given = getattr(args, "build_host", None) or os.environ.get("HOSTFORM_BUILD_HOST")
+    address = engine_address(given) if given else engine_address(None) if getattr(args, "host", None) else None
+    address = address or ("unix:///var/run/docker.sock" if given or getattr(args, "host", None) else engine.address)
+    if address == engine.address:
+        return loaded, engine
+    unregistered = sorted(n for n, b in loaded.builds.items() if b.registry is None)
+    if unregistered:
+        raise HostformError(
+            f"{', '.join(unregistered)}: built on {address} to run on {engine.address}, the image must go "
+            "through a registry: set [stack] registry, or an image naming a registry host"
+        )
+    builder = Engine(address)
+    builder.ping()
+    builds = {n: replace(b, push=True, remote=True) for n, b in loaded.builds.items()}
+    return replace(loaded, builds=builds), builder
 
 
 def stage_plan(args: argparse.Namespace, loaded: LoadedStack, observed: Observed) -> Plan:
@@ -127,20 +163,29 @@ def stage_confirm(args: argparse.Namespace, plan: Plan, verb: str = "perform the
     return answer.strip() == "yes"
 
 
-def stage_apply(args: argparse.Namespace, engine: Engine, loaded: LoadedStack, plan: Plan) -> ApplyReport:
+def stage_apply(
+    args: argparse.Namespace, engine: Engine, loaded: LoadedStack, plan: Plan, builder: Engine | None = None
+) -> ApplyReport:
     json_lines = bool(getattr(args, "json", False))
     reporter = EventReporter(json_lines=json_lines, live=not json_lines and sys.stdout.isatty())
     from hostform.plans.apply import Applier
     from hostform.plans.work import EngineWork
 
-    work = EngineWork(engine, loaded, plan.key)
-    applier = Applier(loaded, plan, work, getattr(args, "parallelism", 10), reporter)
+    parallelism = getattr(args, "parallelism", 10)
+    applier: Applier | SwarmApplier
+    if loaded.stack.on_swarm:
+        from hostform.plans.swarm_apply import SwarmApplier
+
+        applier = SwarmApplier(engine, loaded, plan, parallelism, reporter)
+    else:
+        work = EngineWork(engine, loaded, plan.key, parallelism, builder)
+        applier = Applier(loaded, plan, work, parallelism, reporter)
     with _interruptible(applier), reporter:
         return applier.run()
 
 
 @contextmanager
-def _interruptible(applier: Applier) -> Iterator[None]:
+def _interruptible(applier: Applier | SwarmApplier) -> Iterator[None]:
     """SIGINT/SIGTERM: finish (or roll back) what is in flight, start nothing more; a second one
     stops waiting for what is in flight (a replacement is rolled back, a job left running)."""
 
@@ -238,6 +283,9 @@ class EventReporter:
                 flush=True,
             )
             return
+        if event.kind == "progress":  # a build step: one line each on a pipe
+            print_lines([((f"{event.address}: {event.message}", "dim"),)])
+            return
         style = {"failed": "red", "finished": "green", "skipped": "yellow"}.get(event.kind, "")
         took = f" ({event.seconds:.1f}s)" if event.kind in ("finished", "failed") else ""
         detail = f": {event.message}" if event.message else ""
@@ -251,7 +299,7 @@ def stage_pull(engine: Engine, loaded: LoadedStack) -> None:
     """Refresh every tag the stack uses from its registry (pull = "never" images are left alone)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    refs = sorted({s.image for s in loaded.stack.services().values() if s.pull != "never"})
+    refs = sorted({s.image for s in loaded.stack.services().values() if s.pull != "never" and s.build is None})
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(engine.pull, refs))
 
@@ -261,11 +309,20 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     loaded = stage_load(args)
     denied = denied_rules(args.deny, args.policy, loaded.base_dir)
-    engine = stage_connect(args)
-    if args.pull:
-        stage_pull(engine, loaded)
-    plan = stage_host_checks(args, engine, loaded, stage_plan(args, loaded, stage_observe(engine, loaded)))
-    plan = stage_busy(engine, loaded, stage_explain(plan, loaded, engine))
+    engine = stage_connect(args, loaded)
+    if loaded.stack.on_swarm:
+        from hostform.plans import swarm_commands
+
+        if args.out:
+            raise swarm_commands.refuse_saved_plans()
+        plan = swarm_commands.stage_plan(engine, loaded)  # images are always resolved in their registry
+    else:
+        loaded, builder = stage_builder(args, engine, loaded)
+        if args.pull:
+            stage_pull(engine, loaded)
+        plan = stage_plan(args, loaded, stage_observe(engine, loaded, builder))
+        plan = stage_host_checks(args, engine, loaded, plan)
+        plan = stage_busy(engine, loaded, stage_explain(plan, loaded, engine))
     fmt = "json" if args.json else args.format
     if fmt == "json":
         print(json.dumps(plan_json(plan), indent=2))
@@ -297,21 +354,34 @@ def cmd_apply(args: argparse.Namespace) -> int:
         args.var, args.var_file = saved.var, saved.var_file
         args.replace, args.target = list(saved.replace), list(saved.target)
     loaded = stage_load(args)
-    engine = stage_connect(args)
+    engine = stage_connect(args, loaded)
+    if loaded.stack.on_swarm and saved is not None:
+        from hostform.plans import swarm_commands
+
+        raise swarm_commands.refuse_saved_plans()
+    loaded, builder = stage_builder(args, engine, loaded)
     from hostform.runtime.lock import stack_lock
 
     with stack_lock(engine, loaded.name, "apply", args.lock_timeout):
-        return _apply_locked(args, engine, loaded, saved)
+        return _apply_locked(args, engine, loaded, saved, builder)
 
 
-def _apply_locked(args: argparse.Namespace, engine: Engine, loaded: LoadedStack, saved: SavedPlan | None) -> int:
-    plan = stage_host_checks(args, engine, loaded, stage_plan(args, loaded, stage_observe(engine, loaded)))
+def _apply_locked(
+    args: argparse.Namespace, engine: Engine, loaded: LoadedStack, saved: SavedPlan | None, builder: Engine
+) -> int:
+    if loaded.stack.on_swarm:
+        from hostform.plans import swarm_commands
+
+        plan = swarm_commands.stage_plan(engine, loaded)
+    else:
+        plan = stage_plan(args, loaded, stage_observe(engine, loaded, builder))
+        plan = stage_host_checks(args, engine, loaded, plan)
     if saved is not None:
         from hostform.plans.planfile import check_fresh
 
         check_fresh(saved, plan, loaded)
     if not args.json:
-        print_plan(stage_explain(plan, loaded, engine))
+        print_plan(plan if loaded.stack.on_swarm else stage_explain(plan, loaded, engine))
     if plan.conflicts:
         raise _cannot_converge(plan)
     if not plan.has_changes:
@@ -319,7 +389,7 @@ def _apply_locked(args: argparse.Namespace, engine: Engine, loaded: LoadedStack,
     if saved is None and not stage_confirm(args, plan):
         print("Apply cancelled.")
         return EXIT_ERROR
-    report = stage_apply(args, engine, loaded, plan)
+    report = stage_apply(args, engine, loaded, plan, builder)
     return stage_report(report, plan, args.json)
 
 
@@ -329,14 +399,14 @@ def cmd_destroy(args: argparse.Namespace) -> int:
     except StackError as exc:  # destroy needs the name only: secrets need not be set to remove
         from hostform.declare.load import load_name_only
 
-        loaded = load_name_only(args.stack)
+        loaded = load_name_only(args.stack, getattr(args, "on", None))
         print(
             f"warning: the stack file does not load ({exc.lines()[0]}"
             + (f"; and {len(exc.lines()) - 1} more" if len(exc.lines()) > 1 else "")
             + f"): destroying by its name {loaded.name!r} alone, with 10s stop grace periods",
             file=sys.stderr,
         )
-    engine = stage_connect(args)
+    engine = stage_connect(args, loaded)
     from hostform.runtime.lock import stack_lock
 
     with stack_lock(engine, loaded.name, "destroy", args.lock_timeout):
@@ -344,8 +414,12 @@ def cmd_destroy(args: argparse.Namespace) -> int:
 
 
 def _destroy_locked(args: argparse.Namespace, engine: Engine, loaded: LoadedStack) -> int:
-    observed = observe(engine, loaded.name, inspect=False)
-    plan = destroy_plan(loaded.name, observed, args.volumes)
+    if loaded.stack.on_swarm:
+        from hostform.plans import swarm_commands
+
+        plan = swarm_commands.destroy_plan(engine, loaded.name)
+    else:
+        plan = destroy_plan(loaded.name, observe(engine, loaded.name, inspect=False), args.volumes)
     print_plan(
         plan,
         heading=f"hostform will destroy these objects of stack {plan.stack!r}:",
@@ -368,7 +442,11 @@ def cmd_drift(args: argparse.Namespace) -> int:
     from hostform.plans.drift_view import print_report
 
     loaded = stage_load(args)
-    engine = stage_connect(args)
+    engine = stage_connect(args, loaded)
+    if loaded.stack.on_swarm:
+        from hostform.plans import swarm_drift
+
+        return swarm_drift.cmd_drift(args, engine, loaded)
     held = apply_in_progress(engine, loaded)
     if held is not None:  # its temporary containers are not drift: not checked now, exit 0
         from datetime import UTC, datetime
@@ -380,7 +458,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
         else:
             print(message)
         return EXIT_OK
-    report, plan = drift.check(engine, loaded, args.include_pending)
+    report, plan = drift.check(engine, loaded, args.include_pending, args.netns)
     if args.fix and not report.in_sync:
         quiet = argparse.Namespace(**{**vars(args), "json": False})
         with redirect_stdout(sys.stderr if args.json else sys.stdout):  # --json: stdout holds the report only
@@ -388,7 +466,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
             from hostform.runtime.lock import stack_lock
 
             with stack_lock(engine, loaded.name, "drift --fix"):
-                report, plan = drift.check(engine, loaded, args.include_pending)  # under the lock
+                report, plan = drift.check(engine, loaded, args.include_pending, args.netns)  # under the lock
                 fix = drift.fix_plan(report, plan)
                 if fix.has_changes:
                     print_plan(fix)
@@ -398,7 +476,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
                     code = stage_report(stage_apply(quiet, engine, loaded, fix), fix, verb="Fix")
                     if code != EXIT_OK:
                         return code
-                    report, _ = drift.check(engine, loaded, args.include_pending)
+                    report, _ = drift.check(engine, loaded, args.include_pending, args.netns)
                     print("After the fix:")
                 elif fix.has_changes:
                     print("Fix cancelled.")
@@ -430,11 +508,31 @@ def cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_prune_images(args: argparse.Namespace) -> int:
+    """The stack's built images past the newest --keep of each, unless a container (of any stack,
+    running or not) uses one or the stack declares it now."""
+    from hostform.runtime import images
+
+    if args.keep < 0:
+        raise HostformError(f"--keep {args.keep}: must be 0 or more")
+    loaded = stage_load(args)
+    engine = stage_connect(args)
+    declared = {b.ref for b in loaded.builds.values()}
+    doomed = images.prune_plan(
+        images.built_images(engine, loaded.name), images.images_in_use(engine), declared, args.keep
+    )
+    for image in doomed:
+        images.remove_image(engine, image)
+        print(f"removed {', '.join(image.tags) or image.id[:19]}")
+    print(f"{len(doomed)} built images of stack {loaded.name!r} removed.")
+    return EXIT_OK
+
+
 def cmd_unlock(args: argparse.Namespace) -> int:
     from hostform.declare.load import load_name_only
 
-    loaded = load_name_only(args.stack)  # the name is all it needs: no secret has to be set
-    engine = stage_connect(args)
+    loaded = load_name_only(args.stack, getattr(args, "on", None))  # the name is all it needs: no secret set
+    engine = stage_connect(args, loaded)
     from hostform.runtime.lock import break_lock, read_lock
 
     held = read_lock(engine, loaded.name)
@@ -448,16 +546,4 @@ def cmd_unlock(args: argparse.Namespace) -> int:
         print(f"stack {loaded.name!r} is not locked")
     else:
         print(f"lock broken: {held.describe()}")
-    return EXIT_OK
-
-
-def cmd_host(args: argparse.Namespace) -> int:
-    """Interfaces, routes, listening sockets and their owners, the engine's networks (read only)."""
-    from hostform.plans.hostview import gather, view_json, view_text
-
-    view = gather(args.host, args.netns)
-    if args.json:
-        print(json.dumps(view_json(view), indent=2))
-    else:
-        print("\n".join(view_text(view)))
     return EXIT_OK

@@ -46,6 +46,7 @@ def make_plan(loaded: LoadedStack, observed: Observed, options: PlanOptions = Pl
     changes = net_changes + vol_changes + svc_changes
     if options.targets:
         changes = _only_targets(loaded, changes, options.targets)
+    changes = list(image_changes(loaded, observed, changes)) + changes
     for blocker in _missing_inputs(loaded, observed, changes):
         conflicts[("input", blocker)] = blocker
     return Plan(
@@ -70,7 +71,7 @@ def _missing_inputs(loaded: LoadedStack, observed: Observed, changes: list[Chang
         spec = services.get(name)
         if spec is None:
             continue
-        if spec.pull == "never" and observed.image_ids.get(spec.image, "") is None:
+        if spec.build is None and spec.pull == "never" and observed.image_ids.get(spec.image, "") is None:
             yield f"image {spec.image!r} is not on the engine and pull = 'never' ({name} needs it)"
         for net in [a.name for a in spec.networks]:
             if f"network {net}" in observed.missing_external:
@@ -83,6 +84,44 @@ def _missing_inputs(loaded: LoadedStack, observed: Observed, changes: list[Chang
                     f"bind-mount source {m.source} does not exist ({name} mounts it at {m.target}); "
                     "create it, or mount a named volume"
                 )
+
+
+# ---------------------------------------------------------------- built images
+
+
+def image_changes(loaded: LoadedStack, observed: Observed, changes: list[Change]) -> Iterable[Change]:
+    """A build for each content tag a created or replaced container needs and the engine lacks;
+    a push for each the stack pushes and its registry does not hold yet (per the local image's
+    registry digests). Never a build for an image nobody is about to use."""
+    needed = {c.name for c in changes if c.is_service and c.action in (Action.CREATE, Action.REPLACE)}
+    seen: set[str] = set()
+    for name, build in sorted(loaded.builds.items()):
+        if build.ref in seen:
+            continue
+        users = sorted(n for n, b in loaded.builds.items() if b.ref == build.ref)
+        present = observed.image_ids.get(build.ref) is not None
+        pushed = any(d.startswith(f"{build.repository}@") for d in observed.repo_digests.get(build.ref, ()))
+        address = f"images.{build.repository}"
+        used_by = Reason(ReasonKind.NEW, text=f"for {', '.join(users)}")
+        if not present and (needed & set(users) or build.push):
+            seen.add(build.ref)
+            pushes = (Reason(ReasonKind.BUILD, text=f"then pushed to {build.registry or 'its registry'}"),)
+            yield Change(address, "image", name, build.ref, Action.BUILD, (used_by, *(pushes if build.push else ())))
+        elif present and build.push and not pushed:
+            seen.add(build.ref)
+            reason = Reason(ReasonKind.BUILD, text=f"built, not yet in {build.registry or 'its registry'}")
+            yield Change(address, "image", name, build.ref, Action.PUSH, (used_by, reason), current_id=build.ref)
+
+
+def _build_reason(loaded: LoadedStack, observed: Observed, name: str, reason: Reason) -> Reason:
+    """`image: "blog/web:ctx-1" -> "blog/web:ctx-2"` of a built service, told as what changed in its context."""
+    build = loaded.builds.get(name)
+    old = str(reason.before or "")
+    repo, _, old_tag = old.rpartition(":")
+    if build is None or reason.path != "image" or repo != build.repository:
+        return reason
+    text = observed.build_changes.get(f"{old} -> {build.ref}") or f"build context changed: {old_tag} -> {build.tag}"
+    return Reason(ReasonKind.BUILD, "image", reason.before, reason.after, text=text)
 
 
 # ---------------------------------------------------------------- networks and volumes
@@ -268,6 +307,7 @@ def _action_for(reasons: list[Reason]) -> Action:
         ReasonKind.DEPENDENCY,
         ReasonKind.UNTRACKED,
         ReasonKind.LEFTOVER,
+        ReasonKind.BUILD,
     }
     if kinds & replace_kinds or any(
         r.kind is ReasonKind.FIELD and effect_of(r.path) is Effect.REPLACE for r in reasons
@@ -305,7 +345,9 @@ def _container_reasons(
     if current.last_applied is None:
         reasons.append(Reason(ReasonKind.UNTRACKED, text="carries no readable last-applied spec"))
     else:
-        reasons.extend(_intent(current.last_applied, desired, reloadable))
+        reasons.extend(
+            _build_reason(loaded, observed, name, r) for r in _intent(current.last_applied, desired, reloadable)
+        )
         reasons.extend(_live_in_place(loaded, name, spec, current, current.last_applied))
     reasons.extend(_reloads(desired, current, reloadable))
     reasons.extend(_files_changed_outside(current, reloadable))
@@ -488,6 +530,8 @@ def _ordered(changes: list[Change]) -> list[Change]:
     """Creation of networks/volumes, then containers, then deletions (containers before networks)."""
 
     def rank(c: Change) -> tuple[int, str]:
+        if c.is_image:
+            return (-1, c.address)
         if c.action is Action.DELETE:
             return (5 if c.is_service else 6, c.address)
         if c.kind in ("network", "volume"):

@@ -12,6 +12,8 @@ kind, with the evidence that tells it apart:
     unhealthy   running, failing its healthcheck                  restart
     changed     a field differs from what hostform applied        update in place, or replace
     image       the tag now resolves to another local image       replace
+    port        a published host port served by another process   nothing (taken); restart (served by no one)
+                or container, or by no one (plans.portdrift)
     squatter    an unmanaged object holds a declared name         nothing: hostform never touches it
     orphan      managed by the stack, no longer declared          delete
     pending     the stack file changed and was not applied yet    counted only with --include-pending
@@ -45,7 +47,7 @@ from hostform.runtime.engine import Engine
 from hostform.runtime.observe import observe_stack
 from hostform.runtime.records import Conflict, Observed, ObservedContainer
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.2"  # 1.1: the drift kind "port"; 1.2: the Swarm kinds and the kind "node"
 READ_LIMIT = 1 << 20  # runtime.engine.Engine.read_file's default: bigger files read back as None
 
 
@@ -57,9 +59,19 @@ class Drift(StrEnum):
     UNHEALTHY = "unhealthy"
     CHANGED = "changed"
     IMAGE = "image"
+    PORT = "port"
     SQUATTER = "squatter"
     ORPHAN = "orphan"
     PENDING = "pending"
+    # on Swarm (plans/swarm_drift.py)
+    DEGRADED = "degraded"  # fewer running tasks than desired
+    UNSCHEDULABLE = "unschedulable"  # tasks pending: no node fits
+    NODE_DOWN = "node down"
+    ROLLED_BACK = "rolled back"
+    PAUSED = "paused"
+
+
+SWARM_DRIFT = frozenset({Drift.DEGRADED, Drift.UNSCHEDULABLE, Drift.NODE_DOWN, Drift.ROLLED_BACK, Drift.PAUSED})
 
 
 @dataclass(frozen=True)
@@ -81,6 +93,10 @@ class Finding:
     fields: tuple[FieldDrift, ...] = ()
     detail: str = ""
     remedy: Action = Action.NOOP  # what --fix does about it alone
+
+    @property
+    def fixable(self) -> bool:
+        return self.remedy is not Action.NOOP or self.drift is Drift.PENDING
 
 
 @dataclass(frozen=True)
@@ -207,14 +223,19 @@ def rfc3339(seconds: float | datetime) -> str:
 # ---------------------------------------------------------------- the check
 
 
-def check(engine: Engine, loaded: LoadedStack, include_pending: bool = False) -> tuple[DriftReport, Plan]:
+def check(
+    engine: Engine, loaded: LoadedStack, include_pending: bool = False, netns: str | None = None
+) -> tuple[DriftReport, Plan]:
     observed = observe_stack(engine, loaded)
     plan = make_plan(loaded, observed, PlanOptions())
     # Only an absent declared object needs the history (missing or pending?); asking git
     # when the stack file changed costs a process or two, so a converged host skips it.
     absent = any(c.action is Action.CREATE for c in plan.changes)
     history = history_of(loaded, observed, declaration_time(loaded.path) if absent else None)
-    return detect(loaded, observed, plan, history, include_pending), plan
+    report = detect(loaded, observed, plan, history, include_pending)
+    from hostform.plans.portdrift import with_port_drift  # the host's sockets: only where ports are published
+
+    return with_port_drift(engine, loaded, observed, report, netns), plan
 
 
 def detect(
@@ -232,9 +253,12 @@ def detect(
         current = by_id.get(change.current_id or "")
         findings.extend(_findings(loaded, observed, change, current, history))
     findings.extend(_squatters(loaded, observed.conflicts))
+    return DriftReport(loaded.name, now or datetime.now(UTC), sort_findings(findings), include_pending)
+
+
+def sort_findings(findings: Iterable[Finding]) -> tuple[Finding, ...]:
     order = list(Drift)
-    findings.sort(key=lambda f: (f.address, order.index(f.drift)))
-    return DriftReport(loaded.name, now or datetime.now(UTC), tuple(findings), include_pending)
+    return tuple(sorted(findings, key=lambda f: (f.address, order.index(f.drift))))
 
 
 def _findings(
@@ -540,7 +564,7 @@ def fix_plan(report: DriftReport, plan: Plan) -> Plan:
         action = _fix_action([f.remedy for f in found])
         if action is not Action.NOOP:
             changes.append(replace(change, action=action, reasons=_fix_reasons(change, found)))
-    unfixable = tuple(f"cannot fix {f.address}: {f.detail}" for f in report.drifted if f.drift is Drift.SQUATTER)
+    unfixable = tuple(f"cannot fix {f.address}: {f.detail}" for f in report.drifted if not f.fixable)
     return replace(plan, changes=tuple(changes), conflicts=(), warnings=unfixable)
 
 

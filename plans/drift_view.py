@@ -16,7 +16,14 @@ if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
     from rich.text import Text
 
-_STYLE = {Drift.PENDING: "dim", Drift.SQUATTER: "bold red", Drift.MISSING: "red", Drift.ORPHAN: "yellow"}
+_STYLE = {
+    Drift.PENDING: "dim",
+    Drift.SQUATTER: "bold red",
+    Drift.PORT: "bold red",
+    Drift.MISSING: "red",
+    Drift.ORPHAN: "yellow",
+}
+_BY_HAND = {Drift.SQUATTER: "squatters", Drift.PORT: "ports taken by something else"}
 
 
 class DriftView:
@@ -59,11 +66,12 @@ def verdict(report: DriftReport) -> Line:
         if pending and not report.include_pending:
             note += " (--include-pending counts them as drift)"
         return ((f"No drift: stack {report.stack!r} matches what hostform applied.{note}", "bold green"),)
-    fixable = sum(f.drift is not Drift.SQUATTER for f in report.drifted)
-    squatters = len(report.drifted) - fixable
+    fixable = sum(f.fixable for f in report.drifted)
+    by_hand = {f.drift for f in report.drifted if not f.fixable}
     hint = "`hostform drift --fix` converges them" if fixable else ""
-    if squatters:
-        hint += ("; " if hint else "") + "squatters must be removed by hand"
+    if by_hand:
+        what = " and ".join(_BY_HAND.get(d, f"{d.value} findings") for d in sorted(by_hand, key=list(Drift).index))
+        hint += ("; " if hint else "") + f"{what} must be dealt with by hand"
     return ((f"Drift: {len(report.drifted)} finding(s) in stack {report.stack!r}; {hint}.{note}", "bold red"),)
 
 

@@ -95,14 +95,14 @@ def risks(loaded: LoadedStack, spec: ContainerSpec) -> tuple[Risk, ...]:
 
 
 def with_exposure(plan: Plan, loaded: LoadedStack) -> Plan:
-    """Every container or job that will be created or replaced gets its attributes and risks."""
+    """A container or job that will be created gets its attributes (a replacement shows what
+    changed instead); created or replaced, its risky settings are marked."""
     services = loaded.stack.services()
     changes = []
     for c in plan.changes:
         if c.is_service and c.action in (Action.CREATE, Action.REPLACE) and c.name in services:
-            c = replace(
-                c, attributes=attributes(loaded, c.name), risks=tuple(map(str, risks(loaded, services[c.name])))
-            )
+            shown = attributes(loaded, c.name) if c.action is Action.CREATE else ()
+            c = replace(c, attributes=shown, risks=tuple(map(str, risks(loaded, services[c.name]))))
         changes.append(c)
     return replace(plan, changes=tuple(changes))
 

@@ -17,6 +17,7 @@ class Effect(StrEnum):
 
 FIELD_EFFECTS: dict[str, Effect] = {
     "image": Effect.REPLACE,
+    "build": Effect.NONE,  # what it builds shows in the image's content tag, which is compared
     "command": Effect.REPLACE,
     "entrypoint": Effect.REPLACE,
     "env": Effect.REPLACE,
@@ -46,6 +47,12 @@ FIELD_EFFECTS: dict[str, Effect] = {
     "files": Effect.REPLACE,
     "update": Effect.NONE,
     "pull": Effect.NONE,
+    # Swarm only: a host stack never holds them (declare/targets.py)
+    "global_": Effect.NONE,
+    "placement": Effect.NONE,
+    "reservations": Effect.NONE,
+    "rollback": Effect.NONE,
+    "endpoint_mode": Effect.NONE,
 }
 
 IN_PLACE = tuple(f for f, e in FIELD_EFFECTS.items() if e is Effect.UPDATE)

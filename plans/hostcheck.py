@@ -20,22 +20,20 @@ replaces. A no-op plan needs no facts at all (`needs_facts`).
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from hostform.declare.load import LoadedStack
 from hostform.declare.schema import NetworkSpec, PortMapping
 from hostform.plans.model import Action, Change, Plan
 from hostform.runtime.engine import Engine
-from hostform.runtime.enginenet import EngineNet, NetworkFacts, read_engine_net
-from hostform.runtime.hostnet import WILDCARDS, HostNet, Listener, is_local_engine, read_host
+from hostform.runtime.enginenet import EngineNet, NetworkFacts, Subnet, free_pool_subnets, read_engine_net
+from hostform.runtime.hostnet import WILDCARDS, HostNet, Listener, Wanted, is_local_engine, read_host
 
 BINDS = (Action.CREATE, Action.REPLACE, Action.START)  # a container that will (re)bind its ports
 CREATES = (Action.CREATE, Action.REPLACE)
 POOLED_DRIVERS = ("bridge", "macvlan", "ipvlan")  # local networks the engine's default pools serve
 PARENT_DRIVERS = ("macvlan", "ipvlan")
-
-Subnet = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True)
@@ -50,31 +48,54 @@ def with_host_checks(
     """The plan with the host checks' conflicts and warnings added (the planner's hook).
 
     Skipped when nothing is bound or created; for a remote engine, one warning says so."""
-    if not needs_facts(loaded, plan):
+    what = wanted(loaded, plan)
+    if what is None:
         return plan
     if not is_local_engine(engine.address):
         skipped = f"host network checks skipped: the engine at {engine.address} does not run on this machine"
         return replace(plan, warnings=(*plan.warnings, skipped))
-    host = read_host(netns)
-    facts = NetworkFacts(host.with_owners(listeners_to_explain(loaded, plan, host)), read_engine_net(engine))
+    facts = NetworkFacts(read_host(netns, what), read_engine_net(engine))
+    facts = NetworkFacts(facts.host.with_owners(listeners_to_explain(loaded, plan, facts)), facts.engine)
     found = check(loaded, plan, facts, strict)
     return replace(plan, conflicts=(*plan.conflicts, *found.conflicts), warnings=(*plan.warnings, *found.warnings))
 
 
 def needs_facts(loaded: LoadedStack, plan: Plan) -> bool:
     """Does the plan bind a host port or create a network? (Cheap: no facts read.)"""
-    services = loaded.stack.services()
+    return wanted(loaded, plan) is not None
+
+
+def wanted(loaded: LoadedStack, plan: Plan) -> Wanted | None:
+    """The facts the checks of this plan read (None: none at all)."""
+    ports = [p for _, _, p in _bound_ports(loaded, plan)]
+    versions = {ipaddress.ip_address(p.host_ip).version for p in ports if p.host_ip and p.host_ip not in WILDCARDS}
+    sockets = any(p.host_port and p.protocol != "sctp" for p in ports)
+    links = False
+    nets = loaded.stack.all_networks()
     for c in plan.changes:
-        if c.is_service and c.action in BINDS and c.name in services and services[c.name].ports:
-            return True
-        if c.kind == "network" and c.action in CREATES:
-            return True
-    return False
+        if c.kind == "network" and c.action in CREATES and c.name in nets:
+            spec = nets[c.name]
+            links = links or (spec.driver in PARENT_DRIVERS and bool(spec.options.get("parent")))
+            subnet = _declared_subnet(spec)
+            if subnet is not None:
+                versions.add(subnet.version)
+            elif spec.driver in POOLED_DRIVERS:
+                versions.add(4)  # the default pools are IPv4
+    if not (ports or versions or links):
+        return None
+    return Wanted(links=links, versions=tuple(sorted(versions)), sockets=sockets)
 
 
-def listeners_to_explain(loaded: LoadedStack, plan: Plan, host: HostNet) -> set[int]:
-    """The sockets whose owners a plan's messages name (reading /proc only for those)."""
-    return {s.inode for _, _, port in _bound_ports(loaded, plan) for s in _blocking(host, port)}
+def listeners_to_explain(loaded: LoadedStack, plan: Plan, facts: NetworkFacts) -> set[int]:
+    """The sockets whose owners a plan's messages name: reading every process's descriptors in
+    /proc is the slow part. Not those on a port the engine publishes: the kernel lets no other
+    socket share it, so they are the engine's proxy."""
+    return {
+        s.inode
+        for _, _, port in _bound_ports(loaded, plan)
+        for s in _blocking(facts.host, port)
+        if not facts.engine.publishing(s.protocol, s.ip, s.port)
+    }
 
 
 def check(loaded: LoadedStack, plan: Plan, facts: NetworkFacts, strict: bool = False) -> HostFindings:
@@ -130,16 +151,16 @@ def _port_conflicts(loaded: LoadedStack, plan: Plan, facts: NetworkFacts) -> Ite
             continue
         if port.host_port is None or port.protocol == "sctp":
             continue
-        published = [
-            p
+        published = {  # one per container: a wildcard publish is listed once per address family
+            p.container_id: p
             for p in facts.engine.publishing(port.protocol, port.host_ip, port.host_port)
             if p.container_id != change.current_id  # the very container this plan replaces or starts
-        ]
-        for p in published:
+        }
+        for p in published.values():
             yield f"port {_bind(p.ip, p.port, p.protocol)} is held by {p.owner()}; {what}"
         engine_publishes = bool(facts.engine.publishing(port.protocol, port.host_ip, port.host_port))
         for s in _blocking(facts.host, port):
-            if facts.is_engine_proxy(s) and engine_publishes:
+            if engine_publishes and (facts.is_engine_proxy(s) or not s.owners):
                 continue  # the engine's proxy for a container named above (or the one replaced)
             yield f"port {s.address} is already bound by {_holders(s, facts)}; {what}"
 
@@ -168,22 +189,6 @@ def _ip_order(text: str) -> tuple[int, int]:
 
 def _declared_subnet(spec: NetworkSpec) -> Subnet | None:
     return ipaddress.ip_network(spec.subnet, strict=False) if spec.subnet else None
-
-
-def free_pool_subnets(engine: EngineNet, host: HostNet, taken: Iterable[Subnet]) -> list[Subnet]:
-    """The default pools' subnets the engine could still give a network declared without one.
-
-    As libnetwork does for local networks, a subnet some engine network holds or a host
-    route overlaps is skipped. Which free one it picks depends on where its last search
-    stopped (not visible from outside), so only whether one is left is a prediction."""
-    blocked = list(taken) + [r.network for r in host.routes if r.network.prefixlen > 0]
-    free = []
-    for base, size in engine.pools:
-        pool = ipaddress.ip_network(base, strict=False)
-        for candidate in pool.subnets(new_prefix=size) if size >= pool.prefixlen else ():
-            if not any(candidate.overlaps(b) for b in blocked if b.version == candidate.version):
-                free.append(candidate)
-    return free
 
 
 def _pools_exhausted(change: Change, engine: EngineNet) -> str:
@@ -251,4 +256,11 @@ def _parent_problems(change: Change, spec: NetworkSpec, host: HostNet) -> Iterat
         yield f"{change.address}: parent interface {parent!r} ({spec.driver}) is down (state {iface.state})"
 
 
-__all__ = ["HostFindings", "check", "with_host_checks", "listeners_to_explain", "needs_facts", "free_pool_subnets"]
+__all__ = [
+    "HostFindings",
+    "check",
+    "with_host_checks",
+    "listeners_to_explain",
+    "needs_facts",
+    "wanted",
+]

@@ -7,13 +7,14 @@ for a container (and that container's stack), or a plain process.
 
 from __future__ import annotations
 
+import argparse
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from hostform.declare.errors import EngineError
-from hostform.plans.hostcheck import free_pool_subnets
 from hostform.runtime.engine import Engine
-from hostform.runtime.enginenet import EngineNet, NetworkFacts, PublishedPort, read_engine_net
+from hostform.runtime.enginenet import EngineNet, NetworkFacts, PublishedPort, free_pool_subnets, read_engine_net
 from hostform.runtime.hostnet import HostNet, Listener, is_local_engine, read_host
 
 
@@ -144,4 +145,14 @@ def _held_by(view: HostView, s: Listener) -> str:
     return f"{who}  engine" if engine else who
 
 
-__all__ = ["HostView", "gather", "view_json", "view_text"]
+def cmd_host(args: argparse.Namespace) -> int:
+    """`hostform host`: no stack, so neither the schema (pydantic) nor the planner is imported."""
+    view = gather(args.host, args.netns)
+    if args.json:
+        print(json.dumps(view_json(view), indent=2))
+    else:
+        print("\n".join(view_text(view)))
+    return 0
+
+
+__all__ = ["HostView", "cmd_host", "gather", "view_json", "view_text"]

@@ -9,6 +9,9 @@ What the fields of a Change mean per action (as Terraform tabulates it):
     restart   the container         restart in place
     start     the container         start a stopped container
     delete    the object            stop and remove it (volumes only when asked)
+    build     None                  build an image (kind "image"; engine_name is its content tag), push it
+                                    too when the stack pushes; before anything else is touched
+    push      the image             push an image built earlier to its registry
     no-op     the object            nothing; listed so renderers can count
 """
 
@@ -29,6 +32,8 @@ class Action(StrEnum):
     RESTART = "restart"
     START = "start"
     DELETE = "delete"
+    BUILD = "build"
+    PUSH = "push"
     NOOP = "no-op"
 
 
@@ -45,6 +50,7 @@ class ReasonKind(StrEnum):
     LEFTOVER = "leftover"  # a temporary object of an interrupted apply
     UNTRACKED = "untracked"  # managed but carries no readable last-applied spec
     RELOAD = "reload"  # a config file with reload_signal changed: copied in and signalled, no recreation
+    BUILD = "build"  # the build context changed: a new content tag (text names what changed)
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,10 @@ class Change:
     risks: tuple[str, ...] = ()  # "RULE: setting" for each risky setting (plans.exposure)
 
     @property
+    def is_image(self) -> bool:
+        return self.kind == "image"
+
+    @property
     def is_service(self) -> bool:
         """A container or a job (as against a network or a volume)."""
         return self.kind in ("container", "job")
@@ -117,7 +127,10 @@ class Plan:
     def counts(self) -> dict[str, int]:
         out = {"add": 0, "replace": 0, "change": 0, "destroy": 0}
         for c in self.actionable:
-            if c.action is Action.CREATE:
+            if c.is_image:
+                key = "build" if c.action is Action.BUILD else "push"
+                out[key] = out.get(key, 0) + 1
+            elif c.action is Action.CREATE:
                 out["add"] += 1
             elif c.action is Action.REPLACE:
                 out["replace"] += 1
@@ -129,8 +142,10 @@ class Plan:
 
     def summary(self) -> str:
         n = self.counts()
+        images = "".join(f"{n[k]} to {k}, " for k in ("build", "push") if n.get(k))
         return (
-            f"Plan: {n['add']} to add, {n['replace']} to replace, {n['change']} to change, {n['destroy']} to destroy."
+            f"Plan: {images}{n['add']} to add, {n['replace']} to replace, {n['change']} to change, "
+            f"{n['destroy']} to destroy."
         )
 
 

@@ -46,6 +46,12 @@ class LiveTable:
 
     def update(self, event: Event) -> None:
         running = [r for r in self.rows if (r.address, r.action, r.kind) == (event.address, event.action, "started")]
+        if event.kind == "progress":  # a build step: shown on its row while it runs
+            for row in self.rows:
+                if row.address == event.address and row.kind == "started":
+                    row.message = event.message
+            self._live.refresh()
+            return
         if event.kind in ("finished", "failed") and running:
             row = running[-1]
             row.kind, row.seconds, row.message = event.kind, event.seconds, event.message

@@ -25,6 +25,8 @@ MARKS = {
     Action.RESTART: ("~", "yellow", "will be restarted"),
     Action.START: (">", "cyan", "will be started"),
     Action.DELETE: ("-", "red", "will be destroyed"),
+    Action.BUILD: ("+", "green", "will be built"),
+    Action.PUSH: ("^", "cyan", "will be pushed"),
 }
 
 Segment = tuple[str, str]  # text, rich style ("" for none)
@@ -54,7 +56,7 @@ def _change_lines(change: Change) -> Iterable[Line]:
     mark, style, verb = MARKS[change.action]
     yield (
         (f"  {mark:>3} ", style),
-        (f"{change.kind} ", "bold"),
+        (f"{change.action.value if change.is_image else change.kind} ", "bold"),
         (change.engine_name, "bold"),
         (f"  ({change.address}) {verb}", "dim"),
     )
@@ -79,7 +81,7 @@ def _diff_style(line: str) -> str:
 
 
 def _reason_mark(change: Change) -> str:
-    return "#" if change.action in (Action.CREATE, Action.DELETE, Action.START) else "~"
+    return "#" if change.action in (Action.CREATE, Action.DELETE, Action.START, Action.BUILD, Action.PUSH) else "~"
 
 
 def wants_colour(stream: TextIO) -> bool:
@@ -168,6 +170,8 @@ def _tf_actions(action: Action) -> list[str]:
         Action.RESTART: ["update"],
         Action.START: ["update"],
         Action.DELETE: ["delete"],
+        Action.BUILD: ["create"],
+        Action.PUSH: ["update"],
         Action.NOOP: ["no-op"],
     }[action]
 

@@ -41,6 +41,8 @@ def prepare_images(
     for c in changes:
         if c.is_service and c.action in (Action.CREATE, Action.REPLACE):
             spec = services[c.name]
+            if spec.build is not None:
+                continue  # made by its build (or already there, under its content tag)
             users.setdefault(spec.image, []).append(c)
             if spec.image not in policy or rank[spec.pull] > rank[policy[spec.image].pull]:
                 policy[spec.image] = spec
@@ -61,18 +63,79 @@ def prepare_images(
     return [(c, message) for image, message in failures for c in users[image]]
 
 
+def make_images(
+    engine: Engine, loaded: LoadedStack, changes: Sequence[Change], notify: Notify, parallelism: int
+) -> list[tuple[Change, str]]:
+    """Builds (and pushes) before anything on the host is touched, up to `parallelism` at once,
+    each step a `progress` event; the ones that failed, with why."""
+    from hostform.runtime import images
+
+    failed: list[tuple[Change, str]] = []
+
+    def make(change: Change) -> None:
+        ref = loaded.builds[change.name]
+        started = time.monotonic()
+        notify(Event("started", change.address, change.action.value, message=ref.ref))
+        try:
+            if change.action is Action.BUILD:
+                step = lambda line: notify(Event("progress", change.address, "build", message=line))  # noqa: E731
+                images.build(engine, loaded.name, ref, step)
+            if ref.push or change.action is Action.PUSH:
+                notify(Event("progress", change.address, "push", message=f"pushing {ref.ref}"))
+                digest = images.push(engine, ref)
+                notify(Event("progress", change.address, "push", message=f"pushed {ref.repository}@{digest}"))
+        except HostformError as exc:
+            failed.append((change, " ".join(exc.lines())))
+            return
+        notify(Event("finished", change.address, change.action.value, time.monotonic() - started))
+
+    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
+        list(pool.map(make, [c for c in changes if c.is_image]))
+    return failed
+
+
 class EngineWork:
     """The applier's `Work` on a Docker engine."""
 
-    def __init__(self, engine: Engine, loaded: LoadedStack, key: bytes) -> None:
+    def __init__(
+        self, engine: Engine, loaded: LoadedStack, key: bytes, parallelism: int = 10, builder: Engine | None = None
+    ) -> None:
         self.engine = engine
         self.loaded = loaded
         self.key = key  # the stack's secret-hashing key, as the plan has it
+        self.parallelism = parallelism  # builds at once, as the applier's actions
+        self.builder = builder or engine  # where images are built (and pushed from)
+        self.by_digest: dict[str, str] = {}  # service -> repository@digest it runs (built on another engine)
         self._started: list[tuple[Change, str, float]] = []  # created or started here: checked at the end
         self._lock = threading.Lock()
 
     def prepare(self, changes: Sequence[Change], notify: Notify) -> list[tuple[Change, str]]:
-        return prepare_images(self.engine, self.loaded, changes, notify)
+        failed = make_images(self.builder, self.loaded, changes, notify, self.parallelism)
+        failed = failed or self._pull_by_digest(changes, notify)
+        return failed or prepare_images(self.engine, self.loaded, changes, notify)
+
+    def _pull_by_digest(self, changes: Sequence[Change], notify: Notify) -> list[tuple[Change, str]]:
+        """Images built on another engine: the target pulls what was pushed, by digest."""
+        from hostform.runtime import images
+
+        failed = []
+        for c in changes:
+            ref = self.loaded.builds.get(c.name)
+            if ref is None or not ref.remote or not c.is_service or c.action not in (Action.CREATE, Action.REPLACE):
+                continue
+            try:
+                digest = images.pushed_digest(self.builder, ref)
+                if digest is None:
+                    raise ApplyError(f"{ref.ref} has no registry digest on the build engine: it was not pushed")
+                pinned = f"{ref.repository}@{digest}"
+                if pinned not in self.by_digest.values() and self.engine.image_id(pinned) is None:
+                    started = time.monotonic()
+                    images.pull_by_digest(self.engine, ref.repository, digest)
+                    notify(Event("finished", f"image {pinned}", "pull", time.monotonic() - started))
+                self.by_digest[c.name] = pinned
+            except HostformError as exc:
+                failed.append((c, " ".join(exc.lines())))
+        return failed
 
     def check_started(self, interrupt: Interrupt) -> list[tuple[Change, str]]:
         """A container that dies within SETTLE of its start fails the apply, as a failed replacement
@@ -80,12 +143,13 @@ class EngineWork:
         if not self._started:
             return []
         interrupt.stop.wait(max(0.0, max(t for _, _, t in self._started) + SETTLE - time.monotonic()))
-        out = []
-        for change, ident, _ in self._started:
-            verdict = settled(self.engine, ident)
-            if not verdict.ok:
-                out.append((change, f"{change.engine_name} {verdict.detail}"))
-        return out
+        # one inspect each, overlapped on a remote engine: not one round trip after another
+        verdicts = self.engine.each(lambda started: settled(self.engine, started[1]), self._started)
+        return [
+            (change, f"{change.engine_name} {verdict.detail}")
+            for (change, _, _), verdict in zip(self._started, verdicts, strict=True)
+            if not verdict.ok
+        ]
 
     def perform(self, change: Change, interrupt: Interrupt) -> None:
         if change.kind == "network":
@@ -156,8 +220,9 @@ class EngineWork:
 
     def new_container(self, change: Change, engine_name: str, announce: bool = True) -> str:
         canonical = service_spec(self.loaded, change.name, self.key)
+        image = self.by_digest.get(change.name)
         return actions.create_container(
-            self.engine, self.loaded, change.name, change.kind, change.replica, engine_name, canonical, announce
+            self.engine, self.loaded, change.name, change.kind, change.replica, engine_name, canonical, announce, image
         )
 
     def _start_or_remove(self, ident: str) -> None:

@@ -31,6 +31,7 @@ def create_container(
     engine_name: str,
     canonical: dict[str, Any],
     announce: bool = True,
+    image: str | None = None,
 ) -> str:
     """Create (not start) a container with its files copied in and every network attached.
 
@@ -38,7 +39,7 @@ def create_container(
     it before `announce()` (a start-first replacement that is not ready yet).
     """
     spec = loaded.stack.services()[name]  # its image is made ready first (plans.apply: _prepare_images)
-    body = create_body(naming(loaded), name, kind, spec, replica, canonical)
+    body = create_body(naming(loaded), name, kind, spec, replica, canonical, image)
     for endpoint in body["NetworkingConfig"]["EndpointsConfig"].values() if not announce else ():
         endpoint["Aliases"] = []
     ident = engine.create_container(engine_name, body)

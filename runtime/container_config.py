@@ -30,7 +30,9 @@ def create_body(
     spec: ContainerSpec,
     replica: int,
     canonical: dict[str, Any],
+    image: str | None = None,
 ) -> dict[str, Any]:
+    """`image`, when given, is what the engine runs instead of spec.image (a pushed image by digest)."""
     attachments = network_attachments(naming, name, spec)
     first_net, first_aliases = attachments[0]
     labels = {
@@ -41,7 +43,7 @@ def create_body(
         names.LABEL_SPEC_HASH: spec_hash(canonical),
     }
     config: dict[str, Any] = {
-        "Image": spec.image,
+        "Image": image or spec.image,
         "Env": [f"{k}={reveal(v)}" for k, v in sorted(spec.env.items())],
         "Labels": labels,
         "ExposedPorts": {f"{p.container_port}/{p.protocol}": {} for p in spec.ports},

@@ -79,6 +79,7 @@ class Engine:
 
         address = engine_address(host)
         self.address = address or "unix:///var/run/docker.sock"
+        self.swarm = False  # a Swarm manager driven for a target = "swarm" stack (the lock lives there)
         # Reads overlap on a remote engine (each one a round trip); a local socket answers
         # faster one call at a time. Over ssh every connection is an ssh process: fewer.
         self.read_parallelism = 1 if self.address.startswith("unix://") else 8 if self.is_ssh else READ_WORKERS
@@ -221,16 +222,21 @@ class Engine:
             return None
 
     def image_id(self, ref: str) -> str | None:
+        return self.image_facts(ref)[0]
+
+    def image_facts(self, ref: str) -> tuple[str | None, tuple[str, ...]]:
+        """The local image ID of a reference (None: absent) and its registry digests (repo@sha256:...)."""
         import docker.errors
 
         try:
             with translated(f"inspect image {ref}"):
                 try:
-                    return str(self.api.inspect_image(ref)["Id"])
+                    found = self.api.inspect_image(ref)
                 except docker.errors.NotFound:
-                    return None
+                    return None, ()
         except ImageMissing:
-            return None
+            return None, ()
+        return str(found["Id"]), tuple(found.get("RepoDigests") or ())
 
     def pull(self, ref: str) -> str:
         repo, tag = _split_ref(ref)

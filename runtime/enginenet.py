@@ -14,6 +14,8 @@ from hostform.declare import names
 from hostform.runtime.engine import Engine
 from hostform.runtime.hostnet import HostNet, Listener, read_host
 
+Subnet = ipaddress.IPv4Network | ipaddress.IPv6Network
+
 # Docker's built-in default address pools (libnetwork ipamutils), (base, size): 172.17.0.0 to
 # 172.31.255.255 in /16s, then 192.168.0.0/16 in /20s. An engine started with other
 # `default-address-pools` reports them in /info (recent engines); 20.10 does not, and these
@@ -98,6 +100,22 @@ def read_facts(engine: Engine, netns: str | None = None, pools: bool = False) ->
     return NetworkFacts(read_host(netns), read_engine_net(engine, pools))
 
 
+def free_pool_subnets(engine: EngineNet, host: HostNet, taken: Iterable[Subnet]) -> list[Subnet]:
+    """The default pools' subnets the engine could still give a network declared without one.
+
+    As libnetwork does for local networks, a subnet some engine network holds or a host
+    route overlaps is skipped. Which free one it picks depends on where its last search
+    stopped (not visible from outside), so only whether one is left is a prediction."""
+    blocked = list(taken) + [r.network for r in host.routes if r.network.prefixlen > 0]
+    free = []
+    for base, size in engine.pools:
+        pool = ipaddress.ip_network(base, strict=False)
+        for candidate in pool.subnets(new_prefix=size) if size >= pool.prefixlen else ():
+            if not any(candidate.overlaps(b) for b in blocked if b.version == candidate.version):
+                free.append(candidate)
+    return free
+
+
 def _network(listed: dict[str, Any]) -> EngineNetwork:
     labels = listed.get("Labels") or {}
     options = listed.get("Options") or {}
@@ -152,6 +170,8 @@ __all__ = [
     "EngineNetwork",
     "NetworkFacts",
     "PublishedPort",
+    "Subnet",
+    "free_pool_subnets",
     "read_engine_net",
     "read_facts",
 ]

@@ -100,6 +100,7 @@ class HostNet:
     listeners: tuple[Listener, ...]
     local: tuple[str, ...] = ()  # the local table's "local" routes (CIDR): what a socket may bind
     netns: str | None = None  # the namespace read; None: this process's own
+    wanted: Wanted | None = None  # what was read (None: everything)
 
     def interface(self, name: str) -> Interface | None:
         return next((i for i in self.interfaces if i.name == name), None)
@@ -130,9 +131,22 @@ class HostNet:
         return replace(self, listeners=listeners)
 
 
-def read_host(netns: str | None = None) -> HostNet:
+@dataclass(frozen=True)
+class Wanted:
+    """What to read. Every dump grows with the host (each container adds a veth, its IPv6
+    link-local address and routes), so a plan asks only for what its checks use."""
+
+    links: bool = True  # every interface with its kind and state (else: only those holding an address)
+    versions: tuple[int, ...] = (4, 6)  # addresses and routes of these IP versions
+    sockets: bool = True
+
+
+EVERYTHING = Wanted()
+
+
+def read_host(netns: str | None = None, wanted: Wanted = EVERYTHING) -> HostNet:
     """Interfaces, routes and listening sockets of this host (or of the named namespace)."""
-    facts = in_netns(netns, _read) if netns else _read()
+    facts = in_netns(netns, lambda: _read(wanted)) if netns else _read(wanted)
     return replace(facts, netns=netns)
 
 
@@ -160,34 +174,40 @@ def in_netns(netns: str, fn: Callable[[], T]) -> T:
     return result[0]
 
 
-def _read() -> HostNet:
+def _read(wanted: Wanted) -> HostNet:
     import socket
 
-    from pyroute2 import DiagSocket, IPRoute
+    from pyroute2 import IPRoute
     from pyroute2.netlink.exceptions import NetlinkError
 
+    versions = set(wanted.versions)
+    family = socket.AF_UNSPEC if len(versions) != 1 else socket.AF_INET if 4 in versions else socket.AF_INET6
+    links: list[Any] = []
+    addrs: list[Any] = []
+    routes: list[Any] = []
+    found: list[tuple[str, Any]] = []
     try:
         with IPRoute() as ipr:
-            links, addrs, routes = ipr.get_links(), ipr.get_addr(), ipr.get_routes(family=socket.AF_UNSPEC)
-        with DiagSocket() as diag:
-            diag.bind()
-            found = [
-                (proto, msg)
-                for family in (socket.AF_INET, socket.AF_INET6)
-                for proto, number, states in (
-                    ("tcp", socket.IPPROTO_TCP, 1 << TCP_LISTEN),
-                    ("udp", socket.IPPROTO_UDP, 1 << UDP_UNCONNECTED),
-                )
-                for msg in diag.get_sock_stats(family=family, protocol=number, states=states)
-            ]
+            if wanted.links:
+                links = list(ipr.get_links())
+            if wanted.versions:
+                addrs, routes = list(ipr.get_addr(family=family)), list(ipr.get_routes(family=family))
+        if wanted.sockets:
+            found = _sockets()
     except (NetlinkError, OSError) as exc:
         raise HostNetError(f"reading the host's network state through netlink: {exc}") from None
-    names = {int(link["index"]): str(link.get_attr("IFLA_IFNAME")) for link in links}
     by_index: dict[int, list[str]] = {}
     for a in addrs:
         by_index.setdefault(int(a["index"]), []).append(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}")
+    if links:
+        interfaces = tuple(_interface(link, by_index.get(int(link["index"]), [])) for link in links)
+    else:  # named by the kernel (an ioctl in this thread's namespace), without a links dump
+        interfaces = tuple(
+            Interface(i, _name_of(i), "", True, "UNKNOWN", tuple(a)) for i, a in sorted(by_index.items())
+        )
+    names = {i.index: i.name for i in interfaces}
     return HostNet(
-        interfaces=tuple(_interface(link, by_index.get(int(link["index"]), [])) for link in links),
+        interfaces=interfaces,
         routes=tuple(_routes(routes, names)),
         local=tuple(
             f"{r.get_attr('RTA_DST')}/{r['dst_len']}"
@@ -195,7 +215,36 @@ def _read() -> HostNet:
             if _table(r) == LOCAL_TABLE and r["type"] == RTN_LOCAL
         ),
         listeners=tuple(sorted(set(_listeners(found)), key=lambda s: (s.protocol, s.port, s.ip))),
+        wanted=wanted,
     )
+
+
+def _sockets() -> list[tuple[str, Any]]:
+    """Listening TCP and bound UDP sockets of both families (socket diagnostics)."""
+    import socket
+
+    from pyroute2 import DiagSocket
+
+    with DiagSocket() as diag:
+        diag.bind()
+        return [
+            (proto, msg)
+            for family in (socket.AF_INET, socket.AF_INET6)
+            for proto, number, states in (
+                ("tcp", socket.IPPROTO_TCP, 1 << TCP_LISTEN),
+                ("udp", socket.IPPROTO_UDP, 1 << UDP_UNCONNECTED),
+            )
+            for msg in diag.get_sock_stats(family=family, protocol=number, states=states)
+        ]
+
+
+def _name_of(index: int) -> str:
+    import socket
+
+    try:
+        return socket.if_indextoname(index)
+    except OSError:
+        return f"if{index}"
 
 
 def _interface(link: Any, addresses: list[str]) -> Interface:
@@ -291,6 +340,8 @@ __all__ = [
     "Listener",
     "Process",
     "Route",
+    "EVERYTHING",
+    "Wanted",
     "in_netns",
     "is_local_engine",
     "read_host",

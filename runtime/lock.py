@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from hostform.declare.errors import ConflictError, LockError
+from hostform.runtime import swarm_lock
 from hostform.runtime.engine import Engine
 from hostform.runtime.state import read_state
 
@@ -63,10 +64,15 @@ def lock_name(stack: str) -> str:
 
 
 def read_lock(engine: Engine, stack: str) -> LockInfo | None:
-    state = read_state(engine, lock_name(stack))
-    if state is None:
-        return None
-    labels = state.labels
+    if engine.swarm:
+        labels = swarm_lock.read(engine, lock_name(stack))
+        if labels is None:
+            return None
+    else:
+        state = read_state(engine, lock_name(stack))
+        if state is None:
+            return None
+        labels = state.labels
     if labels.get(LABEL_LOCK) != stack:
         raise LockError(f"container {lock_name(stack)!r} exists but is not a hostform lock; hostform will not touch it")
     return LockInfo(
@@ -91,7 +97,8 @@ def _ensure_lock_image(engine: Engine) -> None:
 
 
 def acquire(engine: Engine, stack: str, operation: str, timeout: float = 0.0) -> None:
-    _ensure_lock_image(engine)
+    if not engine.swarm:
+        _ensure_lock_image(engine)
     labels = {
         LABEL_LOCK: stack,
         "io.hostform.lock.host": socket.gethostname(),
@@ -102,7 +109,12 @@ def acquire(engine: Engine, stack: str, operation: str, timeout: float = 0.0) ->
     deadline = time.monotonic() + timeout
     while True:
         try:
-            engine.create_container(lock_name(stack), {"Image": LOCK_IMAGE, "Cmd": ["hostform-lock"], "Labels": labels})
+            if engine.swarm:  # a Swarm config: its creation is atomic and cluster-wide
+                swarm_lock.create(engine, lock_name(stack), {**labels, "io.hostform.kind": "lock"})
+            else:
+                engine.create_container(
+                    lock_name(stack), {"Image": LOCK_IMAGE, "Cmd": ["hostform-lock"], "Labels": labels}
+                )
             return
         except ConflictError:
             held = read_lock(engine, stack)
@@ -116,14 +128,21 @@ def acquire(engine: Engine, stack: str, operation: str, timeout: float = 0.0) ->
 def release(engine: Engine, stack: str) -> None:
     held = read_lock(engine, stack)
     if held is not None and held.holder_pid == os.getpid() and held.holder_host == socket.gethostname():
-        engine.remove_container(lock_name(stack))
+        _remove(engine, stack)
 
 
 def break_lock(engine: Engine, stack: str) -> LockInfo | None:
     held = read_lock(engine, stack)
     if held is not None:
-        engine.remove_container(lock_name(stack))
+        _remove(engine, stack)
     return held
+
+
+def _remove(engine: Engine, stack: str) -> None:
+    if engine.swarm:
+        swarm_lock.remove(engine, lock_name(stack))
+    else:
+        engine.remove_container(lock_name(stack))
 
 
 @contextmanager

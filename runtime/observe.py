@@ -36,9 +36,10 @@ def declared_engine_names(loaded: LoadedStack) -> tuple[list[str], list[str], li
     return containers, networks, volumes
 
 
-def observe_stack(engine: Engine, loaded: LoadedStack) -> Observed:
+def observe_stack(engine: Engine, loaded: LoadedStack, builder: Engine | None = None) -> Observed:
     """The facts a plan needs (read only): the stack's objects, squatters, image IDs, the live
-    digest of every declared config file (one read each), missing bind-mount sources."""
+    digest of every declared config file (one read each), missing bind-mount sources. Images
+    built on another engine (`builder`) are looked up there: built yet, pushed yet."""
     containers, networks, volumes = declared_engine_names(loaded)
     services = loaded.stack.services()
     images = {s.image for s in services.values()}
@@ -46,7 +47,7 @@ def observe_stack(engine: Engine, loaded: LoadedStack) -> Observed:
     binds = {m.source for s in services.values() for m in s.volumes if m.type == "bind"}
     external = [("network", k) for k, n in loaded.stack.networks.items() if n.external]
     external += [("volume", k) for k, v in loaded.stack.volumes.items() if v.external]
-    return observe(
+    observed = observe(
         engine,
         loaded.name,
         containers,
@@ -57,6 +58,30 @@ def observe_stack(engine: Engine, loaded: LoadedStack) -> Observed:
         bind_sources=binds,
         external=external,
     )
+    if not loaded.builds:
+        return observed
+    ids, digests = dict(observed.image_ids), dict(observed.repo_digests)
+    if builder is not None and builder is not engine:
+        refs = sorted({b.ref for b in loaded.builds.values()})
+        for ref, (found, pushed) in zip(refs, builder.each(builder.image_facts, refs), strict=True):
+            ids[ref], digests[ref] = found, pushed
+    observed = replace(observed, image_ids=ids, repo_digests=digests)
+    return replace(observed, build_changes=_build_changes(loaded, observed))
+
+
+def _build_changes(loaded: LoadedStack, observed: Observed) -> dict[str, str]:
+    """What changed in a build context since the content tag a container runs (from the file
+    lists this machine keeps), as "OLD_REF -> NEW_REF": text."""
+    from hostform.runtime.build_context import describe_change
+
+    out = {}
+    for c in observed.containers:
+        build = loaded.builds.get(c.name)
+        old = str((c.last_applied or {}).get("image") or "")
+        repo, _, old_tag = old.rpartition(":")
+        if build is not None and repo == build.repository and old != build.ref:
+            out[f"{old} -> {build.ref}"] = describe_change(old_tag, build)
+    return out
 
 
 def observe(
@@ -90,7 +115,7 @@ def observe(
         lambda: engine.list_containers(label=label),
         lambda: engine.list_networks(label=label),
         lambda: engine.list_volumes(label=label),
-        lambda: engine.each(engine.image_id, wanted_images),
+        lambda: engine.each(engine.image_facts, wanted_images),
         lambda: list(_missing_external(engine, wanted_external)),
     )
     key = None
@@ -138,7 +163,8 @@ def observe(
         networks=tuple(_network(n) for n in networks),
         volumes=tuple(_volume(v) for v in volumes),
         conflicts=tuple(conflicts),
-        image_ids=dict(zip(wanted_images, found_images, strict=True)),
+        image_ids={ref: found[0] for ref, found in zip(wanted_images, found_images, strict=True)},
+        repo_digests={ref: found[1] for ref, found in zip(wanted_images, found_images, strict=True) if found[1]},
         key=key,
         missing_paths=tuple(sorted(p for p in set(bind_sources) if local and not os.path.exists(p))),
         missing_external=tuple(missing),

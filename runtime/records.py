@@ -95,6 +95,8 @@ class Observed:
     key: bytes | None  # the stack's secret-hashing key, when the default network exists
     missing_paths: tuple[str, ...] = ()  # bind-mount sources absent on the engine's host (local engines)
     missing_external: tuple[str, ...] = ()  # "network NAME" / "volume NAME" declared external, not on the engine
+    repo_digests: dict[str, tuple[str, ...]] = field(default_factory=dict)  # image reference -> repo@sha256:...
+    build_changes: dict[str, str] = field(default_factory=dict)  # "OLD_REF -> NEW_REF" -> what changed in the context
 
     def tokens(self) -> dict[str, str]:
         """One short token per live object, to say which one changed between two observations."""

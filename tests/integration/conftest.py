@@ -120,6 +120,12 @@ def remove_stack_objects(api, name: str) -> None:  # type: ignore[no-untyped-def
         api.remove_network(n["Id"])
     for v in api.volumes(filters=label).get("Volumes") or []:
         api.remove_volume(v["Name"], force=True)
+    for image in api.images(filters=label):  # images hostform built for the stack
+        for tag in image.get("RepoTags") or []:
+            with contextlib.suppress(Exception):  # already gone with an earlier tag
+                api.remove_image(tag)
+        with contextlib.suppress(Exception):
+            api.remove_image(image["Id"], force=True)
 
 
 @pytest.fixture

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -225,3 +227,49 @@ def test_hostform_host_shows_a_namespace(stack: StackFixture, netns: Namespace) 
     assert {"protocol": "tcp", "ip": "10.77.0.1", "port": port} in [
         {k: s[k] for k in ("protocol", "ip", "port")} for s in shown["listeners"]
     ]
+
+
+def test_drift_names_the_process_serving_a_port_hostform_published(stack: StackFixture, netns: Namespace) -> None:
+    """The engine publishes on the host; the stranger listens in the test's namespace, where drift reads."""
+    port = netns.listen("tcp", "0.0.0.0")
+    stack.write(
+        f"""
+[containers.web]
+image = "{BUSYBOX}"
+command = ["sleep", "600"]
+stop_signal = "SIGKILL"
+ports = ["127.0.0.1:{port}:8080"]
+"""
+    )
+    stack.apply()
+    assert (
+        stack.run("drift", str(stack.file), "--netns", netns.name).code == 2
+    )  # running, but the namespace's socket holds it
+    stack.api.stop(f"{stack.name}-web", timeout=0)  # type: ignore[attr-defined]
+    result = stack.run("drift", str(stack.file), "--json", "--netns", netns.name)
+    assert result.code == 2, result.both
+    found = {(r["address"], r["drift"]): r for r in json.loads(result.out)["resources"]}
+    assert set(found) == {("containers.web", "stopped"), ("containers.web", "port")}, found
+    assert found[("containers.web", "port")]["detail"] == (
+        f"port 127.0.0.1:{port}/tcp, published for containers.web, is served by pid {os.getpid()} ({_comm()})"
+    )
+    text = stack.run("drift", str(stack.file), "--netns", netns.name)
+    assert "ports taken by something else must be dealt with by hand" in text.out, text.both
+    on_host = json.loads(
+        stack.run("drift", str(stack.file), "--json", check=False).out or "{}"
+    )  # the host's own loopback: nothing holds the port
+    assert [(r["address"], r["drift"]) for r in on_host["resources"]] == [("containers.web", "stopped")]
+
+
+HOST_PROBE = """
+import json, sys
+from hostform.plans.cli import main
+code = main(["host", "--json", "--netns", sys.argv[1]])
+print(json.dumps({"code": code, "loaded": [m for m in ("pydantic", "hostform.declare.load") if m in sys.modules]}))
+"""
+
+
+def test_hostform_host_imports_no_stack_machinery(netns: Namespace) -> None:
+    """It reads no stack: neither pydantic nor the loader (~70 ms at every start)."""
+    proc = subprocess.run([sys.executable, "-c", HOST_PROBE, netns.name], capture_output=True, text=True, timeout=120)
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"code": 0, "loaded": []}, proc.stderr

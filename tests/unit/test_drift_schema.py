@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 from rich.console import Console
 
-from hostform.plans.drift import Drift, DriftReport, Finding, report_json
+from hostform.plans.drift import SWARM_DRIFT, Drift, DriftReport, FieldDrift, Finding, report_json
 from hostform.plans.drift_view import DriftView
 from hostform.runtime.records import Conflict
 from tests.unit.test_drift_detect import (
@@ -54,17 +54,29 @@ def every_kind(tmp_path: Path) -> DriftReport:
         findings += check(loaded, mutate(host(loaded))).findings
     new = load_stack(tmp_path, STACK.replace("replicas = 2", "replicas = 1") + '\n[containers.cache]\nimage = "x"\n')
     findings += check(new, host(load_stack(tmp_path)), declared_at=APPLIED_AT + 1).findings
+    taken = FieldDrift(
+        "ports[0.0.0.0:8080/tcp]", "s-web", "pid 812 (nginx)"
+    )  # read from the host: tests/unit/test_portdrift.py
+    findings.append(Finding("container", "web", "containers.web", "s-web", Drift.PORT, (taken,), "served by nginx"))
     report = check(loaded, o)
     return replace(report, findings=tuple(findings))
 
 
 def test_every_kind_of_drift_validates(tmp_path: Path) -> None:
     report = every_kind(tmp_path)
-    assert {f.drift for f in report.findings} == set(Drift)
+    assert {f.drift for f in report.findings} == set(Drift) - SWARM_DRIFT
     doc = report_json(report)
     jsonschema.validate(doc, pinned_schema())
     text = json.dumps(doc)
     assert "hunter2" not in text and "guess" not in text and "hmac-sha256" not in text
+
+
+def test_swarm_kinds_validate() -> None:
+    findings = tuple(
+        Finding("node" if d is Drift.NODE_DOWN else "container", "x", "containers.x", "s_x", d, detail="evidence")
+        for d in sorted(SWARM_DRIFT)
+    )
+    jsonschema.validate(report_json(DriftReport("s", NOW, findings)), pinned_schema())
 
 
 def test_the_schema_lists_exactly_the_kinds_the_code_knows() -> None:

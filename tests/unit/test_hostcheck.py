@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from hostform.declare.load import LoadedStack, load
-from hostform.plans.hostcheck import check, free_pool_subnets, needs_facts
+from hostform.plans.hostcheck import check, needs_facts
 from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind
-from hostform.runtime.enginenet import EngineNet, EngineNetwork, NetworkFacts, PublishedPort
+from hostform.runtime.enginenet import EngineNet, EngineNetwork, NetworkFacts, PublishedPort, free_pool_subnets
 from hostform.runtime.hostnet import HostNet, Interface, Listener, Process, Route, is_local_engine
 
 NGINX = Process(812, "nginx")
@@ -207,3 +207,30 @@ def test_a_network_without_a_subnet_needs_a_free_one_in_the_default_pools(tmp_pa
 )
 def test_which_engines_run_on_this_machine(address: str, local: bool) -> None:
     assert is_local_engine(address) is local
+
+
+def test_a_remote_engine_skips_the_checks_with_one_line(tmp_path: Path) -> None:
+    from hostform.plans.hostcheck import with_host_checks
+    from hostform.runtime.engine import Engine
+
+    engine = Engine("tcp://192.0.2.77:2376")  # constructing does not connect; nothing here reads the host
+    loaded = stack(tmp_path, WEB)
+    assert with_host_checks(engine, loaded, plan(web())).warnings == (
+        "host network checks skipped: the engine at tcp://192.0.2.77:2376 does not run on this machine",
+    )
+    nothing = plan(web(Action.NOOP, OLD_WEB))
+    assert with_host_checks(engine, loaded, nothing) == nothing  # nothing to check: not even the line
+
+
+def test_a_plan_reads_only_the_facts_its_checks_use(tmp_path: Path) -> None:
+    """Each dump grows with the host (a veth, an IPv6 address and routes per container)."""
+    from hostform.plans.hostcheck import wanted
+    from hostform.runtime.hostnet import Wanted
+
+    assert wanted(stack(tmp_path, WEB), plan(web())) == Wanted(links=False, versions=(4,), sockets=True)
+    wildcard = stack(tmp_path, '[containers.web]\nimage = "busybox"\nports = ["8080:80"]\n')
+    assert wanted(wildcard, plan(web())) == Wanted(links=False, versions=(), sockets=True)
+    assert wanted(wildcard, plan(web(Action.NOOP, OLD_WEB))) is None
+    nets = stack(tmp_path, NETS + '[networks.v6]\nsubnet = "fd00:1::/64"\n')
+    assert wanted(nets, plan(network("lan"), network("v6"))) == Wanted(links=True, versions=(4, 6), sockets=False)
+    assert wanted(nets, plan(network("backend"))) == Wanted(links=False, versions=(4,), sockets=False)

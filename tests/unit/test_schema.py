@@ -416,12 +416,6 @@ def test_unknown_container_key_is_forbidden() -> None:
     assert exc.value.errors()[0]["type"] == "extra_forbidden"
 
 
-def test_start_first_needs_no_fixed_host_port() -> None:
-    with pytest.raises(ValidationError, match="start-first"):
-        container(ports=["8080:80"], update={"order": "start-first"})
-    assert container(ports=["80"], update={"order": "start-first"}).update.order == "start-first"
-
-
 def test_models_are_frozen() -> None:
     spec = container()
     with pytest.raises(ValidationError):

@@ -1,0 +1,608 @@
+"""A Compose project mapped onto the stack format, key by key.
+
+Every Compose key is either mapped or left out with a `Skipped` entry naming the
+reason and the nearest hostform way; nothing is dropped silently. Values keep
+their `Interpolated` form, so the writer can put the template back.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hostform.declare.compose import ComposeProject, Interpolated, Source, is_secret_name
+
+# Compose keys hostform has no field for: the nearest way to get the same effect.
+NEAREST: dict[str, str] = {
+    "expose": "not needed: containers on a stack network reach each other's ports; `ports` publishes on the host",
+    "privileged": "not supported; `cap_add` lists the capabilities it needs",
+    "init": "not supported; use an image whose entrypoint reaps children (tini, dumb-init)",
+    "network_mode": "not supported; `networks` attaches it to the stack's networks",
+    "links": "not needed: containers reach each other by name on the stack's networks (add aliases)",
+    "external_links": "not needed: containers reach each other by name on shared networks",
+    "logging": "not supported; set the engine's default log driver (daemon.json log-driver)",
+    "dns": "not supported; set it for the engine (daemon.json dns)",
+    "dns_search": "not supported; set it for the engine (daemon.json dns-search)",
+    "dns_opt": "not supported; set it for the engine (daemon.json dns-opts)",
+    "devices": "not supported; hostform does not pass host devices",
+    "ulimits": "not supported; set default-ulimits for the engine (daemon.json)",
+    "sysctls": "not supported; set them on the host",
+    "security_opt": "not supported; `cap_add`/`cap_drop` and `read_only` narrow a container",
+    "shm_size": 'not supported; mount a tmpfs at /dev/shm (`tmpfs = ["/dev/shm:size=..."]`)',
+    "ipc": "not supported",
+    "pid": "not supported",
+    "platform": "not supported; the engine runs the image for its own platform",
+    "tty": "not supported; a container's log is its output",
+    "stdin_open": "not supported",
+    "volumes_from": "not supported; mount the same named volumes",
+    "mac_address": "not supported",
+    "domainname": "not supported; `hostname` sets the host name",
+    "group_add": 'not supported; `user = "UID:GID"` sets the group',
+    "cpu_shares": "not supported; `cpus` limits CPU",
+    "cpu_quota": "not supported; `cpus` limits CPU",
+    "cpu_period": "not supported; `cpus` limits CPU",
+    "cpuset": "not supported; `cpus` limits CPU",
+    "cpu_count": "not supported; `cpus` limits CPU",
+    "memswap_limit": "not supported; `memory` limits memory",
+    "mem_swappiness": "not supported; `memory` limits memory",
+    "oom_score_adj": "not supported",
+    "oom_kill_disable": "not supported",
+    "cgroup_parent": "not supported",
+    "isolation": "not supported",
+    "userns_mode": "not supported",
+    "runtime": "not supported; the engine's default runtime runs it",
+    "storage_opt": "not supported",
+    "blkio_config": "not supported",
+    "attach": "not needed: `hostform apply` does not attach to logs",
+    "develop": "not supported; hostform runs images",
+    "container_name": "hostform names this container <name>; `hostform adopt` renames a running one in place",
+}
+_IGNORED_TOP = ("version", "name", "services", "networks", "volumes", "configs", "secrets")
+
+
+@dataclass(frozen=True)
+class Skipped:
+    key: str  # services.web.privileged
+    source: Source | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f" ({self.source})" if self.source else ""
+        return f"{self.key}{where}: {self.reason}"
+
+
+@dataclass
+class MappedStack:
+    """The stack as tables of plain values, and what was left out; `sources` say where each key came from."""
+
+    name: str
+    variables: dict[str, str]
+    networks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    volumes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    containers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sources: dict[tuple[str, ...], Source] = field(default_factory=dict)
+    skipped: list[Skipped] = field(default_factory=list)
+    secrets: dict[str, str] = field(default_factory=dict)  # secret name -> what to set
+
+
+class Unsupported(Exception):
+    """A key (or a part of one) hostform cannot express: the message is the reason and the nearest way."""
+
+
+@dataclass
+class _Mapper:
+    project: ComposeProject
+    out_dir: Path
+    stack: MappedStack
+    net_keys: dict[str, str] = field(default_factory=dict)  # compose network key -> stack key
+    vol_keys: dict[str, str] = field(default_factory=dict)
+
+    def skip(self, path: tuple[str, ...], reason: str) -> None:
+        self.stack.skipped.append(Skipped(".".join(path), self.project.source(path), reason))
+
+    def path(self, value: str) -> str:
+        """A host path as the stack file names it: relative to it when inside its folder."""
+        rel = os.path.relpath(value, self.out_dir)
+        return value if rel.startswith("..") else f"./{rel}" if rel != "." else "."
+
+    # ------------------------------------------------------------ top level
+
+    def networks(self) -> None:
+        for key, spec in self.project.networks.items():
+            path = ("networks", key)
+            out: dict[str, Any] = {}
+            name = spec.get("name")
+            external = spec.get("external")
+            if isinstance(external, dict):  # the old form: external: { name: x }
+                name = external.get("name", name)
+                external = True
+            if external:
+                target = str(name or key)
+                self.net_keys[key] = target
+                self.stack.networks[target] = {"external": True}
+                self.stack.sources[("networks", target)] = self.project.source(path) or Source("", 0)
+                continue
+            self.net_keys[key] = key
+            for k, v in spec.items():
+                self._network_key(path, k, v, out)
+            self.stack.networks[key] = out
+            self.stack.sources[("networks", key)] = self.project.source(path) or Source("", 0)
+
+    def _network_key(self, path: tuple[str, ...], k: str, v: Any, out: dict[str, Any]) -> None:
+        if k in ("driver", "internal", "attachable", "labels"):
+            out[k] = _labels(v) if k == "labels" else v
+        elif k == "driver_opts":
+            out["options"] = {str(a): str(b) for a, b in (v or {}).items()}
+        elif k == "ipam" and isinstance(v, dict):
+            configs = v.get("config") or []
+            if configs and isinstance(configs[0], dict):
+                for field_ in ("subnet", "gateway"):
+                    if field_ in configs[0]:
+                        out[field_] = configs[0][field_]
+            rest = [k2 for k2 in v if k2 != "config"] + (["config[1:]"] if len(configs) > 1 else [])
+            if rest or any(set(c) - {"subnet", "gateway"} for c in configs[:1] if isinstance(c, dict)):
+                self.skip((*path, "ipam"), "only the first subnet and gateway are kept; hostform has one of each")
+        elif k == "name":
+            self.skip((*path, k), f"hostform names networks <stack>_<key> ({self.stack.name}_{path[-1]})")
+        else:
+            self.skip((*path, k), "not supported for networks")
+
+    def volumes(self) -> None:
+        for key, spec in self.project.volumes.items():
+            path = ("volumes", key)
+            name = spec.get("name")
+            external = spec.get("external")
+            if isinstance(external, dict):
+                name = external.get("name", name)
+                external = True
+            target = str(name or key) if external else key
+            self.vol_keys[key] = target
+            out: dict[str, Any] = {"external": True} if external else {}
+            for k, v in spec.items():
+                if external or k == "external":
+                    continue
+                if k in ("driver", "driver_opts", "labels"):
+                    out[k] = _labels(v) if k != "driver" else v
+                elif k == "name":
+                    self.skip(
+                        (*path, k),
+                        f"hostform names volumes <stack>_<key> ({self.stack.name}_{key}); "
+                        "to keep using this one, declare it `external = true` under its name",
+                    )
+                else:
+                    self.skip((*path, k), "not supported for volumes")
+            self.stack.volumes[target] = out
+            self.stack.sources[("volumes", target)] = self.project.source(path) or Source("", 0)
+
+    def files(self) -> None:
+        for kind in ("configs", "secrets"):
+            section: dict[str, dict[str, Any]] = getattr(self.project, kind)
+            for key, spec in section.items():
+                path = (kind, key)
+                out = self._file(kind, key, spec, path)
+                if out is not None:
+                    self.stack.files[key] = out
+                    self.stack.sources[("files", key)] = self.project.source(path) or Source("", 0)
+
+    def _file(self, kind: str, key: str, spec: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any] | None:
+        if kind == "secrets":
+            name = spec.get("environment") or re.sub(r"[^A-Z0-9_]", "_", key.upper())
+            if "file" in spec:
+                where = self.path(str(spec["file"]))
+                self.stack.secrets[str(name)] = f"set {name}_FILE={where} (or {name}) when you plan and apply"
+            elif "environment" not in spec:
+                self.skip(path, "external secrets are Swarm's; give the value as a secret() from the environment")
+                return None
+            return {"content": Interpolated("", "{{ secret('" + str(name) + "') }}", (str(name),), True)}
+        if "file" in spec:
+            return {"source": self.path(str(spec["file"]))}
+        if "content" in spec:
+            return {"content": spec["content"]}
+        if "environment" in spec:
+            var = str(spec["environment"])
+            value = os.environ.get(var, "")
+            self.stack.variables.setdefault(var, value)
+            return {"content": Interpolated(value, "{{ vars." + var + " }}", (var,), False)}
+        self.skip(path, "external configs are Swarm's; give a file, content or template")
+        return None
+
+    # ------------------------------------------------------------ services
+
+    def services(self) -> None:
+        one_shot = {
+            dep
+            for spec in self.project.services.values()
+            for dep, cond in (spec.get("depends_on") or {}).items()
+            if isinstance(cond, dict) and cond.get("condition") == "service_completed_successfully"
+        }
+        for name, reason in self.project.skipped.items():
+            self.skip(("services", name), f"left out: {reason}")
+        for name, spec in self.project.services.items():
+            is_job = name in one_shot
+            out = self.service(name, spec, is_job)
+            (self.stack.jobs if is_job else self.stack.containers)[name] = out
+            kind = "jobs" if is_job else "containers"
+            self.stack.sources[(kind, name)] = self.project.source(("services", name)) or Source("", 0)
+            for key in out:
+                src = self.project.source(("services", name, _compose_key(key, spec)))
+                if src:
+                    self.stack.sources[(kind, name, key)] = src
+
+    def service(self, name: str, spec: dict[str, Any], is_job: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in spec.items():
+            path = ("services", name, key)
+            handler = _HANDLERS.get(key)
+            try:
+                if handler is not None:
+                    handler(self, name, value, out)
+                elif key.startswith("x-") or key in ("profiles", "extends"):
+                    continue
+                elif key in NEAREST and value in (False, None, [], {}):
+                    continue  # the default: nothing to carry over
+                elif key in NEAREST:
+                    raise Unsupported(NEAREST[key].replace("<name>", f"{self.stack.name}-{name}"))
+                else:
+                    raise Unsupported("not supported")
+            except Unsupported as exc:
+                self.skip(path, str(exc))
+        if "image" not in out:
+            out = {"image": f"{self.project.name}_{name}", **out}
+        if is_job:
+            for key in ("restart", "replicas"):
+                if key in out and out[key] not in ("no", 1):
+                    self.skip(("services", name, key), f"{name} runs once (others wait for it to complete): a job")
+                out.pop(key, None)
+        return out
+
+
+# ---------------------------------------------------------------- service keys
+
+
+def _labels(value: Any) -> dict[str, Any]:
+    if isinstance(value, list):
+        value = dict(str(v).partition("=")[::2] for v in value)
+    return {str(k): "" if v is None else (v if isinstance(v, str) else str(v)) for k, v in (value or {}).items()}
+
+
+def _compose_key(key: str, spec: dict[str, Any]) -> str:
+    """The Compose key a stack key came from (for its source line)."""
+    back = {
+        "env": "environment",
+        "memory": "mem_limit" if "mem_limit" in spec else "deploy",
+        "memory_reservation": "mem_reservation" if "mem_reservation" in spec else "deploy",
+        "cpus": "cpus" if "cpus" in spec else "deploy",
+        "pids_limit": "pids_limit" if "pids_limit" in spec else "deploy",
+        "replicas": "scale" if "scale" in spec else "deploy",
+        "update": "deploy",
+        "pull": "pull_policy",
+        "files": "configs" if "configs" in spec else "secrets",
+    }
+    return back.get(key, key)
+
+
+def _direct(stack_key: str) -> Callable[[_Mapper, str, Any, dict[str, Any]], None]:
+    def handler(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
+        out[stack_key] = value
+
+    return handler
+
+
+def _image(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
+    out["image"] = str(value)
+
+
+def _build(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
+    context = value.get("context", ".") if isinstance(value, dict) else value
+    image = f"{m.project.name}_{name}"
+    raise Unsupported(
+        f"hostform runs images and does not build them; build it first (`docker build -t {image} "
+        f"{m.path(str(context))}`) and keep `image`"
+    )
+
+
+def _environment(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
+    env: dict[str, Any] = {}
+    for key, val in (value or {}).items():
+        key = str(key)
+        from_env = val is None
+        if from_env:
+            val = os.environ.get(key)
+            if val is None:
+                m.skip(("services", name, "environment", key), "not set where the import ran: Compose leaves it out")
+                continue
+        text = "true" if val is True else "false" if val is False else str(val) if not isinstance(val, str) else val
+        if is_secret_name(key) and not (isinstance(val, Interpolated) and val.secret):
+            env[key] = _secret(key)
+            m.stack.secrets.setdefault(key, f"set {key} (or {key}_FILE) when you plan and apply")
+        elif from_env:
+            m.stack.variables.setdefault(key, text)
+            env[key] = Interpolated(text, "{{ vars." + key + " }}", (key,), False)
+        else:
+            if isinstance(val, Interpolated) and val.secret:
+                for n in val.names:
+                    if is_secret_name(n):
+                        m.stack.secrets.setdefault(n, f"set {n} (or {n}_FILE) when you plan and apply")
+            env[key] = val if isinstance(val, str) else text
+    out["env"] = env
+
+
+def _secret(name: str) -> Interpolated:
+    return Interpolated("", "{{ secret('" + name + "') }}", (name,), True)
+
+
+def _env_file(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
+    files = []
+    for entry in value if isinstance(value, list) else [value]:
+        path = entry.get("path") if isinstance(entry, dict) else entry
+        files.append(m.path(str(path)))
+    out["env_file"] = files
+
+
+def _ports(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
+    ports: list[Any] = []
+    for entry in value or []:
+        if isinstance(entry, dict):
+            port = {k: entry[k] for k in ("target", "published", "host_ip", "protocol") if k in entry}
+            for k in sorted(set(entry) - set(port) - {"mode", "name", "app_protocol"}):
+                m.skip(("services", name, "ports"), f"port key {k!r} is not supported")
+            ports.append(port)
+        elif isinstance(entry, str) and "-" in entry and not isinstance(entry, Interpolated):
+            ports.extend(_port_range(entry))
+        else:
+            ports.append(entry)
+    out["ports"] = ports
+
+
+def _port_range(entry: str) -> list[str]:
+    """`8000-8001:80-81` is one port each for hostform."""
+    ctr, _, proto = entry.partition("/")
+    parts = ctr.split(":")
+    ip, host = (parts[0], parts[1]) if len(parts) == 3 else ("", parts[0]) if len(parts) == 2 else ("", "")
+    try:
+        ctrs = [int(p) for p in parts[-1].split("-")]
+        hosts = [int(p) for p in host.split("-")] if host else []
+    except ValueError:
+        return [entry]  # the loader names what is wrong with it
+    suffix = f"/{proto}" if proto else ""
+    out = []
+    for i, port in enumerate(range(ctrs[0], ctrs[-1] + 1)):
+        published = str(hosts[0] + i) if hosts else ""
+        out.append(
+            f"{ip}:{published}:{port}{suffix}"
+            if ip
+            else f"{published}:{port}{suffix}"
+            if published
+            else f"{port}{suffix}"
+        )
+    return out
+
+
+def _volumes(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
+    mounts: list[Any] = []
+    for i, entry in enumerate(value or []):
+        try:
+            mount = _mount(m, entry)
+        except Unsupported as exc:
+            m.skip(("services", name, "volumes", str(i)), str(exc))
+            continue
+        if isinstance(mount, dict) and mount.get("type") == "tmpfs":
+            out.setdefault("tmpfs", []).append(mount["target"])
+        else:
+            mounts.append(mount)
+    if mounts:
+        out["volumes"] = mounts
+
+
+def _mount(m: _Mapper, entry: Any) -> Any:
+    if isinstance(entry, dict):
+        kind = entry.get("type", "volume")
+        if kind == "tmpfs":
+            size = (entry.get("tmpfs") or {}).get("size")
+            return {"type": "tmpfs", "target": f"{entry['target']}:size={size}" if size else entry["target"]}
+        if kind not in ("volume", "bind") or not entry.get("source"):
+            raise Unsupported("an anonymous or non-volume mount; declare a named volume and mount it")
+        source = str(entry["source"])
+        source = m.path(source) if kind == "bind" else m.vol_keys.get(source, source)
+        mount: dict[str, Any] = {"source": source, "target": entry["target"]}
+        if kind == "bind":
+            mount["type"] = "bind"
+        if entry.get("read_only"):
+            mount["read_only"] = True
+        return mount
+    parts = str(entry).split(":")
+    if len(parts) == 1:
+        raise Unsupported(f"anonymous volume {entry!r}; declare a named volume and mount it")
+    source, target = parts[0], parts[1]
+    modes = [p for p in ",".join(parts[2:]).split(",") if p]
+    extra = [p for p in modes if p not in ("ro", "rw")]
+    mode = ":ro" if "ro" in modes else ""
+    if source.startswith(("/", ".", "~")):
+        source = m.path(source)
+        if not source.startswith(("/", ".")):
+            source = f"./{source}"
+    else:
+        source = m.vol_keys.get(source, source)
+    if extra:
+        m.stack.skipped.append(Skipped(f"volume {entry}", None, f"mount options {extra} are not kept"))
+    return f"{source}:{target}{mode}"
+
+
+def _tmpfs(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
+    out.setdefault("tmpfs", []).extend(value if isinstance(value, list) else [value])
+
+
+def _networks(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
+    nets: dict[str, Any] = {}
+    for net, spec in (value or {}).items():
+        key = m.net_keys.get(net, net)
+        table: dict[str, Any] = {}
+        for k, v in (spec or {}).items():
+            if k == "aliases":
+                table["aliases"] = list(v)
+            else:
+                m.skip(("services", name, "networks", net, k), "not supported; the engine assigns addresses")
+        nets[key] = table
+    if any(nets.values()):
+        out["networks"] = nets
+    else:
+        out["networks"] = list(nets)
+
+
+def _depends_on(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
+    deps: dict[str, str] = {}
+    for dep, spec in (value or {}).items():
+        if dep in m.project.skipped:
+            m.skip(("services", name, "depends_on", dep), f"{dep} is left out ({m.project.skipped[dep]})")
+            continue
+        cond = (spec or {}).get("condition", "service_started")
+        deps[dep] = str(cond).removeprefix("service_").replace("completed_successfully", "completed")
+        for k in sorted(set(spec or {}) - {"condition"}):
+            m.skip(("services", name, "depends_on", dep, k), "not supported; hostform waits for the condition only")
+    out["depends_on"] = deps
+
+
+def _healthcheck(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
+    spec = dict(value or {})
+    test = spec.get("test")
+    if spec.get("disable") or test == ["NONE"] or test == "NONE":
+        out["healthcheck"] = {"disable": True}
+        return
+    hc: dict[str, Any] = {}
+    for k, v in spec.items():
+        if k in ("test", "interval", "timeout", "retries", "start_period"):
+            hc[k] = v
+        else:
+            m.skip(("services", name, "healthcheck", k), "not supported")
+    out["healthcheck"] = hc
+
+
+def _restart(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
+    out["restart"] = "no" if value is False else str(value)
+
+
+def _deploy(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
+    path = ("services", name, "deploy")
+    for k, v in (value or {}).items():
+        if k == "replicas":
+            out["replicas"] = v
+        elif k == "resources":
+            _resources(m, path, v or {}, out)
+        elif k == "update_config" and isinstance(v, dict) and "order" in v:
+            out["update"] = {"order": v["order"]}
+            for rest in sorted(set(v) - {"order"}):
+                m.skip((*path, k, rest), "not supported on one host; hostform replaces replicas one after another")
+        elif k == "restart_policy" and isinstance(v, dict) and "restart" not in out:
+            cond = {"none": "no", "any": "always", "on-failure": "on-failure"}.get(str(v.get("condition", "any")))
+            attempts = v.get("max_attempts")
+            out["restart"] = f"on-failure:{attempts}" if cond == "on-failure" and attempts else cond
+        else:
+            m.skip((*path, k), "not supported (Swarm scheduling: placement, update and rollback settings)")
+
+
+def _resources(m: _Mapper, path: tuple[str, ...], value: dict[str, Any], out: dict[str, Any]) -> None:
+    keys = {("limits", "memory"): "memory", ("limits", "cpus"): "cpus", ("limits", "pids"): "pids_limit",
+            ("reservations", "memory"): "memory_reservation"}  # fmt: skip
+    for section, spec in value.items():
+        for k, v in (spec or {}).items():
+            target = keys.get((section, k))
+            if target is None:
+                m.skip((*path, "resources", section, k), "not supported (reservations other than memory are Swarm's)")
+            else:
+                out[target] = float(v) if target == "cpus" else v
+
+
+def _files(kind: str) -> Callable[[_Mapper, str, Any, dict[str, Any]], None]:
+    def handler(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
+        for entry in value or []:
+            spec = {"source": entry} if isinstance(entry, str) else dict(entry)
+            source = str(spec["source"])
+            default = f"/run/secrets/{source}" if kind == "secrets" else f"/{source}"
+            target = str(spec.get("target") or default)
+            if kind == "secrets" and not target.startswith("/"):
+                target = f"/run/secrets/{target}"
+            mount: dict[str, Any] = {"source": source, "target": target}
+            if "mode" in spec:
+                mode = spec["mode"]
+                mount["mode"] = format(mode, "04o") if isinstance(mode, int) else str(mode)
+            for k in sorted(set(spec) - {"source", "target", "mode"}):
+                m.skip(("services", name, kind, source, k), "not supported; files are owned by root")
+            out.setdefault("files", []).append(mount)
+
+    return handler
+
+
+def _scale(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
+    out["replicas"] = value
+
+
+def _pull_policy(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
+    policy = {"always": "always", "missing": "missing", "if_not_present": "missing", "never": "never"}.get(str(value))
+    if policy is None:
+        raise Unsupported(f'pull_policy {value!r}: hostform pulls (`pull = "missing"|"always"|"never"`), never builds')
+    out["pull"] = policy
+
+
+def _float(stack_key: str) -> Callable[[_Mapper, str, Any, dict[str, Any]], None]:
+    def handler(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
+        out[stack_key] = float(value)
+
+    return handler
+
+
+def _labels_key(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
+    out["labels"] = _labels(value)
+
+
+_HANDLERS: dict[str, Callable[[_Mapper, str, Any, dict[str, Any]], None]] = {
+    "image": _image,
+    "build": _build,
+    "command": _direct("command"),
+    "entrypoint": _direct("entrypoint"),
+    "environment": _environment,
+    "env_file": _env_file,
+    "ports": _ports,
+    "volumes": _volumes,
+    "tmpfs": _tmpfs,
+    "networks": _networks,
+    "depends_on": _depends_on,
+    "healthcheck": _healthcheck,
+    "restart": _restart,
+    "deploy": _deploy,
+    "labels": _labels_key,
+    "user": _direct("user"),
+    "working_dir": _direct("working_dir"),
+    "hostname": _direct("hostname"),
+    "cap_add": _direct("cap_add"),
+    "cap_drop": _direct("cap_drop"),
+    "read_only": _direct("read_only"),
+    "stop_signal": _direct("stop_signal"),
+    "stop_grace_period": _direct("stop_grace_period"),
+    "extra_hosts": _direct("extra_hosts"),
+    "mem_limit": _direct("memory"),
+    "mem_reservation": _direct("memory_reservation"),
+    "cpus": _float("cpus"),
+    "pids_limit": _direct("pids_limit"),
+    "configs": _files("configs"),
+    "secrets": _files("secrets"),
+    "scale": _scale,
+    "pull_policy": _pull_policy,
+}
+
+
+def map_project(project: ComposeProject, out_dir: Path) -> MappedStack:
+    stack = MappedStack(name=project.name, variables=dict(project.variables))
+    mapper = _Mapper(project, out_dir.resolve(), stack)
+    mapper.networks()
+    mapper.volumes()
+    mapper.files()
+    mapper.services()
+    for path, message in project.notes:
+        stack.skipped.append(Skipped(".".join(path), project.source(path), message))
+    return stack

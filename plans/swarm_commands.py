@@ -1,0 +1,66 @@
+"""The stages of plan, apply, destroy and drift when the stack's target is Swarm.
+
+The commands (plans/commands.py) keep their pipeline; these stages take the place of observe
+and plan there, so that rendering, confirming, the lock and reporting stay one code path.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hostform.declare.errors import HostformError
+from hostform.declare.load import LoadedStack
+from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind
+from hostform.plans.swarm_plan import swarm_plan
+from hostform.runtime.engine import Engine
+from hostform.runtime.swarm import SwarmObserved, observe_swarm, require_manager
+
+
+def connect(engine: Engine) -> None:
+    engine.swarm = True
+    require_manager(engine)
+
+
+def stage_observe(engine: Engine, loaded: LoadedStack, for_drift: bool = True) -> SwarmObserved:
+    services = loaded.stack.services().values()
+    images = [s.image for s in services]
+    scheduled = any(s.placement is not None or s.reservations is not None for s in services)
+    return observe_swarm(engine, loaded.name, images, with_tasks=for_drift, with_nodes=for_drift or scheduled)
+
+
+def stage_plan(engine: Engine, loaded: LoadedStack) -> Plan:
+    observed = stage_observe(engine, loaded, for_drift=False)
+    return swarm_plan(loaded, observed, observed.key or os.urandom(16))
+
+
+def refuse_saved_plans() -> HostformError:
+    return HostformError("saved plans (--out, apply PLANFILE) are not supported on target = 'swarm' yet")
+
+
+def destroy_plan(engine: Engine, stack: str) -> Plan:
+    """Every service, config, secret and overlay network carrying the stack's label; never a volume
+    (a named volume lives on each node: hostform leaves them, data and all)."""
+    observed = observe_swarm(engine, stack, [], with_tasks=False)
+    reason = (Reason(ReasonKind.ORPHAN, text="destroy"),)
+    changes = [
+        Change(
+            f"{'jobs' if s.kind == 'job' else 'containers'}.{s.name}",
+            s.kind,
+            s.name,
+            s.engine_name,
+            Action.DELETE,
+            reason,
+            current_id=s.id,
+        )
+        for s in observed.services
+    ]
+    changes += [
+        Change(f"files.{f.name}", f.kind, f.name, f.engine_name, Action.DELETE, reason, current_id=f.id)
+        for f in observed.files
+    ]
+    changes += [
+        Change(f"networks.{n.name}", "network", n.name, n.engine_name, Action.DELETE, reason, current_id=n.id)
+        for n in observed.networks
+    ]
+    warning = "named volumes stay on the nodes that made them (hostform never removes them on Swarm)"
+    return Plan(stack, tuple(changes), observed.fingerprint(), (), (warning,), observed.tokens(), observed.key or b"")

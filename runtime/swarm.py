@@ -1,0 +1,438 @@
+"""The Docker Swarm adapter: a manager's services, tasks, nodes, configs, secrets and overlay
+networks as frozen records (no raw dict leaves runtime/), and the primitive actions on them.
+
+Service updates always send a full spec with the version index (`POST /services/{id}/update
+?version=N`): a partial update silently resets replicas, networks and labels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from hostform.declare import names
+from hostform.declare.errors import EngineError
+from hostform.runtime.engine import Engine
+
+LABEL_SENT = "io.hostform.sent"  # digest of the fields hostform owns, as sent: a hand update changes them
+LABEL_DIGEST = "io.hostform.content"  # a config's or secret's content digest
+
+
+@dataclass(frozen=True)
+class SwarmNode:
+    id: str
+    hostname: str
+    role: str  # manager | worker
+    state: str  # ready | down | unknown | disconnected
+    availability: str  # active | pause | drain
+    labels: tuple[tuple[str, str], ...]
+    memory: int  # bytes the node reports
+    nano_cpus: int
+
+
+@dataclass(frozen=True)
+class SwarmTask:
+    id: str
+    service_id: str
+    slot: int
+    node_id: str
+    state: str  # new | pending | assigned | ... | running | complete | failed | rejected | shutdown
+    desired_state: str
+    error: str
+    message: str
+    updated: str  # the status timestamp, as the engine gives it (ISO 8601)
+    created: float = 0.0  # unix seconds, on the manager's clock
+    spec_digest: str = ""  # the task's spec: equal to its service's template_digest when it runs the current spec
+
+
+@dataclass(frozen=True)
+class SwarmService:
+    id: str
+    engine_name: str
+    name: str  # the resource's key in the stack file
+    kind: str  # container | job
+    version: int
+    image: str  # as the spec holds it (tag@digest)
+    mode: str  # replicated | global | replicated-job
+    replicas: int | None
+    last_applied: dict[str, Any] | None
+    spec_hash: str | None
+    sent: str | None  # LABEL_SENT as hostform left it
+    owned: str  # the same digest over the live spec now
+    update_state: str | None  # updating | paused | completed | rollback_started | rollback_paused | ...
+    update_message: str
+    has_previous: bool = False
+    template_digest: str = ""  # of the task template now: tasks running it are up to date
+
+
+@dataclass(frozen=True)
+class SwarmFile:
+    """A Swarm config or secret of the stack (content never read back)."""
+
+    id: str
+    engine_name: str
+    kind: str  # config | secret
+    name: str  # the [files.X] key
+
+
+@dataclass(frozen=True)
+class SwarmNetwork:
+    id: str
+    engine_name: str
+    name: str
+    driver: str
+    attachable: bool
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SwarmObserved:
+    stack: str
+    services: tuple[SwarmService, ...]
+    tasks: tuple[SwarmTask, ...]
+    nodes: tuple[SwarmNode, ...]
+    files: tuple[SwarmFile, ...]
+    networks: tuple[SwarmNetwork, ...]
+    key: bytes | None
+    images: dict[str, str | None]  # declared reference -> reference pinned by digest (None: unresolved)
+    image_problems: dict[str, str] = field(default_factory=dict)  # reference -> why it cannot be used
+
+    def service(self, name: str) -> SwarmService | None:
+        return next((s for s in self.services if s.name == name), None)
+
+    def tasks_of(self, service_id: str) -> list[SwarmTask]:
+        return [t for t in self.tasks if t.service_id == service_id]
+
+    def node_name(self, node_id: str) -> str:
+        return next((n.hostname for n in self.nodes if n.id == node_id), node_id[:12] or "(no node)")
+
+    def tokens(self) -> dict[str, str]:
+        out = {f"service {s.engine_name}": f"{s.id[:12]}/{s.version}/{s.spec_hash}" for s in self.services}
+        out.update({f"network {n.engine_name}": n.id[:12] for n in self.networks})
+        out.update({f"{f.kind} {f.engine_name}": f.id[:12] for f in self.files})
+        out.update({f"image {ref}": pinned or "unresolved" for ref, pinned in self.images.items()})
+        return out
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(self.tokens(), sort_keys=True).encode()).hexdigest()[:24]
+
+
+# ---------------------------------------------------------------- reading
+
+
+def is_manager(engine: Engine) -> bool:
+    info = engine.call("read the engine's swarm state", engine.api.info)
+    swarm = info.get("Swarm") or {}
+    return bool(swarm.get("ControlAvailable"))
+
+
+def require_manager(engine: Engine) -> None:
+    if not is_manager(engine):
+        raise EngineError(
+            f"the engine at {engine.address} is not a Swarm manager: target = 'swarm' needs a manager's address "
+            "(--host, DOCKER_HOST or the Docker context)"
+        )
+
+
+def observe_swarm(
+    engine: Engine, stack: str, images: list[str], with_tasks: bool = True, with_nodes: bool = True
+) -> SwarmObserved:
+    """The stack's objects on the manager; tasks (for waits and drift) and nodes (for scheduling
+    checks and drift) only when asked: a no-op plan needs neither."""
+    label = f"{names.LABEL_STACK}={stack}"
+    raw_services = engine.call("list services", engine.api.services, filters={"label": label})
+    services = tuple(sorted((_service(s) for s in raw_services), key=lambda s: s.engine_name))
+    tasks: tuple[SwarmTask, ...] = ()
+    if with_tasks and services:
+        raw_tasks = engine.call("list tasks", engine.api.tasks, filters={"label": label})
+        ours = {s.id for s in services}
+        tasks = tuple(_task(t) for t in raw_tasks if t.get("ServiceID") in ours)
+    nets = engine.call("list networks", engine.api.networks, filters={"label": label})
+    networks = tuple(_network(n) for n in nets if n.get("Scope") == "swarm")
+    files = tuple(_files(engine, label))
+    key = next(
+        (bytes.fromhex(n.labels[names.LABEL_KEY]) for n in networks if names.LABEL_KEY in n.labels),
+        None,
+    )
+    pinned, problems = resolve_images(engine, images)
+    found_nodes = nodes(engine) if with_nodes else ()
+    return SwarmObserved(stack, services, tasks, found_nodes, files, networks, key, pinned, problems)
+
+
+def nodes(engine: Engine) -> tuple[SwarmNode, ...]:
+    return tuple(sorted((_node(n) for n in engine.call("list nodes", engine.api.nodes)), key=lambda n: n.hostname))
+
+
+def _node(raw: dict[str, Any]) -> SwarmNode:
+    desc = raw.get("Description") or {}
+    res = desc.get("Resources") or {}
+    spec = raw.get("Spec") or {}
+    return SwarmNode(
+        id=raw["ID"],
+        hostname=desc.get("Hostname", ""),
+        role=spec.get("Role", "worker"),
+        state=(raw.get("Status") or {}).get("State", "unknown"),
+        availability=spec.get("Availability", "active"),
+        labels=tuple(sorted((spec.get("Labels") or {}).items())),
+        memory=int(res.get("MemoryBytes") or 0),
+        nano_cpus=int(res.get("NanoCPUs") or 0),
+    )
+
+
+def _service(raw: dict[str, Any]) -> SwarmService:
+    spec = raw.get("Spec") or {}
+    labels = spec.get("Labels") or {}
+    mode = spec.get("Mode") or {}
+    kind_of_mode = "global" if "Global" in mode else "replicated-job" if "ReplicatedJob" in mode else "replicated"
+    replicas = (mode.get("Replicated") or {}).get("Replicas")
+    try:
+        last = json.loads(labels[names.LABEL_SPEC]) if names.LABEL_SPEC in labels else None
+    except ValueError:
+        last = None
+    status = raw.get("UpdateStatus") or {}
+    return SwarmService(
+        id=raw["ID"],
+        engine_name=spec.get("Name", ""),
+        name=labels.get(names.LABEL_NAME, ""),
+        kind=labels.get(names.LABEL_KIND, "container"),
+        version=int((raw.get("Version") or {}).get("Index", 0)),
+        image=((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image", ""),
+        mode=kind_of_mode,
+        replicas=None if replicas is None else int(replicas),
+        last_applied=last,
+        spec_hash=labels.get(names.LABEL_SPEC_HASH),
+        sent=labels.get(LABEL_SENT),
+        owned=owned_digest(spec),
+        update_state=status.get("State"),
+        update_message=status.get("Message", ""),
+        has_previous=bool(raw.get("PreviousSpec")),
+        template_digest=template_digest(spec.get("TaskTemplate") or {}),
+    )
+
+
+def engine_time(text: str) -> float:
+    """An engine timestamp (RFC 3339 with nanoseconds) as unix seconds."""
+    from datetime import datetime
+
+    if not text:
+        return 0.0
+    head, _, frac = text.rstrip("Z").partition(".")
+    try:
+        seconds = datetime.fromisoformat(head + "+00:00").timestamp()
+    except ValueError:
+        return 0.0
+    return seconds + float(f"0.{frac[:9]}" if frac else 0)
+
+
+def _task(raw: dict[str, Any]) -> SwarmTask:
+    status = raw.get("Status") or {}
+    return SwarmTask(
+        id=raw["ID"],
+        service_id=raw.get("ServiceID", ""),
+        slot=int(raw.get("Slot") or 0),
+        node_id=raw.get("NodeID", ""),
+        state=status.get("State", ""),
+        desired_state=raw.get("DesiredState", ""),
+        error=status.get("Err", ""),
+        message=status.get("Message", ""),
+        updated=status.get("Timestamp", ""),
+        created=engine_time(raw.get("CreatedAt", "")),
+        spec_digest=template_digest(raw.get("Spec") or {}),
+    )
+
+
+def template_digest(task_spec: dict[str, Any]) -> str:
+    """A task carries a copy of its service's task template (plus the runtime's name)."""
+    view = {k: v for k, v in task_spec.items() if k != "Runtime"}
+    return hashlib.sha256(json.dumps(view, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _network(raw: dict[str, Any]) -> SwarmNetwork:
+    labels = raw.get("Labels") or {}
+    return SwarmNetwork(
+        id=raw["Id"],
+        engine_name=raw["Name"],
+        name=labels.get(names.LABEL_NAME, ""),
+        driver=raw.get("Driver", ""),
+        attachable=bool(raw.get("Attachable")),
+        labels=labels,
+    )
+
+
+def _files(engine: Engine, label: str) -> list[SwarmFile]:
+    out = []
+    for kind, lister in (("config", engine.api.configs), ("secret", engine.api.secrets)):
+        for raw in engine.call(f"list {kind}s", lister, filters={"label": label}):
+            spec = raw.get("Spec") or {}
+            labels = spec.get("Labels") or {}
+            if labels.get(names.LABEL_KIND) == "lock":
+                continue
+            out.append(SwarmFile(raw["ID"], spec.get("Name", ""), kind, labels.get(names.LABEL_NAME, "")))
+    return sorted(out, key=lambda f: (f.kind, f.engine_name))
+
+
+def resolve_images(engine: Engine, refs: list[str]) -> tuple[dict[str, str | None], dict[str, str]]:
+    """Each reference pinned by its registry digest, as `docker stack deploy` does, so that every
+    node runs the same bits. A reference the registry does not know is a problem, said plainly."""
+    pinned: dict[str, str | None] = {}
+    problems: dict[str, str] = {}
+    for ref in sorted(set(refs)):
+        if "@sha256:" in ref:
+            pinned[ref] = ref
+            continue
+        try:
+            data = engine.call(f"resolve {ref}", engine.api.inspect_distribution, ref)
+            pinned[ref] = f"{ref}@{data['Descriptor']['digest']}"
+        except EngineError as exc:
+            pinned[ref] = None
+            problems[ref] = _image_problem(engine, ref, str(exc))
+    return pinned, problems
+
+
+def _image_problem(engine: Engine, ref: str, why: str) -> str:
+    registry = ref.split("/", 1)[0] if "/" in ref and any(c in ref.split("/", 1)[0] for c in ".:") else "docker.io"
+    if engine.image_id(ref) is not None:
+        return (
+            f"image {ref!r} exists only on the engine at {engine.address}, not in its registry {registry}: "
+            "push it to a registry every node can reach and name it there"
+        )
+    return f"image {ref!r} cannot be resolved in its registry {registry}: {why.split(': ', 1)[-1]}"
+
+
+# ---------------------------------------------------------------- the fields hostform owns
+
+
+_OWNED_TASK = ("Resources", "Placement", "RestartPolicy")
+_OWNED_CONTAINER = (
+    "Image",
+    "Env",
+    "Args",
+    "Command",
+    "Labels",
+    "User",
+    "Dir",
+    "Hostname",
+    "ReadOnly",
+    "StopSignal",
+    "StopGracePeriod",
+    "Healthcheck",
+    "Hosts",
+    "Mounts",
+)
+
+
+def owned_digest(spec: dict[str, Any]) -> str:
+    """A digest over the fields hostform sets, with empty values dropped: Swarm fills defaults in
+    (they never count), and a `docker service update` by hand changes it."""
+    task = spec.get("TaskTemplate") or {}
+    container = task.get("ContainerSpec") or {}
+    owned: dict[str, Any] = {k: container.get(k) for k in _OWNED_CONTAINER}
+    owned["Env"] = sorted(owned["Env"] or [])
+    view = {
+        "container": owned,
+        "task": {k: task.get(k) for k in _OWNED_TASK},
+        "configs": _references(container.get("Configs"), "ConfigName"),
+        "secrets": _references(container.get("Secrets"), "SecretName"),
+        "mode": spec.get("Mode"),
+        "update": spec.get("UpdateConfig"),
+        "rollback": spec.get("RollbackConfig"),
+        "endpoint": spec.get("EndpointSpec"),
+    }
+    return hashlib.sha256(json.dumps(_pruned(view), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _references(refs: list[dict[str, Any]] | None, key: str) -> list[tuple[str, str]]:
+    return sorted((r.get(key, ""), (r.get("File") or {}).get("Name", "")) for r in refs or [])
+
+
+def _pruned(value: Any) -> Any:
+    if isinstance(value, dict):
+        out = {k: _pruned(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v not in (None, {}, [], "", 0, False)}
+    if isinstance(value, list):
+        return [_pruned(v) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------- actions
+
+
+def create_service(engine: Engine, body: dict[str, Any]) -> str:
+    api = engine.api
+    what = f"create service {body['Name']}"
+    result = engine.call(what, lambda: api._result(api._post_json(api._url("/services/create"), data=body), True))
+    return str(result["ID"])
+
+
+def update_service(engine: Engine, service_id: str, version: int, body: dict[str, Any], rollback: bool = False) -> None:
+    """The full spec with the version index it was read at."""
+    api = engine.api
+    params: dict[str, Any] = {"version": version}
+    if rollback:
+        params["rollback"] = "previous"
+    url = api._url("/services/{0}/update", service_id)
+    engine.call(f"update service {body['Name']}", lambda: api._result(api._post_json(url, data=body, params=params)))
+
+
+def inspect_service(engine: Engine, ident: str) -> SwarmService | None:
+    import docker.errors
+
+    try:
+        raw = engine.api.inspect_service(ident)
+    except docker.errors.NotFound:
+        return None
+    except Exception:  # noqa: BLE001 - translated below
+        raw = engine.call(f"inspect service {ident}", engine.api.inspect_service, ident)
+    return _service(raw)
+
+
+def service_tasks(engine: Engine, service_id: str) -> list[SwarmTask]:
+    raw = engine.call("list tasks", engine.api.tasks, filters={"service": service_id})
+    return [_task(t) for t in raw]
+
+
+def remove_service(engine: Engine, ident: str) -> None:
+    engine.call(f"remove service {ident}", engine.api.remove_service, ident)
+
+
+def create_network(engine: Engine, name: str, labels: dict[str, str], **options: Any) -> str:
+    result = engine.call(
+        f"create network {name}",
+        engine.api.create_network,
+        name,
+        driver="overlay",
+        attachable=True,
+        labels=labels,
+        check_duplicate=True,
+        **options,
+    )
+    return str(result["Id"])
+
+
+def remove_network(engine: Engine, ident: str, patience: float = 15.0) -> None:
+    """Removed, and waited for: the manager lists a removed overlay network for a few seconds
+    more, and a plan made meanwhile would take it for present."""
+    import time
+
+    engine.remove_network(ident)
+    deadline = time.monotonic() + patience
+    while engine.call("list networks", engine.api.networks, ids=[ident]) and time.monotonic() < deadline:
+        time.sleep(0.25)
+
+
+def create_file(engine: Engine, kind: str, name: str, data: bytes, labels: dict[str, str]) -> str:
+    create = engine.api.create_config if kind == "config" else engine.api.create_secret
+    result = engine.call(f"create {kind} {name}", create, name, data, labels=labels)
+    return str(result["ID"])
+
+
+def remove_file(engine: Engine, kind: str, ident: str) -> None:
+    remove = engine.api.remove_config if kind == "config" else engine.api.remove_secret
+    engine.call(f"remove {kind} {ident}", remove, ident)
+
+
+def file_ids(engine: Engine, stack: str) -> dict[str, str]:
+    """engine name -> ID of the stack's configs and secrets (for the references services carry)."""
+    return {f.engine_name: f.id for f in _files(engine, f"{names.LABEL_STACK}={stack}")}

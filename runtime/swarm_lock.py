@@ -1,0 +1,29 @@
+"""The stack lock on a Swarm manager: a config named for the stack (creation is atomic and
+cluster-wide, so two machines driving one swarm exclude each other). Its labels say who holds it."""
+
+from __future__ import annotations
+
+from hostform.declare.errors import ConflictError, EngineError
+from hostform.runtime.engine import Engine
+
+
+def read(engine: Engine, name: str) -> dict[str, str] | None:
+    found = engine.call("read the stack lock", engine.api.configs, filters={"name": name})
+    exact = [c for c in found if (c.get("Spec") or {}).get("Name") == name]
+    if not exact:
+        return None
+    labels: dict[str, str] = (exact[0].get("Spec") or {}).get("Labels") or {}
+    return labels
+
+
+def create(engine: Engine, name: str, labels: dict[str, str]) -> None:
+    try:
+        engine.call("take the stack lock", engine.api.create_config, name, b"hostform lock", labels=labels)
+    except EngineError as exc:
+        if "already exists" in str(exc) or isinstance(exc, ConflictError):
+            raise ConflictError(str(exc)) from None
+        raise
+
+
+def remove(engine: Engine, name: str) -> None:
+    engine.call("release the stack lock", engine.api.remove_config, name)

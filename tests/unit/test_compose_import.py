@@ -1,0 +1,152 @@
+"""Compose files read, interpolated, merged and written as a stack (no engine)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from hostform.declare.compose import load_compose
+from hostform.declare.errors import StackError
+from hostform.declare.load import load
+from hostform.plans.cli import main
+from hostform.plans.compose_import import import_compose
+
+CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "compose"
+
+
+def write(folder: Path, text: str, name: str = "docker-compose.yml") -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def stack_of(folder: Path, text: str, **kw: object) -> dict:  # type: ignore[type-arg]
+    write(folder, text)
+    out, _, _ = import_compose([str(folder / "docker-compose.yml")], str(folder / "hostform.toml"), **kw)  # type: ignore[arg-type]
+    return tomllib.loads(out)
+
+
+@pytest.mark.parametrize(
+    ("value", "env", "want_value", "want_template"),
+    [
+        ("${A}", {"A": "x"}, "x", "{{ vars.A }}"),
+        ("$A-b", {"A": "x"}, "x-b", "{{ vars.A }}-b"),
+        ("${A:-d}", {"A": ""}, "d", "{{ vars.A }}"),
+        ("${A-d}", {"A": ""}, "", "{{ vars.A }}"),
+        ("${A-d}", {}, "d", "{{ vars.A }}"),
+        ("${A:+yes}", {"A": "1"}, "yes", "yes"),
+        ("${A:+yes}", {}, "", ""),
+        ("$$HOME", {}, "$HOME", "$HOME"),
+        ("${A:-${B}}", {"B": "b"}, "b", "{{ vars.A }}"),
+        ("pw=${DB_PASSWORD}", {"DB_PASSWORD": "s3"}, "pw=s3", "pw={{ secret('DB_PASSWORD') }}"),
+        ("{{x}}${A}", {"A": "1"}, "{{x}}1", "{{ '{{' }}x}}{{ vars.A }}"),
+    ],
+)
+def test_interpolation(tmp_path: Path, value: str, env: dict[str, str], want_value: str, want_template: str) -> None:
+    write(tmp_path, f"services:\n  s:\n    image: i\n    labels:\n      v: '{value}'\n")
+    project = load_compose([tmp_path / "docker-compose.yml"], environ=env)
+    got = project.services["s"]["labels"]["v"]
+    assert got == want_value
+    assert getattr(got, "template", got) == want_template or (got == want_value == want_template)
+
+
+def test_required_variable_names_file_line_and_key(tmp_path: Path) -> None:
+    write(tmp_path, "services:\n  s:\n    image: i\n    environment:\n      X: ${NEED:?set NEED}\n")
+    with pytest.raises(StackError) as exc:
+        load_compose([tmp_path / "docker-compose.yml"], environ={})
+    assert (
+        str(exc.value)
+        == "docker-compose.yml:5: services.s.environment.X: required variable NEED is missing a value: set NEED"
+    )
+
+
+def test_dot_env_beside_the_file_and_the_shell_wins(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("PORT=8001\nTAG=2\n")
+    out = stack_of(tmp_path, "services:\n  s:\n    image: b:${TAG}\n    ports: ['${PORT}:80']\n")
+    assert out["containers"]["s"]["ports"] == ["{{ vars.PORT }}:80"]
+    project = load_compose([tmp_path / "docker-compose.yml"], environ={"TAG": "3"})
+    assert project.variables == {"PORT": "8001", "TAG": "3"}
+
+
+def test_files_merge_in_order(tmp_path: Path) -> None:
+    write(tmp_path, "services:\n  s:\n    image: a\n    ports: ['1:1']\n    environment: [A=1, B=1]\n")
+    write(tmp_path, "services:\n  s:\n    image: b\n    ports: ['2:2']\n    environment: {B: 2}\n", "over.yml")
+    project = load_compose([tmp_path / "docker-compose.yml", tmp_path / "over.yml"], environ={})
+    s = project.services["s"]
+    assert (s["image"], s["ports"], s["environment"]) == ("b", ["1:1", "2:2"], {"A": "1", "B": 2})
+    assert str(project.source(("services", "s", "image"))) == "over.yml:3"
+    assert str(project.source(("services", "s"))) == "docker-compose.yml:2"
+
+
+def test_extends_from_another_file(tmp_path: Path) -> None:
+    write(tmp_path, "services:\n  base:\n    image: a\n    environment: {A: '1'}\n", "common.yml")
+    write(tmp_path, "services:\n  s:\n    extends: {file: common.yml, service: base}\n    environment: {B: '2'}\n")
+    project = load_compose([tmp_path / "docker-compose.yml"], environ={})
+    assert project.services["s"]["image"] == "a"
+    assert project.services["s"]["environment"] == {"A": "1", "B": "2"}
+
+
+def test_profiles_leave_services_out_unless_enabled(tmp_path: Path) -> None:
+    text = "services:\n  s:\n    image: a\n  dbg:\n    image: a\n    profiles: [debug]\n"
+    assert "dbg" not in stack_of(tmp_path, text)["containers"]
+    assert "dbg" in stack_of(tmp_path, text, profiles=["debug"])["containers"]
+
+
+def test_completed_dependency_makes_a_job(tmp_path: Path) -> None:
+    text = (
+        "services:\n  mig:\n    image: a\n    restart: always\n  web:\n    image: a\n"
+        "    depends_on:\n      mig: {condition: service_completed_successfully}\n"
+    )
+    out = stack_of(tmp_path, text)
+    assert out["jobs"]["mig"] == {"image": "a"}
+    assert out["containers"]["web"]["depends_on"] == {"mig": "completed"}
+
+
+def test_secrets_never_in_the_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = (
+        "services:\n  s:\n    image: a\n    environment:\n      POSTGRES_PASSWORD: literal-pw\n"
+        "      URL: 'x://u:${DB_PASSWORD}@h'\n      API_TOKEN:\n"
+    )
+    write(tmp_path, text)
+    monkeypatch.setenv("DB_PASSWORD", "from-env-pw")
+    monkeypatch.setenv("API_TOKEN", "tok-value")
+    project_out, _, secrets = import_compose([str(tmp_path / "docker-compose.yml")], None)
+    for value in ("literal-pw", "from-env-pw", "tok-value"):
+        assert value not in project_out
+    assert set(secrets) == {"POSTGRES_PASSWORD", "DB_PASSWORD", "API_TOKEN"}
+
+
+def test_unsupported_keys_are_listed_with_the_nearest_way(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(tmp_path, "services:\n  s:\n    image: a\n    privileged: true\n    init: true\n    expose: [80]\n")
+    assert main(["import", "compose", str(tmp_path / "docker-compose.yml"), "-o", str(tmp_path / "s.toml")]) == 0
+    err = capsys.readouterr().err
+    assert "services.s.privileged (docker-compose.yml:4): not supported; `cap_add` lists the capabilities" in err
+    assert "services.s.init (docker-compose.yml:5)" in err
+    text = (tmp_path / "s.toml").read_text()
+    assert "#   services.s.expose (docker-compose.yml:6)" in text
+
+
+def test_bad_yaml_is_one_error_with_a_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(tmp_path, "services:\n  s:\n    image: [a\n")
+    assert main(["import", "compose", str(tmp_path / "docker-compose.yml")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and ":4: not valid YAML" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("folder", sorted(p.name for p in CORPUS.iterdir() if p.is_dir()))
+def test_corpus_imports_to_a_valid_stack_the_same_each_time(tmp_path: Path, folder: str) -> None:
+    import shutil
+
+    shutil.copytree(CORPUS / folder, tmp_path / folder)
+    base = tmp_path / folder
+    files = [str(base / "docker-compose.yml"), *sorted(str(p) for p in base.glob("docker-compose.*.yml"))]
+    out = base / "hostform.toml"
+    first, _, secrets = import_compose(files, str(out))
+    second, _, _ = import_compose(files, str(out))
+    assert first == second
+    out.write_text(first)
+    env = {name: "set-for-the-test" for name in secrets}
+    loaded = load(out, environ=env)
+    assert loaded.stack.containers

@@ -1,0 +1,43 @@
+"""What a command imports before it answers: `--version` and `--help` neither pydantic nor the
+docker SDK, `validate` no docker SDK. Whole processes, as a user starts them (not timed:
+bench/plan_remote.py measures; a heavy import creeping back is what these catch)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROBE = """
+import json, sys
+from hostform.plans.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+heavy = ("pydantic", "pydantic_core", "docker", "requests", "urllib3", "jinja2", "rich", "deepdiff")
+print(json.dumps({"code": code, "loaded": [m for m in heavy if m in sys.modules]}), file=sys.stderr)
+"""
+
+
+def loaded_by(*args: str, cwd: Path | None = None) -> dict[str, object]:
+    proc = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=60, cwd=cwd)
+    result: dict[str, object] = json.loads(proc.stderr.strip().splitlines()[-1])
+    return result
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["plan", "--help"]])
+def test_version_and_help_import_neither_pydantic_nor_the_sdk(args: list[str]) -> None:
+    assert loaded_by(*args) == {"code": 0, "loaded": []}
+
+
+def test_validate_does_not_import_the_docker_sdk(tmp_path: Path) -> None:
+    stack = tmp_path / "hostform.toml"
+    stack.write_text('[stack]\nname = "small"\n\n[containers.web]\nimage = "busybox:1"\nports = ["8080:80"]\n')
+    result = loaded_by("validate", str(stack))
+    assert result["code"] == 0
+    assert set(result["loaded"]) & {"docker", "requests", "urllib3"} == set(), result  # type: ignore[arg-type]
+    assert "pydantic" in result["loaded"]  # type: ignore[operator]  # it did validate
