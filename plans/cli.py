@@ -196,6 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", metavar="STACK.toml", help="write here (default: standard output)")
     p.add_argument("--profile", action="append", default=[], metavar="NAME", help="enable a Compose profile")
     p.add_argument("-p", "--project-name", metavar="NAME", help="the stack's name (default: Compose's project name)")
+    p.add_argument(
+        "--existing-volumes",
+        action="store_true",
+        help="use the project's volumes by the names Compose gave them (external): their data stays",
+    )
 
     p = sub.add_parser("prune-images", parents=[common], help="remove the stack's old built images no container uses")
     _stack_args(p)
@@ -263,7 +268,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     """The stack goes to --out or standard output; what was not imported to standard error."""
     from hostform.plans.compose_import import import_compose
 
-    text, skipped, secrets = import_compose([args.file, *args.more], args.out, args.profile, args.project_name)
+    files = [args.file, *args.more]
+    text, skipped, secrets = import_compose(files, args.out, args.profile, args.project_name, args.existing_volumes)
     if args.out:
         _write_text(args.out, text)
     else:
@@ -308,12 +314,8 @@ def _terminated(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    given = sys.argv[1:] if argv is None else list(argv)
-    if given == ["--version"]:  # asked by scripts at every run: not even argparse
-        print(f"hostform {_version()}")
-        return EXIT_OK
     parser = build_parser()
-    args = parser.parse_args(given)  # --help and --version end here, before any of hostform is imported
+    args = parser.parse_args(argv)  # --help and --version end here, before any of hostform is imported
     from hostform.declare.errors import HostformError
 
     previous = signal.signal(signal.SIGTERM, _terminated)  # the applier installs its own while it runs

@@ -53,7 +53,8 @@ def stage_connect(args: argparse.Namespace, loaded: LoadedStack | None = None) -
         getattr(args, "tlskey", None),
     )
     engine = Engine(getattr(args, "host", None), tls=tls)
-    engine.ping()
+    if not engine.remote:  # a remote engine's first read fails as clearly, without a round trip of its own
+        engine.ping()
     if loaded is not None and loaded.stack.on_swarm:
         from hostform.plans import swarm_commands
 

@@ -89,6 +89,7 @@ class MappedStack:
     sources: dict[tuple[str, ...], Source] = field(default_factory=dict)
     skipped: list[Skipped] = field(default_factory=list)
     secrets: dict[str, str] = field(default_factory=dict)  # secret name -> what to set
+    kept_volumes: list[str] = field(default_factory=list)  # Compose's volumes used as they are (external)
 
 
 class Unsupported(Exception):
@@ -102,6 +103,7 @@ class _Mapper:
     stack: MappedStack
     net_keys: dict[str, str] = field(default_factory=dict)  # compose network key -> stack key
     vol_keys: dict[str, str] = field(default_factory=dict)
+    existing_volumes: bool = False
 
     def skip(self, path: tuple[str, ...], reason: str) -> None:
         self.stack.skipped.append(Skipped(".".join(path), self.project.source(path), reason))
@@ -161,6 +163,10 @@ class _Mapper:
             if isinstance(external, dict):
                 name = external.get("name", name)
                 external = True
+            if self.existing_volumes and not external:
+                # the volume Compose made (`<project>_<key>`, or its `name`), used as it is: its data stays
+                name, external = name or f"{self.project.name}_{key}", True
+                self.stack.kept_volumes.append(str(name))
             target = str(name or key) if external else key
             self.vol_keys[key] = target
             out: dict[str, Any] = {"external": True} if external else {}
@@ -252,8 +258,12 @@ class _Mapper:
                     raise Unsupported("not supported")
             except Unsupported as exc:
                 self.skip(path, str(exc))
-        if "image" not in out:
-            out = {"image": f"{self.project.name}_{name}", **out}
+        if "build" in out and ":" in out.get("image", "").rsplit("/", 1)[-1]:
+            repository = out["image"].rsplit(":", 1)[0]
+            self.skip(("services", name, "image"), f"built images are tagged by their content: {repository}:<digest>")
+            out["image"] = repository
+        elif "image" not in out and "build" not in out:
+            self.skip(("services", name), "has neither image nor build")
         if is_job:
             for key in ("restart", "replicas"):
                 if key in out and out[key] not in ("no", 1):
@@ -299,12 +309,16 @@ def _image(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
 
 
 def _build(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
-    context = value.get("context", ".") if isinstance(value, dict) else value
-    image = f"{m.project.name}_{name}"
-    raise Unsupported(
-        f"hostform runs images and does not build them; build it first (`docker build -t {image} "
-        f"{m.path(str(context))}`) and keep `image`"
-    )
+    spec = value if isinstance(value, dict) else {"context": value}
+    build: dict[str, Any] = {"context": m.path(str(spec.get("context", ".")))}
+    for k, v in spec.items():
+        if k in ("dockerfile", "target"):
+            build[k] = str(v)
+        elif k == "args":
+            build[k] = {a: "" if b is None else b for a, b in _labels(v).items()}
+        elif k != "context":
+            m.skip(("services", name, "build", k), "not supported; builds take context, dockerfile, args, target")
+    out["build"] = build
 
 
 def _environment(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
@@ -596,9 +610,10 @@ _HANDLERS: dict[str, Callable[[_Mapper, str, Any, dict[str, Any]], None]] = {
 }
 
 
-def map_project(project: ComposeProject, out_dir: Path) -> MappedStack:
+def map_project(project: ComposeProject, out_dir: Path, existing_volumes: bool = False) -> MappedStack:
+    """existing_volumes: the project's named volumes are used by the names Compose gave them."""
     stack = MappedStack(name=project.name, variables=dict(project.variables))
-    mapper = _Mapper(project, out_dir.resolve(), stack)
+    mapper = _Mapper(project, out_dir.resolve(), stack, existing_volumes=existing_volumes)
     mapper.networks()
     mapper.volumes()
     mapper.files()

@@ -156,7 +156,7 @@ def observe(
         for vname, found in zip(unseen_volumes, squat_v, strict=True)
         if found is not None
     ]
-    local = engine.address.startswith("unix://")  # bind sources can be looked for here
+    local = not engine.remote  # bind sources can be looked for here
     return Observed(
         stack=stack,
         containers=tuple(replace(_container(c, d), file_hashes=h) for c, (d, h) in zip(mine, details, strict=True)),
