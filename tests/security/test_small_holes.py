@@ -40,7 +40,7 @@ def test_plan_and_drift_during_an_apply_say_so(stack: StackFixture) -> None:
     # a slow replacement: the new container must be healthy, which takes a while
     stack.write(
         APP + 'env = { V = "2" }\nupdate = { order = "start-first" }\n'
-        'healthcheck = { test = "sleep 4", interval = "1s", retries = 30, timeout = "10s" }\n'
+        'healthcheck = { test = "sleep 20", interval = "1s", retries = 30, timeout = "60s" }\n'
     )
     applying = subprocess.Popen(
         [sys.executable, "-m", "hostform.plans.cli", "apply", str(stack.file), "--auto-approve"],
