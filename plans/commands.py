@@ -370,13 +370,14 @@ def cmd_apply(args: argparse.Namespace) -> int:
 def _apply_locked(
     args: argparse.Namespace, engine: Engine, loaded: LoadedStack, saved: SavedPlan | None, builder: Engine
 ) -> int:
+    observed = None
     if loaded.stack.on_swarm:
         from hostform.plans import swarm_commands
 
         plan = swarm_commands.stage_plan(engine, loaded)
     else:
-        plan = stage_plan(args, loaded, stage_observe(engine, loaded, builder))
-        plan = stage_host_checks(args, engine, loaded, plan)
+        observed = stage_observe(engine, loaded, builder)
+        plan = stage_host_checks(args, engine, loaded, stage_plan(args, loaded, observed))
     if saved is not None:
         from hostform.plans.planfile import check_fresh
 
@@ -386,12 +387,41 @@ def _apply_locked(
     if plan.conflicts:
         raise _cannot_converge(plan)
     if not plan.has_changes:
+        if observed is not None and observed.record is None and (observed.containers or observed.networks):
+            return _reported(EXIT_OK, stage_record(engine, loaded, plan, None, "apply"))  # before the record: start it
         return EXIT_OK
     if saved is None and not stage_confirm(args, plan):
         print("Apply cancelled.")
         return EXIT_ERROR
     report = stage_apply(args, engine, loaded, plan, builder)
-    return stage_report(report, plan, args.json)
+    unrecorded = stage_record(engine, loaded, plan, report, "apply")
+    return _reported(stage_report(report, plan, args.json), unrecorded)
+
+
+def stage_record(
+    engine: Engine, loaded: LoadedStack, plan: Plan, report: ApplyReport | None, operation: str, declared: bool = True
+) -> HostformError | None:
+    """Write the record of what the operation left (runtime.record); its failure is returned, to be
+    raised once the operation's own report is out."""
+    from hostform.plans.recording import Outcome, write_record
+
+    if loaded.stack.on_swarm:
+        return None  # the Swarm store (configs on the manager) is designed, not wired yet: docs/record.md
+    outcome = Outcome()
+    if report is not None:
+        failed = tuple(c for c, _ in report.failed)
+        outcome = Outcome(tuple(report.done), failed, tuple(report.skipped), report.interrupted)
+    try:
+        write_record(engine, loaded, plan, outcome, operation, declared)
+    except HostformError as exc:
+        return HostformError(f"the record of this {operation} was not written: {exc}; the previous one stays")
+    return None
+
+
+def _reported(code: int, unrecorded: HostformError | None) -> int:
+    if unrecorded is not None:
+        raise unrecorded
+    return code
 
 
 def cmd_destroy(args: argparse.Namespace) -> int:
@@ -432,7 +462,8 @@ def _destroy_locked(args: argparse.Namespace, engine: Engine, loaded: LoadedStac
         print("Destroy cancelled.")
         return EXIT_ERROR
     report = stage_apply(args, engine, loaded, plan)
-    return stage_report(report, plan, verb="Destroy")
+    unrecorded = stage_record(engine, loaded, plan, report, "destroy", declared=False)
+    return _reported(stage_report(report, plan, verb="Destroy"), unrecorded)
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
@@ -474,7 +505,9 @@ def cmd_drift(args: argparse.Namespace) -> int:
                 for warning in () if fix.has_changes else fix.warnings:
                     print(f"! {warning}")
                 if fix.has_changes and stage_confirm(args, fix, "fix this drift"):
-                    code = stage_report(stage_apply(quiet, engine, loaded, fix), fix, verb="Fix")
+                    fixed = stage_apply(quiet, engine, loaded, fix)
+                    unrecorded = stage_record(engine, loaded, fix, fixed, "drift --fix")
+                    code = _reported(stage_report(fixed, fix, verb="Fix"), unrecorded)
                     if code != EXIT_OK:
                         return code
                     report, _ = drift.check(engine, loaded, args.include_pending, args.netns)
@@ -486,6 +519,27 @@ def cmd_drift(args: argparse.Namespace) -> int:
     else:
         print_report(report)
     return EXIT_OK if report.in_sync else EXIT_CHANGES
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    """The record's generations (only the stack's name is read: no secret needs to be set)."""
+    from hostform.declare.load import load_name_only
+    from hostform.plans import history
+    from hostform.runtime.record import ContainerRecordStore
+
+    stack = load_name_only(args.stack).name
+    found = history.generations(ContainerRecordStore(stage_connect(args), stack))
+    if args.show is not None:
+        one = history.pick(found, stack, args.show)
+        if args.json:
+            print(json.dumps(history.generation_json(one), indent=2))
+        else:
+            history.print_generation(one)
+    elif args.json:
+        print(json.dumps(history.history_json(stack, found), indent=2))
+    else:
+        history.print_history(stack, found)
+    return EXIT_OK
 
 
 def cmd_show(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hostform.declare import names
@@ -35,10 +35,30 @@ class PlanOptions:
     prune_volumes: bool = False
 
 
+def _without(observed: Observed, objects: list[tuple[str, str]]) -> Observed:
+    skip = set(objects)
+    return replace(
+        observed,
+        containers=tuple(c for c in observed.containers if ("container", c.engine_name) not in skip),
+        networks=tuple(n for n in observed.networks if ("network", n.engine_name) not in skip),
+        volumes=tuple(v for v in observed.volumes if ("volume", v.engine_name) not in skip),
+    )
+
+
+def hand_made_warning(stack: str, kind: str, engine_name: str) -> str:
+    return (
+        f"{kind} {engine_name!r} carries the label of stack {stack!r} but no apply recorded it (made by hand "
+        "with copied labels?): hostform neither adopts nor deletes it; remove it by hand if it is not needed"
+    )
+
+
 def make_plan(loaded: LoadedStack, observed: Observed, options: PlanOptions = PlanOptions()) -> Plan:
     key = observed.key or os.urandom(16)
     conflicts = {(c.kind, c.engine_name): str(c) for c in observed.conflicts}
-    warnings: list[str] = []
+    unrecorded = list(observed.hand_made)
+    warnings = [hand_made_warning(loaded.name, k, n) for k, n in unrecorded]
+    live = observed  # the fingerprint covers every object, hand-made ones too
+    observed = _without(observed, unrecorded)
     net_changes = list(_network_changes(loaded, observed, conflicts))
     replaced_nets = {c.name for c in net_changes if c.action is Action.REPLACE}
     vol_changes = list(_volume_changes(loaded, observed, options, conflicts, warnings))
@@ -52,10 +72,10 @@ def make_plan(loaded: LoadedStack, observed: Observed, options: PlanOptions = Pl
     return Plan(
         stack=loaded.name,
         changes=tuple(_ordered(changes)),
-        fingerprint=observed.fingerprint(),
+        fingerprint=live.fingerprint(),
         conflicts=tuple(sorted(set(conflicts.values()))),
         warnings=tuple(warnings),
-        live=observed.tokens(),
+        live=live.tokens(),
         key=key,
         key_known=observed.key is not None,
     )
@@ -566,10 +586,14 @@ def _only_targets(loaded: LoadedStack, changes: list[Change], targets: tuple[str
 
 
 def destroy_plan(stack: str, observed: Observed, volumes: bool) -> Plan:
-    """Every object carrying the stack's label, deleted; named volumes only when asked."""
+    """Every object carrying the stack's label, deleted; named volumes only when asked. Objects no
+    generation of the record lists (made by hand with copied labels) are left alone, and said so."""
+    live = observed
+    unrecorded = list(observed.hand_made)  # observed without declared names: every unrecorded object
+    observed = _without(observed, unrecorded)
     changes: list[Change] = [_delete(c, ReasonKind.ORPHAN, "destroy") for c in observed.containers]
     changes += [_delete_network(n, "destroy") for n in observed.networks]
-    warnings = []
+    warnings = [hand_made_warning(stack, k, n) for k, n in unrecorded]
     for v in observed.volumes:
         if volumes:
             changes.append(_delete_volume(v, "destroy --volumes"))
@@ -578,9 +602,9 @@ def destroy_plan(stack: str, observed: Observed, volumes: bool) -> Plan:
     return Plan(
         stack,
         tuple(_ordered(changes)),
-        observed.fingerprint(),
+        live.fingerprint(),
         (),
         tuple(warnings),
-        observed.tokens(),
+        live.tokens(),
         observed.key or b"",
     )

@@ -84,7 +84,8 @@ def read_lock(engine: Engine, stack: str) -> LockInfo | None:
     )
 
 
-def _ensure_lock_image(engine: Engine) -> None:
+def ensure_lock_image(engine: Engine) -> None:
+    """An empty image for containers that are never started (the lock, the record)."""
     if engine.image_id(LOCK_IMAGE) is not None:
         return
     buf = io.BytesIO()
@@ -98,7 +99,7 @@ def _ensure_lock_image(engine: Engine) -> None:
 
 def acquire(engine: Engine, stack: str, operation: str, timeout: float = 0.0) -> None:
     if not engine.swarm:
-        _ensure_lock_image(engine)
+        ensure_lock_image(engine)
     labels = {
         LABEL_LOCK: stack,
         "io.hostform.lock.host": socket.gethostname(),
