@@ -201,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="use the project's volumes by the names Compose gave them (external): their data stays",
     )
+    p.add_argument(
+        "--target", choices=["host", "swarm"], default="host", help="the stack's target (swarm: deploy's settings too)"
+    )
 
     p = sub.add_parser("prune-images", parents=[common], help="remove the stack's old built images no container uses")
     _stack_args(p)
@@ -275,7 +278,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     from hostform.plans.compose_import import import_compose
 
     files = [args.file, *args.more]
-    text, skipped, secrets = import_compose(files, args.out, args.profile, args.project_name, args.existing_volumes)
+    text, skipped, secrets = import_compose(
+        files, args.out, args.profile, args.project_name, args.existing_volumes, args.target
+    )
     if args.out:
         _write_text(args.out, text)
     else:
