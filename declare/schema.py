@@ -301,6 +301,7 @@ class BuildTable(Model):
     dockerfile: str = "Dockerfile"
     args: dict[str, str] = {}
     target: str | None = None
+    network: str | None = None  # RUN steps' network, as Compose's build.network ("none": offline)
 
     @field_validator("args", mode="before")
     @classmethod
