@@ -27,11 +27,12 @@ def import_compose(
     profiles: Sequence[str] = (),
     name: str | None = None,
     existing_volumes: bool = False,
+    target: str = "host",
 ) -> tuple[str, list[Skipped], dict[str, str]]:
     """The stack file's text, what was left out, and the secrets to set when applying."""
     project = load_compose(files, profiles=profiles, name=name)
     out_dir = Path(out).resolve().parent if out else Path.cwd()
-    stack = map_project(project, out_dir, existing_volumes)
+    stack = map_project(project, out_dir, existing_volumes, target)
     return render(stack, project.files), stack.skipped, stack.secrets
 
 
@@ -51,6 +52,8 @@ def render(stack: MappedStack, files: Sequence[str]) -> str:
     doc.add(tomlkit.nl())
     meta = tomlkit.table()
     meta.add("name", stack.name)
+    if stack.target != "host":
+        meta.add("target", stack.target)
     doc.add("stack", meta)
     used = _used_variables(stack)
     if used:
