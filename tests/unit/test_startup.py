@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from hostform.plans.version import VERSION
+
 PROBE = """
 import json, sys
 from hostform.plans.cli import main
@@ -27,6 +29,17 @@ def loaded_by(*args: str, cwd: Path | None = None) -> dict[str, object]:
     proc = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=60, cwd=cwd)
     result: dict[str, object] = json.loads(proc.stderr.strip().splitlines()[-1])
     return result
+
+
+def test_the_hostform_command_answers_version_before_argparse() -> None:
+    probe = (
+        "import sys; sys.argv = ['hostform', '--version']\n"
+        "from hostform.plans.entry import main\n"
+        "main()\n"
+        "print(sorted(m for m in ('argparse', 'hostform.plans.cli', 'pydantic', 'docker') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60).stdout
+    assert out.splitlines() == [f"hostform {VERSION}", "[]"]
 
 
 @pytest.mark.parametrize("args", [["--version"], ["--help"], ["plan", "--help"]])
