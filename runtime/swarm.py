@@ -154,9 +154,7 @@ def observe_swarm(
         return _observe(engine, stack, label, with_tasks, with_nodes, resolved.result)
 
 
-def _observe(
-    engine: Engine, stack: str, label: str, with_tasks: bool, with_nodes: bool, images: Any
-) -> SwarmObserved:
+def _observe(engine: Engine, stack: str, label: str, with_tasks: bool, with_nodes: bool, images: Any) -> SwarmObserved:
     raw_services = engine.call("list services", engine.api.services, filters={"label": label})
     services = tuple(sorted((_service(s) for s in raw_services), key=lambda s: s.engine_name))
     tasks: tuple[SwarmTask, ...] = ()
