@@ -36,7 +36,7 @@ import time
 import uuid
 from pathlib import Path
 
-from common import environment, print_verdicts, version_of  # bench/ is on sys.path when a script runs
+from common import environment, print_verdicts, timings, version_of  # bench/ is on sys.path when a script runs
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "plan_noop.json"
@@ -59,6 +59,14 @@ else:
 api.inspect_image(image)
 assert len(details) == len(ids) > 0
 """
+
+
+def forget_record(stack: str) -> None:
+    import docker
+
+    api = docker.APIClient(version="1.41")
+    for c in api.containers(all=True, filters={"label": f"io.hostform.record={stack}"}):
+        api.remove_container(c["Id"], force=True)
 
 
 def hostform_stack(name: str, image: str, n: int) -> str:
@@ -168,6 +176,7 @@ def main() -> int:
         )
         if destroyed.returncode != 0:  # say so: a leftover would skew the next run
             print(f"cleanup: hostform destroy exited {destroyed.returncode}:\n{destroyed.stderr}", file=sys.stderr)
+        forget_record(stack)  # destroy keeps the record (the audit trail): this stack is gone for good
         subprocess.run(
             [compose, "-p", project, "-f", str(work / "docker-compose.yml"), "down", "-t", "0"],
             cwd=work,
@@ -181,9 +190,7 @@ def main() -> int:
         "containers": args.containers,
         "runs": args.runs,
         "image": args.image,
-        "median_seconds": {k: round(v, 4) for k, v in medians.items()},
-        "min_seconds": {k: round(min(v), 4) for k, v in times.items()},
-        "max_seconds": {k: round(max(v), 4) for k, v in times.items()},
+        **timings(times),
         "ratios": {
             "hostform/floor": round(medians["hostform"] / medians["floor"], 3),
             "hostform/floor-noenv": round(medians["hostform"] / medians["floor-noenv"], 3),

@@ -12,6 +12,9 @@ LABEL_REPLICA = "io.hostform.replica"
 LABEL_SPEC = "io.hostform.spec"  # last-applied canonical spec (secrets hashed)
 LABEL_SPEC_HASH = "io.hostform.spec-hash"
 LABEL_KEY = "io.hostform.key"  # per-stack key for hashing secrets, on the default network
+LABEL_RECORD = "io.hostform.record"  # on the record's objects: the stack whose applies they record
+LABEL_GENERATION = "io.hostform.generation"
+KIND_RECORD = "record"
 
 DEFAULT_NETWORK = "default"
 TEMP_NEW = "--new"
@@ -25,6 +28,19 @@ def container_name(stack: str, name: str, replica: int, replicas: int) -> str:
 def temp_name(engine_name: str, suffix: str) -> str:
     """Unique, so leftovers of an interrupted apply never block the next one."""
     return f"{engine_name}{suffix}-{os.urandom(3).hex()}"
+
+
+def record_name(stack: str, generation: int) -> str:
+    """`hostform.record.<stack>.<generation>`: no declared resource can produce it. A declared
+    name is `<stack><'-' or '_'><name>`; here every '-' or '_' comes after a '.', which a stack
+    name never holds, so no prefix ending at a separator is a stack name."""
+    return f"hostform.record.{stack}.{generation:06d}"
+
+
+def is_temporary(engine_name: str) -> bool:
+    """A name `temp_name` made (`<engine name>--new-a1b2c3`): a leftover of an interrupted apply."""
+    head, sep, tail = engine_name.rpartition("-")
+    return bool(sep) and len(tail) == 6 and head.endswith((TEMP_NEW, TEMP_OLD))
 
 
 def network_name(stack: str, name: str) -> str:

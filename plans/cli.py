@@ -53,6 +53,38 @@ def _stack_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--on", choices=["host", "swarm"], default=None, help="run on one engine or on Swarm (overrides [stack] target)"
     )
+    p.add_argument(
+        "--allow-path",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="let the stack read files under DIR too (by default only under its own folder)",
+    )
+    p.add_argument(
+        "--allow-env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="with --untrusted: let the stack's [stack] env read NAME as a plain value",
+    )
+
+
+def _untrusted_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--untrusted",
+        action="store_true",
+        help="the input may come from a stranger: limit file sizes, template time and output "
+        "(also HOSTFORM_UNTRUSTED=1)",
+    )
+
+
+def access(args: argparse.Namespace) -> Any:
+    """What the stack may read, from the operator's flags and environment (never the stack file)."""
+    from hostform.declare.access import Access
+
+    return Access.from_options(
+        getattr(args, "allow_path", ()), getattr(args, "allow_env", ()), getattr(args, "untrusted", False)
+    )
 
 
 def _engine_args(p: argparse.ArgumentParser) -> None:
@@ -94,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", parents=[common], help="load and check stacks (no engine)")
     _stack_args(p)
+    _untrusted_arg(p)
     for action in p._actions:
         if action.dest == "stack":
             action.nargs = "+"
@@ -102,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plan", parents=[common], help="show what apply would change")
     _stack_args(p)
+    _untrusted_arg(p)
     _engine_args(p)
     _build_host_arg(p)
     p.add_argument("--out", metavar="FILE", help="save the plan as JSON for a later apply")
@@ -111,6 +145,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replace", action="append", default=[], metavar="NAME", help="force NAME's replacement")
     p.add_argument("--target", action="append", default=[], metavar="NAME", help="limit to NAME and its dependencies")
     p.add_argument("--pull", action="store_true", help="refresh image tags from the registry first")
+    p.add_argument(
+        "--deny",
+        action="append",
+        default=[],
+        metavar="RULES",
+        help="fail when the plan has these risky settings (host-root-mount,engine-socket,dangerous-caps,"
+        "host-path-mount)",
+    )
+    p.add_argument("--policy", metavar="FILE", help="a TOML file outside the stack's folder: deny = [RULES]")
     p.add_argument("--strict", action="store_true", help="subnets overlapping host routes are errors, not warnings")
     _netns_arg(p)
 
@@ -153,14 +196,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", metavar="STACK.toml", help="write here (default: standard output)")
     p.add_argument("--profile", action="append", default=[], metavar="NAME", help="enable a Compose profile")
     p.add_argument("-p", "--project-name", metavar="NAME", help="the stack's name (default: Compose's project name)")
+    p.add_argument(
+        "--existing-volumes",
+        action="store_true",
+        help="use the project's volumes by the names Compose gave them (external): their data stays",
+    )
+    p.add_argument(
+        "--target", choices=["host", "swarm"], default="host", help="the stack's target (swarm: deploy's settings too)"
+    )
 
     p = sub.add_parser("prune-images", parents=[common], help="remove the stack's old built images no container uses")
     _stack_args(p)
     _engine_args(p)
     p.add_argument("--keep", type=int, default=2, metavar="N", help="keep the newest N of each image (default 2)")
 
+    p = sub.add_parser("history", parents=[common], help="list the applies recorded on the engine, newest first")
+    p.add_argument("stack", metavar="STACK", help="a .toml file or a folder holding hostform.toml")
+    _engine_args(p)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--show", type=_positive, metavar="N", help="one generation with its resources")
+
     p = sub.add_parser("show", parents=[common], help="render a saved plan")
     p.add_argument("planfile", metavar="PLANFILE")
+    _untrusted_arg(p)
     p.add_argument("--format", choices=["text", "markdown", "json"], default="text")
 
     p = sub.add_parser("host", parents=[common], help="show the host's network facts that plans are checked against")
@@ -183,7 +241,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     problems = []
     for path in args.stack:
         try:
-            loaded = load(path, args.var_file, args.var, target=args.on)
+            loaded = load(path, args.var_file, args.var, access=access(args), target=args.on)
         except StackError as exc:
             problems.extend(exc.problems)
             continue
@@ -219,7 +277,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     """The stack goes to --out or standard output; what was not imported to standard error."""
     from hostform.plans.compose_import import import_compose
 
-    text, skipped, secrets = import_compose([args.file, *args.more], args.out, args.profile, args.project_name)
+    files = [args.file, *args.more]
+    text, skipped, secrets = import_compose(
+        files, args.out, args.profile, args.project_name, args.existing_volumes, args.target
+    )
     if args.out:
         _write_text(args.out, text)
     else:
@@ -274,8 +335,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HostformError as exc:
         if args.debug:
             raise
+        from hostform.declare.secrets import mask_secrets
+
         for line in exc.lines():
-            print(f"error: {line}", file=sys.stderr)
+            print(f"error: {mask_secrets(line)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

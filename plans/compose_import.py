@@ -26,11 +26,13 @@ def import_compose(
     out: str | None,
     profiles: Sequence[str] = (),
     name: str | None = None,
+    existing_volumes: bool = False,
+    target: str = "host",
 ) -> tuple[str, list[Skipped], dict[str, str]]:
     """The stack file's text, what was left out, and the secrets to set when applying."""
     project = load_compose(files, profiles=profiles, name=name)
     out_dir = Path(out).resolve().parent if out else Path.cwd()
-    stack = map_project(project, out_dir)
+    stack = map_project(project, out_dir, existing_volumes, target)
     return render(stack, project.files), stack.skipped, stack.secrets
 
 
@@ -44,9 +46,14 @@ def render(stack: MappedStack, files: Sequence[str]) -> str:
         doc.add(tomlkit.comment("Secrets are not written here; set them in the environment when you plan and apply:"))
         for secret, how in sorted(stack.secrets.items()):
             doc.add(tomlkit.comment(f"  {secret}: {how}"))
+    if stack.kept_volumes:
+        doc.add(tomlkit.comment("Volumes Compose made, used as they are (external: never recreated nor deleted):"))
+        doc.add(tomlkit.comment(f"  {', '.join(stack.kept_volumes)}"))
     doc.add(tomlkit.nl())
     meta = tomlkit.table()
     meta.add("name", stack.name)
+    if stack.target != "host":
+        meta.add("target", stack.target)
     doc.add("stack", meta)
     used = _used_variables(stack)
     if used:

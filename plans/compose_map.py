@@ -81,6 +81,7 @@ class MappedStack:
 
     name: str
     variables: dict[str, str]
+    target: str = "host"
     networks: dict[str, dict[str, Any]] = field(default_factory=dict)
     volumes: dict[str, dict[str, Any]] = field(default_factory=dict)
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -89,6 +90,7 @@ class MappedStack:
     sources: dict[tuple[str, ...], Source] = field(default_factory=dict)
     skipped: list[Skipped] = field(default_factory=list)
     secrets: dict[str, str] = field(default_factory=dict)  # secret name -> what to set
+    kept_volumes: list[str] = field(default_factory=list)  # Compose's volumes used as they are (external)
 
 
 class Unsupported(Exception):
@@ -102,6 +104,8 @@ class _Mapper:
     stack: MappedStack
     net_keys: dict[str, str] = field(default_factory=dict)  # compose network key -> stack key
     vol_keys: dict[str, str] = field(default_factory=dict)
+    existing_volumes: bool = False
+    swarm: bool = False
 
     def skip(self, path: tuple[str, ...], reason: str) -> None:
         self.stack.skipped.append(Skipped(".".join(path), self.project.source(path), reason))
@@ -135,7 +139,9 @@ class _Mapper:
             self.stack.sources[("networks", key)] = self.project.source(path) or Source("", 0)
 
     def _network_key(self, path: tuple[str, ...], k: str, v: Any, out: dict[str, Any]) -> None:
-        if k in ("driver", "internal", "attachable", "labels"):
+        if self.swarm and k == "driver" and v == "bridge":
+            self.skip((*path, k), "a bridge cannot span nodes: Swarm's networks are overlay")
+        elif k in ("driver", "internal", "attachable", "labels"):
             out[k] = _labels(v) if k == "labels" else v
         elif k == "driver_opts":
             out["options"] = {str(a): str(b) for a, b in (v or {}).items()}
@@ -161,6 +167,10 @@ class _Mapper:
             if isinstance(external, dict):
                 name = external.get("name", name)
                 external = True
+            if self.existing_volumes and not external:
+                # the volume Compose made (`<project>_<key>`, or its `name`), used as it is: its data stays
+                name, external = name or f"{self.project.name}_{key}", True
+                self.stack.kept_volumes.append(str(name))
             target = str(name or key) if external else key
             self.vol_keys[key] = target
             out: dict[str, Any] = {"external": True} if external else {}
@@ -252,14 +262,57 @@ class _Mapper:
                     raise Unsupported("not supported")
             except Unsupported as exc:
                 self.skip(path, str(exc))
-        if "image" not in out:
-            out = {"image": f"{self.project.name}_{name}", **out}
+        if "build" in out and ":" in out.get("image", "").rsplit("/", 1)[-1]:
+            repository = out["image"].rsplit(":", 1)[0]
+            self.skip(("services", name, "image"), f"built images are tagged by their content: {repository}:<digest>")
+            out["image"] = repository
+        elif "image" not in out and "build" not in out:
+            self.skip(("services", name), "has neither image nor build")
+        if self.swarm:
+            self._on_swarm(name, out)
         if is_job:
             for key in ("restart", "replicas"):
                 if key in out and out[key] not in ("no", 1):
                     self.skip(("services", name, key), f"{name} runs once (others wait for it to complete): a job")
                 out.pop(key, None)
         return out
+
+    def _on_swarm(self, name: str, out: dict[str, Any]) -> None:
+        """What one host honours and Swarm cannot: the nearest Swarm way, said."""
+        if "memory_reservation" in out:
+            out.setdefault("reservations", {}).setdefault("memory", out.pop("memory_reservation"))
+        for dep, cond in (out.get("depends_on") or {}).items():
+            if cond == "healthy":
+                out["depends_on"][dep] = "started"
+                self.skip(("services", name, "depends_on", dep), "Swarm orders nothing by health: 'started'")
+        if any(_host_ip(p) for p in out.get("ports", [])):
+            out["ports"] = [_without_host_ip(p) for p in out["ports"]]
+            self.skip(("services", name, "ports"), "Swarm publishes on every node: the host addresses are left out")
+        if "build" in out:
+            out.pop("build")
+            self.skip(
+                ("services", name, "build"), "not built on Swarm: push the image to a registry every node reaches"
+            )
+
+
+def _host_ip(port: Any) -> str:
+    if isinstance(port, dict):
+        return str(port.get("host_ip") or "")
+    parts = str(port).split(":")
+    if isinstance(port, Interpolated) and len(port.template.split(":")) != 3:
+        return ""  # the address itself comes from a variable: left for the loader to name
+    return parts[0] if len(parts) == 3 else ""
+
+
+def _without_host_ip(port: Any) -> Any:
+    if isinstance(port, dict):
+        return {k: v for k, v in port.items() if k != "host_ip"}
+    if not _host_ip(port):
+        return port
+    rest = ":".join(str(port).split(":")[1:])
+    if isinstance(port, Interpolated):
+        return Interpolated(rest, ":".join(port.template.split(":")[1:]), port.names, port.secret)
+    return rest
 
 
 # ---------------------------------------------------------------- service keys
@@ -281,6 +334,11 @@ def _compose_key(key: str, spec: dict[str, Any]) -> str:
         "pids_limit": "pids_limit" if "pids_limit" in spec else "deploy",
         "replicas": "scale" if "scale" in spec else "deploy",
         "update": "deploy",
+        "rollback": "deploy",
+        "placement": "deploy",
+        "reservations": "deploy",
+        "global": "deploy",
+        "endpoint_mode": "deploy",
         "pull": "pull_policy",
         "files": "configs" if "configs" in spec else "secrets",
     }
@@ -299,12 +357,16 @@ def _image(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
 
 
 def _build(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
-    context = value.get("context", ".") if isinstance(value, dict) else value
-    image = f"{m.project.name}_{name}"
-    raise Unsupported(
-        f"hostform runs images and does not build them; build it first (`docker build -t {image} "
-        f"{m.path(str(context))}`) and keep `image`"
-    )
+    spec = value if isinstance(value, dict) else {"context": value}
+    build: dict[str, Any] = {"context": m.path(str(spec.get("context", ".")))}
+    for k, v in spec.items():
+        if k in ("dockerfile", "target"):
+            build[k] = str(v)
+        elif k == "args":
+            build[k] = {a: "" if b is None else b for a, b in _labels(v).items()}
+        elif k != "context":
+            m.skip(("services", name, "build", k), "not supported; builds take context, dockerfile, args, target")
+    out["build"] = build
 
 
 def _environment(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
@@ -349,7 +411,8 @@ def _ports(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
     ports: list[Any] = []
     for entry in value or []:
         if isinstance(entry, dict):
-            port = {k: entry[k] for k in ("target", "published", "host_ip", "protocol") if k in entry}
+            keys = ("target", "published", "host_ip", "protocol", *(("mode",) if m.swarm else ()))
+            port = {k: entry[k] for k in keys if k in entry}
             for k in sorted(set(entry) - set(port) - {"mode", "name", "app_protocol"}):
                 m.skip(("services", name, "ports"), f"port key {k!r} is not supported")
             ports.append(port)
@@ -487,33 +550,67 @@ def _restart(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
     out["restart"] = "no" if value is False else str(value)
 
 
+SWARM_HINT = "a Swarm setting: import with --target swarm"
+_UPDATE_KEYS = ("order", "parallelism", "delay", "failure_action", "monitor", "max_failure_ratio")
+
+
 def _deploy(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
     path = ("services", name, "deploy")
+    swarm = m.swarm
     for k, v in (value or {}).items():
         if k == "replicas":
             out["replicas"] = v
         elif k == "resources":
             _resources(m, path, v or {}, out)
-        elif k == "update_config" and isinstance(v, dict) and "order" in v:
-            out["update"] = {"order": v["order"]}
-            for rest in sorted(set(v) - {"order"}):
-                m.skip((*path, k, rest), "not supported on one host; hostform replaces replicas one after another")
+        elif (k == "update_config" or (swarm and k == "rollback_config")) and isinstance(v, dict):
+            table = {key: v[key] for key in _UPDATE_KEYS if key in v and (swarm or key == "order")}
+            if table:
+                out["update" if k == "update_config" else "rollback"] = table
+            for rest in sorted(set(v) - set(table)):
+                m.skip((*path, k, rest), SWARM_HINT if rest in _UPDATE_KEYS else "not supported")
         elif k == "restart_policy" and isinstance(v, dict) and "restart" not in out:
             cond = {"none": "no", "any": "always", "on-failure": "on-failure"}.get(str(v.get("condition", "any")))
             attempts = v.get("max_attempts")
             out["restart"] = f"on-failure:{attempts}" if cond == "on-failure" and attempts else cond
+        elif swarm and k == "placement" and isinstance(v, dict):
+            _placement(m, path, v, out)
+        elif swarm and k == "mode" and v in ("global", "replicated"):
+            if v == "global":
+                out["global"] = True
+        elif swarm and k == "endpoint_mode":
+            out["endpoint_mode"] = v
+        elif k in ("placement", "mode", "endpoint_mode", "rollback_config"):
+            m.skip((*path, k), SWARM_HINT)
         else:
-            m.skip((*path, k), "not supported (Swarm scheduling: placement, update and rollback settings)")
+            m.skip((*path, k), "not supported")
+
+
+def _placement(m: _Mapper, path: tuple[str, ...], value: dict[str, Any], out: dict[str, Any]) -> None:
+    table: dict[str, Any] = {}
+    for k, v in value.items():
+        if k == "constraints":
+            table[k] = list(v or [])
+        elif k == "preferences":
+            table[k] = [{"spread": p["spread"]} for p in v or [] if isinstance(p, dict) and "spread" in p]
+        elif k == "max_replicas_per_node":
+            table[k] = v
+        else:
+            m.skip((*path, "placement", k), "not supported")
+    out["placement"] = table
 
 
 def _resources(m: _Mapper, path: tuple[str, ...], value: dict[str, Any], out: dict[str, Any]) -> None:
-    keys = {("limits", "memory"): "memory", ("limits", "cpus"): "cpus", ("limits", "pids"): "pids_limit",
-            ("reservations", "memory"): "memory_reservation"}  # fmt: skip
+    keys = {("limits", "memory"): "memory", ("limits", "cpus"): "cpus", ("limits", "pids"): "pids_limit"}
     for section, spec in value.items():
         for k, v in (spec or {}).items():
             target = keys.get((section, k))
-            if target is None:
-                m.skip((*path, "resources", section, k), "not supported (reservations other than memory are Swarm's)")
+            if section == "reservations" and k in ("memory", "cpus") and m.swarm:
+                out.setdefault("reservations", {})[k] = float(v) if k == "cpus" else v
+            elif section == "reservations" and k == "memory":
+                out["memory_reservation"] = v
+            elif target is None:
+                reason = SWARM_HINT if (section, k) == ("reservations", "cpus") else "not supported"
+                m.skip((*path, "resources", section, k), reason)
             else:
                 out[target] = float(v) if target == "cpus" else v
 
@@ -596,9 +693,13 @@ _HANDLERS: dict[str, Callable[[_Mapper, str, Any, dict[str, Any]], None]] = {
 }
 
 
-def map_project(project: ComposeProject, out_dir: Path) -> MappedStack:
-    stack = MappedStack(name=project.name, variables=dict(project.variables))
-    mapper = _Mapper(project, out_dir.resolve(), stack)
+def map_project(
+    project: ComposeProject, out_dir: Path, existing_volumes: bool = False, target: str = "host"
+) -> MappedStack:
+    """existing_volumes: the project's named volumes are used by the names Compose gave them;
+    target: "swarm" maps deploy's Swarm settings (placement, reservations, rolling updates)."""
+    stack = MappedStack(name=project.name, variables=dict(project.variables), target=target)
+    mapper = _Mapper(project, out_dir.resolve(), stack, existing_volumes=existing_volumes, swarm=target == "swarm")
     mapper.networks()
     mapper.volumes()
     mapper.files()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hostform.declare import names
@@ -24,7 +24,8 @@ from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind
 from hostform.runtime.container_config import declared_aliases, naming, network_attachments
 from hostform.runtime.records import Observed, ObservedContainer, ObservedNetwork, ObservedVolume
 
-MASKED = {"secret": MASK}  # still a secret-shaped value, so display() and public() mask it
+MASKED = {"secret": MASK}
+HIDDEN_DIFF = "(diff hidden: the file holds a secret)"  # still a secret-shaped value, so display() and public() mask it
 
 
 @dataclass(frozen=True)
@@ -34,10 +35,30 @@ class PlanOptions:
     prune_volumes: bool = False
 
 
+def _without(observed: Observed, objects: list[tuple[str, str]]) -> Observed:
+    skip = set(objects)
+    return replace(
+        observed,
+        containers=tuple(c for c in observed.containers if ("container", c.engine_name) not in skip),
+        networks=tuple(n for n in observed.networks if ("network", n.engine_name) not in skip),
+        volumes=tuple(v for v in observed.volumes if ("volume", v.engine_name) not in skip),
+    )
+
+
+def hand_made_warning(stack: str, kind: str, engine_name: str) -> str:
+    return (
+        f"{kind} {engine_name!r} carries the label of stack {stack!r} but no apply recorded it (made by hand "
+        "with copied labels?): hostform neither adopts nor deletes it; remove it by hand if it is not needed"
+    )
+
+
 def make_plan(loaded: LoadedStack, observed: Observed, options: PlanOptions = PlanOptions()) -> Plan:
     key = observed.key or os.urandom(16)
     conflicts = {(c.kind, c.engine_name): str(c) for c in observed.conflicts}
-    warnings: list[str] = []
+    unrecorded = list(observed.hand_made)
+    warnings = [hand_made_warning(loaded.name, k, n) for k, n in unrecorded]
+    live = observed  # the fingerprint covers every object, hand-made ones too
+    observed = _without(observed, unrecorded)
     net_changes = list(_network_changes(loaded, observed, conflicts))
     replaced_nets = {c.name for c in net_changes if c.action is Action.REPLACE}
     vol_changes = list(_volume_changes(loaded, observed, options, conflicts, warnings))
@@ -51,10 +72,10 @@ def make_plan(loaded: LoadedStack, observed: Observed, options: PlanOptions = Pl
     return Plan(
         stack=loaded.name,
         changes=tuple(_ordered(changes)),
-        fingerprint=observed.fingerprint(),
+        fingerprint=live.fingerprint(),
         conflicts=tuple(sorted(set(conflicts.values()))),
         warnings=tuple(warnings),
-        live=observed.tokens(),
+        live=live.tokens(),
         key=key,
         key_known=observed.key is not None,
     )
@@ -374,12 +395,17 @@ def reload_targets(loaded: LoadedStack, spec: ContainerSpec) -> set[str]:
 def _reloads(desired: dict[str, Any], current: ObservedContainer, reloadable: set[str]) -> Iterable[Reason]:
     """Reloadable files are compared with the live file: the label's hash goes stale after a reload."""
     live = dict(current.file_hashes)
+    applied_secret = {f["target"] for f in (current.last_applied or {}).get("files") or [] if f.get("secret")}
     for f in desired.get("files", []):
         target = f["target"]
         if target in reloadable and target in live and live[target] != f["sha256"]:
             have = live[target]
             before = "sha256:" + have[:12] if have else None
-            yield Reason(ReasonKind.RELOAD, f"files[{target}].sha256", before, "sha256:" + f["sha256"][:12])
+            # the live file still holds what was applied: a secret then is a secret now
+            hidden = HIDDEN_DIFF if f.get("secret") or target in applied_secret else ""
+            yield Reason(
+                ReasonKind.RELOAD, f"files[{target}].sha256", before, "sha256:" + f["sha256"][:12], diff=hidden
+            )
 
 
 def _files_changed_outside(current: ObservedContainer, reloadable: set[str]) -> Iterable[Reason]:
@@ -431,7 +457,7 @@ def _file_reasons(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> Itera
         if a is None or b is None:
             yield Reason(ReasonKind.FIELD, path, _file_view(a), _file_view(b))
         else:
-            hidden = "(diff hidden: the file holds a secret)" if a.get("secret") or b.get("secret") else ""
+            hidden = HIDDEN_DIFF if a.get("secret") or b.get("secret") else ""
             for key in ("source", "sha256", "mode"):
                 if a.get(key) != b.get(key):
                     diff = hidden if key == "sha256" else ""
@@ -560,10 +586,14 @@ def _only_targets(loaded: LoadedStack, changes: list[Change], targets: tuple[str
 
 
 def destroy_plan(stack: str, observed: Observed, volumes: bool) -> Plan:
-    """Every object carrying the stack's label, deleted; named volumes only when asked."""
+    """Every object carrying the stack's label, deleted; named volumes only when asked. Objects no
+    generation of the record lists (made by hand with copied labels) are left alone, and said so."""
+    live = observed
+    unrecorded = list(observed.hand_made)  # observed without declared names: every unrecorded object
+    observed = _without(observed, unrecorded)
     changes: list[Change] = [_delete(c, ReasonKind.ORPHAN, "destroy") for c in observed.containers]
     changes += [_delete_network(n, "destroy") for n in observed.networks]
-    warnings = []
+    warnings = [hand_made_warning(stack, k, n) for k, n in unrecorded]
     for v in observed.volumes:
         if volumes:
             changes.append(_delete_volume(v, "destroy --volumes"))
@@ -572,9 +602,9 @@ def destroy_plan(stack: str, observed: Observed, volumes: bool) -> Plan:
     return Plan(
         stack,
         tuple(_ordered(changes)),
-        observed.fingerprint(),
+        live.fingerprint(),
         (),
         tuple(warnings),
-        observed.tokens(),
+        live.tokens(),
         observed.key or b"",
     )

@@ -5,7 +5,7 @@ config file fetched from its container) and sorts every difference into one
 kind, with the evidence that tells it apart:
 
     drift       means                                             --fix does
-    missing     applied before, gone now                          create
+    missing     the record's last generation lists it, gone now   create
     stopped     stopped from outside (docker stop/kill, paused)   start (a job: re-run)
     exited      its process ended by itself (exit code)           start (a job: re-run)
     restarting  in a restart loop                                 restart
@@ -16,22 +16,22 @@ kind, with the evidence that tells it apart:
                 or container, or by no one (plans.portdrift)
     squatter    an unmanaged object holds a declared name         nothing: hostform never touches it
     orphan      managed by the stack, no longer declared          delete
-    pending     the stack file changed and was not applied yet    counted only with --include-pending
+                (with the stack's label, in no generation: made   nothing: reported, never adopted
+                by hand with copied labels)                       or deleted
+    pending     declared, not applied yet (not in the record)     counted only with --include-pending
 
-"Applied before" needs evidence, since a removed object takes its labels
-with it (see `History`). The JSON form is pinned in docs/drift.md.
+"Applied before" is what the record on the engine says (runtime.record): a
+removed object takes its labels with it, the record does not. The JSON form is
+pinned in docs/drift.md.
 """
 
 from __future__ import annotations
 
-import shutil
 import signal
-import subprocess
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 from hostform.declare import names
@@ -39,11 +39,12 @@ from hostform.declare.canonical import file_digest
 from hostform.declare.load import LoadedStack
 from hostform.declare.schema import ContainerSpec
 from hostform.declare.secrets import MASK, Secret
-from hostform.plans.diff import PlanOptions, make_plan, reload_targets
+from hostform.plans.diff import PlanOptions, hand_made_warning, make_plan, reload_targets
 from hostform.plans.fields import IN_PLACE
 from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind, public, short_image_id
 from hostform.runtime.container_config import naming
 from hostform.runtime.engine import Engine
+from hostform.runtime.generation import Generation
 from hostform.runtime.observe import observe_stack
 from hostform.runtime.records import Conflict, Observed, ObservedContainer
 
@@ -122,97 +123,33 @@ class DriftReport:
         return not self.drifted
 
 
-# ---------------------------------------------------------------- evidence of earlier applies
+# ---------------------------------------------------------------- what the record says
 
 
-@dataclass(frozen=True)
-class History:
-    """What the host says about earlier applies of a stack.
-
-    A declared object that is not on the host is `missing` only with evidence it
-    was applied; otherwise it is `pending` (declared after the last apply):
-    - a live container's last-applied spec names it (a replica count, a
-      depends_on, a network, a volume); every apply creates the default network;
-    - or the stack file has not changed since the newest object of the stack
-      was created (then everything declared now was declared at that apply).
-    """
-
-    applied: bool  # some object carries the stack's label
-    applied_at: float  # newest creation time of a managed container or network (unix seconds)
-    declared_at: float | None  # when the stack file last changed
-    references: dict[tuple[str, str, int], str] = field(default_factory=dict)  # (group, name, replica) -> evidence
-
-    def evidence(self, change: Change) -> str | None:
-        group = "service" if change.is_service else change.kind
-        for key in ((group, change.name, change.replica), (group, change.name, 0)):
-            if key in self.references:
-                return self.references[key]
-        if self.applied and self.declared_at is not None and self.declared_at <= self.applied_at:
-            return f"the stack file has not changed since the last apply ({rfc3339(self.applied_at)})"
-        return None
-
-    def why_pending(self) -> str:
-        if not self.applied:
-            return "declared, never applied: the stack has no object on the host"
-        when = rfc3339(self.applied_at) if self.applied_at else "an unknown time"
-        return (
-            f"declared, not on the host, and nothing shows it was applied: the stack file changed after "
-            f"the last apply ({when}); if it was removed by hand, --include-pending counts it"
+def _absent(change: Change, record: Generation | None) -> Finding:
+    """Declared and not on the host: `missing` when the record lists it, else `pending`."""
+    if record is None:
+        why = (
+            "declared, and no apply of this stack is recorded on this engine (never applied, or applied by "
+            "a hostform that kept no record: the next apply starts it)"
         )
+        return _finding(change, Drift.PENDING, (), why, Action.CREATE)
+    found = record.find(change.address, change.engine_name)
+    when = f"generation {record.number} ({record.at}, {record.by})"
+    if found is None:
+        return _finding(change, Drift.PENDING, (), f"declared after the last recorded apply, {when}", Action.CREATE)
+    return _finding(change, Drift.MISSING, (), f"not on the host; the last apply left it there: {when}", Action.CREATE)
 
 
-def history_of(loaded: LoadedStack, observed: Observed, declared_at: float | None) -> History:
-    refs: dict[tuple[str, str, int], str] = {}
-    for c in observed.containers:
-        spec = c.last_applied or {}
-        who = f"{c.engine_name}'s last-applied spec"
-        count = int(spec.get("replicas", 1) or 1)
-        for replica in range(1, count + 1):
-            if replica != c.replica:
-                refs.setdefault(("service", c.name, replica), f"{who} has replicas = {count}")
-        for dep in spec.get("depends_on") or {}:
-            refs.setdefault(("service", dep, 0), f"{who} depends on it")
-        for net in spec.get("networks") or [{"name": names.DEFAULT_NETWORK}]:
-            refs.setdefault(("network", net["name"], 1), f"{who} attaches it")
-        for mount in spec.get("volumes") or []:
-            if mount.get("type") == "volume":
-                refs.setdefault(("volume", mount["source"], 1), f"{who} mounts it")
-    applied = bool(observed.containers or observed.networks or observed.volumes)
-    if applied:
-        refs.setdefault(("network", names.DEFAULT_NETWORK, 1), "every apply creates the default network")
-    times = [c.created for c in observed.containers] + [n.created for n in observed.networks]
-    return History(applied, max(times, default=0.0), declared_at, refs)
-
-
-def declaration_time(path: Path) -> float | None:
-    """When the stack file last changed: its last commit when tracked and unmodified (a CI
-    checkout resets modification times), else its modification time."""
-    committed = _git_commit_time(path)
-    if committed is not None:
-        return committed
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return None
-
-
-def _git_commit_time(path: Path) -> float | None:
-    git = shutil.which("git")
-    if git is None:
-        return None
-
-    def run(*args: str) -> str | None:
-        cmd = [git, "-C", str(path.parent), *args, "--", path.name]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=10, check=False)
-        return done.stdout.strip() if done.returncode == 0 else None
-
-    try:
-        if run("status", "--porcelain") != "":  # not a repository, untracked or modified
-            return None
-        stamp = run("log", "-1", "--format=%ct")
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return float(stamp) if stamp else None
+def _hand_made(loaded: LoadedStack, observed: Observed) -> Iterator[Finding]:
+    """Objects with the stack's label that no generation lists: reported, never adopted or deleted."""
+    by_name = {c.engine_name: c for c in observed.containers}
+    for kind, engine_name in observed.hand_made:
+        c = by_name.get(engine_name)
+        shown = c.kind if c is not None and c.kind in ("container", "job") else kind
+        detail = hand_made_warning(loaded.name, kind, engine_name)
+        # addressed by its engine name: its labels may copy a declared resource's address
+        yield Finding(shown, c.name if c else engine_name, engine_name, engine_name, Drift.ORPHAN, (), detail)
 
 
 def rfc3339(seconds: float | datetime) -> str:
@@ -226,13 +163,9 @@ def rfc3339(seconds: float | datetime) -> str:
 def check(
     engine: Engine, loaded: LoadedStack, include_pending: bool = False, netns: str | None = None
 ) -> tuple[DriftReport, Plan]:
-    observed = observe_stack(engine, loaded)
+    observed = observe_stack(engine, loaded)  # the record's newest generation comes with it (one inspect)
     plan = make_plan(loaded, observed, PlanOptions())
-    # Only an absent declared object needs the history (missing or pending?); asking git
-    # when the stack file changed costs a process or two, so a converged host skips it.
-    absent = any(c.action is Action.CREATE for c in plan.changes)
-    history = history_of(loaded, observed, declaration_time(loaded.path) if absent else None)
-    report = detect(loaded, observed, plan, history, include_pending)
+    report = detect(loaded, observed, plan, include_pending)
     from hostform.plans.portdrift import with_port_drift  # the host's sockets: only where ports are published
 
     return with_port_drift(engine, loaded, observed, report, netns), plan
@@ -242,7 +175,6 @@ def detect(
     loaded: LoadedStack,
     observed: Observed,
     plan: Plan,
-    history: History,
     include_pending: bool = False,
     now: datetime | None = None,
 ) -> DriftReport:
@@ -251,8 +183,9 @@ def detect(
     findings: list[Finding] = []
     for change in plan.changes:
         current = by_id.get(change.current_id or "")
-        findings.extend(_findings(loaded, observed, change, current, history))
+        findings.extend(_findings(loaded, observed, change, current))
     findings.extend(_squatters(loaded, observed.conflicts))
+    findings.extend(_hand_made(loaded, observed))
     return DriftReport(loaded.name, now or datetime.now(UTC), sort_findings(findings), include_pending)
 
 
@@ -262,10 +195,10 @@ def sort_findings(findings: Iterable[Finding]) -> tuple[Finding, ...]:
 
 
 def _findings(
-    loaded: LoadedStack, observed: Observed, change: Change, current: ObservedContainer | None, history: History
+    loaded: LoadedStack, observed: Observed, change: Change, current: ObservedContainer | None
 ) -> Iterator[Finding]:
     if change.action is Action.CREATE:
-        yield _absent(change, history)
+        yield _absent(change, observed.record)
     elif change.action is Action.DELETE:
         text = "; ".join(r.text for r in change.reasons if r.text) or "no longer declared"
         yield _finding(change, Drift.ORPHAN, (), f"managed by stack {loaded.name!r}: {text}", Action.DELETE)
@@ -281,13 +214,6 @@ def _finding(
     change: Change, drift: Drift, fields: Iterable[FieldDrift], detail: str, remedy: Action = Action.NOOP
 ) -> Finding:
     return Finding(change.kind, change.name, change.address, change.engine_name, drift, tuple(fields), detail, remedy)
-
-
-def _absent(change: Change, history: History) -> Finding:
-    evidence = history.evidence(change)
-    if evidence is None:
-        return _finding(change, Drift.PENDING, (), history.why_pending(), Action.CREATE)
-    return _finding(change, Drift.MISSING, (), f"not on the host, but applied before: {evidence}", Action.CREATE)
 
 
 def _squatters(loaded: LoadedStack, conflicts: Iterable[Conflict]) -> Iterator[Finding]:
@@ -628,11 +554,8 @@ __all__ = [
     "DriftReport",
     "FieldDrift",
     "Finding",
-    "History",
     "check",
-    "declaration_time",
     "detect",
     "fix_plan",
-    "history_of",
     "report_json",
 ]

@@ -23,7 +23,11 @@ _STYLE = {
     Drift.MISSING: "red",
     Drift.ORPHAN: "yellow",
 }
-_BY_HAND = {Drift.SQUATTER: "squatters", Drift.PORT: "ports taken by something else"}
+_BY_HAND = {
+    Drift.SQUATTER: "squatters",
+    Drift.PORT: "ports taken by something else",
+    Drift.ORPHAN: "objects made by hand with copied labels",
+}
 
 
 class DriftView:

@@ -22,13 +22,16 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from hostform.declare.load import LoadedStack
 from hostform.declare.schema import NetworkSpec, PortMapping
 from hostform.plans.model import Action, Change, Plan
-from hostform.runtime.engine import Engine
-from hostform.runtime.enginenet import EngineNet, NetworkFacts, Subnet, free_pool_subnets, read_engine_net
-from hostform.runtime.hostnet import WILDCARDS, HostNet, Listener, Wanted, is_local_engine, read_host
+
+if TYPE_CHECKING:  # the readers are imported once a plan has something to check (every plan loads this)
+    from hostform.runtime.engine import Engine
+    from hostform.runtime.enginenet import EngineNet, NetworkFacts, Subnet
+    from hostform.runtime.hostnet import HostNet, Listener, Wanted
 
 BINDS = (Action.CREATE, Action.REPLACE, Action.START)  # a container that will (re)bind its ports
 CREATES = (Action.CREATE, Action.REPLACE)
@@ -51,6 +54,9 @@ def with_host_checks(
     what = wanted(loaded, plan)
     if what is None:
         return plan
+    from hostform.runtime.enginenet import NetworkFacts, read_engine_net
+    from hostform.runtime.hostnet import is_local_engine, read_host
+
     if not is_local_engine(engine.address):
         skipped = f"host network checks skipped: the engine at {engine.address} does not run on this machine"
         return replace(plan, warnings=(*plan.warnings, skipped))
@@ -68,7 +74,7 @@ def needs_facts(loaded: LoadedStack, plan: Plan) -> bool:
 def wanted(loaded: LoadedStack, plan: Plan) -> Wanted | None:
     """The facts the checks of this plan read (None: none at all)."""
     ports = [p for _, _, p in _bound_ports(loaded, plan)]
-    versions = {ipaddress.ip_address(p.host_ip).version for p in ports if p.host_ip and p.host_ip not in WILDCARDS}
+    versions = {ipaddress.ip_address(p.host_ip).version for p in ports if _specific(p.host_ip)}
     sockets = any(p.host_port and p.protocol != "sctp" for p in ports)
     links = False
     nets = loaded.stack.all_networks()
@@ -83,6 +89,8 @@ def wanted(loaded: LoadedStack, plan: Plan) -> Wanted | None:
                 versions.add(4)  # the default pools are IPv4
     if not (ports or versions or links):
         return None
+    from hostform.runtime.hostnet import Wanted
+
     return Wanted(links=links, versions=tuple(sorted(versions)), sockets=sockets)
 
 
@@ -110,6 +118,8 @@ def check(loaded: LoadedStack, plan: Plan, facts: NetworkFacts, strict: bool = F
         conflicts.extend(_parent_problems(change, spec, facts.host))
         subnet = _declared_subnet(spec)
         if subnet is None and spec.driver in POOLED_DRIVERS:
+            from hostform.runtime.enginenet import free_pool_subnets
+
             free = free_pool_subnets(facts.engine, facts.host, taken)
             if not free:
                 conflicts.append(_pools_exhausted(change, facts.engine))
@@ -136,6 +146,11 @@ def _bound_ports(loaded: LoadedStack, plan: Plan) -> Iterator[tuple[Change, str,
                 yield c, f"{c.address} publishes {port}", port
 
 
+def _specific(ip: str) -> bool:
+    """A host_ip naming one address (not "", 0.0.0.0 or ::)."""
+    return bool(ip) and not ipaddress.ip_address(ip).is_unspecified
+
+
 def _blocking(host: HostNet, port: PortMapping) -> list[Listener]:
     if port.host_port is None or port.protocol == "sctp":
         return []  # the engine picks a free port; SCTP sockets are not in the dumps read
@@ -145,7 +160,7 @@ def _blocking(host: HostNet, port: PortMapping) -> list[Listener]:
 def _port_conflicts(loaded: LoadedStack, plan: Plan, facts: NetworkFacts) -> Iterator[str]:
     addresses = None
     for change, what, port in _bound_ports(loaded, plan):
-        if port.host_ip and port.host_ip not in WILDCARDS and not facts.host.has_address(port.host_ip):
+        if _specific(port.host_ip) and not facts.host.has_address(port.host_ip):
             addresses = addresses or ", ".join(sorted(set(facts.host.addresses()), key=_ip_order)) or "none"
             yield f"{port.host_ip} is not an address of this host (addresses: {addresses}); {what}"
             continue

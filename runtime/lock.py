@@ -1,6 +1,8 @@
 """One apply per stack at a time, held on the engine side.
 
-The lock is a created (never started) container named `<stack>--hostform-lock`:
+The lock is a created (never started) container named `hostform.lock.<stack>`
+(no declared name can produce it: a stack's containers are `<stack>-<name>`, and a
+stack name holds no '.', so their first '.' always comes after a '-'):
 the engine guarantees container names are unique, so two machines pointing at
 one engine cannot both take it. Its labels say who holds it; a lock whose
 holder died is reported, never silently broken (`hostform unlock`).
@@ -58,7 +60,7 @@ class LockInfo:
 
 
 def lock_name(stack: str) -> str:
-    return f"{stack}--hostform-lock"
+    return f"hostform.lock.{stack}"
 
 
 def read_lock(engine: Engine, stack: str) -> LockInfo | None:
@@ -82,7 +84,8 @@ def read_lock(engine: Engine, stack: str) -> LockInfo | None:
     )
 
 
-def _ensure_lock_image(engine: Engine) -> None:
+def ensure_lock_image(engine: Engine) -> None:
+    """An empty image for containers that are never started (the lock, the record)."""
     if engine.image_id(LOCK_IMAGE) is not None:
         return
     buf = io.BytesIO()
@@ -96,7 +99,7 @@ def _ensure_lock_image(engine: Engine) -> None:
 
 def acquire(engine: Engine, stack: str, operation: str, timeout: float = 0.0) -> None:
     if not engine.swarm:
-        _ensure_lock_image(engine)
+        ensure_lock_image(engine)
     labels = {
         LABEL_LOCK: stack,
         "io.hostform.lock.host": socket.gethostname(),

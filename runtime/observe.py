@@ -13,6 +13,7 @@ from hostform.declare import names
 from hostform.declare.canonical import file_digest
 from hostform.declare.load import LoadedStack
 from hostform.runtime.engine import Engine
+from hostform.runtime.record import ContainerRecordStore, Generation, heads_of, is_record, newest
 from hostform.runtime.records import (
     Conflict,
     LiveSettings,
@@ -44,7 +45,7 @@ def observe_stack(engine: Engine, loaded: LoadedStack, builder: Engine | None = 
     services = loaded.stack.services()
     images = {s.image for s in services.values()}
     targets = {n: sorted(f.target for f in s.files) for n, s in services.items() if s.files}
-    binds = {m.source for s in services.values() for m in s.volumes if m.type == "bind"}
+    binds = {m.source for s in services.values() for m in s.volumes if m.type == "bind" and loaded.may_probe(m.source)}
     external = [("network", k) for k, n in loaded.stack.networks.items() if n.external]
     external += [("volume", k) for k, v in loaded.stack.volumes.items() if v.external]
     observed = observe(
@@ -110,7 +111,7 @@ def observe(
     wanted_external = sorted(set(external))
     # Two waves of reads; on a remote engine each wave's calls overlap (one round trip for
     # the lists, then the inspects over the engine's pool), on a local socket they run in turn.
-    mine, networks, volumes, found_images, missing = _together(
+    listed, networks, volumes, found_images, missing = _together(
         engine,
         lambda: engine.list_containers(label=label),
         lambda: engine.list_networks(label=label),
@@ -118,6 +119,8 @@ def observe(
         lambda: engine.each(engine.image_facts, wanted_images),
         lambda: list(_missing_external(engine, wanted_external)),
     )
+    mine = [c for c in listed if not is_record(c.get("Labels") or {})]  # the record's generations apart
+    heads = heads_of(stack, listed)
     key = None
     for n in networks:
         if (n.get("Labels") or {}).get(names.LABEL_NAME) == names.DEFAULT_NETWORK:
@@ -134,12 +137,13 @@ def observe(
     unseen_containers = sorted(set(declared_containers) - {_name_of(c) for c in mine})
     unseen_networks = sorted(set(declared_networks) - {n["Name"] for n in networks})
     unseen_volumes = sorted(set(declared_volumes) - {v["Name"] for v in volumes})
-    squat_c, squat_n, squat_v, details = _together(
+    squat_c, squat_n, squat_v, details, record = _together(
         engine,
         lambda: engine.list_containers(names=unseen_containers) if unseen_containers else [],
         lambda: engine.list_networks(names=unseen_networks) if unseen_networks else [],
         lambda: engine.each(engine.inspect_volume, unseen_volumes),
         lambda: engine.each(detail, mine),
+        lambda: newest(ContainerRecordStore(engine, stack), heads),  # one inspect: the newest generation
     )
     conflicts = [
         _conflict("container", _name_of(c), c["Id"], c.get("Labels") or {})
@@ -157,9 +161,14 @@ def observe(
         if found is not None
     ]
     local = not engine.remote  # bind sources can be looked for here
+    declared = {*declared_containers, *declared_networks, *declared_volumes}
+    labelled = [("container", _name_of(c)) for c in mine] + [("network", n["Name"]) for n in networks]
+    labelled += [("volume", v["Name"]) for v in volumes]
     return Observed(
         stack=stack,
-        containers=tuple(replace(_container(c, d), file_hashes=h) for c, (d, h) in zip(mine, details, strict=True)),
+        containers=tuple(
+            _adopted(replace(_container(c, d), file_hashes=h), record) for c, (d, h) in zip(mine, details, strict=True)
+        ),
         networks=tuple(_network(n) for n in networks),
         volumes=tuple(_volume(v) for v in volumes),
         conflicts=tuple(conflicts),
@@ -168,7 +177,24 @@ def observe(
         key=key,
         missing_paths=tuple(sorted(p for p in set(bind_sources) if local and not os.path.exists(p))),
         missing_external=tuple(missing),
+        record=record,
+        hand_made=tuple((k, n) for k, n in labelled if n not in declared and _unrecorded(record, n)),
     )
+
+
+def _unrecorded(record: Generation | None, engine_name: str) -> bool:
+    """Labelled, yet no kept generation lists it (made by hand with copied labels?). Without a
+    record (never applied, or by a hostform that kept none) every labelled object counts as
+    hostform's, and so does a temporary of an interrupted apply."""
+    return record is not None and not record.knows(engine_name) and not names.is_temporary(engine_name)
+
+
+def _adopted(c: ObservedContainer, record: Generation | None) -> ObservedContainer:
+    """A container hostform adopted carries no spec label: the record holds its last-applied spec."""
+    if c.last_applied is not None or record is None:
+        return c
+    spec = record.adopted_spec(c.engine_name)
+    return c if spec is None else replace(c, last_applied=spec)
 
 
 def _together(engine: Engine, *reads: Callable[[], Any]) -> list[Any]:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hostform.runtime.generation import Generation
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,8 @@ class Observed:
     key: bytes | None  # the stack's secret-hashing key, when the default network exists
     missing_paths: tuple[str, ...] = ()  # bind-mount sources absent on the engine's host (local engines)
     missing_external: tuple[str, ...] = ()  # "network NAME" / "volume NAME" declared external, not on the engine
+    record: Generation | None = None  # the newest generation of the stack's record (runtime.record)
+    hand_made: tuple[tuple[str, str], ...] = ()  # (kind, engine name): labelled, undeclared, in no generation
     repo_digests: dict[str, tuple[str, ...]] = field(default_factory=dict)  # image reference -> repo@sha256:...
     build_changes: dict[str, str] = field(default_factory=dict)  # "OLD_REF -> NEW_REF" -> what changed in the context
 
@@ -112,6 +117,8 @@ class Observed:
         out.update({f"conflicting {c.kind} {c.engine_name}": c.id[:12] for c in self.conflicts})
         out.update({f"path {p}": "missing" for p in self.missing_paths})
         out.update({f"external {x}": "missing" for x in self.missing_external})
+        if self.record is not None:
+            out["record"] = str(self.record.number)
         return out
 
     def fingerprint(self) -> str:

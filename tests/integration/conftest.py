@@ -87,7 +87,12 @@ class StackFixture:
         return self.run("apply", str(self.file), "--auto-approve", *extra, check=check)
 
     def containers(self) -> list[dict]:  # type: ignore[type-arg]
-        return self.api.containers(all=True, filters={"label": f"io.hostform.stack={self.name}"})  # type: ignore[attr-defined]
+        """The stack's containers, without the generations of its record (runtime.record)."""
+        listed = self.api.containers(all=True, filters={"label": f"io.hostform.stack={self.name}"})  # type: ignore[attr-defined]
+        return [c for c in listed if (c.get("Labels") or {}).get("io.hostform.kind") != "record"]
+
+    def record_containers(self) -> list[dict]:  # type: ignore[type-arg]
+        return self.api.containers(all=True, filters={"label": f"io.hostform.record={self.name}"})  # type: ignore[attr-defined]
 
     def inspect(self, engine_name: str) -> dict:  # type: ignore[type-arg]
         return self.api.inspect_container(engine_name)  # type: ignore[attr-defined]
@@ -141,6 +146,7 @@ def private_tag(stack: StackFixture) -> Iterator[str]:
 @pytest.fixture
 def stack(docker_api, tmp_path: Path) -> Iterator[StackFixture]:  # type: ignore[no-untyped-def]
     name = f"hft{uuid.uuid4().hex[:8]}"
-    fixture = StackFixture(name, tmp_path, docker_api)
+    # built images' context cache: the test's own, outside the stack folder
+    fixture = StackFixture(name, tmp_path, docker_api, {"XDG_CACHE_HOME": f"{tmp_path}-cache"})
     yield fixture
     remove_stack_objects(docker_api, name)

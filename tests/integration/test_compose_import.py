@@ -233,3 +233,44 @@ def _facts(c: dict[str, Any]) -> dict[str, Any]:
         "extra_hosts": sorted(host["ExtraHosts"] or []),
         "tmpfs": host.get("Tmpfs") or {},
     }
+
+
+@pytest.mark.parametrize("project", ["webapp"], indirect=True)
+def test_move_a_running_project_keeping_its_data(project: Project) -> None:
+    """Until adoption: compose down (volumes kept), then apply a stack importing them as they are."""
+    project.compose("up", "-d")
+    _wait_settled(project.api, "com.docker.compose.project", project)
+    db = project.api.containers(
+        filters={"label": [f"com.docker.compose.project={project.name}", "com.docker.compose.service=db"]}
+    )[0]
+    _exec(project.api, db["Id"], "echo kept > /var/lib/postgresql/data/marker")
+    more = [a for f in project.case.files[1:] for a in ("-f", f)]
+    project.hostform(
+        "import",
+        "compose",
+        "docker-compose.yml",
+        *more,
+        "-p",
+        project.name,
+        "--existing-volumes",
+        "-o",
+        "hostform.toml",
+    )
+    assert f"[volumes.{project.name}_db_data]" in project.stack_file.read_text()
+    project.compose("down")  # not -v: the data volume stays
+    project.hostform("apply", "hostform.toml", "--auto-approve")
+    moved = project.api.inspect_container(f"{project.name}-db")
+    assert _exec(project.api, moved["Id"], "cat /var/lib/postgresql/data/marker") == "kept\n"
+    again = project.hostform("plan", "hostform.toml", "--detailed-exitcode", check=False)
+    assert again.code == 0, again.both
+    project.hostform("destroy", "hostform.toml", "--auto-approve")
+    names = {v["Name"] for v in project.api.volumes().get("Volumes") or []}
+    assert f"{project.name}_db_data" in names, "destroy removed a volume the stack does not own"
+    project.api.remove_volume(f"{project.name}_db_data")
+
+
+def _exec(api: Any, container: str, script: str) -> str:
+    run = api.exec_create(container, ["sh", "-c", script])
+    out: bytes = api.exec_start(run["Id"])
+    assert api.exec_inspect(run["Id"])["ExitCode"] == 0, out
+    return out.decode()

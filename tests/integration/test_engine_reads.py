@@ -53,7 +53,7 @@ import sys
 from hostform.plans.cli import main
 code = main(["plan", sys.argv[1], "--detailed-exitcode"])
 heavy = ("rich", "deepdiff", "jinja2", "hostform.plans.apply", "hostform.plans.planfile", "hostform.runtime.lock",
-         "hostform.plans.progress", "pyroute2")
+         "hostform.plans.progress", "pyroute2", "hostform.runtime.hostnet", "hostform.runtime.enginenet")
 print(json.dumps({"code": code, "loaded": [m for m in heavy if m in sys.modules]}), file=sys.stderr)
 """
 

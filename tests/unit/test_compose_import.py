@@ -135,18 +135,52 @@ def test_bad_yaml_is_one_error_with_a_line(tmp_path: Path, capsys: pytest.Captur
     assert err.startswith("error: ") and ":4: not valid YAML" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("target", ["host", "swarm"])
 @pytest.mark.parametrize("folder", sorted(p.name for p in CORPUS.iterdir() if p.is_dir()))
-def test_corpus_imports_to_a_valid_stack_the_same_each_time(tmp_path: Path, folder: str) -> None:
+def test_corpus_imports_to_a_valid_stack_the_same_each_time(tmp_path: Path, folder: str, target: str) -> None:
     import shutil
 
     shutil.copytree(CORPUS / folder, tmp_path / folder)
     base = tmp_path / folder
     files = [str(base / "docker-compose.yml"), *sorted(str(p) for p in base.glob("docker-compose.*.yml"))]
     out = base / "hostform.toml"
-    first, _, secrets = import_compose(files, str(out))
-    second, _, _ = import_compose(files, str(out))
+    first, _, secrets = import_compose(files, str(out), target=target)
+    second, _, _ = import_compose(files, str(out), target=target)
     assert first == second
     out.write_text(first)
     env = {name: "set-for-the-test" for name in secrets}
     loaded = load(out, environ=env)
     assert loaded.stack.containers
+
+
+DEPLOY = """services:
+  s:
+    image: a
+    ports: ["127.0.0.1:8080:80"]
+    deploy:
+      mode: global
+      placement: {constraints: [node.role == worker], preferences: [{spread: node.labels.zone}]}
+      resources: {reservations: {memory: 64M, cpus: "0.5"}}
+      update_config: {order: start-first, parallelism: 2, delay: 10s, failure_action: pause}
+      rollback_config: {parallelism: 1}
+"""
+
+
+def test_deploy_on_swarm_maps_the_swarm_keys(tmp_path: Path) -> None:
+    s = stack_of(tmp_path, DEPLOY, target="swarm")["containers"]["s"]
+    assert s["global"] is True
+    assert s["placement"] == {"constraints": ["node.role == worker"], "preferences": [{"spread": "node.labels.zone"}]}
+    assert s["reservations"] == {"memory": "64M", "cpus": 0.5}
+    assert s["update"] == {"order": "start-first", "parallelism": 2, "delay": "10s", "failure_action": "pause"}
+    assert s["rollback"] == {"parallelism": 1}
+    assert s["ports"] == ["8080:80"]
+
+
+def test_deploy_on_one_host_lists_the_swarm_keys(tmp_path: Path) -> None:
+    write(tmp_path, DEPLOY)
+    out, skipped, _ = import_compose([str(tmp_path / "docker-compose.yml")], None)
+    s = tomllib.loads(out)["containers"]["s"]
+    assert s["memory_reservation"] == "64M" and s["update"] == {"order": "start-first"}
+    hinted = {x.key for x in skipped if "--target swarm" in x.reason}
+    assert {"services.s.deploy.placement", "services.s.deploy.mode", "services.s.deploy.rollback_config"} <= hinted
+    assert "services.s.deploy.update_config.parallelism" in hinted

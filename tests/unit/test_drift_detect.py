@@ -20,8 +20,10 @@ from hostform.declare.load import LoadedStack, load
 from hostform.declare.names import Naming
 from hostform.declare.secrets import reveal
 from hostform.plans.diff import make_plan
-from hostform.plans.drift import Drift, DriftReport, History, detect, history_of
+from hostform.plans.drift import Drift, DriftReport, detect
+from hostform.plans.model import Action
 from hostform.runtime.container_config import network_attachments
+from hostform.runtime.generation import Generation, RecordedResource
 from hostform.runtime.records import (
     Conflict,
     LiveSettings,
@@ -135,14 +137,41 @@ def host(loaded: LoadedStack, containers: list[ObservedContainer] | None = None,
     )
     volumes = tuple(ObservedVolume(names.volume_name(stack.name, v), v, "local") for v in stack.volumes)
     observed = Observed(stack.name, tuple(containers), networks, volumes, (), {"img:1": IMAGE_ID}, KEY)
+    observed = replace(observed, record=record_of(observed))
     return replace(observed, **changes)
 
 
-def check(
-    loaded: LoadedStack, observed: Observed, declared_at: float | None = 0.0, pending: bool = False
-) -> DriftReport:
+def record_of(observed: Observed, number: int = 3) -> Generation:
+    """The record an apply leaves: every object of the host as it is."""
+    resources = [
+        RecordedResource(
+            f"{c.kind}s.{c.name}" + (f"[{c.replica}]" if c.engine_name[-2:] in ("-1", "-2") else ""),
+            c.kind,
+            c.engine_name,
+            c.spec_hash,
+        )
+        for c in observed.containers
+    ]
+    resources += [RecordedResource(f"networks.{n.name}", "network", n.engine_name, "d") for n in observed.networks]
+    resources += [RecordedResource(f"volumes.{v.name}", "volume", v.engine_name, "d") for v in observed.volumes]
+    return Generation(
+        stack=observed.stack,
+        number=number,
+        operation="apply",
+        at="2026-01-30T12:00:00Z",
+        by="ops@build",
+        version="0.1.0",
+        commit=None,
+        declaration="x",
+        summary={},
+        resources=tuple(resources),
+        known={r.engine_name: number for r in resources},
+    )
+
+
+def check(loaded: LoadedStack, observed: Observed, pending: bool = False) -> DriftReport:
     plan = make_plan(loaded, observed)
-    return detect(loaded, observed, plan, history_of(loaded, observed, declared_at), pending, NOW)
+    return detect(loaded, observed, plan, pending, NOW)
 
 
 def summary(report: DriftReport) -> list[tuple[str, str, list[str]]]:
@@ -329,42 +358,60 @@ def test_new_resource_after_the_last_apply_is_pending(tmp_path: Path) -> None:
     old = load_stack(tmp_path)
     observed = host(old)
     new = load_stack(tmp_path, STACK + '\n[containers.cache]\nimage = "img:1"\n')
-    report = check(new, observed, declared_at=APPLIED_AT + 60)
+    report = check(new, observed)
     assert summary(report) == [("containers.cache", "pending", [])]
-    assert "changed after the last apply" in report.findings[0].detail
+    assert "declared after the last recorded apply, generation 3" in report.findings[0].detail
     assert report.in_sync
 
 
 def test_a_stack_never_applied_is_all_pending(tmp_path: Path) -> None:
     loaded = load_stack(tmp_path)
-    empty = replace(host(loaded, []), networks=(), volumes=())
-    report = check(loaded, empty, declared_at=APPLIED_AT)
+    empty = replace(host(loaded, []), networks=(), volumes=(), record=None)
+    report = check(loaded, empty)
     assert {f.drift for f in report.findings} == {Drift.PENDING}
-    assert report.in_sync and all("never applied" in f.detail for f in report.findings)
+    assert report.in_sync and all("no apply of this stack is recorded" in f.detail for f in report.findings)
 
 
-# ---------------------------------------------------------------- missing: evidence that it was applied
-
-
-@pytest.mark.parametrize(
-    ("gone", "declared_at", "evidence"),
-    [
-        ("s-worker-2", APPLIED_AT + 60, "replicas = 2"),
-        ("s-migrate", APPLIED_AT + 60, "depends on it"),
-        ("s-web", APPLIED_AT - 60, "has not changed since the last apply"),
-    ],
-)
-def test_missing_needs_evidence(tmp_path: Path, gone: str, declared_at: float, evidence: str) -> None:
+def test_without_a_record_a_removed_container_is_pending(tmp_path: Path) -> None:
+    # applied by a hostform that kept no record: nothing says it was applied (the next apply starts the record)
     loaded = load_stack(tmp_path)
-    report = check(loaded, without(host(loaded), gone), declared_at=declared_at)
-    (finding,) = report.findings
-    assert finding.drift is Drift.MISSING and evidence in finding.detail
-
-
-def test_a_lone_container_gone_after_a_stack_edit_is_pending(tmp_path: Path) -> None:
-    loaded = load_stack(tmp_path)
-    report = check(loaded, without(host(loaded), "s-web"), declared_at=APPLIED_AT + 60)
+    report = check(loaded, replace(without(host(loaded), "s-web"), record=None))
     assert summary(report) == [("containers.web", "pending", [])]
+
+
+# ---------------------------------------------------------------- missing: the record lists it
+
+
+@pytest.mark.parametrize("gone", ["s-worker-2", "s-migrate", "s-web"])
+def test_recorded_and_gone_is_missing(tmp_path: Path, gone: str) -> None:
+    loaded = load_stack(tmp_path)
+    report = check(loaded, without(host(loaded), gone))
+    (finding,) = report.findings
+    assert finding.drift is Drift.MISSING and "generation 3 (2026-01-30T12:00:00Z, ops@build)" in finding.detail
+
+
+def test_removed_by_hand_after_a_stack_edit_is_missing(tmp_path: Path) -> None:
+    # the stack file changed since the apply (mtime, git): no matter, the record lists it
+    loaded = load_stack(tmp_path)
+    observed = without(host(loaded), "s-web")
+    edited = load_stack(tmp_path, STACK.replace('MODE = "a"', 'MODE = "b"'))
+    assert summary(check(edited, observed)) == [("containers.web", "missing", [])]
+
+
+def test_a_scale_down_leaves_no_missing(tmp_path: Path) -> None:
+    # applied with replicas = 2 then scaled to 1: the record of that apply lists worker alone
+    two = load_stack(tmp_path)
+    observed = without(host(two), "s-worker-2")
+    one = load_stack(tmp_path, STACK.replace("replicas = 2", "replicas = 1"))
+    observed = replace(observed, record=record_of(observed, 4))
+    assert check(one, observed).findings == ()
+
+
+def test_recorded_no_longer_declared_and_gone_is_not_drift(tmp_path: Path) -> None:
+    loaded = load_stack(tmp_path)
+    observed = without(host(loaded), "s-worker-2")  # the record still lists it
+    fewer = load_stack(tmp_path, STACK.replace("replicas = 2", "replicas = 1"))
+    assert check(fewer, observed).findings == ()
 
 
 def test_missing_network_and_volume(tmp_path: Path) -> None:
@@ -372,13 +419,12 @@ def test_missing_network_and_volume(tmp_path: Path) -> None:
     o = host(loaded)
     o = replace(o, networks=tuple(n for n in o.networks if n.name != "back"), volumes=())
     o = with_settings(o, "web", networks=())
-    report = check(loaded, o, declared_at=APPLIED_AT + 60)
+    report = check(loaded, o)
     assert summary(report) == [
         ("containers.web", "changed", ["networks"]),
         ("networks.back", "missing", []),
         ("volumes.data", "missing", []),
     ]
-    assert "attaches it" in report.findings[1].detail and "mounts it" in report.findings[2].detail
 
 
 def test_orphan_container_and_network(tmp_path: Path) -> None:
@@ -395,14 +441,23 @@ def test_orphan_container_and_network(tmp_path: Path) -> None:
     assert ("networks.back", "orphan", []) in found
 
 
-def test_the_default_network_was_applied_when_anything_was(tmp_path: Path) -> None:
+def test_a_hand_made_copy_is_an_orphan_never_deleted(tmp_path: Path) -> None:
+    loaded = load_stack(tmp_path)
+    o = host(loaded)
+    copy = replace(applied(loaded, "web"), id="c" * 64, engine_name="s-web-copy")
+    net = replace(o.networks[0], id="n" * 64, engine_name="s_extra", name="extra")
+    made = (("container", "s-web-copy"), ("network", "s_extra"))  # as observe finds them: in no generation
+    o = replace(o, containers=(*o.containers, copy), networks=(*o.networks, net), hand_made=made)
+    report = check(loaded, o)
+    assert summary(report) == [("s-web-copy", "orphan", []), ("s_extra", "orphan", [])]
+    assert all(f.remedy is Action.NOOP and "no apply recorded it" in f.detail for f in report.findings)
+    plan = make_plan(loaded, o)
+    assert plan.actionable == [] and len(plan.warnings) == 2
+
+
+def test_the_default_network_is_recorded_like_any_other(tmp_path: Path) -> None:
     loaded = load_stack(tmp_path)
     o = host(loaded)
     o = replace(o, networks=tuple(n for n in o.networks if n.name != names.DEFAULT_NETWORK))
-    report = check(loaded, o, declared_at=APPLIED_AT + 60)
+    report = check(loaded, o)
     assert ("networks.default", "missing", []) in summary(report)
-
-
-def test_history_takes_the_newest_object() -> None:
-    h = History(applied=True, applied_at=APPLIED_AT, declared_at=APPLIED_AT + 1)
-    assert "changed after the last apply (1970-01-01T00:16:40Z)" in h.why_pending()

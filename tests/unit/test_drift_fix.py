@@ -10,7 +10,6 @@ from hostform.plans.drift import fix_plan
 from hostform.plans.model import Action
 from hostform.runtime.records import Conflict
 from tests.unit.test_drift_detect import (
-    APPLIED_AT,
     STACK,
     check,
     host,
@@ -25,7 +24,7 @@ def actions(tmp_path: Path, observed_change, stack_text: str = STACK, pending: b
     old = load_stack(tmp_path)
     observed = observed_change(host(old))
     loaded = load_stack(tmp_path, stack_text)
-    report = check(loaded, observed, declared_at=APPLIED_AT - 1, pending=pending)
+    report = check(loaded, observed, pending=pending)
     fix = fix_plan(report, make_plan(loaded, observed))
     return {c.address: c.action for c in fix.actionable}, fix
 

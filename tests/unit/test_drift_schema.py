@@ -18,7 +18,6 @@ from hostform.plans.drift import SWARM_DRIFT, Drift, DriftReport, FieldDrift, Fi
 from hostform.plans.drift_view import DriftView
 from hostform.runtime.records import Conflict
 from tests.unit.test_drift_detect import (
-    APPLIED_AT,
     CASES,
     NOW,
     STACK,
@@ -49,11 +48,11 @@ def every_kind(tmp_path: Path) -> DriftReport:
     o = replace(o, containers=tuple(c for c in o.containers if c.name != "migrate"))
     o = replace(o, conflicts=(Conflict("volume", "s_data", "s_data", None),), volumes=())
     o = replace(o, image_ids={"img:1": "sha256:" + "c" * 64})
-    findings = list(check(loaded, o, declared_at=APPLIED_AT - 1).findings)
+    findings = list(check(loaded, o).findings)
     for mutate, _ in CASES.values():
         findings += check(loaded, mutate(host(loaded))).findings
     new = load_stack(tmp_path, STACK.replace("replicas = 2", "replicas = 1") + '\n[containers.cache]\nimage = "x"\n')
-    findings += check(new, host(load_stack(tmp_path)), declared_at=APPLIED_AT + 1).findings
+    findings += check(new, host(load_stack(tmp_path))).findings
     taken = FieldDrift(
         "ports[0.0.0.0:8080/tcp]", "s-web", "pid 812 (nginx)"
     )  # read from the host: tests/unit/test_portdrift.py

@@ -1,0 +1,222 @@
+"""Writing the record after an apply, a destroy or a `drift --fix` (runtime.record, docs/record.md).
+
+What an operation left is read back from the engine (one listing of each kind,
+no inspect), so a partial apply records what is really there: the objects the
+stack declares and those an earlier generation listed. An object with the
+stack's label that is neither (made by hand with copied labels) is not
+recorded: it stays reported, never adopted.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hostform.declare import names
+from hostform.declare.canonical import canonical_json
+from hostform.declare.load import LoadedStack
+from hostform.plans.model import Action, Change, Plan
+from hostform.runtime.engine import Engine
+from hostform.runtime.observe import observe
+from hostform.runtime.record import (
+    HISTORY_LIMIT,
+    ContainerRecordStore,
+    Generation,
+    RecordedResource,
+    RecordStore,
+    commit,
+    newest,
+)
+from hostform.runtime.records import Observed
+
+OPERATIONS = ("apply", "destroy", "drift --fix")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an operation did with its plan: the addresses done, failed and not done."""
+
+    done: tuple[Change, ...] = ()
+    failed: tuple[Change, ...] = ()
+    not_done: tuple[Change, ...] = ()
+    interrupted: bool = False
+
+    @property
+    def word(self) -> str:
+        if self.interrupted:
+            return "interrupted"
+        return "incomplete" if self.failed or self.not_done else "complete"
+
+
+def write_record(
+    engine: Engine, loaded: LoadedStack, plan: Plan, outcome: Outcome, operation: str, declared: bool = True
+) -> Generation:
+    """Record what `operation` left; `declared` is False for a destroy (nothing is declared any more)."""
+    store = ContainerRecordStore(engine, loaded.name)
+    heads = store.heads()
+    previous = newest(store, heads)
+    after = observe(engine, loaded.name, inspect=False)
+    number = max([h.number for h in heads], default=0) + 1
+    generation = build_generation(loaded, plan, outcome, operation, after, previous, number, declared)
+    commit(store, generation, heads)
+    return generation
+
+
+def write_to(store: RecordStore, generation: Generation) -> None:
+    """For a store of another target (a Swarm manager): the same generation, the same order."""
+    commit(store, generation, store.heads())
+
+
+def build_generation(
+    loaded: LoadedStack,
+    plan: Plan,
+    outcome: Outcome,
+    operation: str,
+    after: Observed,
+    previous: Generation | None,
+    number: int,
+    declared: bool = True,
+) -> Generation:
+    resources = _resources(loaded, after, previous, declared)
+    addresses = {r.address for r in resources}
+    known = {n: g for n, g in (previous.known if previous else {}).items() if g > number - HISTORY_LIMIT}
+    known.update({r.engine_name: number for r in resources})
+    return Generation(
+        stack=loaded.name,
+        number=number,
+        operation=operation,
+        at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        by=_who(),
+        version=_version(),
+        commit=git_commit(loaded.path.parent),
+        declaration=_declaration(loaded, plan) if declared else None,
+        summary=summary_of(plan, outcome),
+        resources=tuple(sorted(resources, key=lambda r: r.address)),
+        known=dict(sorted(known.items())),
+        adopted={a: s for a, s in (previous.adopted if previous else {}).items() if a in addresses},
+    )
+
+
+def summary_of(plan: Plan, outcome: Outcome) -> dict[str, Any]:
+    """The plan's counts and each action with what became of it."""
+    state = {id(c): "done" for c in outcome.done}
+    state.update({id(c): "failed" for c in outcome.failed})
+    state.update({id(c): "not done" for c in outcome.not_done})
+    changes = [
+        {"address": c.address, "action": c.action.value, "engine_name": c.engine_name, "result": state.get(id(c), "")}
+        for c in plan.actionable
+    ]
+    done = [c for c in plan.actionable if state.get(id(c)) == "done"]
+    counts = {
+        "add": sum(c.action is Action.CREATE for c in done),
+        "replace": sum(c.action is Action.REPLACE for c in done),
+        "change": sum(c.action in (Action.UPDATE, Action.RESTART, Action.START) for c in done),
+        "destroy": sum(c.action is Action.DELETE for c in done),
+    }
+    return {"outcome": outcome.word, "plan": plan.counts(), "done": counts, "changes": changes}
+
+
+def _resources(
+    loaded: LoadedStack, after: Observed, previous: Generation | None, declared: bool
+) -> list[RecordedResource]:
+    stack = loaded.stack
+    services = stack.services() if declared else {}
+    wanted = {
+        names.container_name(stack.name, n, i, count)
+        for n, s in services.items()
+        for i in range(1, s.replicas + 1)
+        for count in {s.replicas, 1, 2}
+        if count > 1 or i == 1
+    }
+
+    def kept(engine_name: str, is_declared: bool) -> bool:
+        return is_declared or previous is None or previous.knows(engine_name)
+
+    out = []
+    for c in after.containers:
+        if names.is_temporary(c.engine_name) or not kept(c.engine_name, c.engine_name in wanted):
+            continue
+        spec = services.get(c.name)
+        many = (spec.replicas if spec else 1) > 1 or (spec is None and c.replica != 1)
+        address = f"{c.kind}s.{c.name}" + (f"[{c.replica}]" if many else "")
+        out.append(RecordedResource(address, c.kind, c.engine_name, c.spec_hash))
+    networks = stack.all_networks() if declared else {}
+    for n in after.networks:
+        if kept(n.engine_name, n.name in networks):
+            digest = _digest(networks.get(n.name), previous, n.engine_name)
+            out.append(RecordedResource(f"networks.{n.name}", "network", n.engine_name, digest))
+    volumes = stack.volumes if declared else {}
+    for v in after.volumes:
+        if kept(v.engine_name, v.name in volumes):
+            out.append(
+                RecordedResource(
+                    f"volumes.{v.name}", "volume", v.engine_name, _digest(volumes.get(v.name), previous, v.engine_name)
+                )
+            )
+    return out
+
+
+def _digest(spec: Any, previous: Generation | None, engine_name: str) -> str | None:
+    """A network's or volume's declared spec as a digest; an undeclared one keeps its recorded one."""
+    if spec is not None:
+        return hashlib.sha256(canonical_json(spec.model_dump(mode="json")).encode()).hexdigest()[:16]
+    found = previous.find("", engine_name) if previous else None
+    return found.digest if found else None
+
+
+def _declaration(loaded: LoadedStack, plan: Plan) -> str:
+    from dataclasses import replace
+
+    from hostform.plans.planfile import desired_digest
+
+    return desired_digest(loaded, replace(plan, key_known=True))  # applied: the plan's key is the stack's now
+
+
+def _who() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (a container): the uid says who
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("hostform")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def git_commit(folder: Path) -> str | None:
+    """HEAD of the repository holding the stack folder, "+dirty" when the folder has local changes."""
+    git = shutil.which("git")
+    if git is None:
+        return None
+
+    def run(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                [git, "-C", str(folder), *args], capture_output=True, text=True, timeout=10, check=False
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    head = run("rev-parse", "--verify", "-q", "HEAD")
+    if not head:
+        return None
+    dirty = run("status", "--porcelain", "--", ".")
+    return head + ("+dirty" if dirty else "")
+
+
+__all__ = ["OPERATIONS", "Outcome", "build_generation", "git_commit", "summary_of", "write_record", "write_to"]
