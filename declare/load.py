@@ -64,6 +64,14 @@ class LoadedStack:
     # images built from a folder, by container or job name; filled by runtime.build_context,
     # which also gives those services' `image` its content tag
     builds: dict[str, BuildRef] = field(default_factory=dict)
+    # under --untrusted: the folders whose paths a plan may look at (a bind-mount source elsewhere
+    # is not even looked for, so a stranger's stack cannot probe which host paths exist)
+    probe_roots: tuple[str, ...] | None = None
+
+    def may_probe(self, path: str) -> bool:
+        return self.probe_roots is None or any(
+            path == root or path.startswith(root.rstrip("/") + "/") for root in self.probe_roots
+        )
 
     @property
     def name(self) -> str:
@@ -132,7 +140,8 @@ def load(
     files = _resolve_files(stack, file.parent, renderer, problem, access)
     if problems:
         raise StackError(problems)
-    return LoadedStack(stack=stack, path=file, files=files)
+    roots = tuple(str(r) for r in access.roots(file.parent)) if access.untrusted else None
+    return LoadedStack(stack=stack, path=file, files=files, probe_roots=roots)
 
 
 def load_name_only(path: str | Path, target: str | None = None) -> LoadedStack:

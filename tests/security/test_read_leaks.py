@@ -129,3 +129,16 @@ def test_a_secret_never_reaches_an_error_message(hostile: StackFixture, planted:
     runs, everything = every_output(hostile)
     planted.assert_absent(everything)
     assert all(r.code in (0, 1) and "Traceback" not in r.both for r in runs), everything
+
+
+def test_untrusted_plans_do_not_probe_host_paths(hostile: StackFixture, planted: Planted) -> None:
+    """A plan says when a bind-mount source is missing; under --untrusted it does not look outside
+    the stack's folder, so a stranger cannot learn which host paths exist."""
+    missing = f"/hf-no-such-path-{hostile.name}"
+    hostile.write(APP + f'volumes = ["{missing}:/x", "{planted.host_file}:/y:ro"]\n')
+    trusted = hostile.run("plan", str(hostile.file))
+    assert trusted.code == 1 and "does not exist" in trusted.both, trusted.both
+    untrusted = hostile.run("plan", str(hostile.file), "--untrusted")
+    assert untrusted.code == 0 and "does not exist" not in untrusted.both, untrusted.both
+    assert "host-path-mount" in untrusted.out
+    planted.assert_absent(trusted.both, untrusted.both)

@@ -52,3 +52,10 @@ def test_names_with_a_trailing_newline_are_refused(stack: StackFixture, where: s
 def test_a_duplicate_toml_key_is_named(stack: StackFixture) -> None:
     stack.write(APP + 'user = "a"\nuser = "b"\n')
     assert_clean_error(stack.run("validate", str(stack.file)), "user is set twice")
+
+
+def test_a_file_target_that_is_a_folder_in_the_image_is_refused(stack: StackFixture) -> None:
+    """/tmp used to become a 1-byte file: the copy is refused before the container starts."""
+    stack.write('[files.f]\ncontent = "x"\n\n' + APP + 'files = [{ source = "f", target = "/tmp" }]\n')
+    assert_clean_error(stack.apply(check=False), "/tmp", "is a folder in the image")
+    assert not any(c["State"] == "running" for c in stack.containers())
