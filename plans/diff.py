@@ -24,7 +24,8 @@ from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind
 from hostform.runtime.container_config import declared_aliases, naming, network_attachments
 from hostform.runtime.records import Observed, ObservedContainer, ObservedNetwork, ObservedVolume
 
-MASKED = {"secret": MASK}  # still a secret-shaped value, so display() and public() mask it
+MASKED = {"secret": MASK}
+HIDDEN_DIFF = "(diff hidden: the file holds a secret)"  # still a secret-shaped value, so display() and public() mask it
 
 
 @dataclass(frozen=True)
@@ -394,12 +395,17 @@ def reload_targets(loaded: LoadedStack, spec: ContainerSpec) -> set[str]:
 def _reloads(desired: dict[str, Any], current: ObservedContainer, reloadable: set[str]) -> Iterable[Reason]:
     """Reloadable files are compared with the live file: the label's hash goes stale after a reload."""
     live = dict(current.file_hashes)
+    applied_secret = {f["target"] for f in (current.last_applied or {}).get("files") or [] if f.get("secret")}
     for f in desired.get("files", []):
         target = f["target"]
         if target in reloadable and target in live and live[target] != f["sha256"]:
             have = live[target]
             before = "sha256:" + have[:12] if have else None
-            yield Reason(ReasonKind.RELOAD, f"files[{target}].sha256", before, "sha256:" + f["sha256"][:12])
+            # the live file still holds what was applied: a secret then is a secret now
+            hidden = HIDDEN_DIFF if f.get("secret") or target in applied_secret else ""
+            yield Reason(
+                ReasonKind.RELOAD, f"files[{target}].sha256", before, "sha256:" + f["sha256"][:12], diff=hidden
+            )
 
 
 def _files_changed_outside(current: ObservedContainer, reloadable: set[str]) -> Iterable[Reason]:
@@ -451,7 +457,7 @@ def _file_reasons(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> Itera
         if a is None or b is None:
             yield Reason(ReasonKind.FIELD, path, _file_view(a), _file_view(b))
         else:
-            hidden = "(diff hidden: the file holds a secret)" if a.get("secret") or b.get("secret") else ""
+            hidden = HIDDEN_DIFF if a.get("secret") or b.get("secret") else ""
             for key in ("source", "sha256", "mode"):
                 if a.get(key) != b.get(key):
                     diff = hidden if key == "sha256" else ""
