@@ -20,7 +20,7 @@ from hostform.declare.check import check_references
 from hostform.declare.errors import Problem, StackError
 from hostform.declare.lines import LineIndex, format_path
 from hostform.declare.schema import JobSpec, Stack, suggest
-from hostform.declare.secrets import FileBytes, Secret, reveal
+from hostform.declare.secrets import UNKNOWN, FileBytes, Secret, UnknownSecret, reveal
 from hostform.declare.template import Renderer, RenderError
 
 STACK_FILE = "hostform.toml"
@@ -99,6 +99,7 @@ def load(
     environ: Mapping[str, str] | None = None,
     access: Access = TRUSTED,
     target: str | None = None,
+    secrets_optional: bool = False,
 ) -> LoadedStack:
     """Load and check a stack completely; raise StackError with every problem found.
 
@@ -122,6 +123,7 @@ def load(
     problems.extend(var_problems)
     plain_env = _plain_env(raw, access, problem)
     renderer = (Renderer.untrusted if access.untrusted else Renderer)(variables, env, plain_env)
+    renderer.secrets_optional = secrets_optional  # drift: an unset secret stands for what was applied
     rendered = _render_tree(raw, (), renderer, problem)
     unrendered.update(p.key for p in problems)
     _merge_env_files(rendered, file.parent, problem, access)
@@ -134,7 +136,7 @@ def load(
     stack = _resolve_default_conditions(stack)
     if target is not None:
         stack = stack.model_copy(update={"stack": stack.stack.model_copy(update={"target": target})})
-    stack = _resolve_builds(stack, file.parent, problem)
+    stack = _resolve_builds(stack, file.parent, problem, access)
     for loc, message in check_references(stack):
         problem(loc, message)
     files = _resolve_files(stack, file.parent, renderer, problem, access)
@@ -391,10 +393,10 @@ def _resolve_default_conditions(stack: Stack) -> Stack:
     return stack.model_copy(update={"containers": containers, "jobs": jobs})
 
 
-def _resolve_builds(stack: Stack, base: Path, problem: Any) -> Stack:
-    """`build` contexts as absolute folders inside the stack's folder, each with its Dockerfile;
-    `image` as the repository the built image is tagged in (the tag comes later, from the content)."""
-    root = Path(os.path.realpath(base))
+def _resolve_builds(stack: Stack, base: Path, problem: Any, access: Access) -> Stack:
+    """`build` contexts as absolute folders inside the stack's folder (or one the operator allowed,
+    as every file a stack names), each with its Dockerfile; `image` as the repository the built
+    image is tagged in (the tag comes later, from the content)."""
 
     def resolve(kind: str, specs: dict[str, Any]) -> dict[str, Any]:
         out = {}
@@ -403,17 +405,20 @@ def _resolve_builds(stack: Stack, base: Path, problem: Any) -> Stack:
                 out[name] = spec
                 continue
             loc = (kind, name, "build", "context")
-            context = Path(os.path.realpath(root / spec.build.context))
-            dockerfile = Path(os.path.realpath(context / spec.build.dockerfile))
-            if not context.is_relative_to(root):
-                problem(
-                    loc, f"{spec.build.context!r} is outside the stack's folder (a build reads only files under it)"
-                )
-            elif not context.is_dir():
+            try:
+                context = access.confine(base, spec.build.context)
+            except PathRefused as exc:
+                problem(loc, str(exc))
+                out[name] = spec
+                continue
+            try:
+                dockerfile = access.confine(base, os.path.join(spec.build.context, spec.build.dockerfile))
+            except PathRefused as exc:
+                problem((kind, name, "build", "dockerfile"), str(exc))
+                dockerfile = None
+            if not context.is_dir():
                 problem(loc, f"build context {spec.build.context!r} is not a folder")
-            elif not dockerfile.is_relative_to(root):
-                problem((kind, name, "build", "dockerfile"), f"{spec.build.dockerfile!r} is outside the stack's folder")
-            elif not dockerfile.is_file():
+            elif dockerfile is not None and not dockerfile.is_file():
                 problem((kind, name, "build", "dockerfile"), f"no Dockerfile at {str(dockerfile)!r}")
             build = spec.build.model_copy(update={"context": str(context)})
             image = repository_for(stack.name, name, spec.image, stack.stack.registry)
@@ -447,7 +452,9 @@ def _resolve_files(
         except RenderError as exc:
             problem(("files", name, "template"), f"{spec.template}: {exc}")
             continue
-        digest = hashlib.sha256(reveal(content).encode()).hexdigest()  # over the exact bytes written
+        digest = (  # over the exact bytes written
+            UNKNOWN if isinstance(content, UnknownSecret) else hashlib.sha256(reveal(content).encode()).hexdigest()
+        )
         out[name] = ResolvedFile(name, content, digest, spec.reload_signal)
     return out
 
