@@ -29,6 +29,7 @@ from hostform.plans.options import (
     ShowCommand,
     StackOptions,
     UnlockCommand,
+    access_of,
 )
 from hostform.plans.render import plan_json, print_lines, print_plan
 from hostform.runtime.engine import Engine
@@ -45,11 +46,20 @@ if TYPE_CHECKING:  # the applier, the live view, the lock and saved plans: impor
 # ---------------------------------------------------------------- stages
 
 
-def stage_load(stack: StackOptions) -> LoadedStack:
-    """The stack, with every image built from a folder tagged by its content."""
+def stage_load(stack: StackOptions, secrets_optional: bool = False) -> LoadedStack:
+    """The stack, with every image built from a folder tagged by its content.
+    secrets_optional: an unset secret stands for the one last applied (drift, which applies nothing)."""
     from hostform.runtime.build_context import resolve_builds
 
-    return resolve_builds(load(stack.stack, list(stack.var_file), list(stack.var), target=stack.on))
+    loaded = load(
+        stack.stack,
+        list(stack.var_file),
+        list(stack.var),
+        access=access_of(stack),
+        target=stack.on,
+        secrets_optional=secrets_optional,
+    )
+    return resolve_builds(loaded)
 
 
 def stage_connect(options: EngineOptions, loaded: LoadedStack | None = None) -> Engine:
@@ -141,10 +151,28 @@ def _resource(loaded: LoadedStack, flag: str, given: str) -> str:
 
 
 def stage_explain(plan: Plan, loaded: LoadedStack, engine: Engine) -> Plan:
-    """Attach unified diffs of changed config files (read from the live containers)."""
+    """Attach unified diffs of changed config files (read from the live containers), and what each
+    new container is given, its risky settings marked."""
+    from hostform.plans.exposure import with_exposure
     from hostform.plans.filediff import with_file_diffs
 
-    return with_file_diffs(plan, loaded, engine)
+    return with_exposure(with_file_diffs(plan, loaded, engine), loaded)
+
+
+def apply_in_progress(engine: Engine, loaded: LoadedStack) -> str | None:
+    """Who holds the stack's lock, when an apply (or destroy) is running: None when nobody does."""
+    from hostform.runtime.lock import read_lock
+
+    held = read_lock(engine, loaded.name)
+    return None if held is None or held.holder_alive() is False else held.describe()
+
+
+def stage_busy(engine: Engine, loaded: LoadedStack, plan: Plan) -> Plan:
+    """While an apply runs, its temporary containers are its own business, not the plan's."""
+    from hostform.plans.busy import while_applying
+
+    held = apply_in_progress(engine, loaded)
+    return plan if held is None else while_applying(plan, held)
 
 
 def _cannot_converge(plan: Plan) -> HostformError:
@@ -259,6 +287,9 @@ class EventReporter:
             self._table.stop()
 
     def __call__(self, event: Event) -> None:
+        from hostform.declare.secrets import mask_secrets
+
+        event = replace(event, message=mask_secrets(event.message)) if event.message else event
         with self._lock:
             if self._table is not None:
                 self._table.update(event)
@@ -302,7 +333,10 @@ def stage_pull(engine: Engine, loaded: LoadedStack) -> None:
 
 
 def cmd_plan(o: PlanCommand) -> int:
+    from hostform.plans.exposure import check_policy, denied_rules
+
     loaded = stage_load(o.stack)
+    denied = denied_rules(list(o.deny), o.policy, loaded.base_dir)
     engine = stage_connect(o.engine, loaded)
     if loaded.stack.on_swarm:
         from hostform.plans import swarm_commands
@@ -315,13 +349,9 @@ def cmd_plan(o: PlanCommand) -> int:
         if o.pull:
             stage_pull(engine, loaded)
         plan = stage_plan(loaded, stage_observe(engine, loaded, builder), o.replace, o.target)
-        plan = stage_explain(stage_host_checks(engine, loaded, plan, o.strict, o.netns), loaded, engine)
+        plan = stage_host_checks(engine, loaded, plan, o.strict, o.netns)
+        plan = stage_busy(engine, loaded, stage_explain(plan, loaded, engine))
     fmt = "json" if o.json else o.format
-    if o.out:
-        from hostform.plans.planfile import PlanRequest, save_plan
-
-        request = PlanRequest.of(loaded, list(o.stack.var), list(o.stack.var_file), list(o.replace), list(o.target))
-        save_plan(o.out, plan, loaded, request)
     if fmt == "json":
         print(json.dumps(plan_json(plan), indent=2))
     elif fmt == "markdown":
@@ -330,6 +360,12 @@ def cmd_plan(o: PlanCommand) -> int:
         print(render_markdown(plan), end="")
     else:
         print_plan(plan)
+    check_policy(plan, denied)  # a plan that breaks the policy is shown, never saved
+    if o.out:
+        from hostform.plans.planfile import PlanRequest, save_plan
+
+        request = PlanRequest.of(loaded, list(o.stack.var), list(o.stack.var_file), list(o.replace), list(o.target))
+        save_plan(o.out, plan, loaded, request)
     if not plan.applicable:
         raise _cannot_converge(plan)
     if o.detailed_exitcode and plan.has_changes:
@@ -466,12 +502,25 @@ def cmd_drift(o: DriftCommand) -> int:
     from hostform.plans import drift
     from hostform.plans.drift_view import print_report
 
-    loaded = stage_load(o.stack)
+    loaded = stage_load(o.stack, secrets_optional=not o.fix)  # --fix applies: it needs every secret
+    if loaded.stack.on_swarm:
+        loaded = stage_load(o.stack)  # Swarm compares the services' own specs: they need the values
     engine = stage_connect(o.engine, loaded)
     if loaded.stack.on_swarm:
         from hostform.plans import swarm_drift
 
         return swarm_drift.cmd_drift(o, engine, loaded)
+    held = apply_in_progress(engine, loaded)
+    if held is not None:  # its temporary containers are not drift: not checked now, exit 0
+        from datetime import UTC, datetime
+
+        message = f"stack {loaded.name!r}: apply in progress ({held}); drift not checked, run again when it finishes"
+        if o.json:
+            empty = drift.DriftReport(loaded.name, datetime.now(UTC), ())
+            print(json.dumps({**drift.report_json(empty), "apply_in_progress": held}, indent=2))
+        else:
+            print(message)
+        return Exit.OK
     report, plan = drift.check(engine, loaded, o.include_pending, o.netns)
     if o.fix and not report.in_sync:
         with redirect_stdout(sys.stderr if o.json else sys.stdout):  # --json: stdout holds the report only
@@ -526,7 +575,7 @@ def cmd_history(o: HistoryCommand) -> int:
 def cmd_show(o: ShowCommand) -> int:
     from hostform.plans.planfile import load_plan_file
 
-    plan = load_plan_file(o.planfile).plan
+    plan = load_plan_file(o.planfile, access_of(o).max_file_bytes).plan
     if o.format == "json":
         print(json.dumps(plan_json(plan), indent=2))
     elif o.format == "markdown":
@@ -557,7 +606,9 @@ def cmd_prune_images(o: PruneImagesCommand) -> int:
 
 
 def cmd_unlock(o: UnlockCommand) -> int:
-    loaded = stage_load(o.stack)
+    from hostform.declare.load import load_name_only
+
+    loaded = load_name_only(o.stack.stack, o.stack.on)  # the name is all it needs: no secret set
     engine = stage_connect(o.engine, loaded)
     from hostform.runtime.lock import break_lock, read_lock
 

@@ -106,6 +106,8 @@ class Change:
     reasons: tuple[Reason, ...] = ()
     replica: int = 1
     current_id: str | None = None
+    attributes: tuple[tuple[str, str], ...] = ()  # create/replace of a container: what it is given
+    risks: tuple[str, ...] = ()  # "RULE: setting" for each risky setting (plans.exposure)
     order: ReplaceOrder | None = None  # how it is replaced, when it is (set on what exists and can be)
 
     def __post_init__(self) -> None:

@@ -26,6 +26,9 @@ class StackOptions:
     var: tuple[str, ...] = ()
     var_file: tuple[str, ...] = ()
     on: str | None = None  # host | swarm: overrides [stack] target
+    allow_path: tuple[str, ...] = ()  # what the stack may read besides its own folder
+    allow_env: tuple[str, ...] = ()
+    untrusted: bool = False  # the input may come from a stranger (limits)
 
 
 @dataclass(frozen=True)
@@ -38,12 +41,24 @@ class EngineOptions:
     tlskey: str | None = None
 
 
+def access_of(options: StackOptions | ValidateCommand | ShowCommand) -> Any:
+    """What the stack (or a saved plan) may read, from the operator's flags and environment."""
+    from hostform.declare.access import Access
+
+    allow_path = getattr(options, "allow_path", ())
+    allow_env = getattr(options, "allow_env", ())
+    return Access.from_options(list(allow_path), list(allow_env), options.untrusted)
+
+
 @dataclass(frozen=True)
 class ValidateCommand:
     stack: tuple[str, ...]
     var: tuple[str, ...] = ()
     var_file: tuple[str, ...] = ()
     on: str | None = None
+    allow_path: tuple[str, ...] = ()
+    allow_env: tuple[str, ...] = ()
+    untrusted: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,6 +85,8 @@ class PlanCommand:
     replace: tuple[str, ...] = ()
     target: tuple[str, ...] = ()
     pull: bool = False
+    deny: tuple[str, ...] = ()
+    policy: str | None = None
     strict: bool = False
     netns: str | None = None
 
@@ -132,6 +149,7 @@ class HistoryCommand:
 class ShowCommand:
     planfile: str
     format: str = "text"
+    untrusted: bool = False
 
 
 @dataclass(frozen=True)
@@ -153,7 +171,8 @@ T = TypeVar("T")
 
 def from_namespace(cls: type[T], args: argparse.Namespace) -> T:
     """The options of `cls` from the parsed command line: nested option groups are read from the
-    same namespace, lists become tuples. A field the parser does not define is a KeyError here."""
+    same namespace, lists become tuples. A field the parser does not define is a KeyError here,
+    unless it has a default (a flag some commands of a group lack)."""
     given = vars(args)
     hints = typing.get_type_hints(cls)
     values: dict[str, Any] = {}
@@ -161,6 +180,8 @@ def from_namespace(cls: type[T], args: argparse.Namespace) -> T:
         hint = hints[f.name]
         if dataclasses.is_dataclass(hint):
             values[f.name] = from_namespace(hint, args)  # type: ignore[arg-type]
+        elif f.name not in given and f.default is not dataclasses.MISSING:
+            continue  # a flag only some commands of the group have (--untrusted): its default
         elif isinstance(given[f.name], list):
             values[f.name] = tuple(given[f.name])
         else:

@@ -104,6 +104,8 @@ def _encode_change(c: Change) -> dict[str, Any]:
         "engine_name": c.engine_name,
         "action": c.action.value,
         "order": c.order.value if c.order else None,
+        "attributes": [[k, v] for k, v in c.attributes],
+        "risks": list(c.risks),
         "replica": c.replica,
         "current_id": c.current_id,
         "reasons": [
@@ -191,6 +193,8 @@ def _decode_change(c: dict[str, Any]) -> Change:
         replica=int(c["replica"]),
         current_id=None if c["current_id"] is None else str(c["current_id"]),
         order=None if c["order"] is None else ReplaceOrder(c["order"]),
+        attributes=tuple((str(k), str(v)) for k, v in c["attributes"]),
+        risks=tuple(str(r) for r in c["risks"]),
     )
 
 
@@ -211,8 +215,8 @@ def is_plan_file(path: str) -> bool:
     if not p.is_file() or p.suffix == ".toml":
         return False
     try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except (ValueError, OSError):
+        doc = json.loads(_read(path))
+    except (ValueError, PlanError):
         return False
     if isinstance(doc, dict) and doc.get("kind") != KIND and "resource_changes" in doc:
         raise PlanError(
@@ -222,10 +226,11 @@ def is_plan_file(path: str) -> bool:
     return isinstance(doc, dict) and doc.get("kind") == KIND
 
 
-def load_plan_file(path: str) -> SavedPlan:
+def load_plan_file(path: str, limit: int | None = None) -> SavedPlan:
+    """limit: at most so many bytes (show --untrusted)."""
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        doc = json.loads(_read(path, limit))
+    except ValueError as exc:
         raise PlanError(f"{path}: cannot read saved plan: {exc}") from None
     return decode(doc, path)
 
@@ -252,6 +257,16 @@ def desired_digest(loaded: LoadedStack, plan: Plan) -> str:
         "volumes": {n: s.model_dump(mode="json") for n, s in sorted(loaded.stack.volumes.items())},
     }
     return hashlib.sha256(canonical_json(doc).encode()).hexdigest()
+
+
+def _read(path: str, limit: int | None = None) -> str:
+    """A regular file only (never /dev/stdin or a FIFO), at most `limit` bytes."""
+    from hostform.declare.access import PathRefused, read_regular
+
+    try:
+        return read_regular(path, limit).decode("utf-8")
+    except PathRefused as exc:
+        raise PlanError(f"cannot read saved plan: {exc}") from None
 
 
 def check_fresh(saved: SavedPlan, plan: Plan, loaded: LoadedStack) -> None:
