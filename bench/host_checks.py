@@ -139,7 +139,17 @@ def main() -> int:
     }
     plan_times: list[float] = []
     samples: dict[str, list[dict]] = {"noop": [], "replace": []}  # type: ignore[type-arg]
-    subprocess.run([py, "-m", "compileall", "-q", "declare", "plans", "runtime"], cwd=REPO, check=True)
+    # The bytecode an installed package runs from, where this interpreter imports hostform (an
+    # editable install imports it through build/'s links, whose __pycache__ a compile of the
+    # source folders does not fill; PYTHONDONTWRITEBYTECODE, set on some machines, keeps it empty).
+    where = subprocess.run(
+        [py, "-c", "import hostform.plans, os; print(os.path.dirname(os.path.dirname(hostform.plans.__file__)))"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout.strip()
+    subprocess.run([py, "-m", "compileall", "-q", where], check=True)
     try:
         print(f"setting up {args.containers} containers ...", file=sys.stderr)
         timed(hostform + ["apply", str(toml), "--auto-approve"], env)
@@ -192,7 +202,7 @@ def main() -> int:
         },
         "targets": {"checks on the no-op plan <= 10 ms": noop_ms <= 10},
         "samples": {"plan_s": [round(x, 4) for x in plan_times], **samples},
-        "environment": environment(bytecode="compiled before the runs (python -m compileall declare plans runtime)"),
+        "environment": environment(bytecode=f"compiled before the runs (python -m compileall {where})"),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
