@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 import subprocess
 import time
 from typing import Any
@@ -24,6 +25,15 @@ def environment(**extra: str) -> dict[str, Any]:
         "docker": version_of(["docker", "version", "--format", "{{.Server.Version}}"]),
         **extra,
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def timings(times: dict[str, list[float]]) -> dict[str, Any]:
+    """Medians, minimums and maximums of each command's samples, rounded for the report."""
+    return {
+        "median_seconds": {k: round(statistics.median(v), 4) for k, v in times.items()},
+        "min_seconds": {k: round(min(v), 4) for k, v in times.items()},
+        "max_seconds": {k: round(max(v), 4) for k, v in times.items()},
     }
 
 

@@ -36,7 +36,7 @@ import time
 import uuid
 from pathlib import Path
 
-from common import environment, print_verdicts, version_of  # bench/ is on sys.path when a script runs
+from common import environment, print_verdicts, timings, version_of  # bench/ is on sys.path when a script runs
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "plan_noop.json"
@@ -190,9 +190,7 @@ def main() -> int:
         "containers": args.containers,
         "runs": args.runs,
         "image": args.image,
-        "median_seconds": {k: round(v, 4) for k, v in medians.items()},
-        "min_seconds": {k: round(min(v), 4) for k, v in times.items()},
-        "max_seconds": {k: round(max(v), 4) for k, v in times.items()},
+        **timings(times),
         "ratios": {
             "hostform/floor": round(medians["hostform"] / medians["floor"], 3),
             "hostform/floor-noenv": round(medians["hostform"] / medians["floor-noenv"], 3),

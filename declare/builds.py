@@ -25,6 +25,7 @@ class BuildRef:
     target: str | None = None
     push: bool = False  # pushed to its registry by this apply
     remote: bool = False  # built on another engine than the one it runs on: run as repository@digest
+    network: str | None = None  # the network RUN steps use (the engine's default when None)
 
     @property
     def tag(self) -> str:

@@ -54,7 +54,7 @@ def _under(path: str, mount: str) -> bool:
 def _names(stack: Stack) -> Iterator[tuple[Loc, str]]:
     for kind in ("containers", "jobs", "networks", "volumes", "files"):
         for name in getattr(stack, kind):
-            if not NAME_RE.match(name):
+            if not NAME_RE.fullmatch(name):
                 yield (kind, name), f"{name!r} is not a valid name ({NAME_HELP})"
     for name in set(stack.containers) & set(stack.jobs):
         yield ("jobs", name), f"{name!r} is declared both as a container and as a job"

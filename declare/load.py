@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tomllib
 import typing
 from collections.abc import Iterator, Mapping, Sequence
@@ -13,15 +14,17 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from hostform.declare.access import Access, PathRefused, read_stack_bytes
 from hostform.declare.builds import BuildRef, repository_for
 from hostform.declare.check import check_references
 from hostform.declare.errors import Problem, StackError
 from hostform.declare.lines import LineIndex, format_path
 from hostform.declare.schema import JobSpec, Stack, suggest
-from hostform.declare.secrets import FileBytes, Secret, reveal
+from hostform.declare.secrets import UNKNOWN, FileBytes, Secret, UnknownSecret, reveal
 from hostform.declare.template import Renderer, RenderError
 
 STACK_FILE = "hostform.toml"
+TRUSTED = Access()  # the defaults: files under the stack's folder, no size or time limits
 # Where a secret() may end up: anywhere else it could leak into a label or a plan.
 _SECRET_PLACES = (
     ("containers", "*", "env", "*"),
@@ -61,6 +64,14 @@ class LoadedStack:
     # images built from a folder, by container or job name; filled by runtime.build_context,
     # which also gives those services' `image` its content tag
     builds: dict[str, BuildRef] = field(default_factory=dict)
+    # under --untrusted: the folders whose paths a plan may look at (a bind-mount source elsewhere
+    # is not even looked for, so a stranger's stack cannot probe which host paths exist)
+    probe_roots: tuple[str, ...] | None = None
+
+    def may_probe(self, path: str) -> bool:
+        return self.probe_roots is None or any(
+            path == root or path.startswith(root.rstrip("/") + "/") for root in self.probe_roots
+        )
 
     @property
     def name(self) -> str:
@@ -86,14 +97,17 @@ def load(
     var_files: Sequence[str | Path] = (),
     var_overrides: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
+    access: Access = TRUSTED,
     target: str | None = None,
+    secrets_optional: bool = False,
 ) -> LoadedStack:
     """Load and check a stack completely; raise StackError with every problem found.
 
+    Every file the stack reads goes through `access` (inside the stack's folder, regular files).
     `target` ("host" or "swarm", the CLI's --on) overrides the file's [stack] target."""
     file = find_stack_file(path)
     shown = str(path if Path(path).is_file() else file)
-    text = _read(file, shown)
+    text = _read(file, shown, access)
     raw = _parse_toml(text, shown)
     lines = LineIndex(text)
     problems: list[Problem] = []
@@ -105,12 +119,14 @@ def load(
             problems.append(Problem(shown, key, message, lines.line_of(loc)))
 
     env = dict(os.environ if environ is None else environ)
-    variables, var_problems = _variables(raw.get("vars", {}), var_files, var_overrides, shown, lines)
+    variables, var_problems = _variables(raw.get("vars", {}), var_files, var_overrides, shown, lines, file, access)
     problems.extend(var_problems)
-    renderer = Renderer(variables, env)
+    plain_env = _plain_env(raw, access, problem)
+    renderer = (Renderer.untrusted if access.untrusted else Renderer)(variables, env, plain_env)
+    renderer.secrets_optional = secrets_optional  # drift: an unset secret stands for what was applied
     rendered = _render_tree(raw, (), renderer, problem)
     unrendered.update(p.key for p in problems)
-    _merge_env_files(rendered, file.parent, problem)
+    _merge_env_files(rendered, file.parent, problem, access)
     try:
         stack = Stack.model_validate(rendered, context={"base_dir": str(file.parent)})
     except ValidationError as exc:
@@ -120,13 +136,14 @@ def load(
     stack = _resolve_default_conditions(stack)
     if target is not None:
         stack = stack.model_copy(update={"stack": stack.stack.model_copy(update={"target": target})})
-    stack = _resolve_builds(stack, file.parent, problem)
+    stack = _resolve_builds(stack, file.parent, problem, access)
     for loc, message in check_references(stack):
         problem(loc, message)
-    files = _resolve_files(stack, file.parent, renderer, problem)
+    files = _resolve_files(stack, file.parent, renderer, problem, access)
     if problems:
         raise StackError(problems)
-    return LoadedStack(stack=stack, path=file, files=files)
+    roots = tuple(str(r) for r in access.roots(file.parent)) if access.untrusted else None
+    return LoadedStack(stack=stack, path=file, files=files, probe_roots=roots)
 
 
 def load_name_only(path: str | Path, target: str | None = None) -> LoadedStack:
@@ -136,7 +153,7 @@ def load_name_only(path: str | Path, target: str | None = None) -> LoadedStack:
 
     file = find_stack_file(path)
     shown = str(path if Path(path).is_file() else file)
-    raw = _parse_toml(_read(file, shown), shown)
+    raw = _parse_toml(_read(file, shown, Access()), shown)
     meta = raw.get("stack")
     try:
         found = StackMeta.model_validate(meta)
@@ -147,28 +164,76 @@ def load_name_only(path: str | Path, target: str | None = None) -> LoadedStack:
     return LoadedStack(stack=Stack(stack=found), path=file)
 
 
-def _read(file: Path, shown: str) -> str:
+def _read(file: Path, shown: str, access: Access) -> str:
     try:
-        return file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StackError([Problem(shown, "", f"cannot read: {exc}")]) from None
+        return read_stack_bytes(file, access).decode("utf-8")
+    except PathRefused as exc:
+        raise StackError([Problem(shown, "", f"cannot read the stack file: {exc}")]) from None
+    except UnicodeDecodeError:
+        raise StackError([Problem(shown, "", "cannot read: not UTF-8 text")]) from None
+
+
+ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _plain_env(raw: dict[str, Any], access: Access, problem: Any) -> frozenset[str]:
+    """`[stack] env`: the environment variables templates may read with env(), shown as plain values.
+    Under --untrusted the operator must allow each one too (--allow-env): the stack file alone
+    cannot make hostform print a variable of the runner's environment."""
+    meta = raw.get("stack")
+    declared = meta.get("env", []) if isinstance(meta, dict) else []
+    if not isinstance(declared, list):
+        problem(("stack", "env"), "must be a list of environment variable names")
+        return frozenset()
+    names = set()
+    for i, name in enumerate(declared):
+        if not isinstance(name, str) or not ENV_NAME_RE.fullmatch(name):
+            problem(("stack", "env", i), f"{_short(name)} is not an environment variable name")
+        elif access.untrusted and name not in access.allow_env:
+            problem(
+                ("stack", "env", i),
+                f"{name!r}: under --untrusted a stack reads only the variables the operator allows "
+                f"(--allow-env {name}, or HOSTFORM_ALLOW_ENV)",
+            )
+        else:
+            names.add(name)
+    return frozenset(names)
 
 
 def _parse_toml(text: str, shown: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        import re
-
         msg = str(exc)
-        match = re.search(r"\(at line (\d+), column \d+\)", msg)
+        match = re.search(r"\(at line (\d+), column (\d+)\)", msg)
         line = int(match.group(1)) if match else None
         msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", msg)
+        if match and msg.startswith("Cannot overwrite a value"):
+            msg += _key_at(text, int(match.group(1)), int(match.group(2)))
         raise StackError([Problem(shown, "", f"invalid TOML: {msg}", line)]) from None
 
 
+def _key_at(text: str, line: int, column: int) -> str:
+    """tomllib does not name the key it refuses to set twice: read it from the line, up to '='."""
+    lines = text.splitlines()
+    if not 1 <= line <= len(lines):
+        return ""
+    here = lines[line - 1]
+    start = max(0, column - 1)
+    key = here[start:].partition("=")[0].strip() or here.partition("=")[0].strip()
+    if not key or len(key) > 100:
+        return ""
+    return f" (key {key} is set twice)" if "=" in here else ""
+
+
 def _variables(
-    base: Any, var_files: Sequence[str | Path], overrides: Sequence[str], shown: str, lines: LineIndex
+    base: Any,
+    var_files: Sequence[str | Path],
+    overrides: Sequence[str],
+    shown: str,
+    lines: LineIndex,
+    stack_file: Path,
+    access: Access,
 ) -> tuple[dict[str, Any], list[Problem]]:
     """The stack's [vars], then each --var-file, then each --var; and a problem for every
     variable that holds a template (variables are not rendered: it would pass through as text)."""
@@ -179,10 +244,12 @@ def _variables(
         Problem(shown, format_path(loc), msg, lines.line_of(loc)) for loc, msg in _templates_in(base, ("vars",))
     ]
     for vf in var_files:
-        try:
-            text = Path(vf).read_text(encoding="utf-8")
+        try:  # relative to where hostform runs, as the operator typed it; then confined like the rest
+            text = access.read_text(stack_file.parent, Path(vf).absolute())
             values = tomllib.loads(text)
-        except (OSError, ValueError) as exc:  # TOMLDecodeError is a ValueError
+        except PathRefused as exc:
+            raise StackError([Problem(str(vf), "--var-file", f"cannot read var file: {exc}")]) from None
+        except ValueError as exc:  # TOMLDecodeError is a ValueError
             raise StackError([Problem(str(vf), "", f"cannot read var file: {exc}")]) from None
         vf_lines = LineIndex(text)
         problems += [
@@ -224,7 +291,7 @@ def _render_tree(value: Any, loc: tuple[str | int, ...], renderer: Renderer, pro
         return {k: _render_tree(v, (*loc, k), renderer, problem) for k, v in value.items()}
     if isinstance(value, list):
         return [_render_tree(v, (*loc, i), renderer, problem) for i, v in enumerate(value)]
-    if not isinstance(value, str) or (loc and loc[0] == "vars"):
+    if not isinstance(value, str) or (loc and loc[0] == "vars") or loc[:2] == ("stack", "env"):
         return value
     try:
         out = renderer.render(value)
@@ -271,7 +338,7 @@ def _secret_allowed(loc: tuple[str | int, ...]) -> bool:
     )
 
 
-def _merge_env_files(raw: dict[str, Any], base: Path, problem: Any) -> None:
+def _merge_env_files(raw: dict[str, Any], base: Path, problem: Any, access: Access) -> None:
     """env_file entries are read now; `env` wins over them, as in Compose."""
     for kind in ("containers", "jobs"):
         specs = raw.get(kind)
@@ -283,21 +350,15 @@ def _merge_env_files(raw: dict[str, Any], base: Path, problem: Any) -> None:
             for i, ef in enumerate(files):
                 if not isinstance(ef, str):
                     continue  # the schema reports the wrong type
-                path = base / ef
                 try:
-                    merged.update(parse_env_file(path.read_text(encoding="utf-8")))
-                except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or a NUL in the name
-                    message = f"cannot read env file {str(path)!r}: {_why(exc)}"
-                    problem((kind, name, "env_file", i), message)
+                    merged.update(parse_env_file(access.read_text(base, ef)))
+                except PathRefused as exc:
+                    problem((kind, name, "env_file", i), f"cannot read env file: {exc}")
             env = spec.get("env") or {}
             if isinstance(env, dict):
                 spec["env"] = {**merged, **env}
             elif isinstance(env, list):  # KEY=VALUE entries: later ones win
                 spec["env"] = [f"{k}={v}" for k, v in merged.items()] + env
-
-
-def _why(exc: Exception) -> str:
-    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
 def parse_env_file(text: str) -> dict[str, str]:
@@ -332,10 +393,10 @@ def _resolve_default_conditions(stack: Stack) -> Stack:
     return stack.model_copy(update={"containers": containers, "jobs": jobs})
 
 
-def _resolve_builds(stack: Stack, base: Path, problem: Any) -> Stack:
-    """`build` contexts as absolute folders inside the stack's folder, each with its Dockerfile;
-    `image` as the repository the built image is tagged in (the tag comes later, from the content)."""
-    root = Path(os.path.realpath(base))
+def _resolve_builds(stack: Stack, base: Path, problem: Any, access: Access) -> Stack:
+    """`build` contexts as absolute folders inside the stack's folder (or one the operator allowed,
+    as every file a stack names), each with its Dockerfile; `image` as the repository the built
+    image is tagged in (the tag comes later, from the content)."""
 
     def resolve(kind: str, specs: dict[str, Any]) -> dict[str, Any]:
         out = {}
@@ -344,17 +405,20 @@ def _resolve_builds(stack: Stack, base: Path, problem: Any) -> Stack:
                 out[name] = spec
                 continue
             loc = (kind, name, "build", "context")
-            context = Path(os.path.realpath(root / spec.build.context))
-            dockerfile = Path(os.path.realpath(context / spec.build.dockerfile))
-            if not context.is_relative_to(root):
-                problem(
-                    loc, f"{spec.build.context!r} is outside the stack's folder (a build reads only files under it)"
-                )
-            elif not context.is_dir():
+            try:
+                context = access.confine(base, spec.build.context)
+            except PathRefused as exc:
+                problem(loc, str(exc))
+                out[name] = spec
+                continue
+            try:
+                dockerfile = access.confine(base, os.path.join(spec.build.context, spec.build.dockerfile))
+            except PathRefused as exc:
+                problem((kind, name, "build", "dockerfile"), str(exc))
+                dockerfile = None
+            if not context.is_dir():
                 problem(loc, f"build context {spec.build.context!r} is not a folder")
-            elif not dockerfile.is_relative_to(root):
-                problem((kind, name, "build", "dockerfile"), f"{spec.build.dockerfile!r} is outside the stack's folder")
-            elif not dockerfile.is_file():
+            elif dockerfile is not None and not dockerfile.is_file():
                 problem((kind, name, "build", "dockerfile"), f"no Dockerfile at {str(dockerfile)!r}")
             build = spec.build.model_copy(update={"context": str(context)})
             image = repository_for(stack.name, name, spec.image, stack.stack.registry)
@@ -366,7 +430,9 @@ def _resolve_builds(stack: Stack, base: Path, problem: Any) -> Stack:
     )
 
 
-def _resolve_files(stack: Stack, base: Path, renderer: Renderer, problem: Any) -> dict[str, ResolvedFile]:
+def _resolve_files(
+    stack: Stack, base: Path, renderer: Renderer, problem: Any, access: Access
+) -> dict[str, ResolvedFile]:
     out = {}
     for name, spec in stack.files.items():
         content: str | FileBytes | Secret
@@ -374,20 +440,21 @@ def _resolve_files(stack: Stack, base: Path, renderer: Renderer, problem: Any) -
             if spec.content is not None:
                 content = spec.content
             elif spec.source is not None:
-                content = FileBytes((base / spec.source).read_bytes())  # byte for byte, not decoded
+                content = FileBytes(access.read_bytes(base, spec.source))  # byte for byte, not decoded
             else:
                 assert spec.template is not None
-                source = (base / spec.template).read_text(encoding="utf-8")
+                source = access.read_text(base, spec.template)
                 content = renderer.render_file_template(source, name)
-        except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or a NUL in the name
+        except PathRefused as exc:
             key = "source" if spec.source is not None else "template"
-            where = str(base / str(getattr(spec, key)))
-            problem(("files", name, key), f"cannot read {where!r}: {_why(exc)}")
+            problem(("files", name, key), f"cannot read: {exc}")
             continue
         except RenderError as exc:
             problem(("files", name, "template"), f"{spec.template}: {exc}")
             continue
-        digest = hashlib.sha256(reveal(content).encode()).hexdigest()  # over the exact bytes written
+        digest = (  # over the exact bytes written
+            UNKNOWN if isinstance(content, UnknownSecret) else hashlib.sha256(reveal(content).encode()).hexdigest()
+        )
         out[name] = ResolvedFile(name, content, digest, spec.reload_signal)
     return out
 

@@ -29,8 +29,11 @@ from hostform.declare.names import DEFAULT_NETWORK
 from hostform.declare.secrets import Secret
 from hostform.declare.units import parse_duration, parse_size
 
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")  # always fullmatch: '$' would let "bad\n" through
 NAME_HELP = "names start with a letter or digit and hold only letters, digits, '_', '.', '-'"
+
+MIN_MEMORY = 6 * 1024 * 1024  # the engine refuses a smaller memory limit
+MAX_CPUS = 1024.0  # far above any host; keeps cpus * 1e9 (the engine's NanoCpus) an int64
 
 Duration = Annotated[int, BeforeValidator(parse_duration, json_schema_input_type=str | int | float)]
 Size = Annotated[int, BeforeValidator(parse_size, json_schema_input_type=str | int)]
@@ -286,6 +289,8 @@ class FileMount(Model):
     def _absolute(cls, value: str) -> str:
         if not value.startswith("/"):
             raise ValueError(f"file target {value!r} must be an absolute path")
+        if value.endswith("/") or value.rstrip("/").endswith(("/.", "/..")) or "\x00" in value:
+            raise ValueError(f"file target {value!r} must name a file, not a folder (e.g. /etc/app/app.conf)")
         return value
 
 
@@ -296,6 +301,7 @@ class BuildTable(Model):
     dockerfile: str = "Dockerfile"
     args: dict[str, str] = {}
     target: str | None = None
+    network: str | None = None  # RUN steps' network, as Compose's build.network ("none": offline)
 
     @field_validator("args", mode="before")
     @classmethod
@@ -381,18 +387,26 @@ def _env(value: Any) -> Any:
                 raise ValueError(f"env entry {item!r} is not KEY=VALUE")
             key, _, val = text.partition("=")
             # "KEY={{ secret('X') }}" renders to one Secret: only the value stays secret
-            table[key] = Secret(val, item.names) if isinstance(item, Secret) else val
+            table[key] = type(item)(val, item.names) if isinstance(item, Secret) else val
         value = table
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, val in value.items():
+            _env_key(key)
             if isinstance(val, bool):
                 val = "true" if val else "false"
             elif isinstance(val, int | float):
                 val = str(val)
+            if "\x00" in (val.reveal() if isinstance(val, Secret) else str(val)):
+                raise ValueError(f"env {key!r}: the value holds a NUL character (the engine cannot pass it)")
             out[key] = val
         return out
     return value
+
+
+def _env_key(key: Any) -> None:
+    if not isinstance(key, str) or not key or "=" in key or "\x00" in key:
+        raise ValueError(f"env name {key!r} is not a variable name (not empty, no '=' or NUL)")
 
 
 Env = Annotated[
@@ -423,7 +437,9 @@ Labels = Annotated[
 
 def _extra_hosts(value: Any) -> Any:
     if isinstance(value, dict):
-        return tuple(sorted(f"{host}:{ip}" for host, ip in value.items()))
+        return tuple(
+            sorted(_host_ip(f"{host}:{ip}", str(host), str(ip), f"{host} = {ip}") for host, ip in value.items())
+        )
     if isinstance(value, list):
         return tuple(sorted({_extra_host(item) for item in value}))
     return value
@@ -437,10 +453,23 @@ def _extra_host(item: Any) -> str:
         if ip.startswith("[") and ip.endswith("]"):  # Compose's `HOST=[::1]`
             ip = ip[1:-1]
         if host and ip:
-            return f"{host}:{ip}"
+            return _host_ip(f"{host}:{ip}", host, ip, item)
     elif isinstance(item, str) and ":" in item:
-        return item
+        host, _, ip = item.partition(":")
+        return _host_ip(item, host, ip.removeprefix("[").removesuffix("]"), item)
     raise ValueError(f"extra host {item!r} is not HOST:IP or HOST=IP")
+
+
+def _host_ip(entry: str, host: str, ip: str, item: str) -> str:
+    """The engine takes an IP address (or its own word 'host-gateway'), and a host name without spaces."""
+    if not host or any(c.isspace() or c in "\x00/" for c in host):
+        raise ValueError(f"extra host {item!r}: {host!r} is not a host name")
+    if ip != "host-gateway":
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            raise ValueError(f"extra host {item!r}: {ip!r} is not an IP address (or 'host-gateway')") from None
+    return entry
 
 
 def _caps(value: Any) -> Any:
@@ -456,6 +485,73 @@ def _sorted_strs(value: Any) -> Any:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return tuple(sorted(set(value)))
     return value
+
+
+def _tmpfs(value: Any) -> Any:
+    value = [value] if isinstance(value, str) else value
+    for item in value if isinstance(value, list) else ():
+        if isinstance(item, str) and not item.startswith("/"):
+            raise ValueError(f"tmpfs {item!r} must be an absolute path (PATH[:OPTIONS], e.g. /run:size=64m)")
+    return _sorted_strs(value)
+
+
+# The engine's signal names (Linux); a number 1-64, or SIGRTMIN+N / SIGRTMAX-N, is accepted too.
+SIGNALS = frozenset(
+    {
+        "ABRT",
+        "ALRM",
+        "BUS",
+        "CHLD",
+        "CLD",
+        "CONT",
+        "FPE",
+        "HUP",
+        "ILL",
+        "INT",
+        "IO",
+        "IOT",
+        "KILL",
+        "PIPE",
+        "POLL",
+        "PROF",
+        "PWR",
+        "QUIT",
+        "SEGV",
+        "STKFLT",
+        "STOP",
+        "SYS",
+        "TERM",
+        "TRAP",
+        "TSTP",
+        "TTIN",
+        "TTOU",
+        "UNUSED",
+        "URG",
+        "USR1",
+        "USR2",
+        "VTALRM",
+        "WINCH",
+        "XCPU",
+        "XFSZ",
+        "RTMIN",
+        "RTMAX",
+    }
+)
+_RT_SIGNAL = re.compile(r"RTMIN\+([0-9]{1,2})|RTMAX-([0-9]{1,2})")
+
+
+def signal_name(value: str) -> str:
+    """'term', 'SIGTERM', '15' -> 'SIGTERM' / '15'; an unknown signal is a ValueError."""
+    text = value.strip().upper()
+    if text.isdigit() and text.isascii():
+        if 1 <= int(text) <= 64:
+            return str(int(text))
+    else:
+        bare = text.removeprefix("SIG")
+        rt = _RT_SIGNAL.fullmatch(bare)
+        if bare in SIGNALS or (rt and int(rt.group(1) or rt.group(2)) <= 30):
+            return f"SIG{bare}"
+    raise ValueError(f"{value!r} is not a signal the engine knows (e.g. SIGTERM, SIGHUP, SIGUSR1, or 1-64)")
 
 
 ComposeCondition = Literal["service_started", "service_healthy", "service_completed_successfully"]
@@ -543,7 +639,7 @@ class ContainerSpec(Model):
     ] = ()
     ports: tuple[Port, ...] = ()
     volumes: tuple[MountSpec, ...] = ()
-    tmpfs: Annotated[tuple[str, ...], BeforeValidator(_sorted_strs)] = ()
+    tmpfs: Annotated[tuple[str, ...], BeforeValidator(_tmpfs, json_schema_input_type=list[str])] = ()
     networks: Attachments = ()
     restart: RestartPolicy = "no"
     healthcheck: Healthcheck | None = None
@@ -554,7 +650,7 @@ class ContainerSpec(Model):
     hostname: str | None = None
     memory: Size | None = None
     memory_reservation: Size | None = None
-    cpus: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    cpus: float | None = Field(default=None, ge=0.01, le=MAX_CPUS, allow_inf_nan=False)
     pids_limit: int | None = Field(default=None, ge=-1)
     cap_add: Caps = ()
     cap_drop: Caps = ()
@@ -601,10 +697,20 @@ class ContainerSpec(Model):
     @field_validator("stop_signal")
     @classmethod
     def _signal(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        value = value.upper()
-        return value if value.startswith("SIG") or value.isdigit() else f"SIG{value}"
+        return None if value is None else signal_name(value)
+
+    @field_validator("memory")
+    @classmethod
+    def _engine_minimum(cls, value: int | None) -> int | None:
+        if value is not None and value < MIN_MEMORY:
+            raise ValueError(f"memory {value} bytes is below the engine's minimum of 6m")
+        return value
+
+    @model_validator(mode="after")
+    def _reservation_within_limit(self) -> ContainerSpec:
+        if self.memory and self.memory_reservation and self.memory_reservation > self.memory:
+            raise ValueError("memory_reservation must not be above memory (the engine refuses it)")
+        return self
 
     @model_validator(mode="after")
     def _image_or_build(self) -> ContainerSpec:
@@ -684,6 +790,13 @@ class FileSpec(Model):
     template: str | None = None
     reload_signal: str | None = None
 
+    @field_validator("reload_signal")
+    @classmethod
+    def _signal(cls, value: str | None) -> str | None:
+        if value is not None:
+            signal_name(value)  # checked, kept as written
+        return value
+
     @model_validator(mode="after")
     def _one_origin(self) -> FileSpec:
         given = [k for k in ("source", "content", "template") if getattr(self, k) is not None]
@@ -694,6 +807,7 @@ class FileSpec(Model):
 
 class StackMeta(Model):
     name: str
+    env: tuple[str, ...] = ()  # environment variables templates may read with env(), as plain values
     target: Literal["host", "swarm"] = "host"  # one engine, or Docker Swarm through a manager
     registry: str | None = None  # where built images are pushed (an image naming a registry host wins)
     push: bool = False  # push every built image on apply
@@ -701,7 +815,7 @@ class StackMeta(Model):
     @field_validator("name")
     @classmethod
     def _docker_name(cls, value: str) -> str:
-        if not re.match(r"^[a-z0-9][a-z0-9_-]*$", value):
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", value):
             raise ValueError(
                 f"stack name {value!r} must be lower case letters, digits, '_' or '-' (it prefixes every engine name)"
             )

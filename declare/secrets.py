@@ -67,6 +67,37 @@ class Secret:
         raise ValueError("expected a secret")
 
 
+_READ: set[str] = set()  # every secret value read in this process, so error messages can be masked
+
+
+def mask_secrets(text: str) -> str:
+    """`text` with every secret value read so far replaced by the mask: the last line of defence
+    for messages hostform does not write itself (the engine's errors quote what it was sent)."""
+    for value in sorted(_READ, key=len, reverse=True):
+        text = text.replace(value, MASK)
+    return text
+
+
+def _remember(value: str | None) -> str | None:
+    if value:
+        _READ.add(value)
+    return value
+
+
+class UnknownSecret(Secret):
+    """A secret that is not set where hostform runs (drift without the secrets): it stands for
+    whatever was applied. Its digest is UNKNOWN, which the planner replaces by the last-applied
+    one; it is never applied (the commands that apply load with every secret set)."""
+
+    __slots__ = ()
+
+    def digest(self, key: bytes) -> str:
+        return UNKNOWN
+
+
+UNKNOWN = "unknown"
+
+
 class SecretUnreadable(Exception):
     """A secret is set in a way that cannot be used; the message never holds its value."""
 
@@ -79,12 +110,12 @@ def read_secret(name: str, environ: dict[str, str] | None = None) -> str | None:
     if name in env and path:
         raise SecretUnreadable(f"secret {name!r}: both {name} and {name}_FILE are set (set only one)")
     if name in env:
-        return env[name]
+        return _remember(env[name])
     if not path:
         return None
     try:
         with open(path, encoding="utf-8") as fh:
-            return fh.read().rstrip("\n")
+            return _remember(fh.read().rstrip("\n"))
     except OSError as exc:
         why = exc.strerror or type(exc).__name__
     except UnicodeDecodeError:

@@ -53,6 +53,38 @@ def _stack_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--on", choices=["host", "swarm"], default=None, help="run on one engine or on Swarm (overrides [stack] target)"
     )
+    p.add_argument(
+        "--allow-path",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="let the stack read files under DIR too (by default only under its own folder)",
+    )
+    p.add_argument(
+        "--allow-env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="with --untrusted: let the stack's [stack] env read NAME as a plain value",
+    )
+
+
+def _untrusted_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--untrusted",
+        action="store_true",
+        help="the input may come from a stranger: limit file sizes, template time and output "
+        "(also HOSTFORM_UNTRUSTED=1)",
+    )
+
+
+def access(args: argparse.Namespace) -> Any:
+    """What the stack may read, from the operator's flags and environment (never the stack file)."""
+    from hostform.declare.access import Access
+
+    return Access.from_options(
+        getattr(args, "allow_path", ()), getattr(args, "allow_env", ()), getattr(args, "untrusted", False)
+    )
 
 
 def _engine_args(p: argparse.ArgumentParser) -> None:
@@ -94,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", parents=[common], help="load and check stacks (no engine)")
     _stack_args(p)
+    _untrusted_arg(p)
     for action in p._actions:
         if action.dest == "stack":
             action.nargs = "+"
@@ -102,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plan", parents=[common], help="show what apply would change")
     _stack_args(p)
+    _untrusted_arg(p)
     _engine_args(p)
     _build_host_arg(p)
     p.add_argument("--out", metavar="FILE", help="save the plan as JSON for a later apply")
@@ -111,6 +145,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replace", action="append", default=[], metavar="NAME", help="force NAME's replacement")
     p.add_argument("--target", action="append", default=[], metavar="NAME", help="limit to NAME and its dependencies")
     p.add_argument("--pull", action="store_true", help="refresh image tags from the registry first")
+    p.add_argument(
+        "--deny",
+        action="append",
+        default=[],
+        metavar="RULES",
+        help="fail when the plan has these risky settings (host-root-mount,engine-socket,dangerous-caps,"
+        "host-path-mount)",
+    )
+    p.add_argument("--policy", metavar="FILE", help="a TOML file outside the stack's folder: deny = [RULES]")
     p.add_argument("--strict", action="store_true", help="subnets overlapping host routes are errors, not warnings")
     _netns_arg(p)
 
@@ -175,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("show", parents=[common], help="render a saved plan")
     p.add_argument("planfile", metavar="PLANFILE")
+    _untrusted_arg(p)
     p.add_argument("--format", choices=["text", "markdown", "json"], default="text")
 
     p = sub.add_parser("host", parents=[common], help="show the host's network facts that plans are checked against")
@@ -197,7 +241,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     problems = []
     for path in args.stack:
         try:
-            loaded = load(path, args.var_file, args.var, target=args.on)
+            loaded = load(path, args.var_file, args.var, access=access(args), target=args.on)
         except StackError as exc:
             problems.extend(exc.problems)
             continue
@@ -291,8 +335,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HostformError as exc:
         if args.debug:
             raise
+        from hostform.declare.secrets import mask_secrets
+
         for line in exc.lines():
-            print(f"error: {line}", file=sys.stderr)
+            print(f"error: {mask_secrets(line)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

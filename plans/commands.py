@@ -9,7 +9,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from hostform.declare.errors import ApplyError, HostformError, StackError
@@ -33,11 +33,17 @@ EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 # ---------------------------------------------------------------- stages
 
 
-def stage_load(args: argparse.Namespace) -> LoadedStack:
-    """The stack, with every image built from a folder tagged by its content."""
+def stage_load(args: argparse.Namespace, secrets_optional: bool = False) -> LoadedStack:
+    """The stack, with every image built from a folder tagged by its content.
+    secrets_optional: an unset secret stands for the one last applied (drift, which applies nothing)."""
+    from hostform.plans.cli import access
     from hostform.runtime.build_context import resolve_builds
 
-    return resolve_builds(load(args.stack, args.var_file, args.var, target=getattr(args, "on", None)))
+    target = getattr(args, "on", None)
+    loaded = load(
+        args.stack, args.var_file, args.var, access=access(args), target=target, secrets_optional=secrets_optional
+    )
+    return resolve_builds(loaded)
 
 
 def stage_connect(args: argparse.Namespace, loaded: LoadedStack | None = None) -> Engine:
@@ -125,10 +131,28 @@ def _resource(loaded: LoadedStack, flag: str, given: str) -> str:
 
 
 def stage_explain(plan: Plan, loaded: LoadedStack, engine: Engine) -> Plan:
-    """Attach unified diffs of changed config files (read from the live containers)."""
+    """Attach unified diffs of changed config files (read from the live containers), and what each
+    new container is given, its risky settings marked."""
+    from hostform.plans.exposure import with_exposure
     from hostform.plans.filediff import with_file_diffs
 
-    return with_file_diffs(plan, loaded, engine)
+    return with_exposure(with_file_diffs(plan, loaded, engine), loaded)
+
+
+def apply_in_progress(engine: Engine, loaded: LoadedStack) -> str | None:
+    """Who holds the stack's lock, when an apply (or destroy) is running: None when nobody does."""
+    from hostform.runtime.lock import read_lock
+
+    held = read_lock(engine, loaded.name)
+    return None if held is None or held.holder_alive() is False else held.describe()
+
+
+def stage_busy(engine: Engine, loaded: LoadedStack, plan: Plan) -> Plan:
+    """While an apply runs, its temporary containers are its own business, not the plan's."""
+    from hostform.plans.busy import while_applying
+
+    held = apply_in_progress(engine, loaded)
+    return plan if held is None else while_applying(plan, held)
 
 
 def _cannot_converge(plan: Plan) -> HostformError:
@@ -240,6 +264,9 @@ class EventReporter:
             self._table.stop()
 
     def __call__(self, event: Event) -> None:
+        from hostform.declare.secrets import mask_secrets
+
+        event = replace(event, message=mask_secrets(event.message)) if event.message else event
         with self._lock:
             if self._table is not None:
                 self._table.update(event)
@@ -283,7 +310,10 @@ def stage_pull(engine: Engine, loaded: LoadedStack) -> None:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from hostform.plans.exposure import check_policy, denied_rules
+
     loaded = stage_load(args)
+    denied = denied_rules(args.deny, args.policy, loaded.base_dir)
     engine = stage_connect(args, loaded)
     if loaded.stack.on_swarm:
         from hostform.plans import swarm_commands
@@ -297,12 +327,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
             stage_pull(engine, loaded)
         plan = stage_plan(args, loaded, stage_observe(engine, loaded, builder))
         plan = stage_host_checks(args, engine, loaded, plan)
-        plan = stage_explain(plan, loaded, engine)
+        plan = stage_busy(engine, loaded, stage_explain(plan, loaded, engine))
     fmt = "json" if args.json else args.format
-    if args.out:
-        from hostform.plans.planfile import save_plan
-
-        save_plan(args.out, plan, loaded, args.var, args.var_file, args.replace, args.target)
     if fmt == "json":
         print(json.dumps(plan_json(plan), indent=2))
     elif fmt == "markdown":
@@ -311,6 +337,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(render_markdown(plan), end="")
     else:
         print_plan(plan)
+    check_policy(plan, denied)  # a plan that breaks the policy is shown, never saved
+    if args.out:
+        from hostform.plans.planfile import save_plan
+
+        save_plan(args.out, plan, loaded, args.var, args.var_file, args.replace, args.target)
     if plan.conflicts:
         raise _cannot_converge(plan)
     if args.detailed_exitcode and plan.has_changes:
@@ -446,12 +477,25 @@ def cmd_drift(args: argparse.Namespace) -> int:
     from hostform.plans import drift
     from hostform.plans.drift_view import print_report
 
-    loaded = stage_load(args)
+    loaded = stage_load(args, secrets_optional=not args.fix)  # --fix applies: it needs every secret
+    if loaded.stack.on_swarm:
+        loaded = stage_load(args)  # Swarm compares the services' own specs: they need the values
     engine = stage_connect(args, loaded)
     if loaded.stack.on_swarm:
         from hostform.plans import swarm_drift
 
         return swarm_drift.cmd_drift(args, engine, loaded)
+    held = apply_in_progress(engine, loaded)
+    if held is not None:  # its temporary containers are not drift: not checked now, exit 0
+        from datetime import UTC, datetime
+
+        message = f"stack {loaded.name!r}: apply in progress ({held}); drift not checked, run again when it finishes"
+        if args.json:
+            empty = drift.DriftReport(loaded.name, datetime.now(UTC), ())
+            print(json.dumps({**drift.report_json(empty), "apply_in_progress": held}, indent=2))
+        else:
+            print(message)
+        return EXIT_OK
     report, plan = drift.check(engine, loaded, args.include_pending, args.netns)
     if args.fix and not report.in_sync:
         quiet = argparse.Namespace(**{**vars(args), "json": False})
@@ -505,10 +549,14 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from hostform.plans.cli import access
     from hostform.plans.planfile import load_plan_file, plan_from_doc
 
-    saved = load_plan_file(args.planfile)
-    plan = plan_from_doc(saved.body)
+    saved = load_plan_file(args.planfile, access(args).max_file_bytes)
+    try:
+        plan = plan_from_doc(saved.body)
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise HostformError(f"{args.planfile}: not a readable hostform plan ({type(exc).__name__})") from None
     if args.format == "json":
         doc = {k: v for k, v in saved.body.items() if k not in ("kind", "live", "stack_path", "var", "var_file")}
         print(json.dumps(doc, indent=2))
@@ -542,7 +590,9 @@ def cmd_prune_images(args: argparse.Namespace) -> int:
 
 
 def cmd_unlock(args: argparse.Namespace) -> int:
-    loaded = stage_load(args)
+    from hostform.declare.load import load_name_only
+
+    loaded = load_name_only(args.stack, getattr(args, "on", None))  # the name is all it needs: no secret set
     engine = stage_connect(args, loaded)
     from hostform.runtime.lock import break_lock, read_lock
 

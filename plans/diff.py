@@ -18,13 +18,14 @@ from hostform.declare import names
 from hostform.declare.canonical import service_spec
 from hostform.declare.load import LoadedStack
 from hostform.declare.schema import ContainerSpec, NetworkSpec
-from hostform.declare.secrets import MASK
+from hostform.declare.secrets import MASK, UNKNOWN
 from hostform.plans.fields import FIELD_EFFECTS, LIFTED_BY_REPLACE, Effect, effect_of
 from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind
 from hostform.runtime.container_config import declared_aliases, naming, network_attachments
 from hostform.runtime.records import Observed, ObservedContainer, ObservedNetwork, ObservedVolume
 
-MASKED = {"secret": MASK}  # still a secret-shaped value, so display() and public() mask it
+MASKED = {"secret": MASK}
+HIDDEN_DIFF = "(diff hidden: the file holds a secret)"  # still a secret-shaped value, so display() and public() mask it
 
 
 @dataclass(frozen=True)
@@ -271,8 +272,9 @@ def _service_changes(
             if current is None:
                 yield Change(address, kind, name, engine_name, Action.CREATE, (Reason(ReasonKind.NEW),), replica)
                 continue
+            known = with_applied_secrets(desired, current.last_applied)
             reasons = _container_reasons(
-                loaded, name, kind, spec, desired, current, observed, options, replaced_nets, engine_name
+                loaded, name, kind, spec, known, current, observed, options, replaced_nets, engine_name
             )
             yield Change(address, kind, name, engine_name, _action_for(reasons), tuple(reasons), replica, current.id)
     for (name, replica), leftover in sorted(groups.items()):
@@ -283,6 +285,22 @@ def _service_changes(
                 else f"replica {replica} is beyond replicas = {services[name].replicas}"
             )
             yield _delete(c, ReasonKind.ORPHAN, why)
+
+
+def with_applied_secrets(desired: dict[str, Any], last_applied: dict[str, Any] | None) -> dict[str, Any]:
+    """A secret not set where hostform runs (drift, which needs no secret values) stands for the one
+    last applied: its keyed hash, and the hash of a config file holding it, are taken from the label."""
+    if last_applied is None:
+        return desired
+    unknown = {"secret": UNKNOWN}
+    applied_env = last_applied.get("env") or {}
+    env = {k: (applied_env.get(k, v) if v == unknown else v) for k, v in desired.get("env", {}).items()}
+    applied_files = {f["target"]: f["sha256"] for f in last_applied.get("files") or []}
+    files = [
+        {**f, "sha256": applied_files.get(f["target"], UNKNOWN)} if f["sha256"] == UNKNOWN else f
+        for f in desired.get("files", [])
+    ]
+    return {**desired, "env": env, "files": files}
 
 
 def _accepted_names(stack: str, name: str, replica: int) -> set[str]:
@@ -394,12 +412,17 @@ def reload_targets(loaded: LoadedStack, spec: ContainerSpec) -> set[str]:
 def _reloads(desired: dict[str, Any], current: ObservedContainer, reloadable: set[str]) -> Iterable[Reason]:
     """Reloadable files are compared with the live file: the label's hash goes stale after a reload."""
     live = dict(current.file_hashes)
+    applied_secret = {f["target"] for f in (current.last_applied or {}).get("files") or [] if f.get("secret")}
     for f in desired.get("files", []):
         target = f["target"]
         if target in reloadable and target in live and live[target] != f["sha256"]:
             have = live[target]
             before = "sha256:" + have[:12] if have else None
-            yield Reason(ReasonKind.RELOAD, f"files[{target}].sha256", before, "sha256:" + f["sha256"][:12])
+            # the live file still holds what was applied: a secret then is a secret now
+            hidden = HIDDEN_DIFF if f.get("secret") or target in applied_secret else ""
+            yield Reason(
+                ReasonKind.RELOAD, f"files[{target}].sha256", before, "sha256:" + f["sha256"][:12], diff=hidden
+            )
 
 
 def _files_changed_outside(current: ObservedContainer, reloadable: set[str]) -> Iterable[Reason]:
@@ -451,7 +474,7 @@ def _file_reasons(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> Itera
         if a is None or b is None:
             yield Reason(ReasonKind.FIELD, path, _file_view(a), _file_view(b))
         else:
-            hidden = "(diff hidden: the file holds a secret)" if a.get("secret") or b.get("secret") else ""
+            hidden = HIDDEN_DIFF if a.get("secret") or b.get("secret") else ""
             for key in ("source", "sha256", "mode"):
                 if a.get(key) != b.get(key):
                     diff = hidden if key == "sha256" else ""

@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 from hostform.declare.load import LoadedStack
-from hostform.declare.secrets import Secret
+from hostform.declare.secrets import Secret, mask_secrets
+from hostform.plans.diff import HIDDEN_DIFF as HIDDEN
 from hostform.plans.model import Change, Plan, Reason
 from hostform.runtime.engine import Engine
 
 MAX_DIFF_LINES = 200
-HIDDEN = "(diff hidden: the file holds a secret)"
 BINARY = "(binary file changed)"
 
 
@@ -52,6 +52,8 @@ def _diff(engine: Engine, ident: str, target: str, content: str | bytes | Secret
     old = engine.read_file(ident, target)
     if old is None:
         return ""
+    if mask_secrets(old.decode(errors="replace")) != old.decode(errors="replace"):
+        return HIDDEN  # the live file holds a secret read in this run (under another name, say)
     try:
         old_text = old.decode()
         if isinstance(content, bytes):  # a `source` file, taken byte for byte

@@ -23,4 +23,5 @@ def _diff_mark(action: Action) -> str:
 
 def render_markdown(plan: Plan) -> str:
     template = _env().get_template("plan.md.j2")
-    return template.render(plan=plan, marks=MARKS, diff_mark=_diff_mark).rstrip() + "\n"
+    risky = [(c.address, r) for c in plan.actionable for r in c.risks]
+    return template.render(plan=plan, marks=MARKS, diff_mark=_diff_mark, risky=risky).rstrip() + "\n"

@@ -88,6 +88,8 @@ class Change:
     reasons: tuple[Reason, ...] = ()
     replica: int = 1
     current_id: str | None = None
+    attributes: tuple[tuple[str, str], ...] = ()  # create/replace of a container: what it is given
+    risks: tuple[str, ...] = ()  # "RULE: setting" for each risky setting (plans.exposure)
 
     @property
     def is_image(self) -> bool:

@@ -88,8 +88,8 @@ def is_plan_file(path: str) -> bool:
     if not p.is_file() or p.suffix == ".toml":
         return False
     try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except (ValueError, OSError):
+        doc = json.loads(_read(path))
+    except (ValueError, PlanError):
         return False
     if isinstance(doc, dict) and doc.get("kind") != KIND and "resource_changes" in doc:
         raise PlanError(
@@ -99,11 +99,24 @@ def is_plan_file(path: str) -> bool:
     return isinstance(doc, dict) and doc.get("kind") == KIND
 
 
-def load_plan_file(path: str) -> SavedPlan:
+def _read(path: str, limit: int | None = None) -> str:
+    """A regular file only (never /dev/stdin or a FIFO), at most `limit` bytes."""
+    from hostform.declare.access import PathRefused, read_regular
+
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        return read_regular(path, limit).decode("utf-8")
+    except PathRefused as exc:
+        raise PlanError(f"cannot read saved plan: {exc}") from None
+
+
+def load_plan_file(path: str, limit: int | None = None) -> SavedPlan:
+    """limit: at most so many bytes (show --untrusted)."""
+    try:
+        doc = json.loads(_read(path, limit))
+    except ValueError as exc:
         raise PlanError(f"{path}: cannot read saved plan: {exc}") from None
+    if not isinstance(doc, dict):
+        raise PlanError(f"{path}: not a hostform plan file")
     if doc.get("kind") != KIND:
         raise PlanError(f"{path}: not a hostform plan file")
     if str(doc.get("format_version", "")).split(".")[0] != FORMAT_VERSION.split(".")[0]:
@@ -186,6 +199,8 @@ def plan_from_doc(doc: dict[str, Any]) -> Plan:
                 reasons,
                 int(c.get("replica", 1)),
                 c.get("current_id"),
+                tuple((str(a["key"]), str(a["value"])) for a in c.get("attributes", [])),
+                tuple(str(r) for r in c.get("risks", [])),
             )
         )
     return Plan(

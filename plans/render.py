@@ -60,6 +60,11 @@ def _change_lines(change: Change) -> Iterable[Line]:
         (change.engine_name, "bold"),
         (f"  ({change.address}) {verb}", "dim"),
     )
+    width = max((len(key) for key, _ in change.attributes), default=0)
+    for key, value in change.attributes:
+        yield ((f"        {key:<{width}} = {value}", "dim"),)
+    for risk in change.risks:
+        yield ((f"        ! risk {risk}", "bold red"),)
     for reason in change.reasons:
         if reason.kind is ReasonKind.NEW:
             continue
@@ -140,6 +145,8 @@ def _change_json(c: Change) -> dict[str, Any]:
         "action": c.action.value,
         "action_reason": [r.kind.value for r in c.reasons],
         "replace_paths": c.replace_paths if c.action is Action.REPLACE else [],
+        "attributes": [{"key": k, "value": v} for k, v in c.attributes],
+        "risks": list(c.risks),
         "reasons": [
             {
                 "kind": r.kind.value,

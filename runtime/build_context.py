@@ -65,11 +65,8 @@ class _Walk:
     def __init__(self, root: Path, dockerfile: str, cached: dict[str, Any]) -> None:
         self.root = str(root)
         patterns = _patterns(root)
-        self.matcher: Any = None
-        if patterns:  # without patterns nothing is excluded: no matching at all
-            from docker.utils.build import PatternMatcher
-
-            self.matcher = PatternMatcher([*patterns, f"!{dockerfile}"])
+        self._patterns = [*patterns, f"!{dockerfile}"] if patterns else []  # none: nothing is excluded
+        self._matcher: Any = None
         # folder listings hold the ignore decisions: they are kept per patterns and Dockerfile
         self.key = hashlib.sha256(json.dumps([patterns, dockerfile]).encode()).hexdigest()[:16]
         self.old_dirs: dict[str, Any] = cached.get(self.key) or {}
@@ -78,19 +75,29 @@ class _Walk:
 
     def entries(self, rel: str = "") -> Iterator[tuple[str, os.stat_result]]:
         """(path, lstat) of every entry sent, folders too (they exist in the image)."""
-        full = os.path.join(self.root, rel) if rel else self.root
+        full = f"{self.root}/{rel}" if rel else self.root
         info = os.lstat(full)
         cached = self.old_dirs.get(rel)
         fresh = cached is not None and cached[0] == info.st_mtime_ns
         listing = cached[1] if fresh and cached is not None else self._list(rel, full)
         if info.st_mtime_ns < self.now - RACY_NS:
             self.dirs[rel] = [info.st_mtime_ns, listing]
+        prefix = f"{rel}/" if rel else ""
         for name, sent, descend in listing:
-            path = f"{rel}/{name}" if rel else name
+            path = prefix + name
             if sent:
-                yield path, os.lstat(os.path.join(self.root, path))
+                yield path, os.lstat(f"{self.root}/{path}")
             if descend:
                 yield from self.entries(path)
+
+    @property
+    def matcher(self) -> Any:
+        """The SDK's matcher, made only when a folder is listed anew (a cached walk never needs it)."""
+        if self._matcher is None and self._patterns:
+            from docker.utils.build import PatternMatcher
+
+            self._matcher = PatternMatcher(self._patterns)
+        return self._matcher
 
     def _list(self, rel: str, full: str) -> list[tuple[str, bool, bool]]:
         """[name, sent, descend] per entry: PatternMatcher.walk's decisions, made once per folder."""
@@ -161,12 +168,23 @@ def context_listing(root: Path, dockerfile: str, base: Path | None = None) -> di
     return listing
 
 
+def listing_digest(listing: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(sorted(listing.items()), separators=(",", ":")).encode()).hexdigest()
+
+
 def context_digest(
-    listing: dict[str, str], dockerfile: str, args: dict[str, str], target: str | None, base: Path | None = None
+    listing: dict[str, str],
+    dockerfile: str,
+    args: dict[str, str],
+    target: str | None,
+    base: Path | None = None,
+    files_digest: str | None = None,
 ) -> ContextDigest:
-    """The digest of a listing with the build's settings; its file list kept for later reasons."""
+    """The digest of a listing with the build's settings; its file list kept for later reasons.
+    `files_digest` is listing_digest(listing), when the caller has it (one listing, many args)."""
     head = {"dockerfile": dockerfile, "args": dict(sorted(args.items())), "target": target}
-    digest = hashlib.sha256(json.dumps([head, sorted(listing.items())], separators=(",", ":")).encode()).hexdigest()
+    files = files_digest or listing_digest(listing)
+    digest = hashlib.sha256(json.dumps([head, files], separators=(",", ":")).encode()).hexdigest()
     found = ContextDigest(digest, listing)
     _save_manifest(base or cache_dir(), found, head)
     return found
@@ -175,20 +193,20 @@ def context_digest(
 def _entry_hash(
     root: Path, path: str, info: os.stat_result, cached: list[Any] | None, files: dict[str, list[Any]], now: int
 ) -> str:
-    mode = stat.S_IMODE(info.st_mode)
-    if stat.S_ISDIR(info.st_mode):
-        return f"dir:{mode:o}"
-    if stat.S_ISLNK(info.st_mode):
+    st_mode = info.st_mode
+    if stat.S_ISREG(st_mode):  # most entries: tested first
+        if cached is not None and cached[0] == info.st_size and cached[1] == info.st_mtime_ns:
+            content = str(cached[2])
+        else:
+            content = _sha_of(root / path)
+        if info.st_mtime_ns < now - RACY_NS:
+            files[path] = [info.st_size, info.st_mtime_ns, content]
+        return f"{stat.S_IMODE(st_mode):o}:{content}"
+    if stat.S_ISDIR(st_mode):
+        return f"dir:{stat.S_IMODE(st_mode):o}"
+    if stat.S_ISLNK(st_mode):
         return f"link:{os.readlink(root / path)}"
-    if not stat.S_ISREG(info.st_mode):
-        return "other"  # sockets and FIFOs are not sent
-    if cached is not None and cached[0] == info.st_size and cached[1] == info.st_mtime_ns:
-        content = str(cached[2])
-    else:
-        content = _sha_of(root / path)
-    if info.st_mtime_ns < now - RACY_NS:
-        files[path] = [info.st_size, info.st_mtime_ns, content]
-    return f"{mode:o}:{content}"
+    return "other"  # sockets and FIFOs are not sent
 
 
 def _sha_of(path: Path) -> str:
@@ -285,7 +303,7 @@ def resolve_builds(loaded: LoadedStack, base: Path | None = None) -> LoadedStack
     services = loaded.stack.services()
     if not any(s.build for s in services.values()):
         return loaded
-    listings: dict[tuple[str, str], dict[str, str]] = {}
+    listings: dict[tuple[str, str], tuple[dict[str, str], str]] = {}
     digests: dict[tuple[Any, ...], ContextDigest] = {}
     builds: dict[str, BuildRef] = {}
     updates: dict[str, dict[str, Any]] = {"containers": {}, "jobs": {}}
@@ -297,8 +315,10 @@ def resolve_builds(loaded: LoadedStack, base: Path | None = None) -> LoadedStack
         if key not in digests:
             try:
                 if (b.context, b.dockerfile) not in listings:
-                    listings[(b.context, b.dockerfile)] = context_listing(Path(b.context), b.dockerfile, base)
-                digests[key] = context_digest(listings[(b.context, b.dockerfile)], b.dockerfile, b.args, b.target, base)
+                    listing = context_listing(Path(b.context), b.dockerfile, base)
+                    listings[(b.context, b.dockerfile)] = listing, listing_digest(listing)
+                listing, files = listings[(b.context, b.dockerfile)]
+                digests[key] = context_digest(listing, b.dockerfile, b.args, b.target, base, files)
             except OSError as exc:
                 kind = "jobs" if name in loaded.stack.jobs else "containers"
                 where = f"{kind}.{name}.build"
@@ -314,6 +334,7 @@ def resolve_builds(loaded: LoadedStack, base: Path | None = None) -> LoadedStack
             dict(b.args),
             b.target,
             loaded.stack.stack.push,
+            network=b.network,
         )
         builds[name] = ref
         kind = "jobs" if name in loaded.stack.jobs else "containers"

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from hostform.declare.errors import ConflictError, EngineError, EngineUnreachable, ImageMissing
 
+GO_MODE_DIR = 1 << 31  # the engine's stat gives Go's os.FileMode: a folder has this bit
 API_VERSION = "1.41"  # Docker 20.10 and every engine since
 READ_WORKERS = 64  # inspects at once on a tcp:// engine: 100 containers in 2 round trips
 T = TypeVar("T")
@@ -306,7 +307,12 @@ class Engine:
         )
 
     def put_file(self, ident: str, path: str, data: bytes, mode: int) -> None:
-        """Copy a file in; parent folders are made only when missing (an existing /tmp keeps its mode)."""
+        """Copy a file in; parent folders are made only when missing (an existing /tmp keeps its mode).
+        A target that is a folder in the container is refused: the copy would replace the folder."""
+        if self.is_folder(ident, path):
+            raise EngineError(
+                f"file target {path} is a folder in the image of {ident}: name a file (e.g. {path}/app.conf)"
+            )
         parent, _, base = path.rpartition("/")
         try:
             self.call(
@@ -316,6 +322,24 @@ class Engine:
             if "Could not find the file" not in str(exc) and "no such file" not in str(exc).lower():
                 raise
             self.call(f"copy {path} into {ident}", self.api.put_archive, ident, "/", _tar_of(path, data, mode))
+
+    def is_folder(self, ident: str, path: str) -> bool:
+        """Whether `path` is a folder in the container (running or not), from the engine's stat of it."""
+        import base64
+
+        with translated(f"stat {path} in {ident}"):
+            response = self.api._get(
+                self.api._url("/containers/{0}/archive", ident), params={"path": path}, stream=True
+            )
+            response.close()  # the stat is in a header: the folder's tar is not read
+        header = response.headers.get("X-Docker-Container-Path-Stat")
+        if response.status_code != 200 or not header:
+            return False
+        try:
+            mode = int(json.loads(base64.b64decode(header)).get("mode", 0))
+        except (ValueError, TypeError):
+            return False
+        return bool(mode & GO_MODE_DIR)
 
     def read_file(self, ident: str, path: str, limit: int = 1 << 20) -> bytes | None:
         """A regular file's content from a container (running or not); None when absent or too big."""

@@ -42,6 +42,7 @@ def build(engine: Engine, stack: str, ref: BuildRef, on_step: Callable[[str], No
             tag=ref.ref,
             buildargs=dict(ref.args) or None,
             target=ref.target,
+            network_mode=ref.network,
             labels=labels,
             rm=True,
             forcerm=True,

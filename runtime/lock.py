@@ -1,6 +1,8 @@
 """One apply per stack at a time, held on the engine side.
 
-The lock is a created (never started) container named `<stack>--hostform-lock`:
+The lock is a created (never started) container named `hostform.lock.<stack>`
+(no declared name can produce it: a stack's containers are `<stack>-<name>`, and a
+stack name holds no '.', so their first '.' always comes after a '-'):
 the engine guarantees container names are unique, so two machines pointing at
 one engine cannot both take it. Its labels say who holds it; a lock whose
 holder died is reported, never silently broken (`hostform unlock`).
@@ -58,7 +60,7 @@ class LockInfo:
 
 
 def lock_name(stack: str) -> str:
-    return f"{stack}--hostform-lock"
+    return f"hostform.lock.{stack}"
 
 
 def read_lock(engine: Engine, stack: str) -> LockInfo | None:

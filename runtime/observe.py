@@ -45,7 +45,7 @@ def observe_stack(engine: Engine, loaded: LoadedStack, builder: Engine | None = 
     services = loaded.stack.services()
     images = {s.image for s in services.values()}
     targets = {n: sorted(f.target for f in s.files) for n, s in services.items() if s.files}
-    binds = {m.source for s in services.values() for m in s.volumes if m.type == "bind"}
+    binds = {m.source for s in services.values() for m in s.volumes if m.type == "bind" and loaded.may_probe(m.source)}
     external = [("network", k) for k, n in loaded.stack.networks.items() if n.external]
     external += [("volume", k) for k, v in loaded.stack.volumes.items() if v.external]
     observed = observe(

@@ -123,9 +123,14 @@ class SwarmObserved:
 
 
 def is_manager(engine: Engine) -> bool:
-    info = engine.call("read the engine's swarm state", engine.api.info)
-    swarm = info.get("Swarm") or {}
-    return bool(swarm.get("ControlAvailable"))
+    """GET /swarm answers on a manager only (a worker or a single engine says so with a 503)."""
+    try:
+        engine.call("read the swarm", engine.api.inspect_swarm)
+    except EngineError as exc:
+        if "not a swarm manager" in str(exc) or "not part of a swarm" in str(exc):
+            return False
+        raise
+    return True
 
 
 def require_manager(engine: Engine) -> None:
@@ -141,7 +146,15 @@ def observe_swarm(
 ) -> SwarmObserved:
     """The stack's objects on the manager; tasks (for waits and drift) and nodes (for scheduling
     checks and drift) only when asked: a no-op plan needs neither."""
+    from concurrent.futures import ThreadPoolExecutor
+
     label = f"{names.LABEL_STACK}={stack}"
+    with ThreadPoolExecutor(max_workers=2) as pool:  # the registry's answer, beside the manager's
+        resolved = pool.submit(resolve_images, engine, images)
+        return _observe(engine, stack, label, with_tasks, with_nodes, resolved.result)
+
+
+def _observe(engine: Engine, stack: str, label: str, with_tasks: bool, with_nodes: bool, images: Any) -> SwarmObserved:
     raw_services = engine.call("list services", engine.api.services, filters={"label": label})
     services = tuple(sorted((_service(s) for s in raw_services), key=lambda s: s.engine_name))
     tasks: tuple[SwarmTask, ...] = ()
@@ -156,7 +169,7 @@ def observe_swarm(
         (bytes.fromhex(n.labels[names.LABEL_KEY]) for n in networks if names.LABEL_KEY in n.labels),
         None,
     )
-    pinned, problems = resolve_images(engine, images)
+    pinned, problems = images()
     found_nodes = nodes(engine) if with_nodes else ()
     return SwarmObserved(stack, services, tasks, found_nodes, files, networks, key, pinned, problems)
 

@@ -146,6 +146,7 @@ def private_tag(stack: StackFixture) -> Iterator[str]:
 @pytest.fixture
 def stack(docker_api, tmp_path: Path) -> Iterator[StackFixture]:  # type: ignore[no-untyped-def]
     name = f"hft{uuid.uuid4().hex[:8]}"
-    fixture = StackFixture(name, tmp_path, docker_api)
+    # built images' context cache: the test's own, outside the stack folder
+    fixture = StackFixture(name, tmp_path, docker_api, {"XDG_CACHE_HOME": f"{tmp_path}-cache"})
     yield fixture
     remove_stack_objects(docker_api, name)

@@ -13,7 +13,7 @@ from tests.integration.conftest import BUSYBOX, StackFixture
 DOCKERFILE = f'FROM {BUSYBOX}\nCOPY site /www\nCMD ["httpd", "-f", "-p", "8080", "-h", "/www"]\n'
 STACK = """
 [containers.web]
-build = "./app"
+build = { context = "./app", network = "none" }
 stop_signal = "SIGKILL"
 """
 

@@ -287,6 +287,20 @@ command = ["sleep", "600"]
 stop_signal = "SIGKILL"
 depends_on = {{ rich = "healthy" }}
 """,
+    "built-image": """
+[containers.app]
+stop_signal = "SIGKILL"
+
+[containers.app.build]
+context = "build-ctx"
+dockerfile = "Dockerfile"
+args = { WORD = "{{ vars.word }}" }
+target = "final"
+network = "none"
+
+[vars]
+word = "built"
+""",
 }
 
 SUPPORT_FILES = {
@@ -296,6 +310,9 @@ SUPPORT_FILES = {
     "host-dir__keep.txt": "kept\n",
     "conf__static.conf": "key = value\n",
     "conf__page.j2": "<h1>{{ vars.greeting }}</h1>\n",
+    "build-ctx__Dockerfile": (
+        f'FROM {BUSYBOX} AS base\nARG WORD\nRUN echo $WORD > /word\nFROM base AS final\nCMD ["sleep", "600"]\n'
+    ),
 }
 
 

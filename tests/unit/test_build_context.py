@@ -167,3 +167,47 @@ def test_resolve_gives_each_built_service_its_content_tag(tmp_path: Path, monkey
     assert a.ref == b.ref and loaded.stack.containers["a"].image == a.ref and a.tag.startswith("ctx-")
     assert "c" not in loaded.builds and loaded.stack.containers["c"].image == "hostform-test/busybox:1"
     assert (tmp_path / "xdg" / "hostform" / "contexts").is_dir()  # outside the stack's folder
+
+
+def _planned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, image_id: str | None, digests: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
+    from hostform.plans.diff import make_plan
+    from hostform.runtime.records import Observed
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    path = _stack(tmp_path, '[containers.web]\nbuild = "app"\n', **APP)
+    loaded = resolve_builds(load(path))
+    ref = loaded.builds["web"]
+    observed = Observed("b", (), (), (), (), {ref.ref: image_id}, None, repo_digests={ref.ref: digests})
+    return loaded, make_plan(loaded, observed)
+
+
+def test_a_plan_builds_before_the_containers_that_use_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hostform.plans.model import Action
+    from hostform.plans.render import plan_lines
+
+    loaded, plan = _planned(tmp_path, monkeypatch, None)
+    first = plan.actionable[0]
+    assert first.action is Action.BUILD and first.engine_name == loaded.builds["web"].ref
+    text = "\n".join("".join(part for part, _ in line) for line in plan_lines(plan))
+    assert f"+ build {loaded.builds['web'].ref}" in text
+    assert "Plan: 1 to build, 2 to add" in text and plan.counts()["build"] == 1
+
+
+def test_a_present_image_is_not_built_and_a_pushing_stack_pushes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import replace
+
+    from hostform.plans.diff import image_changes
+    from hostform.plans.model import Action
+    from hostform.runtime.records import Observed
+
+    loaded, plan = _planned(tmp_path, monkeypatch, "sha256:" + "1" * 64)
+    assert all(c.kind != "image" for c in plan.changes)
+    ref = loaded.builds["web"]
+    pushing = replace(loaded, builds={"web": replace(ref, push=True)})
+    observed = Observed("b", (), (), (), (), {ref.ref: "sha256:" + "1" * 64}, None)
+    (push,) = image_changes(pushing, observed, [])
+    assert push.action is Action.PUSH
+    pushed = replace(observed, repo_digests={ref.ref: (f"{ref.repository}@sha256:{'2' * 64}",)})
+    assert not list(image_changes(pushing, pushed, []))

@@ -384,12 +384,13 @@ def test_env_function(tmp_path: Path) -> None:
     image = "app:{{ env('APP_TAG', default='latest') }}"
     hostname = "{{ env('HOST_NAME') }}"
     """
-    loaded = load(write(tmp_path, body), environ={"HOST_NAME": "h1"})
+    head = HEAD + 'env = ["APP_TAG", "HOST_NAME"]\n'
+    loaded = load(write(tmp_path, body, head), environ={"HOST_NAME": "h1"})
     assert loaded.stack.containers["web"].image == "app:latest"
     assert loaded.stack.containers["web"].hostname == "h1"
-    loaded = load(write(tmp_path, body), environ={"HOST_NAME": "h1", "APP_TAG": "2"})
+    loaded = load(write(tmp_path, body, head), environ={"HOST_NAME": "h1", "APP_TAG": "2"})
     assert loaded.stack.containers["web"].image == "app:2"
-    p = only(tmp_path, body)
+    p = only(tmp_path, body, head)
     assert p.key == "containers.web.hostname"
     assert "environment variable 'HOST_NAME' is not set" in p.message
 

@@ -395,7 +395,7 @@ def test_file_mount_defaults_and_errors() -> None:
         ({"pull": "sometimes"}, "Input should be 'missing', 'always' or 'never'"),
         ({"replicas": 101}, "less than or equal to 100"),
         ({"replicas": -1}, "greater than or equal to 0"),
-        ({"cpus": 0}, "greater than 0"),
+        ({"cpus": 0}, "greater than or equal to 0.01"),
         ({"cpus": float("inf")}, "finite number"),
         ({"pids_limit": -2}, "greater than or equal to -1"),
         ({"image": ""}, "at least 1 character"),

@@ -27,7 +27,7 @@ def test_plain_strings_are_returned_as_they_are() -> None:
 
 
 def test_vars_env_and_filters() -> None:
-    r = Renderer({"name": "web", "ports": [80, 443]}, {"HOME_DIR": "/home/x"})
+    r = Renderer({"name": "web", "ports": [80, 443]}, {"HOME_DIR": "/home/x"}, frozenset({"HOME_DIR", "NOPE"}))
     assert r.render("{{ vars.name | upper }}") == "WEB"
     assert r.render("{{ vars.ports | join(',') }}") == "80,443"
     assert r.render("{{ env('HOME_DIR') }}/data") == "/home/x/data"
@@ -36,7 +36,7 @@ def test_vars_env_and_filters() -> None:
 
 def test_env_without_default_must_be_set() -> None:
     with pytest.raises(RenderError, match=r"environment variable 'NOPE' is not set"):
-        Renderer({}, {}).render("{{ env('NOPE') }}")
+        Renderer({}, {}, frozenset({"NOPE"})).render("{{ env('NOPE') }}")
 
 
 def test_undefined_is_an_error_not_an_empty_string() -> None:

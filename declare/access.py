@@ -1,0 +1,106 @@
+"""What a stack may read from the host: files inside its own folder, declared variables.
+
+A stack file may come from a stranger (a pull request planned by a pipeline), so
+every file it names (`source`, `template`, `env_file`, `--var-file`) must resolve,
+symlinks followed first, inside the stack's folder or a folder the operator allowed
+(`--allow-path`, never the stack file itself). Only regular files are read: never a
+device, a FIFO or a socket (`/dev/zero`, `/dev/stdin`). Under `--untrusted` a file
+is also limited in size, and so is template rendering (see declare.template).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+UNTRUSTED_ENV = "HOSTFORM_UNTRUSTED"
+ALLOW_PATH_ENV = "HOSTFORM_ALLOW_PATH"  # folders, separated by os.pathsep
+ALLOW_ENV_ENV = "HOSTFORM_ALLOW_ENV"  # variable names, separated by commas
+MAX_FILE_BYTES = 1 << 20  # under --untrusted: any one file a stack reads
+RENDER_SECONDS = 5.0  # under --untrusted: all template rendering of one load
+MAX_RENDER_CHARS = 1 << 20  # any one rendered template
+
+
+class PathRefused(Exception):
+    """A path the stack may not read; the message says why (the loader adds the key)."""
+
+
+@dataclass(frozen=True)
+class Access:
+    """The operator's settings (command line or environment, never the stack file)."""
+
+    allow_paths: tuple[Path, ...] = ()
+    allow_env: frozenset[str] = frozenset()
+    untrusted: bool = False
+    max_file_bytes: int | None = field(default=None)
+
+    @classmethod
+    def from_options(
+        cls,
+        allow_paths: list[str] | tuple[str, ...] = (),
+        allow_env: list[str] | tuple[str, ...] = (),
+        untrusted: bool = False,
+    ) -> Access:
+        env_paths = [p for p in os.environ.get(ALLOW_PATH_ENV, "").split(os.pathsep) if p]
+        env_names = [n.strip() for n in os.environ.get(ALLOW_ENV_ENV, "").split(",") if n.strip()]
+        untrusted = untrusted or os.environ.get(UNTRUSTED_ENV, "") not in ("", "0")
+        return cls(
+            allow_paths=tuple(Path(os.path.realpath(p)) for p in [*allow_paths, *env_paths]),
+            allow_env=frozenset([*allow_env, *env_names]),
+            untrusted=untrusted,
+            max_file_bytes=MAX_FILE_BYTES if untrusted else None,
+        )
+
+    def roots(self, stack_dir: Path) -> tuple[Path, ...]:
+        return (Path(os.path.realpath(stack_dir)), *self.allow_paths)
+
+    def confine(self, stack_dir: Path, given: str | Path) -> Path:
+        """`given` (relative to the stack's folder) resolved, symlinks first; refused outside the roots."""
+        text = str(given)
+        if "\x00" in text:
+            raise PathRefused("the path holds a NUL character")
+        resolved = Path(os.path.realpath(Path(stack_dir) / os.path.expanduser(text)))
+        if not any(resolved == root or resolved.is_relative_to(root) for root in self.roots(stack_dir)):
+            shown = repr(text) if text == str(resolved) else f"{text!r} (resolves to {str(resolved)!r})"
+            raise PathRefused(
+                f"{shown} is outside the stack's folder: a stack reads only files under its own folder "
+                "(the operator can allow more with --allow-path DIR)"
+            )
+        return resolved
+
+    def read_bytes(self, stack_dir: Path, given: str | Path) -> bytes:
+        """A regular file's bytes, confined; never a device, a FIFO or a socket; size-limited when untrusted."""
+        return read_regular(self.confine(stack_dir, given), self.max_file_bytes, str(given))
+
+    def read_text(self, stack_dir: Path, given: str | Path) -> str:
+        try:
+            return self.read_bytes(stack_dir, given).decode("utf-8")
+        except UnicodeDecodeError:
+            raise PathRefused(f"{str(given)!r} is not UTF-8 text") from None
+
+
+def read_stack_bytes(path: Path, access: Access) -> bytes:
+    """The stack file itself: given by the operator, but still a regular file of bounded size."""
+    return access.read_bytes(path.parent, path.name)
+
+
+def read_regular(path: str | Path, limit: int | None, shown: str = "") -> bytes:
+    """A regular file's bytes (never a device, a FIFO, a socket or a folder), at most `limit` of them."""
+    shown = shown or str(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise PathRefused(f"cannot read {shown!r}: {exc.strerror or type(exc).__name__}") from None
+    except ValueError:
+        raise PathRefused("the path holds a NUL character") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise PathRefused(f"{shown!r} is not a regular file (devices, FIFOs, sockets and folders are never read)")
+    with os.fdopen(fd, "rb") as fh:
+        data = fh.read() if limit is None else fh.read(limit + 1)
+    if limit is not None and len(data) > limit:
+        raise PathRefused(f"{shown!r} is larger than {limit} bytes (the --untrusted limit)")
+    return data
