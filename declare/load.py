@@ -134,7 +134,7 @@ def load(
     stack = _resolve_default_conditions(stack)
     if target is not None:
         stack = stack.model_copy(update={"stack": stack.stack.model_copy(update={"target": target})})
-    stack = _resolve_builds(stack, file.parent, problem)
+    stack = _resolve_builds(stack, file.parent, problem, access)
     for loc, message in check_references(stack):
         problem(loc, message)
     files = _resolve_files(stack, file.parent, renderer, problem, access)
@@ -391,10 +391,10 @@ def _resolve_default_conditions(stack: Stack) -> Stack:
     return stack.model_copy(update={"containers": containers, "jobs": jobs})
 
 
-def _resolve_builds(stack: Stack, base: Path, problem: Any) -> Stack:
-    """`build` contexts as absolute folders inside the stack's folder, each with its Dockerfile;
-    `image` as the repository the built image is tagged in (the tag comes later, from the content)."""
-    root = Path(os.path.realpath(base))
+def _resolve_builds(stack: Stack, base: Path, problem: Any, access: Access) -> Stack:
+    """`build` contexts as absolute folders inside the stack's folder (or one the operator allowed,
+    as every file a stack names), each with its Dockerfile; `image` as the repository the built
+    image is tagged in (the tag comes later, from the content)."""
 
     def resolve(kind: str, specs: dict[str, Any]) -> dict[str, Any]:
         out = {}
@@ -403,17 +403,20 @@ def _resolve_builds(stack: Stack, base: Path, problem: Any) -> Stack:
                 out[name] = spec
                 continue
             loc = (kind, name, "build", "context")
-            context = Path(os.path.realpath(root / spec.build.context))
-            dockerfile = Path(os.path.realpath(context / spec.build.dockerfile))
-            if not context.is_relative_to(root):
-                problem(
-                    loc, f"{spec.build.context!r} is outside the stack's folder (a build reads only files under it)"
-                )
-            elif not context.is_dir():
+            try:
+                context = access.confine(base, spec.build.context)
+            except PathRefused as exc:
+                problem(loc, str(exc))
+                out[name] = spec
+                continue
+            try:
+                dockerfile = access.confine(base, os.path.join(spec.build.context, spec.build.dockerfile))
+            except PathRefused as exc:
+                problem((kind, name, "build", "dockerfile"), str(exc))
+                dockerfile = None
+            if not context.is_dir():
                 problem(loc, f"build context {spec.build.context!r} is not a folder")
-            elif not dockerfile.is_relative_to(root):
-                problem((kind, name, "build", "dockerfile"), f"{spec.build.dockerfile!r} is outside the stack's folder")
-            elif not dockerfile.is_file():
+            elif dockerfile is not None and not dockerfile.is_file():
                 problem((kind, name, "build", "dockerfile"), f"no Dockerfile at {str(dockerfile)!r}")
             build = spec.build.model_copy(update={"context": str(context)})
             image = repository_for(stack.name, name, spec.image, stack.stack.registry)

@@ -169,7 +169,7 @@ def test_same_as_compose(project: Project) -> None:
 
 def _containers(api: Any, label: str, project: Project) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = api.containers(all=True, filters={"label": f"{label}={project.name}"})
-    return found
+    return [c for c in found if (c.get("Labels") or {}).get("io.hostform.kind") != "record"]  # the applied record
 
 
 def _wait_settled(api: Any, label: str, project: Project) -> None:
