@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from hostform.declare.load import LoadedStack
-from hostform.declare.secrets import Secret
+from hostform.declare.secrets import UNKNOWN, Secret, UnknownSecret
 from hostform.declare.targets import SWARM_ONLY
 
 
@@ -48,6 +48,8 @@ def file_digest(content: str | bytes | Secret, key: bytes) -> str:
 
     Keyed, so a short file holding a secret cannot be guessed back from the label.
     """
+    if isinstance(content, UnknownSecret):
+        return UNKNOWN
     data = content.reveal().encode() if isinstance(content, Secret) else content
     raw = data.encode() if isinstance(data, str) else data
     return hmac.new(key, raw, hashlib.sha256).hexdigest()

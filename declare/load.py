@@ -20,7 +20,7 @@ from hostform.declare.check import check_references
 from hostform.declare.errors import Problem, StackError
 from hostform.declare.lines import LineIndex, format_path
 from hostform.declare.schema import JobSpec, Stack, suggest
-from hostform.declare.secrets import FileBytes, Secret, reveal
+from hostform.declare.secrets import UNKNOWN, FileBytes, Secret, UnknownSecret, reveal
 from hostform.declare.template import Renderer, RenderError
 
 STACK_FILE = "hostform.toml"
@@ -99,6 +99,7 @@ def load(
     environ: Mapping[str, str] | None = None,
     access: Access = TRUSTED,
     target: str | None = None,
+    secrets_optional: bool = False,
 ) -> LoadedStack:
     """Load and check a stack completely; raise StackError with every problem found.
 
@@ -122,6 +123,7 @@ def load(
     problems.extend(var_problems)
     plain_env = _plain_env(raw, access, problem)
     renderer = (Renderer.untrusted if access.untrusted else Renderer)(variables, env, plain_env)
+    renderer.secrets_optional = secrets_optional  # drift: an unset secret stands for what was applied
     rendered = _render_tree(raw, (), renderer, problem)
     unrendered.update(p.key for p in problems)
     _merge_env_files(rendered, file.parent, problem, access)
@@ -450,7 +452,9 @@ def _resolve_files(
         except RenderError as exc:
             problem(("files", name, "template"), f"{spec.template}: {exc}")
             continue
-        digest = hashlib.sha256(reveal(content).encode()).hexdigest()  # over the exact bytes written
+        digest = (  # over the exact bytes written
+            UNKNOWN if isinstance(content, UnknownSecret) else hashlib.sha256(reveal(content).encode()).hexdigest()
+        )
         out[name] = ResolvedFile(name, content, digest, spec.reload_signal)
     return out
 

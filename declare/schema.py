@@ -387,7 +387,7 @@ def _env(value: Any) -> Any:
                 raise ValueError(f"env entry {item!r} is not KEY=VALUE")
             key, _, val = text.partition("=")
             # "KEY={{ secret('X') }}" renders to one Secret: only the value stays secret
-            table[key] = Secret(val, item.names) if isinstance(item, Secret) else val
+            table[key] = type(item)(val, item.names) if isinstance(item, Secret) else val
         value = table
     if isinstance(value, dict):
         out: dict[str, Any] = {}

@@ -84,6 +84,20 @@ def _remember(value: str | None) -> str | None:
     return value
 
 
+class UnknownSecret(Secret):
+    """A secret that is not set where hostform runs (drift without the secrets): it stands for
+    whatever was applied. Its digest is UNKNOWN, which the planner replaces by the last-applied
+    one; it is never applied (the commands that apply load with every secret set)."""
+
+    __slots__ = ()
+
+    def digest(self, key: bytes) -> str:
+        return UNKNOWN
+
+
+UNKNOWN = "unknown"
+
+
 class SecretUnreadable(Exception):
     """A secret is set in a way that cannot be used; the message never holds its value."""
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
 
 from hostform.declare.access import MAX_RENDER_CHARS, RENDER_SECONDS
-from hostform.declare.secrets import Secret, SecretUnreadable, read_secret
+from hostform.declare.secrets import Secret, SecretUnreadable, UnknownSecret, read_secret
 
 MAX_NUMBER_BITS = 4096  # an integer a template makes: far beyond any port, size or count
 MAX_WIDTH = 4096  # width-like arguments of filters and string methods (center, indent, ljust...)
@@ -75,8 +75,9 @@ class Renderer:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     plain_env: frozenset[str] = frozenset()
     budget: float | None = None
+    secrets_optional: bool = False  # an unset secret gives an UnknownSecret instead of an error
     _sandbox: SandboxedEnvironment | None = field(init=False, default=None)
-    _secrets_used: dict[str, tuple[str, str]] = field(init=False, default_factory=dict)  # token -> (name, value)
+    _secrets_used: dict[str, tuple[str, str | None]] = field(init=False, default_factory=dict)  # token -> (name, value)
     _nonce: str = field(init=False, default_factory=lambda: os.urandom(6).hex())
 
     @classmethod
@@ -113,7 +114,7 @@ class Renderer:
             value = read_secret(name, dict(self.environ))
         except SecretUnreadable as exc:
             raise RenderError(str(exc)) from None
-        if value is None:
+        if value is None and not self.secrets_optional:
             raise RenderError(f"secret {name!r} is not set (set {name} or {name}_FILE in the environment)")
         token = f"{_MARK_OPEN}{self._nonce}:{len(self._secrets_used)}{_MARK_CLOSE}"
         self._secrets_used[token] = (name, value)
@@ -148,16 +149,19 @@ class Renderer:
 
     def _put_secrets(self, out: str) -> Secret:
         names = []
+        unknown = False
         for token, (name, value) in self._secrets_used.items():
             if token in out:
                 names.append(name)
-            out = out.replace(token, value)
+            unknown = unknown or value is None
+            out = out.replace(token, value or "")
         # a stand-in that a filter changed (|upper, |reverse...) is no longer found whole
         if any(m in out for m in (_MARK_OPEN, _MARK_CLOSE)) or self._nonce in out:
             raise RenderError(
                 "a secret() value can only be inserted as it is: filters, tests and operations on it are not allowed"
             )
-        return Secret(out, tuple(names or (n for n, _ in self._secrets_used.values())))
+        kind = UnknownSecret if unknown else Secret
+        return kind(out, tuple(names or (n for n, _ in self._secrets_used.values())))
 
     @contextmanager
     def _deadline(self) -> Iterator[None]:

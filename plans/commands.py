@@ -33,13 +33,17 @@ EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 # ---------------------------------------------------------------- stages
 
 
-def stage_load(args: argparse.Namespace) -> LoadedStack:
-    """The stack, with every image built from a folder tagged by its content."""
+def stage_load(args: argparse.Namespace, secrets_optional: bool = False) -> LoadedStack:
+    """The stack, with every image built from a folder tagged by its content.
+    secrets_optional: an unset secret stands for the one last applied (drift, which applies nothing)."""
     from hostform.plans.cli import access
     from hostform.runtime.build_context import resolve_builds
 
     target = getattr(args, "on", None)
-    return resolve_builds(load(args.stack, args.var_file, args.var, access=access(args), target=target))
+    loaded = load(
+        args.stack, args.var_file, args.var, access=access(args), target=target, secrets_optional=secrets_optional
+    )
+    return resolve_builds(loaded)
 
 
 def stage_connect(args: argparse.Namespace, loaded: LoadedStack | None = None) -> Engine:
@@ -473,7 +477,9 @@ def cmd_drift(args: argparse.Namespace) -> int:
     from hostform.plans import drift
     from hostform.plans.drift_view import print_report
 
-    loaded = stage_load(args)
+    loaded = stage_load(args, secrets_optional=not args.fix)  # --fix applies: it needs every secret
+    if loaded.stack.on_swarm:
+        loaded = stage_load(args)  # Swarm compares the services' own specs: they need the values
     engine = stage_connect(args, loaded)
     if loaded.stack.on_swarm:
         from hostform.plans import swarm_drift

@@ -18,7 +18,7 @@ from hostform.declare import names
 from hostform.declare.canonical import service_spec
 from hostform.declare.load import LoadedStack
 from hostform.declare.schema import ContainerSpec, NetworkSpec
-from hostform.declare.secrets import MASK
+from hostform.declare.secrets import MASK, UNKNOWN
 from hostform.plans.fields import FIELD_EFFECTS, LIFTED_BY_REPLACE, Effect, effect_of
 from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind
 from hostform.runtime.container_config import declared_aliases, naming, network_attachments
@@ -272,8 +272,9 @@ def _service_changes(
             if current is None:
                 yield Change(address, kind, name, engine_name, Action.CREATE, (Reason(ReasonKind.NEW),), replica)
                 continue
+            known = with_applied_secrets(desired, current.last_applied)
             reasons = _container_reasons(
-                loaded, name, kind, spec, desired, current, observed, options, replaced_nets, engine_name
+                loaded, name, kind, spec, known, current, observed, options, replaced_nets, engine_name
             )
             yield Change(address, kind, name, engine_name, _action_for(reasons), tuple(reasons), replica, current.id)
     for (name, replica), leftover in sorted(groups.items()):
@@ -284,6 +285,22 @@ def _service_changes(
                 else f"replica {replica} is beyond replicas = {services[name].replicas}"
             )
             yield _delete(c, ReasonKind.ORPHAN, why)
+
+
+def with_applied_secrets(desired: dict[str, Any], last_applied: dict[str, Any] | None) -> dict[str, Any]:
+    """A secret not set where hostform runs (drift, which needs no secret values) stands for the one
+    last applied: its keyed hash, and the hash of a config file holding it, are taken from the label."""
+    if last_applied is None:
+        return desired
+    unknown = {"secret": UNKNOWN}
+    applied_env = last_applied.get("env") or {}
+    env = {k: (applied_env.get(k, v) if v == unknown else v) for k, v in desired.get("env", {}).items()}
+    applied_files = {f["target"]: f["sha256"] for f in last_applied.get("files") or []}
+    files = [
+        {**f, "sha256": applied_files.get(f["target"], UNKNOWN)} if f["sha256"] == UNKNOWN else f
+        for f in desired.get("files", [])
+    ]
+    return {**desired, "env": env, "files": files}
 
 
 def _accepted_names(stack: str, name: str, replica: int) -> set[str]:

@@ -38,7 +38,7 @@ from hostform.declare import names
 from hostform.declare.canonical import file_digest
 from hostform.declare.load import LoadedStack
 from hostform.declare.schema import ContainerSpec
-from hostform.declare.secrets import MASK, Secret
+from hostform.declare.secrets import MASK, UNKNOWN, Secret
 from hostform.plans.diff import PlanOptions, hand_made_warning, make_plan, reload_targets
 from hostform.plans.fields import IN_PLACE
 from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind, public, short_image_id
@@ -447,6 +447,7 @@ def _file_drift(
         if have is None and now is not None and len(now.data) > READ_LIMIT:
             continue  # too big to read back: not compared
         now_digest = file_digest(now.content, key) if now is not None and key else None
+        now_digest = None if now_digest == UNKNOWN else now_digest  # a secret not set here: not compared
         if target in reloadable and now_digest is not None and have == now_digest:
             continue  # copied in and signalled by a later apply: the label's hash is stale by design
         expected = now_digest if target in reloadable and now_digest is not None else f["sha256"]

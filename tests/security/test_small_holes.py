@@ -80,3 +80,23 @@ def test_unlock_and_drift_need_no_secret_values(hostile: StackFixture, planted: 
     hostile.env[planted.secret_name + "_FILE"] = ""
     unlocked = hostile.run("unlock", str(hostile.file))
     assert unlocked.code == 0 and "is not locked" in unlocked.out, unlocked.both
+
+
+def test_drift_compares_keyed_hashes_without_the_secret_values(hostile: StackFixture, planted: Planted) -> None:
+    """The cron template sets no secrets: drift takes an unset secret for the one last applied."""
+    body = APP + f'env = {{ PW = "{{{{ secret(\'{planted.secret_name}\') }}}}", MODE = "a" }}\n'
+    body += 'files = [{ source = "conf", target = "/etc/app.conf" }]\n'
+    conf = f"[files.conf]\ncontent = \"pw={{{{ secret('{planted.secret_name}') }}}}\\n\"\n\n"
+    hostile.write(conf + body)
+    hostile.apply()
+    del hostile.env[planted.secret_name]
+    in_sync = hostile.run("drift", str(hostile.file), "--json")
+    assert in_sync.code == 0, in_sync.both
+    assert json.loads(in_sync.out)["in_sync"] is True
+    assert hostile.run("drift", str(hostile.file), "--include-pending").code == 0
+    # a real change is still seen, and a fix (which applies) still needs the secret
+    hostile.write(conf + body.replace('MODE = "a"', 'MODE = "b"'))
+    pending = hostile.run("drift", str(hostile.file), "--include-pending")
+    assert pending.code == 2 and "MODE" in pending.out, pending.both
+    assert_clean_error(hostile.run("drift", str(hostile.file), "--fix", "--auto-approve"), planted.secret_name)
+    planted.assert_absent(in_sync.both, pending.both)
