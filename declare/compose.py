@@ -21,6 +21,7 @@ from typing import Any
 from hostform.declare.errors import Problem, StackError
 
 SECRET_WORDS = ("PASSWORD", "PASSWD", "TOKEN", "KEY", "SECRET")
+_TOP_LEVEL = ("version", "name", "services", "networks", "volumes", "configs", "secrets")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _JINJA = re.compile(r"\{[{%#]")
 # Lists Compose merges by concatenation when files are merged (the others are replaced).
@@ -75,6 +76,7 @@ class ComposeProject:
     lines: dict[tuple[str, ...], Source]
     variables: dict[str, str]  # name -> value, for the names that are not secret
     skipped: dict[str, str] = field(default_factory=dict)  # service -> why (profiles)
+    unknown_top: tuple[str, ...] = ()  # top-level keys other than Compose's sections and x- fields
     notes: list[tuple[tuple[str, ...], str]] = field(default_factory=list)
 
     def source(self, path: tuple[str, ...]) -> Source | None:
@@ -411,6 +413,7 @@ def load_compose(
         variables=dict(sorted(interp.variables.items())),
         skipped=skipped,
         notes=interp.notes,
+        unknown_top=tuple(k for k in merged if k not in _TOP_LEVEL and not str(k).startswith("x-")),
     )
 
 

@@ -168,7 +168,10 @@ def apply_in_progress(engine: Engine, loaded: LoadedStack) -> str | None:
 
 
 def stage_busy(engine: Engine, loaded: LoadedStack, plan: Plan) -> Plan:
-    """While an apply runs, its temporary containers are its own business, not the plan's."""
+    """While an apply runs, its temporary containers are its own business, not the plan's.
+    A plan with no changes has nothing of a running apply in it: the lock is not even read."""
+    if not plan.has_changes:
+        return plan
     from hostform.plans.busy import while_applying
 
     held = apply_in_progress(engine, loaded)

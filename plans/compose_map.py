@@ -61,7 +61,6 @@ NEAREST: dict[str, str] = {
     "develop": "not supported; hostform runs images",
     "container_name": "hostform names this container <name>; `hostform adopt` renames a running one in place",
 }
-_IGNORED_TOP = ("version", "name", "services", "networks", "volumes", "configs", "secrets")
 
 
 @dataclass(frozen=True)
@@ -262,6 +261,15 @@ class _Mapper:
                     raise Unsupported("not supported")
             except Unsupported as exc:
                 self.skip(path, str(exc))
+        for key in [k for k in out if k != "env"]:
+            held = _secret_names(out[key])
+            if held:
+                out.pop(key)
+                self.skip(
+                    ("services", name, _compose_key(key, spec)),
+                    f"holds the secret ${{{held[0]}}}: secrets go only into env values and file contents "
+                    "(pass it through env)",
+                )
         if "build" in out and ":" in out.get("image", "").rsplit("/", 1)[-1]:
             repository = out["image"].rsplit(":", 1)[0]
             self.skip(("services", name, "image"), f"built images are tagged by their content: {repository}:<digest>")
@@ -293,6 +301,16 @@ class _Mapper:
             self.skip(
                 ("services", name, "build"), "not built on Swarm: push the image to a registry every node reaches"
             )
+
+
+def _secret_names(value: Any) -> list[str]:
+    if isinstance(value, Interpolated) and value.secret:
+        return [n for n in value.names if is_secret_name(n)]
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in _secret_names(v)]
+    if isinstance(value, list):
+        return [n for v in value for n in _secret_names(v)]
+    return []
 
 
 def _host_ip(port: Any) -> str:
@@ -704,6 +722,9 @@ def map_project(
     mapper.volumes()
     mapper.files()
     mapper.services()
+    for key in project.unknown_top:
+        hint = "merge the files it names with -f" if key == "include" else "not supported"
+        stack.skipped.append(Skipped(key, project.source((key,)), hint))
     for path, message in project.notes:
         stack.skipped.append(Skipped(".".join(path), project.source(path), message))
     return stack

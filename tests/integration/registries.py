@@ -29,6 +29,32 @@ from tests.integration.remote_engines import need, stop, wait_for_port
 from tests.integration.test_convergence_support import free_port
 
 FORWARD = Path(__file__).with_name("tcp_forward.py")
+STALE_SECONDS = 1800  # a bed older than this with no process left in it was left by a killed run
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the test process goes away (killed by a timeout,
+    say), so no dockerd, registry or forwarder of the test outlives it (PR_SET_PDEATHSIG)."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))
+
+
+def sweep_stale_beds() -> None:
+    """Namespaces `hfimg-*` (and their data roots) that a killed run left: no process inside and
+    older than STALE_SECONDS. A bed in use always has its dockerd inside."""
+    import shutil as _shutil
+
+    runs = Path("/run/netns")
+    for ns in runs.glob("hfimg-*") if runs.is_dir() else []:
+        pids = subprocess.run([need("ip"), "netns", "pids", ns.name], capture_output=True, text=True).stdout.split()
+        if pids or time.time() - ns.stat().st_mtime < STALE_SECONDS:
+            continue
+        tag = ns.name.removeprefix("hfimg-")
+        subprocess.run([need("ip"), "link", "del", f"hfimg{tag}h"], capture_output=True)
+        subprocess.run([need("ip"), "netns", "del", ns.name], capture_output=True)
+        _shutil.rmtree(f"/var/lib/hfimg-{tag}", ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -100,7 +126,11 @@ def auth_registry(workdir: Path, extra_listen: str | None = None) -> Iterator[Re
             config = _registry_config(workdir, workdir / "storage", f"{ip}:{port}", htpasswd, f"registry{i}")
             log = workdir / f"registry{i}.log"
             with open(log, "ab") as out:
-                procs.append(subprocess.Popen([registry_bin, "serve", str(config)], stdout=out, stderr=out))
+                procs.append(
+                    subprocess.Popen(
+                        [registry_bin, "serve", str(config)], stdout=out, stderr=out, preexec_fn=_die_with_parent
+                    )
+                )
             if ip == "127.0.0.1":
                 wait_for_port(port, procs[-1], log)
         yield Registry(f"127.0.0.1:{port}", user, password)
@@ -122,6 +152,7 @@ def _ip(*args: str) -> None:
 @contextlib.contextmanager
 def netns_with_veth(tag: str) -> Iterator[tuple[str, str, str]]:
     """A network namespace `hfimg-TAG` with a veth pair: (netns, host-end IP, namespace-end IP)."""
+    sweep_stale_beds()
     netns, host_if, ns_if = f"hfimg-{tag}", f"hfimg{tag}h", f"hfimg{tag}n"
     octet = int(tag[:2], 16) % 250 + 1
     host_ip, ns_ip = f"10.213.{octet}.1", f"10.213.{octet}.2"
@@ -162,9 +193,12 @@ def pull_engine(workdir: Path, netns: str, registry_port: int, registry_ip: str)
             [*enter, sys.executable, str(FORWARD), f"127.0.0.1:{registry_port}", f"{registry_ip}:{registry_port}"],
             stdout=subprocess.PIPE,
             stderr=out,
+            preexec_fn=_die_with_parent,
         )
     with open(log, "ab") as out:
-        engine = subprocess.Popen([*enter, *args], stdout=out, stderr=out, start_new_session=True)
+        engine = subprocess.Popen(
+            [*enter, *args], stdout=out, stderr=out, start_new_session=True, preexec_fn=_die_with_parent
+        )
     try:
         assert forward.stdout is not None and forward.stdout.readline().strip() == b"ready", forward_log.read_text()
         import docker

@@ -95,6 +95,7 @@ def project(request: pytest.FixtureRequest, docker_api: Any, tmp_path: Path) -> 
     case: Case = CASES[request.param]
     folder = tmp_path / case.folder
     shutil.copytree(CORPUS / case.folder, folder)
+    _shift_host_ports(folder)
     made = _externals(docker_api, case)
     p = Project(f"hfc{uuid.uuid4().hex[:8]}", folder, case, docker_api)
     yield p
@@ -102,6 +103,18 @@ def project(request: pytest.FixtureRequest, docker_api: Any, tmp_path: Path) -> 
     remove_stack_objects(docker_api, p.name)
     for kind, name in made:
         (docker_api.remove_network if kind == "network" else docker_api.remove_volume)(name)
+
+
+def _shift_host_ports(folder: Path) -> None:
+    """Several developers' suites share one engine: each run publishes the corpus's host ports
+    (18xxx, 19xxx) moved by one random offset, so ranges stay ranges and no two runs collide."""
+    import random
+    import re
+
+    offset = random.randrange(1, 1000) * 10
+    for path in [*folder.glob("*.yml"), *folder.glob(".env")]:
+        text = path.read_text(encoding="utf-8")
+        path.write_text(re.sub(r"\b1[89]\d{3}\b", lambda m: str(int(m.group(0)) + offset), text), encoding="utf-8")
 
 
 def _externals(api: Any, case: Case) -> list[tuple[str, str]]:

@@ -184,3 +184,13 @@ def test_deploy_on_one_host_lists_the_swarm_keys(tmp_path: Path) -> None:
     hinted = {x.key for x in skipped if "--target swarm" in x.reason}
     assert {"services.s.deploy.placement", "services.s.deploy.mode", "services.s.deploy.rollback_config"} <= hinted
     assert "services.s.deploy.update_config.parallelism" in hinted
+
+
+def test_a_secret_outside_env_is_listed_not_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DB_PASSWORD", "pw-value")
+    write(tmp_path, "include: [other.yml]\nservices:\n  s:\n    image: a\n    command: run --pw ${DB_PASSWORD}\n")
+    out, skipped, _ = import_compose([str(tmp_path / "docker-compose.yml")], None)
+    assert "pw-value" not in out and "command" not in tomllib.loads(out)["containers"]["s"]
+    reasons = {x.key: x.reason for x in skipped}
+    assert reasons["services.s.command"].startswith("holds the secret ${DB_PASSWORD}")
+    assert reasons["include"] == "merge the files it names with -f"

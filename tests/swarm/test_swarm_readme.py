@@ -1,0 +1,20 @@
+"""The README's cluster example runs as written on the bed (under a name of the test's own)."""
+
+from __future__ import annotations
+
+import re
+
+from tests.swarm.conftest import REPO, SwarmStack
+
+
+def test_the_readme_cluster_example_runs(swarm_stack: SwarmStack) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## From one host to a cluster", 1)[1]
+    toml = re.search(r"```toml\n(.*?)```", section, flags=re.S)
+    assert toml is not None
+    body = toml.group(1).replace('name = "shop"', f'name = "{swarm_stack.name}"')
+    swarm_stack.file.write_text(body, encoding="utf-8")
+    swarm_stack.apply()
+    assert swarm_stack.nodes_of("web") == ["s1", "s1", "s2", "s2", "s3", "s3"]
+    assert swarm_stack.run("drift", str(swarm_stack.file)).code == 0
+    assert swarm_stack.plan().code == 0
