@@ -140,14 +140,16 @@ def make_certificates(folder: Path) -> None:
 @contextlib.contextmanager
 def tls_dockerd(workdir: Path) -> Iterator[TLSEngine]:
     """A second dockerd of the test's own: its own data, exec root, pid file and unix socket, TCP
-    with TLS (client certificates) on a loopback port; no default bridge and no iptables rules, so
-    it leaves the main engine's networking alone. Stopped by its pid."""
+    with TLS (client certificates) on a loopback port; no iptables rules, and a default bridge of
+    its own, so it leaves the main engine's networking alone (a dockerd started with `--bridge
+    none` in this network namespace deletes the main engine's docker0). Stopped by its pid."""
     dockerd = need("dockerd")
     certs = workdir / "certs"
     make_certificates(certs)
     port = free_port()
     sock = workdir / "docker.sock"
     log = workdir / "dockerd.log"
+    bridge = f"hftls{port}"
     args = [
         dockerd,
         "--data-root", str(workdir / "data"),
@@ -159,14 +161,20 @@ def tls_dockerd(workdir: Path) -> Iterator[TLSEngine]:
         "--tlscacert", str(certs / "ca.pem"),
         "--tlscert", str(certs / "server.pem"),
         "--tlskey", str(certs / "server-key.pem"),
-        "--bridge", "none",
+        "--bridge", bridge,
         "--iptables=false",
         "--ip-masq=false",
     ]  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+    ip = need("ip")
+    subprocess.run([ip, "link", "add", bridge, "type", "bridge"], check=True, capture_output=True)
     try:
-        wait_for_port(port, proc, log)
-        yield TLSEngine(f"tcp://127.0.0.1:{port}", certs, sock)
+        subprocess.run([ip, "addr", "add", "10.214.0.1/24", "dev", bridge], check=True, capture_output=True)
+        with log.open("wb") as out:
+            proc = subprocess.Popen(args, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+        try:
+            wait_for_port(port, proc, log)
+            yield TLSEngine(f"tcp://127.0.0.1:{port}", certs, sock)
+        finally:
+            stop(proc)
     finally:
-        stop(proc)
+        subprocess.run([ip, "link", "del", bridge], capture_output=True)

@@ -91,3 +91,15 @@ def test_a_tls_engine_without_tls_or_with_another_ca_is_one_clear_error(
     assert "cannot reach the Docker engine" in other.err and "certificate verify failed" in other.err, other.err
     missing = remote_stack.run("plan", str(remote_stack.file), "--host", tls_engine.url, "--tlscacert", "/nonexistent")
     assert missing.code == 1 and "--tlscacert /nonexistent: no such file" in missing.err, missing.both
+
+
+def test_the_second_engine_leaves_the_main_engines_bridge_alone(tls_engine: TLSEngine) -> None:
+    """A dockerd started with `--bridge none` deletes docker0 in its network namespace, which took
+    the main engine's default bridge away (and with it every build with a RUN step). The test's
+    engine runs with a bridge of its own instead."""
+    import docker
+
+    main = docker.APIClient(version="1.41", timeout=30)
+    bridge = main.inspect_network("bridge")["Options"].get("com.docker.network.bridge.name")
+    assert bridge, "the main engine has no default bridge to check"
+    assert Path(f"/sys/class/net/{bridge}").exists(), f"{bridge} is gone while the TLS engine runs"
