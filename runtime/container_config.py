@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from hostform.declare import names
 from hostform.declare.canonical import canonical_json, spec_hash
-from hostform.declare.schema import ContainerSpec, restart_policy
+from hostform.declare.schema import ContainerSpec, Healthcheck, restart_policy
 from hostform.declare.secrets import reveal
 
 if TYPE_CHECKING:
@@ -64,18 +64,7 @@ def create_body(
         if value is not None:
             config[key] = value
     if spec.healthcheck is not None:
-        hc = spec.healthcheck
-        config["Healthcheck"] = (
-            {"Test": ["NONE"]}
-            if hc.disable
-            else {
-                "Test": list(hc.test),
-                "Interval": hc.interval,
-                "Timeout": hc.timeout,
-                "Retries": hc.retries,
-                "StartPeriod": hc.start_period,
-            }
-        )
+        config["Healthcheck"] = healthcheck_body(spec.healthcheck)
     return config
 
 
@@ -135,3 +124,16 @@ def network_attachments(naming: names.Naming, name: str, spec: ContainerSpec) ->
     if not attachments:
         return [(naming.network(names.DEFAULT_NETWORK), [name])]
     return [(naming.network(a.name), sorted({name, *a.aliases})) for a in attachments]
+
+
+def healthcheck_body(hc: Healthcheck) -> dict[str, Any]:
+    """The engine's HealthConfig, the same for a container and a Swarm service's container spec."""
+    if hc.disable:
+        return {"Test": ["NONE"]}
+    return {
+        "Test": list(hc.test),
+        "Interval": hc.interval,
+        "Timeout": hc.timeout,
+        "Retries": hc.retries,
+        "StartPeriod": hc.start_period,
+    }

@@ -13,6 +13,7 @@ from hostform.declare import names
 from hostform.declare.canonical import canonical_json, file_digest, service_spec, spec_hash
 from hostform.declare.load import LoadedStack, ResolvedFile
 from hostform.declare.schema import ContainerSpec, PortMapping
+from hostform.runtime.container_config import healthcheck_body
 from hostform.runtime.swarm import LABEL_DIGEST, LABEL_SENT, owned_digest
 
 LABEL_KIND_JOB = "job"
@@ -101,18 +102,7 @@ def _container(
     if spec.cap_drop:
         out["CapabilityDrop"] = [f"CAP_{c}" for c in spec.cap_drop]
     if spec.healthcheck is not None:
-        hc = spec.healthcheck
-        out["Healthcheck"] = (
-            {"Test": ["NONE"]}
-            if hc.disable
-            else {
-                "Test": list(hc.test),
-                "Interval": hc.interval,
-                "Timeout": hc.timeout,
-                "Retries": hc.retries,
-                "StartPeriod": hc.start_period,
-            }
-        )
+        out["Healthcheck"] = healthcheck_body(spec.healthcheck)
     configs, secrets = [], []
     for fm in spec.files:
         resolved = loaded.files[fm.source]
