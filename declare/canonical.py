@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from hostform.declare.load import LoadedStack
+from hostform.declare.schema import ContainerSpec
 from hostform.declare.secrets import UNKNOWN, Secret, UnknownSecret
 from hostform.declare.targets import SWARM_ONLY
 
@@ -20,15 +21,7 @@ from hostform.declare.targets import SWARM_ONLY
 def service_spec(loaded: LoadedStack, name: str, key: bytes) -> dict[str, Any]:
     stack = loaded.stack
     spec = stack.jobs.get(name) or stack.containers[name]
-    # `build` is carried by the image's content tag: a moved folder with the same content is no change
-    if stack.on_swarm:
-        data = spec.model_dump(mode="python", exclude={"env_file", "build"})
-    else:  # the Swarm settings are all defaults here: left out, so host specs stay as they were
-        data = spec.model_dump(mode="python", exclude={"env_file", "build", *SWARM_ONLY})
-        data["update"] = {"order": spec.update.order}
-        data["ports"] = [{k: v for k, v in p.items() if k != "mode"} for p in data["ports"]]
-    data["env"] = {k: _masked(v, key) for k, v in spec.env.items()}
-    data["files"] = [
+    files = [
         {
             "source": f.source,
             "target": f.target,
@@ -39,6 +32,22 @@ def service_spec(loaded: LoadedStack, name: str, key: bytes) -> dict[str, Any]:
         for f in spec.files
         if f.source in loaded.files
     ]
+    return canonical_of(spec, key, stack.on_swarm, files)
+
+
+def canonical_of(spec: ContainerSpec, key: bytes, on_swarm: bool, files: list[dict[str, Any]]) -> dict[str, Any]:
+    """A container spec in canonical form; `files` its config files as the canonical spec lists them
+    (content digests). Shared by the declaration and by a live container read back (adoption)."""
+    # `build` is carried by the image's content tag: a moved folder with the same content is no change;
+    # `adopt` only says which running container to take over
+    if on_swarm:
+        data = spec.model_dump(mode="python", exclude={"env_file", "build", "adopt"})
+    else:  # the Swarm settings are all defaults here: left out, so host specs stay as they were
+        data = spec.model_dump(mode="python", exclude={"env_file", "build", "adopt", *SWARM_ONLY})
+        data["update"] = {"order": spec.update.order}
+        data["ports"] = [{k: v for k, v in p.items() if k != "mode"} for p in data["ports"]]
+    data["env"] = {k: _masked(v, key) for k, v in spec.env.items()}
+    data["files"] = files
     out: dict[str, Any] = _jsonable(data)
     return out
 

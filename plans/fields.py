@@ -47,6 +47,7 @@ FIELD_EFFECTS: dict[str, Effect] = {
     "files": Effect.REPLACE,
     "update": Effect.NONE,
     "pull": Effect.NONE,
+    "adopt": Effect.NONE,  # which running container `hostform adopt` takes over: never in the canonical spec
     # Swarm only: a host stack never holds them (declare/targets.py)
     "global_": Effect.NONE,
     "placement": Effect.NONE,

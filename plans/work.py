@@ -261,6 +261,8 @@ class EngineWork:
 
     def _update(self, change: Change) -> None:
         ident = need(change.current_id)
+        if any(r.kind is ReasonKind.RENAME for r in change.reasons):
+            self.engine.rename(ident, change.engine_name)  # an adopted container: the same one, renamed
         state = read_state(self.engine, ident)
         live_nets = {net: list(aliases) for net, aliases in (state.networks if state else {}).items()}
         actions.update_in_place(self.engine, self.loaded, change.name, ident, live_nets)

@@ -262,6 +262,7 @@ files = [
 [containers.other]
 image = "{BUSYBOX}"
 pull = "missing"
+adopt = "a-container-only-hostform-adopt-reads"  # bookkeeping: apply and plan never look at it
 command = ["sleep", "600"]
 stop_signal = "SIGKILL"
 """,
