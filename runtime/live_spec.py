@@ -197,20 +197,21 @@ def _mounts(
     return out
 
 
-def _networks(info: Mapping[str, Any], name: str, naming: Naming, networks: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _networks(
+    info: Mapping[str, Any], name: str, naming: Naming, networks: Mapping[str, Any]
+) -> dict[str, dict[str, list[str]]] | None:
     """Attachments by the stack's keys, with the aliases a declaration would write: less the service's
-    name (every container gets it), the short ID and the hostname the engine adds."""
+    name (every container gets it), the short ID and the hostname the engine adds. None: the stack's
+    default network alone, which is what no `networks` key means."""
     by_engine = {naming.network(k): k for k in networks}
     attached = ((info.get("NetworkSettings") or {}).get("Networks")) or {}
     ident = str(info.get("Id") or "")
     hostname = ((info.get("Config") or {}).get("Hostname")) or ""
-    out = []
+    out = {}
     for engine_name, endpoint in sorted(attached.items()):
         aliases = sorted({a for a in endpoint.get("Aliases") or [] if a not in (name, ident[:12], hostname)})
-        out.append({"name": by_engine.get(engine_name, engine_name), "aliases": aliases})
-    if [(a["name"], a["aliases"]) for a in out] == [(DEFAULT_NETWORK, [])]:
-        return []  # the stack's default network alone: what no `networks` key means
-    return out
+        out[by_engine.get(engine_name, engine_name)] = {"aliases": aliases}
+    return None if out == {DEFAULT_NETWORK: {"aliases": []}} else out
 
 
 def _restart(policy: Mapping[str, Any]) -> str:
