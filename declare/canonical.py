@@ -39,11 +39,12 @@ def canonical_of(spec: ContainerSpec, key: bytes, on_swarm: bool, files: list[di
     """A container spec in canonical form; `files` its config files as the canonical spec lists them
     (content digests). Shared by the declaration and by a live container read back (adoption)."""
     # `build` is carried by the image's content tag: a moved folder with the same content is no change;
-    # `adopt` only says which running container to take over
+    # `secrets` by the files the loader made of them (keyed digests); `adopt` only says which
+    # running container `hostform adopt` takes over
     if on_swarm:
-        data = spec.model_dump(mode="python", exclude={"env_file", "build", "adopt"})
+        data = spec.model_dump(mode="python", exclude={"env_file", "build", "secrets", "adopt"})
     else:  # the Swarm settings are all defaults here: left out, so host specs stay as they were
-        data = spec.model_dump(mode="python", exclude={"env_file", "build", "adopt", *SWARM_ONLY})
+        data = spec.model_dump(mode="python", exclude={"env_file", "build", "secrets", "adopt", *SWARM_ONLY})
         data["update"] = {"order": spec.update.order}
         data["ports"] = [{k: v for k, v in p.items() if k != "mode"} for p in data["ports"]]
     data["env"] = {k: _masked(v, key) for k, v in spec.env.items()}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from hostform.declare.builds import registry_of
 from hostform.declare.schema import ContainerSpec, Stack
 
 Loc = tuple[str | int, ...]
@@ -70,11 +71,11 @@ def _host_only(stack: Stack) -> Iterator[tuple[Loc, str]]:
                 f"'adopt' cannot be honoured {on_swarm}: `hostform adopt` takes over containers on one host "
                 '(target = "host") only',
             )
-        if spec.build is not None:
+        if spec.build is not None and registry_of(spec.image) is None:
             yield (
-                (kind, name, "build"),
-                f"'build' is not supported {on_swarm} yet: build and push the image to a registry every node "
-                "can reach, and name it in 'image'",
+                (kind, name, "image"),
+                f"image {spec.image!r} is built {on_swarm}, so it goes through a registry every node can "
+                'reach: set [stack] registry = "HOST:PORT", or name the registry in image ("HOST:PORT/repo")',
             )
         if "memory_reservation" in spec.model_fields_set:
             yield (
