@@ -40,7 +40,7 @@ Size = Annotated[int, BeforeValidator(parse_size, json_schema_input_type=str | i
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
 
 def suggest(word: str, choices: Any) -> str:
@@ -663,13 +663,13 @@ class ContainerSpec(Model):
     ] = ()
     replicas: int = Field(default=1, ge=0, le=100)
     files: tuple[FileMount, ...] = ()
-    update: UpdatePolicy = UpdatePolicy()
+    update: UpdatePolicy = UpdatePolicy.model_construct()
     pull: Literal["missing", "always", "never"] = "missing"
     # Swarm only (target = "swarm"); errors on one host (declare/targets.py)
     global_: bool = Field(default=False, alias="global")
     placement: Placement | None = None
     reservations: Reservations | None = None
-    rollback: RollbackPolicy = RollbackPolicy()
+    rollback: RollbackPolicy = RollbackPolicy.model_construct()
     endpoint_mode: Literal["vip", "dnsrr"] = "vip"
 
     @field_validator("ports")
@@ -856,5 +856,5 @@ class Stack(Model):
     def all_networks(self) -> dict[str, NetworkSpec]:
         """The declared networks and the stack's default one (made even when not declared)."""
         nets = dict(self.networks)
-        nets.setdefault(DEFAULT_NETWORK, NetworkSpec())
+        nets.setdefault(DEFAULT_NETWORK, NetworkSpec.model_construct())  # no validation: nothing to check
         return nets
