@@ -98,6 +98,7 @@ class SwarmObserved:
     key: bytes | None
     images: dict[str, str | None]  # declared reference -> reference pinned by digest (None: unresolved)
     image_problems: dict[str, str] = field(default_factory=dict)  # reference -> why it cannot be used
+    build_changes: dict[str, str] = field(default_factory=dict)  # "OLD_REF -> NEW_REF": what changed in the context
 
     def service(self, name: str) -> SwarmService | None:
         return next((s for s in self.services if s.name == name), None)
