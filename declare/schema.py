@@ -40,7 +40,7 @@ Size = Annotated[int, BeforeValidator(parse_size, json_schema_input_type=str | i
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
 
 def suggest(word: str, choices: Any) -> str:
@@ -716,7 +716,7 @@ class ContainerSpec(Model):
     replicas: int = Field(default=1, ge=0, le=100)
     files: tuple[FileMount, ...] = ()
     secrets: SecretMounts = ()
-    update: UpdatePolicy = UpdatePolicy()
+    update: UpdatePolicy = UpdatePolicy.model_construct()
     pull: Literal["missing", "always", "never"] = "missing"
     # `hostform adopt`: the running container(s) to take over, by engine name (one per replica);
     # hostform's bookkeeping only: not in the canonical spec, so it never changes a container
@@ -728,7 +728,7 @@ class ContainerSpec(Model):
     global_: bool = Field(default=False, alias="global")
     placement: Placement | None = None
     reservations: Reservations | None = None
-    rollback: RollbackPolicy = RollbackPolicy()
+    rollback: RollbackPolicy = RollbackPolicy.model_construct()
     endpoint_mode: Literal["vip", "dnsrr"] = "vip"
 
     @model_validator(mode="after")
@@ -923,5 +923,5 @@ class Stack(Model):
     def all_networks(self) -> dict[str, NetworkSpec]:
         """The declared networks and the stack's default one (made even when not declared)."""
         nets = dict(self.networks)
-        nets.setdefault(DEFAULT_NETWORK, NetworkSpec())
+        nets.setdefault(DEFAULT_NETWORK, NetworkSpec.model_construct())  # no validation: nothing to check
         return nets

@@ -67,6 +67,11 @@ def _stack_args(p: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="with --untrusted: let the stack's [stack] env read NAME as a plain value",
     )
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="validate the stack afresh, without the cache of validated stacks (also HOSTFORM_NO_CACHE=1)",
+    )
 
 
 def _untrusted_arg(p: argparse.ArgumentParser) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from hostform.declare.errors import ApplyError, HostformError, StackError
 from hostform.declare.load import LoadedStack, load
 from hostform.declare.names import Address, Kind
+from hostform.declare.stack_cache import enabled_by_env as stack_cache_enabled
 from hostform.plans.diff import PlanOptions, destroy_plan, make_plan
 from hostform.plans.model import Plan
 from hostform.plans.options import (
@@ -59,6 +60,7 @@ def stage_load(stack: StackOptions, secrets_optional: bool = False) -> LoadedSta
         access=access_of(stack),
         target=stack.on,
         secrets_optional=secrets_optional,
+        cache=not stack.no_cache and stack_cache_enabled(),
     )
     return resolve_builds(loaded)
 

@@ -29,6 +29,7 @@ class StackOptions:
     allow_path: tuple[str, ...] = ()  # what the stack may read besides its own folder
     allow_env: tuple[str, ...] = ()
     untrusted: bool = False  # the input may come from a stranger (limits)
+    no_cache: bool = False  # validate the stack afresh, without the cache of validated stacks
 
 
 @dataclass(frozen=True)

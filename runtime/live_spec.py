@@ -20,11 +20,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from hostform.declare.canonical import canonical_of, file_digest
-from hostform.declare.names import DEFAULT_NETWORK, Naming
+from hostform.declare.names import DEFAULT_NETWORK, TOOL_LABELS, Naming
 from hostform.declare.schema import ContainerSpec
 from hostform.declare.secrets import Secret
 
-TOOL_LABELS = ("com.docker.compose.", "io.hostform.")  # bookkeeping of the tool that made it
 BOOKKEEPING = ("depends_on", "replicas", "update", "pull")  # hostform's own: taken from the declaration
 
 
@@ -220,4 +219,4 @@ def _restart(policy: Mapping[str, Any]) -> str:
     return f"on-failure:{count}" if name == "on-failure" and count else name
 
 
-__all__ = ["BOOKKEEPING", "TOOL_LABELS", "live_files", "live_spec", "stack_form"]
+__all__ = ["BOOKKEEPING", "live_files", "live_spec", "stack_form"]

@@ -12,9 +12,8 @@ from typing import Any
 from hostform.declare import names
 from hostform.declare.canonical import file_digest, spec_hash
 from hostform.declare.load import LoadedStack
-from hostform.declare.names import Address, Kind
+from hostform.declare.names import TOOL_LABELS, Address, Kind
 from hostform.runtime.engine import Engine
-from hostform.runtime.live_spec import TOOL_LABELS
 from hostform.runtime.record import ContainerRecordStore, Generation, heads_of, is_record, newest
 from hostform.runtime.records import (
     Conflict,
