@@ -92,6 +92,7 @@ class SwarmNetwork:
     subnet: str | None = None  # of the first IPAM pool
     gateway: str | None = None
     options: dict[str, str] = field(default_factory=dict)  # driver options
+    adopted: bool = False  # `hostform adopt` is for one host: a Swarm network is always made by hostform
 
 
 @dataclass(frozen=True)
