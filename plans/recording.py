@@ -18,7 +18,7 @@ import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hostform.declare import names
 from hostform.declare.canonical import canonical_json
@@ -36,6 +36,9 @@ from hostform.runtime.record import (
     newest,
 )
 from hostform.runtime.records import Observed
+
+if TYPE_CHECKING:
+    from hostform.runtime.swarm import SwarmObserved
 
 OPERATIONS = ("apply", "destroy", "drift --fix")
 
@@ -60,14 +63,29 @@ def write_record(
     engine: Engine, loaded: LoadedStack, plan: Plan, outcome: Outcome, operation: str, declared: bool = True
 ) -> Generation:
     """Record what `operation` left; `declared` is False for a destroy (nothing is declared any more)."""
-    store = ContainerRecordStore(engine, loaded.name)
+    store = record_store(engine, loaded)
     heads = store.heads()
     previous = newest(store, heads)
-    after = observe(engine, loaded.name, inspect=False)
     number = max([h.number for h in heads], default=0) + 1
-    generation = build_generation(loaded, plan, outcome, operation, after, previous, number, declared)
+    if loaded.stack.on_swarm:
+        from hostform.runtime.swarm import observe_swarm
+
+        left = observe_swarm(engine, loaded.name, [], with_tasks=False, with_nodes=False)
+        resources = swarm_resources(loaded, plan.key, left, previous, declared)
+    else:
+        resources = _resources(loaded, observe(engine, loaded.name, inspect=False), previous, declared)
+    generation = build_generation(loaded, plan, outcome, operation, resources, previous, number, declared)
     commit(store, generation, heads)
     return generation
+
+
+def record_store(engine: Engine, loaded: LoadedStack) -> RecordStore:
+    """Containers on one engine; Swarm configs on the manager (runtime.swarm_record)."""
+    if loaded.stack.on_swarm:
+        from hostform.runtime.swarm_record import ConfigRecordStore
+
+        return ConfigRecordStore(engine, loaded.name)
+    return ContainerRecordStore(engine, loaded.name)
 
 
 def write_to(store: RecordStore, generation: Generation) -> None:
@@ -80,12 +98,11 @@ def build_generation(
     plan: Plan,
     outcome: Outcome,
     operation: str,
-    after: Observed,
+    resources: list[RecordedResource],
     previous: Generation | None,
     number: int,
     declared: bool = True,
 ) -> Generation:
-    resources = _resources(loaded, after, previous, declared)
     addresses = {r.address for r in resources}
     known = {n: g for n, g in (previous.known if previous else {}).items() if g > number - HISTORY_LIMIT}
     known.update({r.engine_name: number for r in resources})
@@ -164,6 +181,38 @@ def _resources(
     return out
 
 
+def swarm_resources(
+    loaded: LoadedStack, key: bytes, after: SwarmObserved, previous: Generation | None, declared: bool
+) -> list[RecordedResource]:
+    """What an operation left on a swarm: services (their spec hash), overlay networks, and the
+    configs and secrets of the stack's files (content-addressed: the name is the digest)."""
+    from hostform.plans.swarm_plan import wanted_files
+    from hostform.runtime.swarm_spec import service_name
+
+    stack = loaded.stack
+    services = {service_name(stack.name, n) for n in stack.services()} if declared else set()
+    files = wanted_files(loaded, key) if declared else {}
+    networks = stack.all_networks() if declared else {}
+    network_names = {names.network_name(stack.name, n) for n in networks}
+
+    def kept(engine_name: str, is_declared: bool) -> bool:
+        return is_declared or previous is None or previous.knows(engine_name)
+
+    out = []
+    for s in after.services:
+        if kept(s.engine_name, s.engine_name in services):  # by name: a copy with its labels is not it
+            out.append(RecordedResource(f"{s.kind}s.{s.name}", s.kind, s.engine_name, s.spec_hash))
+    for n in after.networks:
+        if kept(n.engine_name, n.engine_name in network_names):
+            digest = _digest(networks.get(n.name), previous, n.engine_name)
+            out.append(RecordedResource(f"networks.{n.name}", "network", n.engine_name, digest))
+    for f in after.files:
+        if kept(f.engine_name, f.engine_name in files):
+            digest = f.engine_name.rpartition("-")[2]  # the content digest (a secret's: keyed)
+            out.append(RecordedResource(f"files.{f.name}", f.kind, f.engine_name, digest))
+    return out
+
+
 def _digest(spec: Any, previous: Generation | None, engine_name: str) -> str | None:
     """A network's or volume's declared spec as a digest; an undeclared one keeps its recorded one."""
     if spec is not None:
@@ -219,4 +268,14 @@ def git_commit(folder: Path) -> str | None:
     return head + ("+dirty" if dirty else "")
 
 
-__all__ = ["OPERATIONS", "Outcome", "build_generation", "git_commit", "summary_of", "write_record", "write_to"]
+__all__ = [
+    "OPERATIONS",
+    "Outcome",
+    "build_generation",
+    "git_commit",
+    "record_store",
+    "summary_of",
+    "swarm_resources",
+    "write_record",
+    "write_to",
+]
