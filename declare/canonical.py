@@ -20,11 +20,12 @@ from hostform.declare.targets import SWARM_ONLY
 def service_spec(loaded: LoadedStack, name: str, key: bytes) -> dict[str, Any]:
     stack = loaded.stack
     spec = stack.jobs.get(name) or stack.containers[name]
-    # `build` is carried by the image's content tag: a moved folder with the same content is no change
+    # `build` is carried by the image's content tag: a moved folder with the same content is no change;
+    # `secrets` by the files the loader made of them (keyed digests)
     if stack.on_swarm:
-        data = spec.model_dump(mode="python", exclude={"env_file", "build"})
+        data = spec.model_dump(mode="python", exclude={"env_file", "build", "secrets"})
     else:  # the Swarm settings are all defaults here: left out, so host specs stay as they were
-        data = spec.model_dump(mode="python", exclude={"env_file", "build", *SWARM_ONLY})
+        data = spec.model_dump(mode="python", exclude={"env_file", "build", "secrets", *SWARM_ONLY})
         data["update"] = {"order": spec.update.order}
         data["ports"] = [{k: v for k, v in p.items() if k != "mode"} for p in data["ports"]]
     data["env"] = {k: _masked(v, key) for k, v in spec.env.items()}

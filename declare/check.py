@@ -33,8 +33,11 @@ def _files_into_read_only(stack: Stack) -> Iterator[tuple[Loc, str]]:
     for kind in ("containers", "jobs"):
         for name, spec in getattr(stack, kind).items():
             volumes = [m.target for m in spec.volumes if m.type == "volume"]
-            for i, fm in enumerate(spec.files):
-                loc: Loc = (kind, name, "files", i, "target")
+            copied = [("files", i, fm) for i, fm in enumerate(spec.files)]
+            if not stack.on_swarm:  # Swarm mounts secrets itself
+                copied += [("secrets", i, sm) for i, sm in enumerate(spec.secrets)]
+            for key, i, fm in copied:
+                loc: Loc = (kind, name, key, i, "target")
                 if any(_under(fm.target, t.partition(":")[0]) for t in spec.tmpfs):
                     yield loc, f"{fm.target!r} would be hidden by a tmpfs mounted over it when the container starts"
                 elif spec.read_only and not any(_under(fm.target, v) for v in volumes):
@@ -151,6 +154,7 @@ def _mounts_and_networks(stack: Stack) -> Iterator[tuple[Loc, str]]:
                         (f"file {fm.source!r} is not declared (add [files.{fm.source}])"),
                     )
             targets = [m.target for m in spec.volumes] + [f.target for f in spec.files]
+            targets += [s.target for s in spec.secrets]
             for target in sorted({t for t in targets if targets.count(t) > 1}):
                 yield (kind, name), f"two mounts or files share the target {target!r}"
 

@@ -140,6 +140,7 @@ def load(
     for loc, message in check_references(stack):
         problem(loc, message)
     files = _resolve_files(stack, file.parent, renderer, problem, access)
+    stack = _secret_files(stack, files, renderer, problem)
     if problems:
         raise StackError(problems)
     roots = tuple(str(r) for r in access.roots(file.parent)) if access.untrusted else None
@@ -452,11 +453,56 @@ def _resolve_files(
         except RenderError as exc:
             problem(("files", name, "template"), f"{spec.template}: {exc}")
             continue
-        digest = (  # over the exact bytes written
-            UNKNOWN if isinstance(content, UnknownSecret) else hashlib.sha256(reveal(content).encode()).hexdigest()
-        )
-        out[name] = ResolvedFile(name, content, digest, spec.reload_signal)
+        out[name] = ResolvedFile(name, content, _content_sha256(content), spec.reload_signal)
     return out
+
+
+SECRET_FILE_PREFIX = "secret."  # a [files] key named so is refused, below
+
+
+def secret_file_name(source: str) -> str:
+    return f"{SECRET_FILE_PREFIX}{source}"
+
+
+def _secret_files(stack: Stack, files: dict[str, ResolvedFile], renderer: Renderer, problem: Any) -> Stack:
+    """Each `secrets = [...]` entry becomes a file holding the secret, copied in like [files] are
+    (a Swarm secret on Swarm), so that every path for files (plan digests, copy, rotation, drift)
+    serves secrets too. The value is read once per name, as secret('NAME') reads it."""
+    from hostform.declare.schema import FileMount
+
+    def resolve(kind: str, specs: dict[str, Any]) -> dict[str, Any]:
+        out = dict(specs)
+        for name, spec in specs.items():
+            for i, sm in enumerate(spec.secrets):
+                file_name = secret_file_name(sm.source)
+                if file_name in stack.files:
+                    problem(
+                        ("files", file_name),
+                        f"a [files] key starting with {SECRET_FILE_PREFIX!r} is kept for `secrets` entries: rename it",
+                    )
+                elif file_name not in files:
+                    try:
+                        content = renderer.secret(sm.source)
+                    except RenderError as exc:
+                        problem((kind, name, "secrets", i, "source"), str(exc))
+                        continue
+                    files[file_name] = ResolvedFile(file_name, content, _content_sha256(content))
+            if spec.secrets:
+                mounts = [
+                    FileMount(source=secret_file_name(s.source), target=s.target, mode=s.mode) for s in spec.secrets
+                ]
+                merged = tuple(sorted((*spec.files, *mounts), key=lambda f: f.target))
+                out[name] = spec.model_copy(update={"files": merged})
+        return out
+
+    return stack.model_copy(
+        update={"containers": resolve("containers", stack.containers), "jobs": resolve("jobs", stack.jobs)}
+    )
+
+
+def _content_sha256(content: str | FileBytes | Secret) -> str:
+    """Over the exact bytes written (an unknown secret has no digest)."""
+    return UNKNOWN if isinstance(content, UnknownSecret) else hashlib.sha256(reveal(content).encode()).hexdigest()
 
 
 # ---------------------------------------------------------------- pydantic errors -> problems

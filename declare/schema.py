@@ -287,11 +287,63 @@ class FileMount(Model):
     @field_validator("target")
     @classmethod
     def _absolute(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError(f"file target {value!r} must be an absolute path")
-        if value.endswith("/") or value.rstrip("/").endswith(("/.", "/..")) or "\x00" in value:
-            raise ValueError(f"file target {value!r} must name a file, not a folder (e.g. /etc/app/app.conf)")
+        return _file_target(value)
+
+
+def _file_target(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError(f"file target {value!r} must be an absolute path")
+    if value.endswith("/") or value.rstrip("/").endswith(("/.", "/..")) or "\x00" in value:
+        raise ValueError(f"file target {value!r} must name a file, not a folder (e.g. /etc/app/app.conf)")
+    return value
+
+
+SECRET_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _secret_short(value: Any) -> Any:
+    return {"source": value} if isinstance(value, str) else value
+
+
+class SecretMount(Model):
+    """A secret copied into the container as a file: `source` is a secret's name, read where
+    `secret('NAME')` reads it ($NAME, or the file $NAME_FILE names). On one host a file copy, on
+    Swarm a Swarm secret; its value never reaches a plan, a label or a record (keyed digests only)."""
+
+    source: str
+    target: str  # default: /run/secrets/<source>, as Docker does
+    mode: Annotated[int, BeforeValidator(_octal, json_schema_input_type=int | str)] = 0o444
+
+    @field_validator("source")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not SECRET_NAME_RE.fullmatch(value):
+            raise ValueError(
+                f"secret source {value!r} is not a secret's name: the name of an environment variable "
+                "(letters, digits and '_'), as in secret('DB_PASSWORD')"
+            )
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_target(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "target" not in value and isinstance(value.get("source"), str):
+            return {**value, "target": f"/run/secrets/{value['source']}"}
+        return value
+
+    @field_validator("target")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        return _file_target(value)
+
+
+SecretMounts = Annotated[
+    tuple[SecretMount, ...],
+    BeforeValidator(
+        lambda v: [_secret_short(x) for x in v] if isinstance(v, list) else v,
+        json_schema_input_type=list[str | dict[str, Any]],
+    ),
+]
 
 
 class BuildTable(Model):
@@ -663,6 +715,7 @@ class ContainerSpec(Model):
     ] = ()
     replicas: int = Field(default=1, ge=0, le=100)
     files: tuple[FileMount, ...] = ()
+    secrets: SecretMounts = ()
     update: UpdatePolicy = UpdatePolicy()
     pull: Literal["missing", "always", "never"] = "missing"
     # Swarm only (target = "swarm"); errors on one host (declare/targets.py)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from hostform.declare.builds import registry_of
 from hostform.declare.schema import ContainerSpec, Stack
 
 Loc = tuple[str | int, ...]
@@ -64,11 +65,11 @@ def _host_only(stack: Stack) -> Iterator[tuple[Loc, str]]:
                     f"condition 'healthy' cannot be honoured {on_swarm} (Swarm orders nothing by health; "
                     "use 'started': a service waits until its dependencies have converged)",
                 )
-        if spec.build is not None:
+        if spec.build is not None and registry_of(spec.image) is None:
             yield (
-                (kind, name, "build"),
-                f"'build' is not supported {on_swarm} yet: build and push the image to a registry every node "
-                "can reach, and name it in 'image'",
+                (kind, name, "image"),
+                f"image {spec.image!r} is built {on_swarm}, so it goes through a registry every node can "
+                'reach: set [stack] registry = "HOST:PORT", or name the registry in image ("HOST:PORT/repo")',
             )
         if "memory_reservation" in spec.model_fields_set:
             yield (

@@ -110,15 +110,25 @@ class Renderer:
     def _secret_fn(self, name: Any) -> _SecretRef:
         if not isinstance(name, str) or not name:
             raise RenderError("secret() takes the name of an environment variable")
+        value = self._secret_value(name)
+        token = f"{_MARK_OPEN}{self._nonce}:{len(self._secrets_used)}{_MARK_CLOSE}"
+        self._secrets_used[token] = (name, value)
+        return _SecretRef(name, token)
+
+    def _secret_value(self, name: str) -> str | None:
         try:
             value = read_secret(name, dict(self.environ))
         except SecretUnreadable as exc:
             raise RenderError(str(exc)) from None
         if value is None and not self.secrets_optional:
             raise RenderError(f"secret {name!r} is not set (set {name} or {name}_FILE in the environment)")
-        token = f"{_MARK_OPEN}{self._nonce}:{len(self._secrets_used)}{_MARK_CLOSE}"
-        self._secrets_used[token] = (name, value)
-        return _SecretRef(name, token)
+        return value
+
+    def secret(self, name: str) -> Secret:
+        """secret('NAME') as a whole value (a `secrets = [...]` entry's source); an unset one is an
+        UnknownSecret when secrets are optional (drift), a RenderError otherwise."""
+        value = self._secret_value(name)
+        return Secret(value, (name,)) if value is not None else UnknownSecret("", (name,))
 
     def render(self, text: str) -> str | Secret:
         if "{{" not in text and "{%" not in text and "{#" not in text:

@@ -214,7 +214,7 @@ def stage_apply(
     if loaded.stack.on_swarm:
         from hostform.plans.swarm_apply import SwarmApplier
 
-        applier = SwarmApplier(engine, loaded, plan, parallelism, reporter)
+        applier = SwarmApplier(engine, loaded, plan, parallelism, reporter, builder)
     else:
         work = EngineWork(engine, loaded, plan.key, parallelism, builder)
         applier = Applier(loaded, plan, work, parallelism, reporter)

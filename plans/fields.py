@@ -45,6 +45,7 @@ FIELD_EFFECTS: dict[str, Effect] = {
     "extra_hosts": Effect.REPLACE,
     "replicas": Effect.NONE,  # replicas are created and deleted one by one
     "files": Effect.REPLACE,
+    "secrets": Effect.NONE,  # each becomes a file (declare/load.py), compared under `files`
     "update": Effect.NONE,
     "pull": Effect.NONE,
     # Swarm only: a host stack never holds them (declare/targets.py)

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hostform.declare import names
 from hostform.declare.errors import ApplyError, HostformError
@@ -60,9 +60,12 @@ class SwarmApplier:
         plan: Plan,
         parallelism: int = 10,
         on_event: Callable[[Event], None] = lambda e: None,
+        builder: Engine | None = None,
     ) -> None:
         self.engine = engine
-        self.loaded = loaded
+        self.builder = builder or engine  # where images are built and pushed from (the manager's by default)
+        # on Swarm a built image always goes to its registry: every node pulls it from there
+        self.loaded = replace(loaded, builds={n: replace(b, push=True) for n, b in loaded.builds.items()})
         self.plan = plan
         self.parallelism = max(1, parallelism)
         self.on_event = on_event
@@ -73,7 +76,12 @@ class SwarmApplier:
 
     def run(self) -> ApplyReport:
         changes = self.plan.actionable
-        first = [c for c in changes if c.action is not Action.DELETE and not c.is_service]
+        if not self._images([c for c in changes if c.is_image]):
+            for c in changes:
+                if not c.is_image:
+                    self._skip(c, "nothing was changed: an image could not be made ready")
+            return self.report
+        first = [c for c in changes if c.action is not Action.DELETE and not c.is_service and not c.is_image]
         services = [c for c in changes if c.action is not Action.DELETE and c.is_service]
         deletions = [c for c in changes if c.action is Action.DELETE]
         for change in first:
@@ -137,6 +145,16 @@ class SwarmApplier:
             self.report.skipped.append(change)
             self.report.why_skipped[change.address] = why
         self.on_event(Event("skipped", change.address, change.action.value, message=why))
+
+    def _images(self, changes: list[Change]) -> bool:
+        """Builds and pushes before anything on the cluster is touched; False when one failed."""
+        from hostform.plans.work import make_images
+
+        failed = make_images(self.builder, self.loaded, changes, self.on_event, self.parallelism)
+        with self._lock:
+            self.report.failed.extend(failed)
+            self.report.done.extend(c for c in changes if all(c is not f for f, _ in failed))
+        return not failed
 
     # ------------------------------------------------------------ objects
 

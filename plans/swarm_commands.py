@@ -28,7 +28,13 @@ def stage_observe(engine: Engine, loaded: LoadedStack, for_drift: bool = True) -
     services = loaded.stack.services().values()
     images = [s.image for s in services]
     scheduled = any(s.placement is not None or s.reservations is not None for s in services)
-    return observe_swarm(engine, loaded.name, images, with_tasks=for_drift, with_nodes=for_drift or scheduled)
+    observed = observe_swarm(engine, loaded.name, images, with_tasks=for_drift, with_nodes=for_drift or scheduled)
+    if not loaded.builds:
+        return observed
+    from hostform.runtime.build_context import context_changes
+
+    changes = context_changes(loaded.builds, ((s.name, s.last_applied) for s in observed.services))
+    return replace(observed, build_changes=changes)
 
 
 def stage_plan(engine: Engine, loaded: LoadedStack, options: PlanOptions | None = None) -> Plan:

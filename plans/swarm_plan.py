@@ -18,7 +18,7 @@ from typing import Any
 from hostform.declare import names
 from hostform.declare.canonical import service_spec
 from hostform.declare.load import LoadedStack
-from hostform.declare.names import Kind
+from hostform.declare.names import Address, Kind
 from hostform.declare.schema import ContainerSpec
 from hostform.plans.diff import PlanOptions, hand_made_warning, only_targets
 from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind
@@ -36,11 +36,11 @@ def swarm_plan(loaded: LoadedStack, observed: SwarmObserved, key: bytes, options
     conflicts: list[str] = []
     warnings: list[str] = list(_volume_warnings(loaded))
     warnings += [hand_made_warning(loaded.name, k, n) for k, n in _hand_made(loaded, observed, key)]
-    changes = [*_network_changes(loaded, observed), *_file_changes(loaded, observed, key)]
+    changes = [*_network_changes(loaded, observed), *_file_changes(loaded, observed, key), *_builds(loaded, observed)]
     for name in sorted(loaded.stack.services()):
         spec = loaded.stack.services()[name]
         problem = observed.image_problems.get(spec.image)
-        if problem:
+        if problem and name not in loaded.builds:  # a built image not in its registry yet: built and pushed
             conflicts.append(f"{_address(loaded, name)}: {problem}")
         conflicts.extend(f"{_address(loaded, name)}: {p}" for p in scheduling_problems(spec, observed.nodes))
         change = _service_change(loaded, observed, name, key, name in options.replace)
@@ -97,6 +97,7 @@ def _service_change(
         return Change(address, Kind(kind), name, engine_name, Action.CREATE, (Reason(ReasonKind.NEW),))
     desired = service_spec(loaded, name, key)
     reasons = list(_reasons(live, desired, observed.images.get(spec.image), observed.key is not None))
+    reasons = [_build_reason(r, observed) for r in reasons] if name in loaded.builds else reasons
     if force:
         reasons.append(Reason(ReasonKind.FORCED, text="replacement forced with --replace: every task is replaced"))
     if not reasons:
@@ -192,6 +193,35 @@ def _delete(s: SwarmService, text: str) -> Change:
     return Change(address, Kind(s.kind), s.name, s.engine_name, Action.DELETE, (reason,), current_id=s.id)
 
 
+# ---------------------------------------------------------------- built images
+
+
+def _builds(loaded: LoadedStack, observed: SwarmObserved) -> Iterator[Change]:
+    """A build (then a push) for each content tag its registry does not hold yet: every node pulls
+    it from there, by digest. A tag the registry holds is the same context: nothing to build."""
+    seen: set[str] = set()
+    for name, build in sorted(loaded.builds.items()):
+        if build.ref in seen or observed.images.get(build.ref) is not None:
+            continue
+        seen.add(build.ref)
+        users = sorted(n for n, b in loaded.builds.items() if b.ref == build.ref)
+        reasons = (
+            Reason(ReasonKind.NEW, text=f"for {', '.join(users)}"),
+            Reason(ReasonKind.BUILD, text=f"then pushed to {build.registry}; the services run it by digest"),
+        )
+        yield Change(str(Address(Kind.IMAGE, build.repository)), Kind.IMAGE, name, build.ref, Action.BUILD, reasons)
+
+
+def _build_reason(reason: Reason, observed: SwarmObserved) -> Reason:
+    """`image: "repo:ctx-1" -> "repo:ctx-2"` told as what changed in the build context."""
+    if reason.path != "image" or reason.kind is not ReasonKind.FIELD:
+        return reason
+    old, new = str(reason.before or ""), str(reason.after or "")
+    text = observed.build_changes.get(f"{old} -> {new}")
+    text = text or f"build context changed: {old.rpartition(':')[2]} -> {new.rpartition(':')[2]}"
+    return Reason(ReasonKind.BUILD, "image", reason.before, reason.after, text=text)
+
+
 # ---------------------------------------------------------------- networks, configs, secrets
 
 
@@ -235,11 +265,11 @@ def _file_changes(loaded: LoadedStack, observed: SwarmObserved, key: bytes) -> I
             )
 
 
-_PHASE = {"network": 0, "config": 1, "secret": 1}
+_PHASE = {"image": -1, "network": 0, "config": 1, "secret": 1}
 
 
 def _ordered(changes: list[Change]) -> list[Change]:
-    """Networks, configs and secrets first; services; then deletions: services, files, networks."""
+    """Builds, networks, configs and secrets first; services; then deletions: services, files, networks."""
 
     def rank(c: Change) -> tuple[int, str]:
         if c.action is Action.DELETE:

@@ -21,7 +21,7 @@ import json
 import os
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -268,6 +268,21 @@ def describe_change(old_tag: str, new_ref: BuildRef, base: Path | None = None) -
             else:
                 parts.append(f"{what}: {old['head'].get(key)!r} -> {new['head'].get(key)!r}")
     return "build context changed: " + ("; ".join(parts) or f"{old_tag} -> {new_ref.tag}")
+
+
+def context_changes(
+    builds: dict[str, BuildRef], applied: Iterable[tuple[str, dict[str, Any] | None]]
+) -> dict[str, str]:
+    """What changed in a build context since the content tag a container or service runs (its
+    last-applied spec; from the file lists this machine keeps), as "OLD_REF -> NEW_REF": text."""
+    out = {}
+    for name, last_applied in applied:
+        build = builds.get(name)
+        old = str((last_applied or {}).get("image") or "")
+        repo, _, old_tag = old.rpartition(":")
+        if build is not None and repo == build.repository and old != build.ref:
+            out[f"{old} -> {build.ref}"] = describe_change(old_tag, build)
+    return out
 
 
 def _arg_changes(old: dict[str, str], new: dict[str, str]) -> Iterator[str]:

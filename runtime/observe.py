@@ -71,18 +71,9 @@ def observe_stack(engine: Engine, loaded: LoadedStack, builder: Engine | None = 
 
 
 def _build_changes(loaded: LoadedStack, observed: Observed) -> dict[str, str]:
-    """What changed in a build context since the content tag a container runs (from the file
-    lists this machine keeps), as "OLD_REF -> NEW_REF": text."""
-    from hostform.runtime.build_context import describe_change
+    from hostform.runtime.build_context import context_changes
 
-    out = {}
-    for c in observed.containers:
-        build = loaded.builds.get(c.name)
-        old = str((c.last_applied or {}).get("image") or "")
-        repo, _, old_tag = old.rpartition(":")
-        if build is not None and repo == build.repository and old != build.ref:
-            out[f"{old} -> {build.ref}"] = describe_change(old_tag, build)
-    return out
+    return context_changes(loaded.builds, ((c.name, c.last_applied) for c in observed.containers))
 
 
 def observe(

@@ -100,6 +100,7 @@ class SwarmObserved:
     key: bytes | None
     images: dict[str, str | None]  # declared reference -> reference pinned by digest (None: unresolved)
     image_problems: dict[str, str] = field(default_factory=dict)  # reference -> why it cannot be used
+    build_changes: dict[str, str] = field(default_factory=dict)  # "OLD_REF -> NEW_REF": what changed in the context
     record: Generation | None = None  # the newest generation of the stack's record (runtime.swarm_record)
 
     def unrecorded(self, engine_name: str) -> bool:
@@ -191,7 +192,7 @@ def _observe(engine: Engine, stack: str, label: str, with_tasks: bool, with_node
     )
     pinned, problems = images()
     found_nodes = nodes(engine) if with_nodes else ()
-    return SwarmObserved(stack, services, tasks, found_nodes, files, networks, key, pinned, problems, record)
+    return SwarmObserved(stack, services, tasks, found_nodes, files, networks, key, pinned, problems, record=record)
 
 
 def _newest_generation(engine: Engine, stack: str, listed: list[dict[str, Any]]) -> Generation | None:

@@ -258,6 +258,7 @@ files = [
   {{ source = "rendered", target = "/srv/page.html", mode = 420 }},
   {{ source = "inline", target = "/tmp/copy.txt" }},
 ]
+secrets = ["HF_SLICE_SECRET", {{ source = "HF_SLICE_SECRET", target = "/etc/app/pw", mode = "0400" }}]
 
 [containers.other]
 image = "{BUSYBOX}"

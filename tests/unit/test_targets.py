@@ -124,3 +124,13 @@ def test_host_keys_on_swarm_name_each_key(tmp_path: Path) -> None:
 def test_global_with_replicas_is_refused(tmp_path: Path) -> None:
     body = '[stack]\nname = "t"\ntarget = "swarm"\n[containers.a]\nimage = "i"\nglobal = true\nreplicas = 2\n'
     assert any("'global' runs one task per node" in line for line in problems(write(tmp_path, body)))
+
+
+def test_a_build_on_swarm_needs_a_registry_and_names_the_key(tmp_path: Path) -> None:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Dockerfile").write_text("FROM scratch\n", encoding="utf-8")
+    body = '[stack]\nname = "t"\ntarget = "swarm"\n{registry}\n[containers.a]\nimage = "t/a"\nbuild = "./app"\n'
+    text = "\n".join(problems(write(tmp_path, body.format(registry=""))))
+    assert "containers.a.image: image 't/a' is built on target = \"swarm\"" in text and "[stack] registry" in text
+    loaded = load(write(tmp_path, body.format(registry='registry = "10.0.0.1:5000"')), environ={})
+    assert loaded.stack.containers["a"].image == "10.0.0.1:5000/t/a"

@@ -1,0 +1,103 @@
+"""The keys Swarm carries beyond one host's: `secrets` as Swarm secrets, `build` pushed to the
+registry and run by digest, and overlay network settings compared after creation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.swarm.conftest import BUSYBOX, REGISTRY, SwarmStack
+
+QUICK = 'update = { monitor = "1s" }\nstop_grace_period = "1s"\n'
+
+
+def exec_in_task(stack: SwarmStack, service: str, *cmd: str) -> str:
+    """Run a command in one running task's container, on whichever node runs it."""
+    return exec_in(stack, stack.tasks(service)[0], *cmd)
+
+
+def exec_in(stack: SwarmStack, task: dict[str, Any], *cmd: str) -> str:
+    hostname = {n["ID"]: n["Description"]["Hostname"] for n in stack.bed.api().nodes()}[task["NodeID"]]
+    api: Any = stack.bed.api(hostname)
+    ex = api.exec_create(task["Status"]["ContainerStatus"]["ContainerID"], list(cmd))
+    out: bytes = api.exec_start(ex["Id"])
+    assert api.exec_inspect(ex["Id"])["ExitCode"] == 0, out
+    return out.decode()
+
+
+def test_the_secrets_key_is_a_swarm_secret_rotated_and_never_shown(swarm_stack: SwarmStack) -> None:
+    swarm_stack.write(
+        f'[containers.w]\nimage = "{BUSYBOX}"\ncommand = ["sleep", "100000"]\n{QUICK}replicas = 2\n'
+        'secrets = [{ source = "HF_DB_PASSWORD", target = "/run/secrets/db_password" }]\n'
+    )
+    swarm_stack.env["HF_DB_PASSWORD"] = "swarm-pw-one"
+    plan = swarm_stack.plan()
+    assert plan.code == 2 and "files.secret.HF_DB_PASSWORD" in plan.out, plan.both
+    swarm_stack.apply()
+    (old,) = swarm_stack.labelled("secret")
+    assert old["Spec"]["Name"].startswith(f"{swarm_stack.name}_secret.HF_DB_PASSWORD-")
+    assert exec_in_task(swarm_stack, "w", "cat", "/run/secrets/db_password") == "swarm-pw-one"
+    assert "swarm-pw-one" not in str(swarm_stack.service("w")["Spec"])
+    assert swarm_stack.plan().code == 0
+
+    swarm_stack.env["HF_DB_PASSWORD"] = "swarm-pw-two"
+    plan = swarm_stack.plan()
+    assert plan.code == 2 and "files[/run/secrets/db_password]" in plan.out, plan.both
+    assert "swarm-pw" not in plan.both
+    applied = swarm_stack.apply()
+    assert "swarm-pw" not in applied.both
+    (new,) = swarm_stack.labelled("secret")  # the old one removed once unused
+    assert new["ID"] != old["ID"]
+    assert exec_in_task(swarm_stack, "w", "cat", "/run/secrets/db_password") == "swarm-pw-two"
+    assert swarm_stack.plan().code == 0
+
+
+def test_a_built_image_is_pushed_and_every_node_runs_it_by_digest(swarm_stack: SwarmStack) -> None:
+    app = swarm_stack.dir / "app"
+    app.mkdir()
+    (app / "Dockerfile").write_text(
+        f"FROM {BUSYBOX}\nCOPY index.html /www/index.html\nLABEL org.example.app=web\n", encoding="utf-8"
+    )
+    (app / "index.html").write_text("version one\n", encoding="utf-8")
+    swarm_stack.write(
+        f'[containers.web]\nimage = "{REGISTRY}/{swarm_stack.name}/web"\nbuild = "./app"\nglobal = true\n'
+        f'command = ["sleep", "100000"]\n{QUICK}'
+    )
+    plan = swarm_stack.plan()
+    assert plan.code == 2 and "images." in plan.out and f"pushed to {REGISTRY}" in plan.out, plan.both
+    swarm_stack.apply()
+    image = swarm_stack.service("web")["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+    assert image.startswith(f"{REGISTRY}/{swarm_stack.name}/web:ctx-") and "@sha256:" in image
+    assert sorted(swarm_stack.nodes_of("web")) == ["s1", "s2", "s3"]
+    for task in swarm_stack.tasks("web"):
+        assert exec_in(swarm_stack, task, "cat", "/www/index.html") == "version one\n"
+    assert swarm_stack.plan().code == 0  # unchanged context: nothing to build, nothing to update
+
+    (app / "index.html").write_text("version two\n", encoding="utf-8")
+    plan = swarm_stack.plan()
+    assert plan.code == 2 and "build context changed: index.html" in plan.out, plan.both
+    swarm_stack.apply()
+    rolled = swarm_stack.service("web")["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+    assert rolled != image and "@sha256:" in rolled
+    tasks = swarm_stack.tasks("web")
+    assert len(tasks) == 3 and all(t["Spec"]["ContainerSpec"]["Image"] == rolled for t in tasks)
+    for task in tasks:
+        assert exec_in(swarm_stack, task, "cat", "/www/index.html") == "version two\n"
+    assert swarm_stack.plan().code == 0
+
+
+def test_a_built_image_with_no_registry_is_a_plan_error_naming_the_key(swarm_stack: SwarmStack) -> None:
+    (swarm_stack.dir / "app").mkdir()
+    (swarm_stack.dir / "app" / "Dockerfile").write_text(f"FROM {BUSYBOX}\n", encoding="utf-8")
+    swarm_stack.write('[containers.web]\nimage = "shop/web"\nbuild = "./app"\n')
+    plan = swarm_stack.plan()
+    assert plan.code == 1 and "containers.web.image" in plan.err and "[stack] registry" in plan.err, plan.both
+    assert "Traceback" not in plan.both
+
+
+def test_a_failed_build_touches_nothing_on_the_swarm(swarm_stack: SwarmStack) -> None:
+    (swarm_stack.dir / "app").mkdir()
+    (swarm_stack.dir / "app" / "Dockerfile").write_text(f"FROM {BUSYBOX}\nCOPY missing.txt /x\n", encoding="utf-8")
+    swarm_stack.write(f'[containers.web]\nimage = "{REGISTRY}/{swarm_stack.name}/web"\nbuild = "./app"\n')
+    applied = swarm_stack.apply(check=False)
+    assert applied.code == 1 and "missing.txt" in applied.both, applied.both
+    assert not swarm_stack.labelled("service") and not swarm_stack.labelled("network")
