@@ -44,3 +44,21 @@ def print_verdicts(report: dict[str, Any], width: int) -> None:
         print(f"{k:<{width}}{v:>8.2f}x")
     for k, v in report["targets"].items():
         print(f"target {k}: {'met' if v else 'MISSED'}")
+
+
+def compile_hostform(py: str, env: dict[str, str] | None = None) -> str:
+    """Compile hostform's bytecode where `py` imports it from, and say where that is.
+
+    An installed package runs from bytecode pip compiled at install time. An editable install
+    imports hostform through build/'s links, whose __pycache__ a compile of the source folders
+    does not fill, and PYTHONDONTWRITEBYTECODE (set on some machines) keeps it empty: every run
+    would compile every module again."""
+    where = subprocess.run(
+        [py, "-c", "import hostform.plans, os; print(os.path.dirname(os.path.dirname(hostform.plans.__file__)))"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout.strip()
+    subprocess.run([py, "-m", "compileall", "-q", where], check=True)
+    return where

@@ -33,7 +33,7 @@ import time
 import uuid
 from pathlib import Path
 
-from common import environment, print_verdicts  # bench/ is on sys.path when a script runs
+from common import compile_hostform, environment, print_verdicts  # bench/ is on sys.path when a script runs
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "host_checks.json"
@@ -139,17 +139,7 @@ def main() -> int:
     }
     plan_times: list[float] = []
     samples: dict[str, list[dict]] = {"noop": [], "replace": []}  # type: ignore[type-arg]
-    # The bytecode an installed package runs from, where this interpreter imports hostform (an
-    # editable install imports it through build/'s links, whose __pycache__ a compile of the
-    # source folders does not fill; PYTHONDONTWRITEBYTECODE, set on some machines, keeps it empty).
-    where = subprocess.run(
-        [py, "-c", "import hostform.plans, os; print(os.path.dirname(os.path.dirname(hostform.plans.__file__)))"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    ).stdout.strip()
-    subprocess.run([py, "-m", "compileall", "-q", where], check=True)
+    where = compile_hostform(py, env)  # as a user runs it: from bytecode
     try:
         print(f"setting up {args.containers} containers ...", file=sys.stderr)
         timed(hostform + ["apply", str(toml), "--auto-approve"], env)

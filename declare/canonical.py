@@ -10,26 +10,22 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
 
 from hostform.declare.load import LoadedStack
-from hostform.declare.secrets import UNKNOWN, Secret, UnknownSecret
+from hostform.declare.secrets import MASK, UNKNOWN, Secret, UnknownSecret
 from hostform.declare.targets import SWARM_ONLY
+
+if TYPE_CHECKING:
+    from hostform.declare.schema import ContainerSpec
 
 
 def service_spec(loaded: LoadedStack, name: str, key: bytes) -> dict[str, Any]:
     stack = loaded.stack
     spec = stack.jobs.get(name) or stack.containers[name]
-    # `build` is carried by the image's content tag: a moved folder with the same content is no change;
-    # `secrets` by the files the loader made of them (keyed digests)
-    if stack.on_swarm:
-        data = spec.model_dump(mode="python", exclude={"env_file", "build", "secrets"})
-    else:  # the Swarm settings are all defaults here: left out, so host specs stay as they were
-        data = spec.model_dump(mode="python", exclude={"env_file", "build", "secrets", *SWARM_ONLY})
-        data["update"] = {"order": spec.update.order}
-        data["ports"] = [{k: v for k, v in p.items() if k != "mode"} for p in data["ports"]]
-    data["env"] = {k: _masked(v, key) for k, v in spec.env.items()}
-    data["files"] = [
+    files = [
         {
             "source": f.source,
             "target": f.target,
@@ -40,8 +36,42 @@ def service_spec(loaded: LoadedStack, name: str, key: bytes) -> dict[str, Any]:
         for f in spec.files
         if f.source in loaded.files
     ]
+    return canonical_of(spec, key, stack.on_swarm, files)
+
+
+def canonical_of(spec: ContainerSpec, key: bytes, on_swarm: bool, files: list[dict[str, Any]]) -> dict[str, Any]:
+    """A container spec in canonical form; `files` its config files as the canonical spec lists them
+    (content digests). Shared by the declaration and by a live container read back (adoption)."""
+    # `build` is carried by the image's content tag: a moved folder with the same content is no change;
+    # `secrets` by the files the loader made of them (keyed digests); `adopt` only says which
+    # running container `hostform adopt` takes over
+    if on_swarm:
+        data = fields_of(spec, exclude={"env_file", "build", "secrets", "adopt"})
+    else:  # the Swarm settings are all defaults here: left out, so host specs stay as they were
+        data = fields_of(spec, exclude={"env_file", "build", "secrets", "adopt", *SWARM_ONLY})
+        data["update"] = {"order": spec.update.order}
+        data["ports"] = [{k: v for k, v in p.items() if k != "mode"} for p in data["ports"]]
+    data["env"] = {k: _masked(v, key) for k, v in spec.env.items()}
+    data["files"] = files
     out: dict[str, Any] = _jsonable(data)
     return out
+
+
+def fields_of(model: Any, exclude: set[str] | frozenset[str] = frozenset()) -> Any:
+    """`model.model_dump(mode="python", exclude=exclude)`, read from the fields themselves: the
+    same values (nested models as dicts, tuples kept, a secret as its mask), without building
+    pydantic's serializer, which a stack from the cache of validated stacks has not built yet."""
+    if isinstance(model, BaseModel):
+        return {name: fields_of(getattr(model, name)) for name in type(model).model_fields if name not in exclude}
+    if isinstance(model, dict):
+        return {k: fields_of(v) for k, v in model.items()}
+    if isinstance(model, tuple):
+        return tuple(fields_of(v) for v in model)
+    if isinstance(model, list):
+        return [fields_of(v) for v in model]
+    if isinstance(model, Secret):
+        return MASK
+    return model
 
 
 def file_digest(content: str | bytes | Secret, key: bytes) -> str:

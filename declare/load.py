@@ -21,6 +21,7 @@ from hostform.declare.errors import Problem, StackError
 from hostform.declare.lines import LineIndex, format_path
 from hostform.declare.schema import JobSpec, Stack, suggest
 from hostform.declare.secrets import UNKNOWN, FileBytes, Secret, UnknownSecret, reveal
+from hostform.declare.stack_cache import validated
 from hostform.declare.template import Renderer, RenderError
 
 STACK_FILE = "hostform.toml"
@@ -100,8 +101,11 @@ def load(
     access: Access = TRUSTED,
     target: str | None = None,
     secrets_optional: bool = False,
+    cache: bool = False,
 ) -> LoadedStack:
     """Load and check a stack completely; raise StackError with every problem found.
+
+    cache: use the cache of validated stacks (declare.stack_cache; never under --untrusted).
 
     Every file the stack reads goes through `access` (inside the stack's folder, regular files).
     `target` ("host" or "swarm", the CLI's --on) overrides the file's [stack] target."""
@@ -127,8 +131,14 @@ def load(
     rendered = _render_tree(raw, (), renderer, problem)
     unrendered.update(p.key for p in problems)
     _merge_env_files(rendered, file.parent, problem, access)
+    use_cache = cache and not access.untrusted and not problems
     try:
-        stack = Stack.model_validate(rendered, context={"base_dir": str(file.parent)})
+        stack = validated(
+            rendered,
+            str(file.parent),
+            lambda: Stack.model_validate(rendered, context={"base_dir": str(file.parent)}),
+            use_cache,
+        )
     except ValidationError as exc:
         for loc, message in translate_validation(exc, rendered):
             problem(loc, message)

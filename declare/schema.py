@@ -40,7 +40,7 @@ Size = Annotated[int, BeforeValidator(parse_size, json_schema_input_type=str | i
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
 
 def suggest(word: str, choices: Any) -> str:
@@ -716,14 +716,28 @@ class ContainerSpec(Model):
     replicas: int = Field(default=1, ge=0, le=100)
     files: tuple[FileMount, ...] = ()
     secrets: SecretMounts = ()
-    update: UpdatePolicy = UpdatePolicy()
+    update: UpdatePolicy = UpdatePolicy.model_construct()
     pull: Literal["missing", "always", "never"] = "missing"
+    # `hostform adopt`: the running container(s) to take over, by engine name (one per replica);
+    # hostform's bookkeeping only: not in the canonical spec, so it never changes a container
+    adopt: Annotated[
+        tuple[str, ...],
+        BeforeValidator(lambda v: [v] if isinstance(v, str) else v, json_schema_input_type=str | list[str]),
+    ] = ()
     # Swarm only (target = "swarm"); errors on one host (declare/targets.py)
     global_: bool = Field(default=False, alias="global")
     placement: Placement | None = None
     reservations: Reservations | None = None
-    rollback: RollbackPolicy = RollbackPolicy()
+    rollback: RollbackPolicy = RollbackPolicy.model_construct()
     endpoint_mode: Literal["vip", "dnsrr"] = "vip"
+
+    @model_validator(mode="after")
+    def _adopt_per_replica(self) -> ContainerSpec:
+        if len(self.adopt) > max(self.replicas, 1):
+            raise ValueError(
+                f"adopt names {len(self.adopt)} containers for replicas = {self.replicas}: one per replica"
+            )
+        return self
 
     @field_validator("ports")
     @classmethod
@@ -909,5 +923,5 @@ class Stack(Model):
     def all_networks(self) -> dict[str, NetworkSpec]:
         """The declared networks and the stack's default one (made even when not declared)."""
         nets = dict(self.networks)
-        nets.setdefault(DEFAULT_NETWORK, NetworkSpec())
+        nets.setdefault(DEFAULT_NETWORK, NetworkSpec.model_construct())  # no validation: nothing to check
         return nets

@@ -67,6 +67,11 @@ def _stack_args(p: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="with --untrusted: let the stack's [stack] env read NAME as a plain value",
     )
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="validate the stack afresh, without the cache of validated stacks (also HOSTFORM_NO_CACHE=1)",
+    )
 
 
 def _untrusted_arg(p: argparse.ArgumentParser) -> None:
@@ -198,6 +203,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auto-approve", action="store_true", help="do not ask")
     _lock_timeout_arg(p)
     _parallelism_arg(p)
+
+    p = sub.add_parser(
+        "adopt", parents=[common], help="take over running containers (Compose, hand-made) without recreating them"
+    )
+    _stack_args(p)
+    _engine_args(p)
+    p.add_argument(
+        "--project", metavar="NAME", help="the Compose project whose containers to match (default: the stack's name)"
+    )
+    p.add_argument("--dry-run", action="store_true", help="show what would be adopted, change nothing")
+    p.add_argument("--auto-approve", action="store_true", help="do not ask")
+    _lock_timeout_arg(p)
 
     p = sub.add_parser("import", parents=[common], help="write a stack file from another tool's files")
     kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND", help="what the files are")

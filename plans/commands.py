@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any
 from hostform.declare.errors import ApplyError, HostformError, StackError
 from hostform.declare.load import LoadedStack, load
 from hostform.declare.names import Address, Kind
+from hostform.declare.stack_cache import enabled_by_env as stack_cache_enabled
 from hostform.plans.diff import PlanOptions, destroy_plan, make_plan
 from hostform.plans.model import Plan
 from hostform.plans.options import (
+    AdoptCommand,
     ApplyCommand,
     DestroyCommand,
     DriftCommand,
@@ -59,6 +61,7 @@ def stage_load(stack: StackOptions, secrets_optional: bool = False) -> LoadedSta
         access=access_of(stack),
         target=stack.on,
         secrets_optional=secrets_optional,
+        cache=not stack.no_cache and stack_cache_enabled(),
     )
     return resolve_builds(loaded)
 
@@ -505,6 +508,33 @@ def _destroy_locked(o: DestroyCommand, engine: Engine, loaded: LoadedStack) -> i
     return reported(stage_report(report, plan, verb="Destroy"), unrecorded)
 
 
+def cmd_adopt(o: AdoptCommand) -> int:
+    """load -> observe -> match -> show -> confirm -> rename -> record (plans.adopt); nothing is recreated."""
+    from hostform.plans import adopt
+
+    loaded = stage_load(o.stack)
+    if loaded.stack.on_swarm:
+        raise adopt.refuse_swarm(loaded)
+    engine = stage_connect(o.engine, loaded)
+    from hostform.runtime.lock import stack_lock
+
+    with stack_lock(engine, loaded.name, "adopt", o.lock_timeout):
+        adoption = adopt.find_adoption(engine, loaded, stage_observe(engine, loaded), o.project or loaded.name)
+        adopt.print_adoption(adoption, loaded.name)
+        if adoption.empty or o.dry_run:
+            return Exit.OK
+        if not stage_confirm(o.auto_approve, adoption.plan, "adopt these objects"):
+            print("Adoption cancelled.")
+            return Exit.ERROR
+        from hostform.plans.recording import write_adoption
+
+        adopt.perform(engine, adoption)
+        entries = adoption.entries()
+        write_adoption(engine, loaded, adoption.plan, adoption.preview, entries, adoption.key)
+        print(f"Adopted {len(entries)} objects into stack {loaded.name!r}; `hostform plan` shows what apply would do.")
+    return Exit.OK
+
+
 def cmd_drift(o: DriftCommand) -> int:
     """load -> observe -> detect -> report; with --fix: plan the drifted -> confirm -> apply -> re-check."""
     from contextlib import redirect_stdout
@@ -642,6 +672,7 @@ COMMANDS: dict[str, tuple[type[Any], Callable[[Any], int]]] = {
     "apply": (ApplyCommand, cmd_apply),
     "drift": (DriftCommand, cmd_drift),
     "destroy": (DestroyCommand, cmd_destroy),
+    "adopt": (AdoptCommand, cmd_adopt),
     "prune-images": (PruneImagesCommand, cmd_prune_images),
     "history": (HistoryCommand, cmd_history),
     "show": (ShowCommand, cmd_show),

@@ -26,6 +26,7 @@ from hostform.runtime.container_config import declared_aliases, naming, network_
 from hostform.runtime.records import Observed, ObservedContainer, ObservedNetwork, ObservedVolume
 
 MASKED = {"secret": MASK}
+LOCAL_DRIVERS = ("bridge", "macvlan", "ipvlan")
 HIDDEN_DIFF = "(diff hidden: the file holds a secret)"  # still a secret-shaped value, so display() and public() mask it
 
 
@@ -50,6 +51,13 @@ def hand_made_warning(stack: str, kind: str, engine_name: str) -> str:
     return (
         f"{kind} {engine_name!r} carries the label of stack {stack!r} but no apply recorded it (made by hand "
         "with copied labels?): hostform neither adopts nor deletes it; remove it by hand if it is not needed"
+    )
+
+
+def adopted_volume_warning(engine_name: str, what: str) -> str:
+    return (
+        f"volume {engine_name!r} {what}: it was adopted (its data predates hostform), and hostform never "
+        f"deletes an adopted volume; remove it by hand if you mean to (docker volume rm {engine_name})"
     )
 
 
@@ -181,6 +189,8 @@ def _network_reasons(spec: NetworkSpec, live: ObservedNetwork) -> Iterable[Reaso
         ("internal", spec.internal, live.internal),
         ("attachable", spec.attachable, live.attachable),
     ):
+        if path == "attachable" and live.adopted and live.driver in LOCAL_DRIVERS:
+            continue  # Compose makes its networks attachable; only an overlay network reads the flag
         if want != have:
             yield Reason(ReasonKind.FIELD, path, have, want)
     if spec.subnet is not None and spec.subnet != live.subnet:
@@ -236,7 +246,9 @@ def _volume_changes(
     for live in observed.volumes:
         if live.name in loaded.stack.volumes:
             continue
-        if options.prune_volumes:
+        if live.adopted:
+            warnings.append(adopted_volume_warning(live.engine_name, "is no longer declared"))
+        elif options.prune_volumes:
             yield _delete_volume(live, "no longer declared (--prune-volumes)")
         else:
             warnings.append(f"volume {live.engine_name!r} is no longer declared; kept (delete it with --prune-volumes)")
@@ -376,7 +388,7 @@ def _action_for(reasons: list[Reason]) -> Action:
         return Action.REPLACE
     if any(r.kind is ReasonKind.LIVE and r.path.startswith("files[") for r in reasons):
         return Action.REPLACE  # a config file is only copied in before the container starts
-    if any(r.kind in (ReasonKind.FIELD, ReasonKind.LIVE, ReasonKind.RELOAD) for r in reasons):
+    if any(r.kind in (ReasonKind.FIELD, ReasonKind.LIVE, ReasonKind.RELOAD, ReasonKind.RENAME) for r in reasons):
         return Action.UPDATE
     if ReasonKind.STOPPED in kinds:
         return Action.START
@@ -398,7 +410,10 @@ def _container_reasons(
     reasons: list[Reason] = []
     if name in options.replace or f"{name}[{current.replica}]" in options.replace:
         reasons.append(Reason(ReasonKind.FORCED, text="replacement forced with --replace"))
-    if current.engine_name != engine_name:
+    if current.engine_name != engine_name and current.adopted:
+        text = f"renamed {current.engine_name!r} -> {engine_name!r} (docker rename: the same container)"
+        reasons.append(Reason(ReasonKind.RENAME, "name", current.engine_name, engine_name, text=text))
+    elif current.engine_name != engine_name:
         reasons.append(Reason(ReasonKind.LEFTOVER, text=f"named {current.engine_name!r} by an interrupted apply"))
     reloadable = reload_targets(loaded, spec)
     if current.last_applied is None:
@@ -638,7 +653,9 @@ def destroy_plan(stack: str, observed: Observed, volumes: bool) -> Plan:
     changes += [_delete_network(n, "destroy") for n in observed.networks]
     warnings = [hand_made_warning(stack, k, n) for k, n in unrecorded]
     for v in observed.volumes:
-        if volumes:
+        if v.adopted:
+            warnings.append(adopted_volume_warning(v.engine_name, "is kept"))
+        elif volumes:
             changes.append(_delete_volume(v, "destroy --volumes"))
         else:
             warnings.append(f"volume {v.engine_name!r} is kept (its data too); add --volumes to delete it")

@@ -29,6 +29,7 @@ class StackOptions:
     allow_path: tuple[str, ...] = ()  # what the stack may read besides its own folder
     allow_env: tuple[str, ...] = ()
     untrusted: bool = False  # the input may come from a stranger (limits)
+    no_cache: bool = False  # validate the stack afresh, without the cache of validated stacks
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,16 @@ class DestroyCommand:
     auto_approve: bool = False
     lock_timeout: float = 0.0
     parallelism: int = 10
+
+
+@dataclass(frozen=True)
+class AdoptCommand:
+    stack: StackOptions
+    engine: EngineOptions
+    project: str | None = None  # the Compose project whose containers are matched (default: the stack's name)
+    dry_run: bool = False
+    auto_approve: bool = False
+    lock_timeout: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ from hostform.runtime.records import Observed
 if TYPE_CHECKING:
     from hostform.runtime.swarm import SwarmObserved
 
-OPERATIONS = ("apply", "destroy", "drift --fix")
+OPERATIONS = ("apply", "destroy", "drift --fix", "adopt")
 
 
 @dataclass(frozen=True)
@@ -66,15 +66,15 @@ def write_record(
     store = record_store(engine, loaded)
     heads = store.heads()
     previous = newest(store, heads)
-    number = max([h.number for h in heads], default=0) + 1
+    after: Observed | SwarmObserved
     if loaded.stack.on_swarm:
         from hostform.runtime.swarm import observe_swarm
 
-        left = observe_swarm(engine, loaded.name, [], with_tasks=False, with_nodes=False)
-        resources = swarm_resources(loaded, plan.key, left, previous, declared)
+        after = observe_swarm(engine, loaded.name, [], with_tasks=False, with_nodes=False)
     else:
-        resources = _resources(loaded, observe(engine, loaded.name, inspect=False), previous, declared)
-    generation = build_generation(loaded, plan, outcome, operation, resources, previous, number, declared)
+        after = observe(engine, loaded.name, inspect=False)
+    number = max([h.number for h in heads], default=0) + 1
+    generation = build_generation(loaded, plan, outcome, operation, after, previous, number, declared)
     commit(store, generation, heads)
     return generation
 
@@ -88,6 +88,27 @@ def record_store(engine: Engine, loaded: LoadedStack) -> RecordStore:
     return ContainerRecordStore(engine, loaded.name)
 
 
+def write_adoption(
+    engine: Engine,
+    loaded: LoadedStack,
+    plan: Plan,
+    after: Observed,
+    adopting: dict[str, dict[str, Any]],
+    key: bytes,
+) -> Generation:
+    """Record what `hostform adopt` took over: `after` is the observation as it is once adopted
+    (unlabelled objects included), `adopting` the record's entries for them (see Generation)."""
+    store = ContainerRecordStore(engine, loaded.name)
+    heads = store.heads()
+    previous = newest(store, heads)
+    number = max([h.number for h in heads], default=0) + 1
+    generation = build_generation(
+        loaded, plan, Outcome(), "adopt", after, previous, number, adopting=adopting, key=key.hex()
+    )
+    commit(store, generation, heads)
+    return generation
+
+
 def write_to(store: RecordStore, generation: Generation) -> None:
     """For a store of another target (a Swarm manager): the same generation, the same order."""
     commit(store, generation, store.heads())
@@ -98,12 +119,29 @@ def build_generation(
     plan: Plan,
     outcome: Outcome,
     operation: str,
-    resources: list[RecordedResource],
+    after: Observed | SwarmObserved,
     previous: Generation | None,
     number: int,
     declared: bool = True,
+    adopting: dict[str, dict[str, Any]] | None = None,
+    key: str | None = None,
 ) -> Generation:
-    addresses = {r.address for r in resources}
+    """`adopting`: the objects `hostform adopt` takes over now (address -> entry, see Generation);
+    adopted objects stay in the record while they are there, unlabelled (a replaced one is hostform's
+    own from then on). `key`: the stack's secret-hashing key, kept while its default network is
+    an adopted one (it carries no key label). On a swarm (`after` a SwarmObserved) nothing is adopted."""
+    still: set[str] = set()
+    if isinstance(after, Observed):
+        resources = _resources(loaded, after, previous, declared)
+        still = {c.engine_name for c in after.containers if c.adopted}
+        still |= {n.engine_name for n in after.networks if n.adopted}
+        still |= {v.engine_name for v in after.volumes if v.adopted}
+    else:
+        resources = swarm_resources(loaded, plan.key, after, previous, declared)
+    addresses = {r.address for r in resources if r.engine_name in still}
+    adopted = {a: e for a, e in (previous.adopted if previous else {}).items() if a in addresses}
+    adopted.update(adopting or {})
+    kept_key = key or (previous.key if previous else None)
     known = {n: g for n, g in (previous.known if previous else {}).items() if g > number - HISTORY_LIMIT}
     known.update({r.engine_name: number for r in resources})
     return Generation(
@@ -118,8 +156,14 @@ def build_generation(
         summary=summary_of(plan, outcome),
         resources=tuple(sorted(resources, key=lambda r: r.address)),
         known=dict(sorted(known.items())),
-        adopted={a: s for a, s in (previous.adopted if previous else {}).items() if a in addresses},
+        adopted=dict(sorted(adopted.items())),
+        key=kept_key if isinstance(after, Observed) and _no_key_label(after) else None,
     )
+
+
+def _no_key_label(after: Observed) -> bool:
+    """The stack's default network is not one hostform made (adopted, or not there): it carries no key."""
+    return not any(n.name == names.DEFAULT_NETWORK and not n.adopted for n in after.networks)
 
 
 def summary_of(plan: Plan, outcome: Outcome) -> dict[str, Any]:
@@ -272,10 +316,11 @@ __all__ = [
     "OPERATIONS",
     "Outcome",
     "build_generation",
-    "git_commit",
     "record_store",
+    "git_commit",
     "summary_of",
     "swarm_resources",
+    "write_adoption",
     "write_record",
     "write_to",
 ]

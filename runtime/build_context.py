@@ -29,15 +29,11 @@ from typing import Any
 from hostform.declare.builds import BuildRef
 from hostform.declare.errors import Problem, StackError
 from hostform.declare.load import LoadedStack
+from hostform.declare.stack_cache import cache_dir
 
 CACHE_VERSION = 1
 RACY_NS = 2 * 10**9
 MANIFEST_NAMES = 3  # files named in a "build context changed" reason; the rest are counted
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "hostform"
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ class ObservedContainer:
     restart_count: int = 0
     oom_killed: bool = False
     health_output: str | None = None  # output of the last health check, when inspected
+    adopted: bool = False  # taken over by `hostform adopt`: no labels, the record says it is the stack's
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class ObservedNetwork:
     created: float = 0.0  # unix seconds; for `drift` only
     options: dict[str, str] = field(default_factory=dict)  # driver options
     gateway: str | None = None  # of the first IPAM pool, as the engine has it
+    adopted: bool = False  # taken over by `hostform adopt` (unlabelled)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class ObservedVolume:
     driver: str
     labels: dict[str, str] = field(default_factory=dict)
     options: dict[str, str] = field(default_factory=dict)  # driver_opts
+    adopted: bool = False  # taken over by `hostform adopt` (unlabelled): never deleted by hostform
 
 
 @dataclass(frozen=True)

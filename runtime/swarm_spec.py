@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from hostform.declare import names
-from hostform.declare.canonical import canonical_json, file_digest, service_spec, spec_hash
+from hostform.declare.canonical import canonical_json, fields_of, file_digest, service_spec, spec_hash
 from hostform.declare.load import LoadedStack, ResolvedFile
 from hostform.declare.schema import ContainerSpec, PortMapping
 from hostform.runtime.container_config import healthcheck_body
@@ -57,8 +57,8 @@ def service_body(loaded: LoadedStack, name: str, key: bytes, image: str, file_id
         "EndpointSpec": {"Mode": spec.endpoint_mode, "Ports": [_port(p) for p in spec.ports]},
     }
     if kind == "container":
-        body["UpdateConfig"] = _update(spec.update.model_dump())
-        body["RollbackConfig"] = _update(spec.rollback.model_dump())
+        body["UpdateConfig"] = _update(fields_of(spec.update))
+        body["RollbackConfig"] = _update(fields_of(spec.rollback))
     labels = {
         **names.user_labels(spec.labels),
         **names.owner_labels(stack.name, name, kind),

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SOURCES = ("pyproject.toml", "README.md", "declare", "runtime", "plans", "templates")
+SOURCES = ("pyproject.toml", "README.md", "bin", "declare", "runtime", "plans", "templates")
 
 
 def _run(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
@@ -64,7 +64,10 @@ def test_the_wheel_holds_hostform_alone(wheel: Path) -> None:
         (top_level,) = [n for n in names if n.endswith(".dist-info/top_level.txt")]
         assert whl.read(top_level).decode().split() == ["hostform"]
     tops = {n.split("/", 1)[0] for n in names}
-    assert {t for t in tops if not t.endswith(".dist-info")} == {"hostform"}, sorted(tops)
+    # the wheel's .data folder holds the `hostform` command (bin/hostform), installed into bin/
+    assert {t for t in tops if not t.endswith((".dist-info", ".data"))} == {"hostform"}, sorted(tops)
+    (data,) = [t for t in tops if t.endswith(".data")]
+    assert [n for n in names if n.startswith(f"{data}/")] == [f"{data}/scripts/hostform"]
     for packaged in (
         "hostform/plans/cli.py",
         "hostform/plans/py.typed",
@@ -98,6 +101,9 @@ def test_the_installed_commands_run_from_the_wheel(venv: Path, tmp_path: Path) -
     toml.write_text(toml.read_text(encoding="utf-8").replace('name = "static-site"', f'name = "{name}"'))
 
     hostform = venv / "bin" / "hostform"
+    first = hostform.read_text(encoding="utf-8").splitlines()[0]
+    assert first == f"#!{venv / 'bin' / 'python'}", first  # pip pointed the script at the venv's interpreter
+    assert _run(hostform, "--version", cwd=tmp_path, env=env).startswith("hostform ")
     assert f"stack '{name}' is valid" in _run(hostform, "validate", example, cwd=tmp_path, env=env)
     markdown = _run(hostform, "plan", example, "--format", "markdown", cwd=tmp_path, env=env)
     assert f"### hostform plan: stack `{name}`" in markdown

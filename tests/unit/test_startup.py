@@ -5,6 +5,7 @@ bench/plan_remote.py measures; a heavy import creeping back is what these catch)
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -54,3 +55,33 @@ def test_validate_does_not_import_the_docker_sdk(tmp_path: Path) -> None:
     assert result["code"] == 0
     assert set(result["loaded"]) & {"docker", "requests", "urllib3"} == set(), result  # type: ignore[arg-type]
     assert "pydantic" in result["loaded"]  # type: ignore[operator]  # it did validate
+
+
+CACHED = """
+import json, sys
+from hostform.declare import schema
+from hostform.declare.canonical import service_spec
+from hostform.declare.load import load
+loaded = load(sys.argv[1], environ={}, cache=True)
+for name in loaded.stack.services():
+    service_spec(loaded, name, b"key")
+loaded.stack.all_networks()
+built = [n for n, c in vars(schema).items() if isinstance(c, type) and issubclass(c, schema.Model)
+         and c.__pydantic_complete__]
+print(json.dumps(built))
+"""
+
+
+def test_a_stack_from_the_cache_builds_no_pydantic_validator(tmp_path: Path) -> None:
+    """What the cache of validated stacks saves: importing the models builds nothing (defer_build),
+    and a stack read back from the cache, its canonical specs included, never needs a validator."""
+    stack = tmp_path / "hostform.toml"
+    stack.write_text('[stack]\nname = "small"\n\n[containers.web]\nimage = "busybox:1"\nports = ["8080:80"]\n')
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    runs = [
+        subprocess.run([sys.executable, "-c", CACHED, str(stack)], capture_output=True, text=True, env=env, timeout=60)
+        for _ in range(2)
+    ]
+    assert [r.returncode for r in runs] == [0, 0], runs[-1].stderr
+    assert "Stack" in json.loads(runs[0].stdout)  # the first load validated
+    assert json.loads(runs[1].stdout) == []  # the second came from the cache
