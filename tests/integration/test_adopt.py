@@ -188,6 +188,26 @@ def test_a_plain_apply_ignores_the_adopt_key_and_unlabelled_namesakes(stack: Sta
     stack.write(f'[containers.app]\nimage = "{BUSYBOX}"\ncommand = ["sleep", "600"]\nadopt = "nothing-by-that-name"\n')
     plan = stack.run("plan", str(stack.file))
     assert plan.code == 1 and "not managed by hostform" in plan.both, plan.both
+    assert "`hostform adopt`" in plan.both
+
+
+def test_an_unlabelled_namesake_is_adopted_and_a_half_done_adoption_converges(
+    stack: StackFixture, hand_run: list[str]
+) -> None:
+    """An unlabelled container under hostform's own name is adopted as it is: what a `hostform adopt`
+    stopped between its renames and its record leaves (renamed, not recorded) is adopted by a re-run."""
+    api: Any = stack.api
+    ident = _run(api, f"{stack.name}-app")
+    hand_run.append(ident)
+    stack.write(f'[containers.app]\nimage = "{BUSYBOX}"\ncommand = ["sleep", "600"]\nstop_signal = "SIGKILL"\n')
+    shown = stack.run("adopt", str(stack.file), "--auto-approve", check=True)
+    assert f"= adopt container {stack.name}-app" in shown.out and "matched by hostform's name" in shown.out, shown.out
+    assert "renamed" not in shown.out.split("Adopt:")[0].split("matched by")[1], shown.out
+    assert api.inspect_container(f"{stack.name}-app")["Id"] == ident
+    assert stack.plan().code == 2  # moved from Docker's bridge to the stack's network, in place
+    stack.apply()
+    assert api.inspect_container(f"{stack.name}-app")["Id"] == ident
+    assert stack.plan().code == 0
 
 
 def test_adopt_refuses_a_swarm_stack(tmp_path: Path) -> None:
