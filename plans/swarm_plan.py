@@ -22,7 +22,7 @@ from hostform.declare.canonical import service_spec
 from hostform.declare.load import LoadedStack
 from hostform.declare.names import Address, Kind
 from hostform.declare.schema import ContainerSpec
-from hostform.plans.diff import network_reasons
+from hostform.plans.diff import PlanOptions, hand_made_warning, network_reasons, only_targets
 from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind, ReplaceOrder
 from hostform.runtime.swarm import SwarmNode, SwarmObserved, SwarmService
 from hostform.runtime.swarm_spec import file_engine_name, file_kind, service_name
@@ -31,9 +31,13 @@ MASKED = {"secret": "(secret)"}
 SETTLED_STATES = (None, "completed", "rollback_completed")
 
 
-def swarm_plan(loaded: LoadedStack, observed: SwarmObserved, key: bytes) -> Plan:
+def swarm_plan(loaded: LoadedStack, observed: SwarmObserved, key: bytes, options: PlanOptions | None = None) -> Plan:
+    """options: --replace (a forced rolling update: every task replaced) and --target (only the
+    targeted services and what they need), as on one host."""
+    options = options or PlanOptions()
     conflicts: list[str] = []
     warnings: list[str] = list(_volume_warnings(loaded))
+    warnings += [hand_made_warning(loaded.name, k, n) for k, n in _hand_made(loaded, observed, key)]
     networks = list(_network_changes(loaded, observed))
     replaced = {c.current_id: c.name for c in networks if c.action is Action.REPLACE and c.current_id}
     changes = [*networks, *_file_changes(loaded, observed, key), *_builds(loaded, observed)]
@@ -43,11 +47,17 @@ def swarm_plan(loaded: LoadedStack, observed: SwarmObserved, key: bytes) -> Plan
         if problem and name not in loaded.builds:  # a built image not in its registry yet: built and pushed
             conflicts.append(f"{_address(loaded, name)}: {problem}")
         conflicts.extend(f"{_address(loaded, name)}: {p}" for p in scheduling_problems(spec, observed.nodes))
-        change = _service_change(loaded, observed, name, key, replaced)
+        change = _service_change(loaded, observed, name, key, replaced, name in options.replace)
         if change is not None:
             changes.append(change)
-    declared = set(loaded.stack.services())
-    changes += [_delete(s, "no longer declared") for s in observed.services if s.name not in declared]
+    declared = {service_name(loaded.name, n) for n in loaded.stack.services()}
+    changes += [
+        _delete(s, "no longer declared")
+        for s in observed.services
+        if s.engine_name not in declared and not observed.unrecorded(s.engine_name)
+    ]
+    if options.targets:
+        changes = only_targets(loaded, changes, options.targets)
     return Plan(
         stack=loaded.name,
         changes=tuple(_ordered(changes)),
@@ -60,6 +70,15 @@ def swarm_plan(loaded: LoadedStack, observed: SwarmObserved, key: bytes) -> Plan
     )
 
 
+def _hand_made(loaded: LoadedStack, observed: SwarmObserved, key: bytes) -> list[tuple[str, str]]:
+    """Labelled objects the stack does not declare and no generation of the record lists: told,
+    never deleted nor adopted."""
+    declared = {service_name(loaded.name, n) for n in loaded.stack.services()}
+    declared |= {names.network_name(loaded.name, n) for n in loaded.stack.all_networks()}
+    declared |= set(wanted_files(loaded, key))
+    return [(k, n) for k, n in observed.hand_made if n not in declared]
+
+
 def _address(loaded: LoadedStack, name: str) -> str:
     return f"{'jobs' if name in loaded.stack.jobs else 'containers'}.{name}"
 
@@ -68,8 +87,16 @@ def _address(loaded: LoadedStack, name: str) -> str:
 
 
 def _service_change(
-    loaded: LoadedStack, observed: SwarmObserved, name: str, key: bytes, replaced: dict[str, str]
+    loaded: LoadedStack,
+    observed: SwarmObserved,
+    name: str,
+    key: bytes,
+    replaced: dict[str, str],
+    force: bool = False,
 ) -> Change | None:
+    """replaced: networks being replaced, by ID. force (--replace): a rolling update that replaces
+    every task (TaskTemplate.ForceUpdate raised by one, following the service's update settings);
+    a job runs again."""
     stack = loaded.stack
     spec = stack.services()[name]
     kind = "job" if name in stack.jobs else "container"
@@ -85,6 +112,8 @@ def _service_change(
     reasons += [
         Reason(ReasonKind.DEPENDENCY, text=f"network {replaced[n]!r} {moved}") for n in live.networks if n in replaced
     ]
+    if force:
+        reasons.append(Reason(ReasonKind.FORCED, text="replacement forced with --replace: every task is replaced"))
     if not reasons:
         return Change(address, Kind(kind), name, engine_name, Action.NOOP, current_id=live.id)
     reasons.append(Reason(ReasonKind.FIELD, text=_how(spec, kind, reasons)))
@@ -239,6 +268,8 @@ def _network_changes(loaded: LoadedStack, observed: SwarmObserved) -> Iterator[C
             )
     for name in sorted(set(live) - set(wanted)):
         n = live[name]
+        if observed.unrecorded(n.engine_name):
+            continue  # made by hand: a warning (see _hand_made)
         reason = Reason(ReasonKind.ORPHAN, text="no longer declared")
         yield Change(f"networks.{name}", Kind.NETWORK, name, n.engine_name, Action.DELETE, (reason,), current_id=n.id)
 
@@ -261,7 +292,7 @@ def _file_changes(loaded: LoadedStack, observed: SwarmObserved, key: bytes) -> I
             yield Change(f"files.{name}", Kind(kind), name, engine_name, Action.CREATE, (Reason(ReasonKind.NEW),))
     wanted = wanted_files(loaded, key)
     for engine_name, f in live.items():
-        if engine_name not in wanted:
+        if engine_name not in wanted and not observed.unrecorded(engine_name):
             reason = Reason(ReasonKind.ORPHAN, text="no service uses it any more")
             yield Change(
                 f"files.{f.name}", Kind(f.kind), f.name, engine_name, Action.DELETE, (reason,), current_id=f.id

@@ -86,7 +86,8 @@ class Conflict:
 
     def __str__(self) -> str:
         who = f"stack {self.owner!r}" if self.owner else "not managed by hostform"
-        return f"{self.kind} {self.engine_name!r} already exists ({who}); hostform will not touch it"
+        hint = "" if self.owner else "; to take it over as it is, `hostform adopt` the stack"
+        return f"{self.kind} {self.engine_name!r} already exists ({who}); hostform will not touch it{hint}"
 
 
 @dataclass(frozen=True)

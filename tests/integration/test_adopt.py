@@ -22,40 +22,65 @@ from tests.integration.test_compose_import import project as project  # noqa: F4
 
 def _compose_ids(project: Project) -> dict[str, str]:
     found = project.api.containers(all=True, filters={"label": f"com.docker.compose.project={project.name}"})
-    return {c["Labels"]["com.docker.compose.service"]: c["Id"] for c in found}
+    labels = [c["Labels"] for c in found]
+    return {
+        f"{x['com.docker.compose.service']}_{x['com.docker.compose.container-number']}": c["Id"]
+        for c, x in zip(found, labels, strict=True)
+    }
 
 
-@pytest.mark.parametrize("project", ["webapp"], indirect=True)
+# per project: the services Compose runs (service_number), and a file a container reads from a data volume
+ADOPTED = {
+    "webapp": (["cache_1", "db_1", "web_1"], "db_1", "/var/lib/postgresql/data/marker", "kept\n"),
+    # a job (migrate, exited), two replicas matched by container-number, an internal network
+    "queue": (
+        ["broker_1", "migrate_1", "scheduler_1", "worker_1", "worker_2"],
+        "worker_1",
+        "/state/schema",
+        "schema-v1\n",
+    ),
+}
+
+
+def _hostform_name(project: Project, key: str) -> str:
+    service, number = key.rsplit("_", 1)
+    return f"{project.name}-{service}" + (f"-{number}" if service == "worker" else "")
+
+
+@pytest.mark.parametrize("project", sorted(ADOPTED), indirect=True)
 def test_adopt_a_running_compose_project(project: Project) -> None:
+    services, reader, path, content = ADOPTED[project.case.folder]
     project.compose("up", "-d")
     _wait_settled(project.api, "com.docker.compose.project", project)
     before = _compose_ids(project)
-    assert sorted(before) == ["cache", "db", "web"]
-    _exec(project.api, before["db"], "echo kept > /var/lib/postgresql/data/marker")
+    assert sorted(before) == services
+    if project.case.folder == "webapp":
+        _exec(project.api, before[reader], f"echo kept > {path}")
     project.import_()
 
     shown = project.hostform("adopt", "hostform.toml", "--dry-run")
-    for service in ("cache", "db", "web"):
-        assert f"= adopt container {project.name}_{service}_1" in shown.out, shown.out
-    assert f"= adopt volume {project.name}_db_data" in shown.out
-    assert f"= adopt network {project.name}_default" in shown.out
+    for key in services:
+        assert f"= adopt {'job' if key.startswith('migrate') else 'container'} {project.name}_{key}" in shown.out
     assert "differs from the declaration" not in shown.out, shown.out
-    assert f"do nothing: stack {project.name!r} matches the host" in shown.out, shown.out
-    assert project.api.inspect_container(before["web"])["Name"] == f"/{project.name}_web_1", "--dry-run renamed"
+    assert project.api.inspect_container(before[reader])["Name"] == f"/{project.name}_{reader}", "--dry-run renamed"
     assert _record(project.api, project.name) == [], "--dry-run wrote a record"
 
     project.hostform("adopt", "hostform.toml", "--auto-approve")
-    for service, ident in before.items():
-        now = project.api.inspect_container(ident)  # the same container: its ID is kept
-        assert now["Name"] == f"/{project.name}-{service}", "not renamed to hostform's name"
-        assert now["State"]["Running"]
-    assert _exec(project.api, before["db"], "cat /var/lib/postgresql/data/marker") == "kept\n"
+    for key, ident in before.items():
+        assert project.api.inspect_container(ident)["Name"] == f"/{_hostform_name(project, key)}", "not renamed"
+    assert _exec(project.api, before[reader], f"cat {path}") == content
     again = project.hostform("plan", "hostform.toml", "--detailed-exitcode", check=False)
+    if again.code == 2:  # a project whose services all name their networks has no <project>_default
+        changes = [line for line in again.out.splitlines() if " will be " in line]
+        assert changes == [f"    + network {project.name}_default  (networks.default) will be created"], again.out
+        project.hostform("apply", "hostform.toml", "--auto-approve")
+        again = project.hostform("plan", "hostform.toml", "--detailed-exitcode", check=False)
     assert again.code == 0, f"the plan after adoption is not empty:\n{again.both}"
+    for ident in before.values():
+        assert project.api.inspect_container(ident)["State"]["Status"] in ("running", "exited"), "recreated"
     drift = project.hostform("drift", "hostform.toml", check=False)
     assert drift.code == 0, drift.both
-    history = project.hostform("history", "hostform.toml")
-    assert "adopt" in history.out
+    assert "adopt" in project.hostform("history", "hostform.toml").out
     for value in project.env.values():
         assert all(value not in g for g in _record(project.api, project.name)), "a secret's value is in the record"
     assert project.hostform("adopt", "hostform.toml", "--auto-approve").out.startswith("Nothing to adopt")
@@ -64,8 +89,9 @@ def test_adopt_a_running_compose_project(project: Project) -> None:
     left = {c["Id"] for c in project.api.containers(all=True)}
     assert not left & set(before.values()), "destroy left adopted containers"
     volumes = {v["Name"] for v in project.api.volumes().get("Volumes") or []}
-    assert f"{project.name}_db_data" in volumes, "destroy removed an adopted volume"
-    assert not project.api.networks(names=[f"{project.name}_default"]), "destroy left the adopted network"
+    data = f"{project.name}_{'db_data' if project.case.folder == 'webapp' else 'state'}"
+    assert data in volumes, "destroy removed an adopted volume"
+    assert not [n for n in project.api.networks() if n["Name"].startswith(f"{project.name}_")], "networks left"
 
 
 def _record(api: Any, stack: str) -> list[str]:
@@ -162,6 +188,26 @@ def test_a_plain_apply_ignores_the_adopt_key_and_unlabelled_namesakes(stack: Sta
     stack.write(f'[containers.app]\nimage = "{BUSYBOX}"\ncommand = ["sleep", "600"]\nadopt = "nothing-by-that-name"\n')
     plan = stack.run("plan", str(stack.file))
     assert plan.code == 1 and "not managed by hostform" in plan.both, plan.both
+    assert "`hostform adopt`" in plan.both
+
+
+def test_an_unlabelled_namesake_is_adopted_and_a_half_done_adoption_converges(
+    stack: StackFixture, hand_run: list[str]
+) -> None:
+    """An unlabelled container under hostform's own name is adopted as it is: what a `hostform adopt`
+    stopped between its renames and its record leaves (renamed, not recorded) is adopted by a re-run."""
+    api: Any = stack.api
+    ident = _run(api, f"{stack.name}-app")
+    hand_run.append(ident)
+    stack.write(f'[containers.app]\nimage = "{BUSYBOX}"\ncommand = ["sleep", "600"]\nstop_signal = "SIGKILL"\n')
+    shown = stack.run("adopt", str(stack.file), "--auto-approve", check=True)
+    assert f"= adopt container {stack.name}-app" in shown.out and "matched by hostform's name" in shown.out, shown.out
+    assert "renamed" not in shown.out.split("Adopt:")[0].split("matched by")[1], shown.out
+    assert api.inspect_container(f"{stack.name}-app")["Id"] == ident
+    assert stack.plan().code == 2  # moved from Docker's bridge to the stack's network, in place
+    stack.apply()
+    assert api.inspect_container(f"{stack.name}-app")["Id"] == ident
+    assert stack.plan().code == 0
 
 
 def test_adopt_refuses_a_swarm_stack(tmp_path: Path) -> None:
