@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -18,20 +18,14 @@ from hostform.declare.load import LoadedStack
 from hostform.declare.secrets import MASK, UNKNOWN, Secret, UnknownSecret
 from hostform.declare.targets import SWARM_ONLY
 
+if TYPE_CHECKING:
+    from hostform.declare.schema import ContainerSpec
+
 
 def service_spec(loaded: LoadedStack, name: str, key: bytes) -> dict[str, Any]:
     stack = loaded.stack
     spec = stack.jobs.get(name) or stack.containers[name]
-    # `build` is carried by the image's content tag: a moved folder with the same content is no change;
-    # `secrets` by the files the loader made of them (keyed digests)
-    if stack.on_swarm:
-        data = fields_of(spec, exclude={"env_file", "build", "secrets"})
-    else:  # the Swarm settings are all defaults here: left out, so host specs stay as they were
-        data = fields_of(spec, exclude={"env_file", "build", "secrets", *SWARM_ONLY})
-        data["update"] = {"order": spec.update.order}
-        data["ports"] = [{k: v for k, v in p.items() if k != "mode"} for p in data["ports"]]
-    data["env"] = {k: _masked(v, key) for k, v in spec.env.items()}
-    data["files"] = [
+    files = [
         {
             "source": f.source,
             "target": f.target,
@@ -42,6 +36,23 @@ def service_spec(loaded: LoadedStack, name: str, key: bytes) -> dict[str, Any]:
         for f in spec.files
         if f.source in loaded.files
     ]
+    return canonical_of(spec, key, stack.on_swarm, files)
+
+
+def canonical_of(spec: ContainerSpec, key: bytes, on_swarm: bool, files: list[dict[str, Any]]) -> dict[str, Any]:
+    """A container spec in canonical form; `files` its config files as the canonical spec lists them
+    (content digests). Shared by the declaration and by a live container read back (adoption)."""
+    # `build` is carried by the image's content tag: a moved folder with the same content is no change;
+    # `secrets` by the files the loader made of them (keyed digests); `adopt` only says which
+    # running container `hostform adopt` takes over
+    if on_swarm:
+        data = fields_of(spec, exclude={"env_file", "build", "secrets", "adopt"})
+    else:  # the Swarm settings are all defaults here: left out, so host specs stay as they were
+        data = fields_of(spec, exclude={"env_file", "build", "secrets", "adopt", *SWARM_ONLY})
+        data["update"] = {"order": spec.update.order}
+        data["ports"] = [{k: v for k, v in p.items() if k != "mode"} for p in data["ports"]]
+    data["env"] = {k: _masked(v, key) for k, v in spec.env.items()}
+    data["files"] = files
     out: dict[str, Any] = _jsonable(data)
     return out
 

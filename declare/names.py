@@ -16,6 +16,8 @@ LABEL_KEY = "io.hostform.key"  # per-stack key for hashing secrets, on the defau
 LABEL_RECORD = "io.hostform.record"  # on the record's objects: the stack whose applies they record
 LABEL_GENERATION = "io.hostform.generation"
 KIND_RECORD = "record"
+# label prefixes of the tools' own bookkeeping, never a user's: left out of an adopted object's labels
+TOOL_LABELS = ("com.docker.compose.", "io.hostform.")
 
 
 class Kind(StrEnum):

@@ -718,12 +718,26 @@ class ContainerSpec(Model):
     secrets: SecretMounts = ()
     update: UpdatePolicy = UpdatePolicy.model_construct()
     pull: Literal["missing", "always", "never"] = "missing"
+    # `hostform adopt`: the running container(s) to take over, by engine name (one per replica);
+    # hostform's bookkeeping only: not in the canonical spec, so it never changes a container
+    adopt: Annotated[
+        tuple[str, ...],
+        BeforeValidator(lambda v: [v] if isinstance(v, str) else v, json_schema_input_type=str | list[str]),
+    ] = ()
     # Swarm only (target = "swarm"); errors on one host (declare/targets.py)
     global_: bool = Field(default=False, alias="global")
     placement: Placement | None = None
     reservations: Reservations | None = None
     rollback: RollbackPolicy = RollbackPolicy.model_construct()
     endpoint_mode: Literal["vip", "dnsrr"] = "vip"
+
+    @model_validator(mode="after")
+    def _adopt_per_replica(self) -> ContainerSpec:
+        if len(self.adopt) > max(self.replicas, 1):
+            raise ValueError(
+                f"adopt names {len(self.adopt)} containers for replicas = {self.replicas}: one per replica"
+            )
+        return self
 
     @field_validator("ports")
     @classmethod

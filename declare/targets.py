@@ -65,6 +65,12 @@ def _host_only(stack: Stack) -> Iterator[tuple[Loc, str]]:
                     f"condition 'healthy' cannot be honoured {on_swarm} (Swarm orders nothing by health; "
                     "use 'started': a service waits until its dependencies have converged)",
                 )
+        if spec.adopt:
+            yield (
+                (kind, name, "adopt"),
+                f"'adopt' cannot be honoured {on_swarm}: `hostform adopt` takes over containers on one host "
+                '(target = "host") only',
+            )
         if spec.build is not None and registry_of(spec.image) is None:
             yield (
                 (kind, name, "image"),

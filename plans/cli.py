@@ -204,6 +204,18 @@ def build_parser() -> argparse.ArgumentParser:
     _lock_timeout_arg(p)
     _parallelism_arg(p)
 
+    p = sub.add_parser(
+        "adopt", parents=[common], help="take over running containers (Compose, hand-made) without recreating them"
+    )
+    _stack_args(p)
+    _engine_args(p)
+    p.add_argument(
+        "--project", metavar="NAME", help="the Compose project whose containers to match (default: the stack's name)"
+    )
+    p.add_argument("--dry-run", action="store_true", help="show what would be adopted, change nothing")
+    p.add_argument("--auto-approve", action="store_true", help="do not ask")
+    _lock_timeout_arg(p)
+
     p = sub.add_parser("import", parents=[common], help="write a stack file from another tool's files")
     kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND", help="what the files are")
     p = kinds.add_parser("compose", parents=[common], help="a Compose project (docker-compose.yml)")
@@ -231,6 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_args(p)
     p.add_argument("--json", action="store_true", help="the history (or the generation) as JSON")
     p.add_argument("--show", type=_positive, metavar="N", help="one generation with its resources")
+    p.add_argument(
+        "--on",
+        choices=["host", "swarm"],
+        default=None,
+        help="the record on one engine or on Swarm (overrides [stack] target)",
+    )
 
     p = sub.add_parser("show", parents=[common], help="render a saved plan")
     p.add_argument("planfile", metavar="PLANFILE", help="a plan saved with plan --out")

@@ -26,6 +26,7 @@ from hostform.runtime.container_config import declared_aliases, naming, network_
 from hostform.runtime.records import Observed, ObservedContainer, ObservedNetwork, ObservedVolume
 
 MASKED = {"secret": MASK}
+LOCAL_DRIVERS = ("bridge", "macvlan", "ipvlan")
 HIDDEN_DIFF = "(diff hidden: the file holds a secret)"  # still a secret-shaped value, so display() and public() mask it
 
 
@@ -53,6 +54,13 @@ def hand_made_warning(stack: str, kind: str, engine_name: str) -> str:
     )
 
 
+def adopted_volume_warning(engine_name: str, what: str) -> str:
+    return (
+        f"volume {engine_name!r} {what}: it was adopted (its data predates hostform), and hostform never "
+        f"deletes an adopted volume; remove it by hand if you mean to (docker volume rm {engine_name})"
+    )
+
+
 def make_plan(loaded: LoadedStack, observed: Observed, options: PlanOptions = PlanOptions()) -> Plan:
     key = observed.key or os.urandom(16)
     conflicts = {(c.kind, c.engine_name): str(c) for c in observed.conflicts}
@@ -66,7 +74,7 @@ def make_plan(loaded: LoadedStack, observed: Observed, options: PlanOptions = Pl
     svc_changes = list(_service_changes(loaded, observed, options, key, replaced_nets, conflicts))
     changes = net_changes + vol_changes + svc_changes
     if options.targets:
-        changes = _only_targets(loaded, changes, options.targets)
+        changes = only_targets(loaded, changes, options.targets)
     changes = list(image_changes(loaded, observed, changes)) + changes
     for blocker in _missing_inputs(loaded, observed, changes):
         conflicts[("input", blocker)] = blocker
@@ -181,6 +189,8 @@ def _network_reasons(spec: NetworkSpec, live: ObservedNetwork) -> Iterable[Reaso
         ("internal", spec.internal, live.internal),
         ("attachable", spec.attachable, live.attachable),
     ):
+        if path == "attachable" and live.adopted and live.driver in LOCAL_DRIVERS:
+            continue  # Compose makes its networks attachable; only an overlay network reads the flag
         if want != have:
             yield Reason(ReasonKind.FIELD, path, have, want)
     if spec.subnet is not None and spec.subnet != live.subnet:
@@ -236,7 +246,9 @@ def _volume_changes(
     for live in observed.volumes:
         if live.name in loaded.stack.volumes:
             continue
-        if options.prune_volumes:
+        if live.adopted:
+            warnings.append(adopted_volume_warning(live.engine_name, "is no longer declared"))
+        elif options.prune_volumes:
             yield _delete_volume(live, "no longer declared (--prune-volumes)")
         else:
             warnings.append(f"volume {live.engine_name!r} is no longer declared; kept (delete it with --prune-volumes)")
@@ -376,7 +388,7 @@ def _action_for(reasons: list[Reason]) -> Action:
         return Action.REPLACE
     if any(r.kind is ReasonKind.LIVE and r.path.startswith("files[") for r in reasons):
         return Action.REPLACE  # a config file is only copied in before the container starts
-    if any(r.kind in (ReasonKind.FIELD, ReasonKind.LIVE, ReasonKind.RELOAD) for r in reasons):
+    if any(r.kind in (ReasonKind.FIELD, ReasonKind.LIVE, ReasonKind.RELOAD, ReasonKind.RENAME) for r in reasons):
         return Action.UPDATE
     if ReasonKind.STOPPED in kinds:
         return Action.START
@@ -398,7 +410,10 @@ def _container_reasons(
     reasons: list[Reason] = []
     if name in options.replace or f"{name}[{current.replica}]" in options.replace:
         reasons.append(Reason(ReasonKind.FORCED, text="replacement forced with --replace"))
-    if current.engine_name != engine_name:
+    if current.engine_name != engine_name and current.adopted:
+        text = f"renamed {current.engine_name!r} -> {engine_name!r} (docker rename: the same container)"
+        reasons.append(Reason(ReasonKind.RENAME, "name", current.engine_name, engine_name, text=text))
+    elif current.engine_name != engine_name:
         reasons.append(Reason(ReasonKind.LEFTOVER, text=f"named {current.engine_name!r} by an interrupted apply"))
     reloadable = reload_targets(loaded, spec)
     if current.last_applied is None:
@@ -600,7 +615,9 @@ def _ordered(changes: list[Change]) -> list[Change]:
     return sorted(changes, key=rank)
 
 
-def _only_targets(loaded: LoadedStack, changes: list[Change], targets: tuple[str, ...]) -> list[Change]:
+def only_targets(loaded: LoadedStack, changes: list[Change], targets: tuple[str, ...]) -> list[Change]:
+    """The changes of the targeted services and of what they need: the services they depend on,
+    their networks and volumes, and (on Swarm) the configs and secrets of their files."""
     services = loaded.stack.services()
     wanted: set[str] = set()
     todo = [t for t in targets]
@@ -616,9 +633,11 @@ def _only_targets(loaded: LoadedStack, changes: list[Change], targets: tuple[str
             if not spec.networks:
                 wanted.add(f"net:{names.DEFAULT_NETWORK}")
             wanted.update(f"vol:{m.source}" for m in spec.volumes if m.type == "volume")
+            wanted.update(f"file:{f.source}" for f in spec.files)
     keep = []
     for c in changes:
-        tag = {Kind.NETWORK: f"net:{c.name}", Kind.VOLUME: f"vol:{c.name}"}.get(c.kind, c.name)
+        prefix = {Kind.NETWORK: "net:", Kind.VOLUME: "vol:", Kind.CONFIG: "file:", Kind.SECRET: "file:"}
+        tag = prefix.get(c.kind, "") + c.name
         if tag in wanted or c.name in targets:
             keep.append(c)
     return keep
@@ -634,7 +653,9 @@ def destroy_plan(stack: str, observed: Observed, volumes: bool) -> Plan:
     changes += [_delete_network(n, "destroy") for n in observed.networks]
     warnings = [hand_made_warning(stack, k, n) for k, n in unrecorded]
     for v in observed.volumes:
-        if volumes:
+        if v.adopted:
+            warnings.append(adopted_volume_warning(v.engine_name, "is kept"))
+        elif volumes:
             changes.append(_delete_volume(v, "destroy --volumes"))
         else:
             warnings.append(f"volume {v.engine_name!r} is kept (its data too); add --volumes to delete it")

@@ -48,6 +48,7 @@ FIELD_EFFECTS: dict[str, Effect] = {
     "secrets": Effect.NONE,  # each becomes a file (declare/load.py), compared under `files`
     "update": Effect.NONE,
     "pull": Effect.NONE,
+    "adopt": Effect.NONE,  # which running container `hostform adopt` takes over: never in the canonical spec
     # Swarm only: a host stack never holds them (declare/targets.py)
     "global_": Effect.NONE,
     "placement": Effect.NONE,

@@ -4,7 +4,7 @@ What the fields of a Change mean per action (as Terraform tabulates it):
 
     action    current_id            what apply does
     create    None                  create (and start, or run a job) the object
-    update    the container         change resources / networks in place; same ID
+    update    the container         change resources / networks in place, rename an adopted one; same ID
     replace   the container/network create a new one, retire the old (rollback on failure)
     restart   the container         restart in place
     start     the container         start a stopped container
@@ -69,6 +69,7 @@ class ReasonKind(StrEnum):
     UNTRACKED = "untracked"  # managed but carries no readable last-applied spec
     RELOAD = "reload"  # a config file with reload_signal changed: copied in and signalled, no recreation
     BUILD = "build"  # the build context changed: a new content tag (text names what changed)
+    RENAME = "rename"  # an adopted container gets hostform's name: `docker rename`, in place (same ID)
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,16 @@ class DestroyCommand:
 
 
 @dataclass(frozen=True)
+class AdoptCommand:
+    stack: StackOptions
+    engine: EngineOptions
+    project: str | None = None  # the Compose project whose containers are matched (default: the stack's name)
+    dry_run: bool = False
+    auto_approve: bool = False
+    lock_timeout: float = 0.0
+
+
+@dataclass(frozen=True)
 class PruneImagesCommand:
     stack: StackOptions
     engine: EngineOptions
@@ -144,6 +154,7 @@ class HistoryCommand:
     engine: EngineOptions
     json: bool = False
     show: int | None = None  # one generation
+    on: str | None = None  # host | swarm: overrides [stack] target
 
 
 @dataclass(frozen=True)

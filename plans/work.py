@@ -189,9 +189,13 @@ class EngineWork:
         """The stack's own containers off the network; one of somebody else's stops it all."""
         members = self.engine.network_members(network_id)
         foreign = []
+        adopted: set[str] | None = None
         for ident in members:
             state = read_state(self.engine, ident)
-            if state is None or state.labels.get(names.LABEL_STACK) != self.loaded.name:
+            if state is not None and state.labels.get(names.LABEL_STACK) == self.loaded.name:
+                continue
+            adopted = self._adopted_containers() if adopted is None else adopted
+            if state is None or ident not in adopted:
                 foreign.append(state.engine_name if state else ident[:12])
         if foreign:
             raise ApplyError(
@@ -200,6 +204,14 @@ class EngineWork:
             )
         for ident in members:
             self.engine.disconnect(ident, network_id)
+
+    def _adopted_containers(self) -> set[str]:
+        """IDs of the containers `hostform adopt` took over (unlabelled, yet the stack's own): the record says."""
+        from hostform.runtime.record import ContainerRecordStore, newest
+
+        store = ContainerRecordStore(self.engine, self.loaded.name)
+        record = newest(store, store.heads())
+        return {str(e.get("id")) for _, _, e in record.adopted_of("container")} if record else set()
 
     def _volume(self, change: Change) -> None:
         if change.action is Action.CREATE:
@@ -261,6 +273,8 @@ class EngineWork:
 
     def _update(self, change: Change) -> None:
         ident = need(change.current_id)
+        if any(r.kind is ReasonKind.RENAME for r in change.reasons):
+            self.engine.rename(ident, change.engine_name)  # an adopted container: the same one, renamed
         state = read_state(self.engine, ident)
         live_nets = {net: list(aliases) for net, aliases in (state.networks if state else {}).items()}
         actions.update_in_place(self.engine, self.loaded, change.name, ident, live_nets)

@@ -251,6 +251,14 @@ class Engine:
             return None, ()
         return str(found["Id"]), tuple(found.get("RepoDigests") or ())
 
+    def image_config(self, ref: str) -> dict[str, Any] | None:
+        """An image's own config (its Cmd, Env, Labels...): what a container of it gets unless told otherwise."""
+        try:
+            found = self.call(f"inspect image {ref}", self.api.inspect_image, ref)
+        except NotFound:
+            return None
+        return dict(found.get("Config") or {})
+
     def pull(self, ref: str) -> str:
         repo, tag = _split_ref(ref)
         with translated(f"pull {ref}"):

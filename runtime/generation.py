@@ -24,9 +24,12 @@ class RecordedResource:
 
 @dataclass(frozen=True)
 class Generation:
-    """One operation's record. `adopted` holds, per address, the last-applied spec of a container
-    hostform took over without creating it (its labels cannot be changed on a running container):
-    observe reads it as that container's last-applied spec."""
+    """One operation's record. `adopted` holds, per address, the objects hostform took over without
+    creating them (`hostform adopt`): labels cannot be added to a running container, a network or
+    a volume, so the record says they are the stack's. A container's entry is its engine ID and its
+    live spec when adopted, which observe reads as its last-applied spec (`{"id", "spec"}`); a
+    network's its ID (`{"id"}`), a volume's its name (`{"id"}`). `key` is the stack's secret-hashing
+    key (hex) when its default network was adopted, and so carries no key label."""
 
     stack: str
     number: int
@@ -40,6 +43,7 @@ class Generation:
     resources: tuple[RecordedResource, ...]
     known: dict[str, int] = field(default_factory=dict)  # engine name -> newest generation that listed it
     adopted: dict[str, dict[str, Any]] = field(default_factory=dict)
+    key: str | None = None
 
     def find(self, address: str, engine_name: str) -> RecordedResource | None:
         for r in self.resources:
@@ -51,11 +55,12 @@ class Generation:
         """Listed by a kept generation (this one or an older one)."""
         return engine_name in self.known
 
-    def adopted_spec(self, engine_name: str) -> dict[str, Any] | None:
-        for r in self.resources:
-            if r.engine_name == engine_name and r.address in self.adopted:
-                return self.adopted[r.address]
-        return None
+    def adopted_of(self, kind: str) -> list[tuple[str, str, dict[str, Any]]]:
+        """(address, engine name when recorded, entry) of the adopted objects of a kind: "container"
+        (containers and jobs), "network" or "volume"."""
+        tables = ("containers.", "jobs.") if kind == "container" else (f"{kind}s.",)
+        names = {r.address: r.engine_name for r in self.resources}
+        return [(a, names.get(a, ""), e) for a, e in sorted(self.adopted.items()) if a.startswith(tables)]
 
     def to_json(self) -> str:
         doc = {
@@ -76,6 +81,8 @@ class Generation:
             "known": self.known,
             "adopted": self.adopted,
         }
+        if self.key is not None:
+            doc["key"] = self.key
         return canonical_json(doc)
 
     @staticmethod
@@ -101,6 +108,7 @@ class Generation:
                 ),
                 known={str(k): int(v) for k, v in (doc.get("known") or {}).items()},
                 adopted={str(k): dict(v) for k, v in (doc.get("adopted") or {}).items()},
+                key=str(doc["key"]) if doc.get("key") else None,
             )
         except (ValueError, KeyError, TypeError, AttributeError):
             return None

@@ -6,12 +6,13 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hostform.declare import names
-from hostform.declare.canonical import file_digest
+from hostform.declare.canonical import file_digest, spec_hash
 from hostform.declare.load import LoadedStack
+from hostform.declare.names import TOOL_LABELS, Address, Kind
 from hostform.runtime.engine import Engine
 from hostform.runtime.record import ContainerRecordStore, Generation, heads_of, is_record, newest
 from hostform.runtime.records import (
@@ -112,56 +113,70 @@ def observe(
     )
     mine = [c for c in listed if not is_record(c.get("Labels") or {})]  # the record's generations apart
     heads = heads_of(stack, listed)
+    store = ContainerRecordStore(engine, stack)
     key = None
     for n in networks:
         if (n.get("Labels") or {}).get(names.LABEL_NAME) == names.DEFAULT_NETWORK:
             raw_key = (n.get("Labels") or {}).get(names.LABEL_KEY)
             key = bytes.fromhex(raw_key) if raw_key else None
+    record: Generation | None = None
+    read_record = False
+    if key is None and heads:  # an adopted default network carries no key: the record keeps it
+        record, read_record = newest(store, heads), True
+        key = bytes.fromhex(record.key) if record is not None and record.key else None
     targets = file_targets or {}
 
     def detail(c: dict[str, Any]) -> tuple[dict[str, Any] | None, tuple[tuple[str, str | None], ...]]:
         info = engine.inspect_container(c["Id"]) if inspect else None
         wanted = targets.get((c.get("Labels") or {}).get(names.LABEL_NAME, ""), ())
-        return info, _file_hashes(engine, c["Id"], wanted, key)
+        return info, file_hashes(engine, c["Id"], wanted, key)
 
     # Engine names are unique, so only a declared name none of ours holds can be squatted.
     unseen_containers = sorted(set(declared_containers) - {_name_of(c) for c in mine})
     unseen_networks = sorted(set(declared_networks) - {n["Name"] for n in networks})
     unseen_volumes = sorted(set(declared_volumes) - {v["Name"] for v in volumes})
-    squat_c, squat_n, squat_v, details, record = _together(
+    squat_c, squat_n, squat_v, details, found_record = _together(
         engine,
         lambda: engine.list_containers(names=unseen_containers) if unseen_containers else [],
         lambda: engine.list_networks(names=unseen_networks) if unseen_networks else [],
         lambda: engine.each(engine.inspect_volume, unseen_volumes),
         lambda: engine.each(detail, mine),
-        lambda: newest(ContainerRecordStore(engine, stack), heads),  # one inspect: the newest generation
+        lambda: record if read_record else newest(store, heads),  # one inspect: the newest generation
     )
+    record = found_record
+    if record is not None and record.key and key is None:
+        key = bytes.fromhex(record.key)
+    adopted = _adopted_objects(engine, stack, record, targets, key) if record is not None and record.adopted else None
+    taken = set() if adopted is None else adopted.idents()
     conflicts = [
         _conflict("container", _name_of(c), c["Id"], c.get("Labels") or {})
         for c in squat_c
-        if _name_of(c) in unseen_containers and (c.get("Labels") or {}).get(names.LABEL_STACK) != stack
+        if _name_of(c) in unseen_containers
+        and (c.get("Labels") or {}).get(names.LABEL_STACK) != stack
+        and c["Id"] not in taken
     ]
     conflicts += [
         _conflict("network", n["Name"], n["Id"], n.get("Labels") or {})
         for n in squat_n
-        if n["Name"] in unseen_networks and (n.get("Labels") or {}).get(names.LABEL_STACK) != stack
+        if n["Name"] in unseen_networks
+        and (n.get("Labels") or {}).get(names.LABEL_STACK) != stack
+        and n["Id"] not in taken
     ]
     conflicts += [
         _conflict("volume", vname, vname, found.get("Labels") or {})
         for vname, found in zip(unseen_volumes, squat_v, strict=True)
-        if found is not None
+        if found is not None and vname not in taken
     ]
     local = not engine.remote  # bind sources can be looked for here
     declared = {*declared_containers, *declared_networks, *declared_volumes}
     labelled = [("container", _name_of(c)) for c in mine] + [("network", n["Name"]) for n in networks]
     labelled += [("volume", v["Name"]) for v in volumes]
+    own = tuple(replace(_container(c, d), file_hashes=h) for c, (d, h) in zip(mine, details, strict=True))
     return Observed(
         stack=stack,
-        containers=tuple(
-            _adopted(replace(_container(c, d), file_hashes=h), record) for c, (d, h) in zip(mine, details, strict=True)
-        ),
-        networks=tuple(_network(n) for n in networks),
-        volumes=tuple(_volume(v) for v in volumes),
+        containers=own + (adopted.containers if adopted else ()),
+        networks=tuple(_network(n) for n in networks) + (adopted.networks if adopted else ()),
+        volumes=tuple(_volume(v) for v in volumes) + (adopted.volumes if adopted else ()),
         conflicts=tuple(conflicts),
         image_ids={ref: found[0] for ref, found in zip(wanted_images, found_images, strict=True)},
         repo_digests={ref: found[1] for ref, found in zip(wanted_images, found_images, strict=True) if found[1]},
@@ -180,12 +195,94 @@ def _unrecorded(record: Generation | None, engine_name: str) -> bool:
     return record is not None and not record.knows(engine_name) and not names.is_temporary(engine_name)
 
 
-def _adopted(c: ObservedContainer, record: Generation | None) -> ObservedContainer:
-    """A container hostform adopted carries no spec label: the record holds its last-applied spec."""
-    if c.last_applied is not None or record is None:
-        return c
-    spec = record.adopted_spec(c.engine_name)
-    return c if spec is None else replace(c, last_applied=spec)
+@dataclass(frozen=True)
+class Adopted:
+    """The objects the record says `hostform adopt` took over, as they are now (gone ones left out)."""
+
+    containers: tuple[ObservedContainer, ...] = ()
+    networks: tuple[ObservedNetwork, ...] = ()
+    volumes: tuple[ObservedVolume, ...] = ()
+
+    def idents(self) -> set[str]:
+        return {c.id for c in self.containers} | {n.id for n in self.networks} | {v.engine_name for v in self.volumes}
+
+
+def _adopted_objects(
+    engine: Engine, stack: str, record: Generation, targets: Mapping[str, Sequence[str]], key: bytes | None
+) -> Adopted:
+    """Adopted objects carry no labels: they are found by the ID (a volume: the name) the record
+    keeps, one read each, overlapped on a remote engine. An object that now carries a hostform
+    stack label is not an adopted one any more (it was replaced): left out."""
+    containers = record.adopted_of("container")
+    networks = record.adopted_of("network")
+    volumes = record.adopted_of("volume")
+    net_names = sorted({n for _, n, _ in networks if n})
+    found_c, found_n, found_v = _together(
+        engine,
+        lambda: engine.each(lambda e: engine.inspect_container(str(e[2].get("id") or "")), containers),
+        lambda: engine.list_networks(names=net_names) if net_names else [],
+        lambda: engine.each(lambda e: engine.inspect_volume(str(e[2].get("id") or "")), volumes),
+    )
+    out_c = []
+    for (address, _, entry), info in zip(containers, found_c, strict=True):
+        if info is None or names.LABEL_STACK in ((info.get("Config") or {}).get("Labels") or {}):
+            continue
+        c = adopted_container(info, Address.parse(address), dict(entry.get("spec") or {}))
+        out_c.append(replace(c, file_hashes=file_hashes(engine, c.id, targets.get(c.name, ()), key)))
+    by_id = {str(n["Id"]): n for n in found_n}
+    out_n = [
+        adopted_network(by_id[entry["id"]], Address.parse(address).name)
+        for address, _, entry in networks
+        if entry.get("id") in by_id and names.LABEL_STACK not in (by_id[entry["id"]].get("Labels") or {})
+    ]
+    out_v = [
+        adopted_volume(found, Address.parse(address).name)
+        for (address, _, _), found in zip(volumes, found_v, strict=True)
+        if found is not None and names.LABEL_STACK not in (found.get("Labels") or {})
+    ]
+    return Adopted(tuple(out_c), tuple(out_n), tuple(out_v))
+
+
+def adopted_container(info: dict[str, Any], address: Address, spec: dict[str, Any]) -> ObservedContainer:
+    """An unlabelled container (docker inspect) as the resource at `address`, `spec` its last-applied spec."""
+    return replace(
+        _container(_listing_of(info), info),
+        name=address.name,
+        kind=Kind(address.kind),
+        replica=address.replica or 1,
+        last_applied=spec,
+        spec_hash=spec_hash(spec),
+        adopted=True,
+    )
+
+
+def adopted_network(listed: dict[str, Any], name: str) -> ObservedNetwork:
+    """An unlabelled network (a listing entry) as the stack's network `name`."""
+    found: ObservedNetwork = _without_tool_labels(replace(_network(listed), name=name, adopted=True))
+    return found
+
+
+def adopted_volume(found: dict[str, Any], name: str) -> ObservedVolume:
+    """An unlabelled volume (docker volume inspect) as the stack's volume `name`."""
+    volume: ObservedVolume = _without_tool_labels(replace(_volume(found), name=name, adopted=True))
+    return volume
+
+
+def _without_tool_labels(obj: Any) -> Any:
+    """An adopted network's or volume's labels as a declaration would give them: Compose's own
+    (com.docker.compose.*) are its bookkeeping, as io.hostform.* is ours."""
+    return replace(obj, labels={k: v for k, v in obj.labels.items() if not k.startswith(TOOL_LABELS)})
+
+
+def _listing_of(info: dict[str, Any]) -> dict[str, Any]:
+    """A container's inspect in the shape of a listing entry."""
+    return {
+        "Id": info.get("Id"),
+        "Names": [info.get("Name") or "/"],
+        "Labels": (info.get("Config") or {}).get("Labels") or {},
+        "State": (info.get("State") or {}).get("Status"),
+        "ImageID": info.get("Image"),
+    }
 
 
 def _together(engine: Engine, *reads: Callable[[], Any]) -> list[Any]:
@@ -202,7 +299,7 @@ def _missing_external(engine: Engine, wanted: list[tuple[str, str]]) -> Iterator
             yield f"{kind} {name}"
 
 
-def _file_hashes(
+def file_hashes(
     engine: Engine, ident: str, targets: Sequence[str], key: bytes | None
 ) -> tuple[tuple[str, str | None], ...]:
     """Live config files, digested as the canonical spec digests them (keyed by the stack's key)."""

@@ -46,6 +46,7 @@ class ObservedContainer:
     restart_count: int = 0
     oom_killed: bool = False
     health_output: str | None = None  # output of the last health check, when inspected
+    adopted: bool = False  # taken over by `hostform adopt`: no labels, the record says it is the stack's
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class ObservedNetwork:
     created: float = 0.0  # unix seconds; for `drift` only
     options: dict[str, str] = field(default_factory=dict)  # driver options
     gateway: str | None = None  # of the first IPAM pool, as the engine has it
+    adopted: bool = False  # taken over by `hostform adopt` (unlabelled)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class ObservedVolume:
     driver: str
     labels: dict[str, str] = field(default_factory=dict)
     options: dict[str, str] = field(default_factory=dict)  # driver_opts
+    adopted: bool = False  # taken over by `hostform adopt` (unlabelled): never deleted by hostform
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,8 @@ class Conflict:
 
     def __str__(self) -> str:
         who = f"stack {self.owner!r}" if self.owner else "not managed by hostform"
-        return f"{self.kind} {self.engine_name!r} already exists ({who}); hostform will not touch it"
+        hint = "" if self.owner else "; to take it over as it is, `hostform adopt` the stack"
+        return f"{self.kind} {self.engine_name!r} already exists ({who}); hostform will not touch it{hint}"
 
 
 @dataclass(frozen=True)

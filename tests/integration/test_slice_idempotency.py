@@ -263,6 +263,7 @@ secrets = ["HF_SLICE_SECRET", {{ source = "HF_SLICE_SECRET", target = "/etc/app/
 [containers.other]
 image = "{BUSYBOX}"
 pull = "missing"
+adopt = "a-container-only-hostform-adopt-reads"  # bookkeeping: apply and plan never look at it
 command = ["sleep", "600"]
 stop_signal = "SIGKILL"
 """,

@@ -35,7 +35,8 @@ GEN = Generation(
     summary={"outcome": "complete", "done": {"add": 1}},
     resources=(RecordedResource("containers.web", "container", "blog-web", "0123456789abcdef"),),
     known={"blog-web": 1},
-    adopted={"containers.web": {"image": "nginx:1"}},
+    adopted={"containers.web": {"id": "c0ffee", "spec": {"image": "nginx:1"}}},
+    key="00" * 16,
 )
 
 
@@ -117,7 +118,8 @@ def test_finding_a_resource_by_address_or_engine_name() -> None:
     assert GEN.find("containers.web", "") is not None
     assert GEN.find("containers.web[1]", "blog-web") is not None
     assert GEN.find("containers.api", "blog-api") is None
-    assert GEN.adopted_spec("blog-web") == {"image": "nginx:1"}
+    assert GEN.adopted_of("container") == [("containers.web", "blog-web", GEN.adopted["containers.web"])]
+    assert GEN.adopted_of("volume") == []
     assert GEN.knows("blog-web") and not GEN.knows("blog-api")
 
 
