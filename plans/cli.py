@@ -243,6 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_args(p)
     p.add_argument("--json", action="store_true", help="the history (or the generation) as JSON")
     p.add_argument("--show", type=_positive, metavar="N", help="one generation with its resources")
+    p.add_argument(
+        "--on",
+        choices=["host", "swarm"],
+        default=None,
+        help="the record on one engine or on Swarm (overrides [stack] target)",
+    )
 
     p = sub.add_parser("show", parents=[common], help="render a saved plan")
     p.add_argument("planfile", metavar="PLANFILE", help="a plan saved with plan --out")

@@ -43,6 +43,7 @@ if TYPE_CHECKING:  # the applier, the live view, the lock and saved plans: impor
     from hostform.plans.planfile import SavedPlan
     from hostform.plans.progress import LiveTable
     from hostform.plans.swarm_apply import SwarmApplier
+    from hostform.runtime.swarm import SwarmObserved
 
 
 # ---------------------------------------------------------------- stages
@@ -121,12 +122,18 @@ def stage_plan(
     target: tuple[str, ...] = (),
     prune_volumes: bool = False,
 ) -> Plan:
-    options = PlanOptions(
+    return make_plan(loaded, observed, plan_options(loaded, replace, target, prune_volumes))
+
+
+def plan_options(
+    loaded: LoadedStack, replace: tuple[str, ...] = (), target: tuple[str, ...] = (), prune_volumes: bool = False
+) -> PlanOptions:
+    """--replace and --target checked against the stack (one error naming the flag), on either target."""
+    return PlanOptions(
         replace=tuple(_resource(loaded, "--replace", r) for r in replace),
         targets=tuple(_resource(loaded, "--target", t).split("[")[0] for t in target),
         prune_volumes=prune_volumes,
     )
-    return make_plan(loaded, observed, options)
 
 
 def stage_host_checks(engine: Engine, loaded: LoadedStack, plan: Plan, strict: bool, netns: str | None) -> Plan:
@@ -347,9 +354,8 @@ def cmd_plan(o: PlanCommand) -> int:
     if loaded.stack.on_swarm:
         from hostform.plans import swarm_commands
 
-        if o.out:
-            raise swarm_commands.refuse_saved_plans()
-        plan = swarm_commands.stage_plan(engine, loaded)  # images are always resolved in their registry
+        options = plan_options(loaded, o.replace, o.target)
+        plan = swarm_commands.stage_plan(engine, loaded, options)  # images are always resolved in their registry
     else:
         loaded, builder = stage_builder(o.build_host, o.engine.host, engine, loaded)
         if o.pull:
@@ -390,10 +396,6 @@ def cmd_apply(o: ApplyCommand) -> int:
         o = replace(o, stack=stack, replace=r.replace, target=r.target)
     loaded = stage_load(o.stack)
     engine = stage_connect(o.engine, loaded)
-    if loaded.stack.on_swarm and saved is not None:
-        from hostform.plans import swarm_commands
-
-        raise swarm_commands.refuse_saved_plans()
     loaded, builder = stage_builder(o.build_host, o.engine.host, engine, loaded)
     from hostform.runtime.lock import stack_lock
 
@@ -404,11 +406,13 @@ def cmd_apply(o: ApplyCommand) -> int:
 def _apply_locked(
     o: ApplyCommand, engine: Engine, loaded: LoadedStack, saved: SavedPlan | None, builder: Engine
 ) -> int:
-    observed = None
+    observed: Observed | None = None
+    swarm_observed: SwarmObserved | None = None
     if loaded.stack.on_swarm:
         from hostform.plans import swarm_commands
 
-        plan = swarm_commands.stage_plan(engine, loaded)
+        swarm_observed = swarm_commands.stage_observe(engine, loaded, for_drift=False)
+        plan = swarm_commands.plan_of(loaded, swarm_observed, plan_options(loaded, o.replace, o.target))
     else:
         observed = stage_observe(engine, loaded, builder)
         plan = stage_plan(loaded, observed, o.replace, o.target, o.prune_volumes)
@@ -422,15 +426,20 @@ def _apply_locked(
     if not plan.applicable:
         raise _cannot_converge(plan)
     if not plan.has_changes:
-        if observed is not None and observed.record is None and (observed.containers or observed.networks):
-            return _reported(Exit.OK, stage_record(engine, loaded, plan, None, "apply"))  # before the record: start it
+        before_record = (
+            swarm_observed is not None
+            and swarm_observed.record is None
+            and bool(swarm_observed.services or swarm_observed.networks)
+        ) or (observed is not None and observed.record is None and bool(observed.containers or observed.networks))
+        if before_record:  # objects applied before the record: start it
+            return reported(Exit.OK, stage_record(engine, loaded, plan, None, "apply"))
         return Exit.OK
     if saved is None and not stage_confirm(o.auto_approve, plan):
         print("Apply cancelled.")
         return Exit.ERROR
     report = stage_apply(engine, loaded, plan, o.parallelism, o.json, builder)
     unrecorded = stage_record(engine, loaded, plan, report, "apply")
-    return _reported(stage_report(report, plan, o.json), unrecorded)
+    return reported(stage_report(report, plan, o.json), unrecorded)
 
 
 def stage_record(
@@ -440,8 +449,6 @@ def stage_record(
     raised once the operation's own report is out."""
     from hostform.plans.recording import Outcome, write_record
 
-    if loaded.stack.on_swarm:
-        return None  # the Swarm store (configs on the manager) is designed, not wired yet: docs/record.md
     outcome = Outcome()
     if report is not None:
         failed = tuple(c for c, _ in report.failed)
@@ -453,7 +460,7 @@ def stage_record(
     return None
 
 
-def _reported(code: int, unrecorded: HostformError | None) -> int:
+def reported(code: int, unrecorded: HostformError | None) -> int:
     if unrecorded is not None:
         raise unrecorded
     return code
@@ -498,7 +505,7 @@ def _destroy_locked(o: DestroyCommand, engine: Engine, loaded: LoadedStack) -> i
         return Exit.ERROR
     report = stage_apply(engine, loaded, plan, o.parallelism)
     unrecorded = stage_record(engine, loaded, plan, report, "destroy", declared=False)
-    return _reported(stage_report(report, plan, verb="Destroy"), unrecorded)
+    return reported(stage_report(report, plan, verb="Destroy"), unrecorded)
 
 
 def cmd_adopt(o: AdoptCommand) -> int:
@@ -570,7 +577,7 @@ def cmd_drift(o: DriftCommand) -> int:
                 if fix.has_changes and stage_confirm(o.auto_approve, fix, "fix this drift"):
                     fixed = stage_apply(engine, loaded, fix, o.parallelism)
                     unrecorded = stage_record(engine, loaded, fix, fixed, "drift --fix")
-                    code = _reported(stage_report(fixed, fix, verb="Fix"), unrecorded)
+                    code = reported(stage_report(fixed, fix, verb="Fix"), unrecorded)
                     if code != Exit.OK:
                         return code
                     report, _ = drift.check(engine, loaded, o.include_pending, o.netns)
@@ -588,10 +595,11 @@ def cmd_history(o: HistoryCommand) -> int:
     """The record's generations (only the stack's name is read: no secret needs to be set)."""
     from hostform.declare.load import load_name_only
     from hostform.plans import history
-    from hostform.runtime.record import ContainerRecordStore
+    from hostform.plans.recording import record_store
 
-    stack = load_name_only(o.stack).name
-    found = history.generations(ContainerRecordStore(stage_connect(o.engine), stack))
+    loaded = load_name_only(o.stack, o.on)
+    stack = loaded.name
+    found = history.generations(record_store(stage_connect(o.engine, loaded), loaded))
     if o.show is not None:
         one = history.pick(found, stack, o.show)
         if o.json:

@@ -74,7 +74,7 @@ def make_plan(loaded: LoadedStack, observed: Observed, options: PlanOptions = Pl
     svc_changes = list(_service_changes(loaded, observed, options, key, replaced_nets, conflicts))
     changes = net_changes + vol_changes + svc_changes
     if options.targets:
-        changes = _only_targets(loaded, changes, options.targets)
+        changes = only_targets(loaded, changes, options.targets)
     changes = list(image_changes(loaded, observed, changes)) + changes
     for blocker in _missing_inputs(loaded, observed, changes):
         conflicts[("input", blocker)] = blocker
@@ -615,7 +615,9 @@ def _ordered(changes: list[Change]) -> list[Change]:
     return sorted(changes, key=rank)
 
 
-def _only_targets(loaded: LoadedStack, changes: list[Change], targets: tuple[str, ...]) -> list[Change]:
+def only_targets(loaded: LoadedStack, changes: list[Change], targets: tuple[str, ...]) -> list[Change]:
+    """The changes of the targeted services and of what they need: the services they depend on,
+    their networks and volumes, and (on Swarm) the configs and secrets of their files."""
     services = loaded.stack.services()
     wanted: set[str] = set()
     todo = [t for t in targets]
@@ -631,9 +633,11 @@ def _only_targets(loaded: LoadedStack, changes: list[Change], targets: tuple[str
             if not spec.networks:
                 wanted.add(f"net:{names.DEFAULT_NETWORK}")
             wanted.update(f"vol:{m.source}" for m in spec.volumes if m.type == "volume")
+            wanted.update(f"file:{f.source}" for f in spec.files)
     keep = []
     for c in changes:
-        tag = {Kind.NETWORK: f"net:{c.name}", Kind.VOLUME: f"vol:{c.name}"}.get(c.kind, c.name)
+        prefix = {Kind.NETWORK: "net:", Kind.VOLUME: "vol:", Kind.CONFIG: "file:", Kind.SECRET: "file:"}
+        tag = prefix.get(c.kind, "") + c.name
         if tag in wanted or c.name in targets:
             keep.append(c)
     return keep

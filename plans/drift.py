@@ -127,11 +127,12 @@ class DriftReport:
 # ---------------------------------------------------------------- what the record says
 
 
-def _absent(change: Change, record: Generation | None) -> Finding:
-    """Declared and not on the host: `missing` when the record lists it, else `pending`."""
+def absent(change: Change, record: Generation | None, where: str = "host") -> Finding:
+    """Declared and not on the host (or the swarm): `missing` when the record lists it, else `pending`."""
     if record is None:
+        engine = "swarm" if where == "swarm" else "engine"
         why = (
-            "declared, and no apply of this stack is recorded on this engine (never applied, or applied by "
+            f"declared, and no apply of this stack is recorded on this {engine} (never applied, or applied by "
             "a hostform that kept no record: the next apply starts it)"
         )
         return _finding(change, Drift.PENDING, (), why, Action.CREATE)
@@ -139,7 +140,9 @@ def _absent(change: Change, record: Generation | None) -> Finding:
     when = f"generation {record.number} ({record.at}, {record.by})"
     if found is None:
         return _finding(change, Drift.PENDING, (), f"declared after the last recorded apply, {when}", Action.CREATE)
-    return _finding(change, Drift.MISSING, (), f"not on the host; the last apply left it there: {when}", Action.CREATE)
+    return _finding(
+        change, Drift.MISSING, (), f"not on the {where}; the last apply left it there: {when}", Action.CREATE
+    )
 
 
 def _hand_made(loaded: LoadedStack, observed: Observed) -> Iterator[Finding]:
@@ -199,7 +202,7 @@ def _findings(
     loaded: LoadedStack, observed: Observed, change: Change, current: ObservedContainer | None
 ) -> Iterator[Finding]:
     if change.action is Action.CREATE:
-        yield _absent(change, observed.record)
+        yield absent(change, observed.record)
     elif change.action is Action.DELETE:
         text = "; ".join(r.text for r in change.reasons if r.text) or "no longer declared"
         yield _finding(change, Drift.ORPHAN, (), f"managed by stack {loaded.name!r}: {text}", Action.DELETE)

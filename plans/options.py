@@ -154,6 +154,7 @@ class HistoryCommand:
     engine: EngineOptions
     json: bool = False
     show: int | None = None  # one generation
+    on: str | None = None  # host | swarm: overrides [stack] target
 
 
 @dataclass(frozen=True)

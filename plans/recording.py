@@ -18,7 +18,7 @@ import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hostform.declare import names
 from hostform.declare.canonical import canonical_json
@@ -36,6 +36,9 @@ from hostform.runtime.record import (
     newest,
 )
 from hostform.runtime.records import Observed
+
+if TYPE_CHECKING:
+    from hostform.runtime.swarm import SwarmObserved
 
 OPERATIONS = ("apply", "destroy", "drift --fix", "adopt")
 
@@ -60,14 +63,29 @@ def write_record(
     engine: Engine, loaded: LoadedStack, plan: Plan, outcome: Outcome, operation: str, declared: bool = True
 ) -> Generation:
     """Record what `operation` left; `declared` is False for a destroy (nothing is declared any more)."""
-    store = ContainerRecordStore(engine, loaded.name)
+    store = record_store(engine, loaded)
     heads = store.heads()
     previous = newest(store, heads)
-    after = observe(engine, loaded.name, inspect=False)
+    after: Observed | SwarmObserved
+    if loaded.stack.on_swarm:
+        from hostform.runtime.swarm import observe_swarm
+
+        after = observe_swarm(engine, loaded.name, [], with_tasks=False, with_nodes=False)
+    else:
+        after = observe(engine, loaded.name, inspect=False)
     number = max([h.number for h in heads], default=0) + 1
     generation = build_generation(loaded, plan, outcome, operation, after, previous, number, declared)
     commit(store, generation, heads)
     return generation
+
+
+def record_store(engine: Engine, loaded: LoadedStack) -> RecordStore:
+    """Containers on one engine; Swarm configs on the manager (runtime.swarm_record)."""
+    if loaded.stack.on_swarm:
+        from hostform.runtime.swarm_record import ConfigRecordStore
+
+        return ConfigRecordStore(engine, loaded.name)
+    return ContainerRecordStore(engine, loaded.name)
 
 
 def write_adoption(
@@ -101,7 +119,7 @@ def build_generation(
     plan: Plan,
     outcome: Outcome,
     operation: str,
-    after: Observed,
+    after: Observed | SwarmObserved,
     previous: Generation | None,
     number: int,
     declared: bool = True,
@@ -111,10 +129,15 @@ def build_generation(
     """`adopting`: the objects `hostform adopt` takes over now (address -> entry, see Generation);
     adopted objects stay in the record while they are there, unlabelled (a replaced one is hostform's
     own from then on). `key`: the stack's secret-hashing key, kept while its default network is
-    an adopted one (it carries no key label)."""
-    resources = _resources(loaded, after, previous, declared)
-    still = {c.engine_name for c in after.containers if c.adopted}
-    still |= {n.engine_name for n in after.networks if n.adopted} | {v.engine_name for v in after.volumes if v.adopted}
+    an adopted one (it carries no key label). On a swarm (`after` a SwarmObserved) nothing is adopted."""
+    still: set[str] = set()
+    if isinstance(after, Observed):
+        resources = _resources(loaded, after, previous, declared)
+        still = {c.engine_name for c in after.containers if c.adopted}
+        still |= {n.engine_name for n in after.networks if n.adopted}
+        still |= {v.engine_name for v in after.volumes if v.adopted}
+    else:
+        resources = swarm_resources(loaded, plan.key, after, previous, declared)
     addresses = {r.address for r in resources if r.engine_name in still}
     adopted = {a: e for a, e in (previous.adopted if previous else {}).items() if a in addresses}
     adopted.update(adopting or {})
@@ -134,7 +157,7 @@ def build_generation(
         resources=tuple(sorted(resources, key=lambda r: r.address)),
         known=dict(sorted(known.items())),
         adopted=dict(sorted(adopted.items())),
-        key=kept_key if _no_key_label(after) else None,
+        key=kept_key if isinstance(after, Observed) and _no_key_label(after) else None,
     )
 
 
@@ -202,6 +225,38 @@ def _resources(
     return out
 
 
+def swarm_resources(
+    loaded: LoadedStack, key: bytes, after: SwarmObserved, previous: Generation | None, declared: bool
+) -> list[RecordedResource]:
+    """What an operation left on a swarm: services (their spec hash), overlay networks, and the
+    configs and secrets of the stack's files (content-addressed: the name is the digest)."""
+    from hostform.plans.swarm_plan import wanted_files
+    from hostform.runtime.swarm_spec import service_name
+
+    stack = loaded.stack
+    services = {service_name(stack.name, n) for n in stack.services()} if declared else set()
+    files = wanted_files(loaded, key) if declared else {}
+    networks = stack.all_networks() if declared else {}
+    network_names = {names.network_name(stack.name, n) for n in networks}
+
+    def kept(engine_name: str, is_declared: bool) -> bool:
+        return is_declared or previous is None or previous.knows(engine_name)
+
+    out = []
+    for s in after.services:
+        if kept(s.engine_name, s.engine_name in services):  # by name: a copy with its labels is not it
+            out.append(RecordedResource(f"{s.kind}s.{s.name}", s.kind, s.engine_name, s.spec_hash))
+    for n in after.networks:
+        if kept(n.engine_name, n.engine_name in network_names):
+            digest = _digest(networks.get(n.name), previous, n.engine_name)
+            out.append(RecordedResource(f"networks.{n.name}", "network", n.engine_name, digest))
+    for f in after.files:
+        if kept(f.engine_name, f.engine_name in files):
+            digest = f.engine_name.rpartition("-")[2]  # the content digest (a secret's: keyed)
+            out.append(RecordedResource(f"files.{f.name}", f.kind, f.engine_name, digest))
+    return out
+
+
 def _digest(spec: Any, previous: Generation | None, engine_name: str) -> str | None:
     """A network's or volume's declared spec as a digest; an undeclared one keeps its recorded one."""
     if spec is not None:
@@ -261,8 +316,10 @@ __all__ = [
     "OPERATIONS",
     "Outcome",
     "build_generation",
+    "record_store",
     "git_commit",
     "summary_of",
+    "swarm_resources",
     "write_adoption",
     "write_record",
     "write_to",

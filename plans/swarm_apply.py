@@ -214,6 +214,8 @@ class SwarmApplier:
                 raise ApplyError(f"service {change.engine_name} is gone: plan again")
             ident = live.id
             template_changed = _template_changed(change)
+            forced = any(r.kind is ReasonKind.FORCED for r in change.reasons)  # --replace: every task anew
+            body["TaskTemplate"]["ForceUpdate"] = live.force_update + (1 if forced else 0)  # 0 would roll too
             swarm.update_service(self.engine, live.id, live.version, body)
         self._converge(ident, name, Budget.of(self.loaded, name), template_changed)
 

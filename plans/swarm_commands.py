@@ -12,6 +12,7 @@ from dataclasses import replace
 from hostform.declare.errors import HostformError
 from hostform.declare.load import LoadedStack
 from hostform.declare.names import Kind
+from hostform.plans.diff import PlanOptions, hand_made_warning
 from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind
 from hostform.plans.swarm_plan import swarm_plan
 from hostform.runtime.engine import Engine
@@ -36,19 +37,33 @@ def stage_observe(engine: Engine, loaded: LoadedStack, for_drift: bool = True) -
     return replace(observed, build_changes=changes)
 
 
-def stage_plan(engine: Engine, loaded: LoadedStack) -> Plan:
-    observed = stage_observe(engine, loaded, for_drift=False)
-    return swarm_plan(loaded, observed, observed.key or os.urandom(16))
+def stage_plan(engine: Engine, loaded: LoadedStack, options: PlanOptions | None = None) -> Plan:
+    return plan_of(loaded, stage_observe(engine, loaded, for_drift=False), options)
 
 
-def refuse_saved_plans() -> HostformError:
-    return HostformError("saved plans (--out, apply PLANFILE) are not supported on target = 'swarm' yet")
+def plan_of(loaded: LoadedStack, observed: SwarmObserved, options: PlanOptions | None = None) -> Plan:
+    """--replace names services: Swarm replaces a service's tasks together, never one replica."""
+    options = options or PlanOptions()
+    one = [r for r in options.replace if "[" in r]
+    if one:
+        raise HostformError(
+            f"--replace {one[0]}: on Swarm a service's tasks are replaced together (a rolling update): "
+            f"name the service ({one[0].partition('[')[0]})"
+        )
+    return swarm_plan(loaded, observed, observed.key or os.urandom(16), options)
 
 
 def destroy_plan(engine: Engine, stack: str) -> Plan:
     """Every service, config, secret and overlay network carrying the stack's label; never a volume
     (a named volume lives on each node: hostform leaves them, data and all)."""
-    observed = observe_swarm(engine, stack, [], with_tasks=False)
+    live = observe_swarm(engine, stack, [], with_tasks=False)
+    unrecorded = live.hand_made  # nothing is declared any more: every object no generation lists
+    observed = replace(
+        live,
+        services=tuple(s for s in live.services if not live.unrecorded(s.engine_name)),
+        files=tuple(f for f in live.files if not live.unrecorded(f.engine_name)),
+        networks=tuple(n for n in live.networks if not live.unrecorded(n.engine_name)),
+    )
     reason = (Reason(ReasonKind.ORPHAN, text="destroy"),)
     changes = [
         Change(
@@ -70,5 +85,6 @@ def destroy_plan(engine: Engine, stack: str) -> Plan:
         Change(f"networks.{n.name}", Kind.NETWORK, n.name, n.engine_name, Action.DELETE, reason, current_id=n.id)
         for n in observed.networks
     ]
-    warning = "named volumes stay on the nodes that made them (hostform never removes them on Swarm)"
-    return Plan(stack, tuple(changes), observed.fingerprint(), (), (warning,), observed.tokens(), observed.key or b"")
+    warnings = [hand_made_warning(stack, k, n) for k, n in unrecorded]
+    warnings.append("named volumes stay on the nodes that made them (hostform never removes them on Swarm)")
+    return Plan(stack, tuple(changes), live.fingerprint(), (), tuple(warnings), live.tokens(), live.key or b"")

@@ -5,7 +5,8 @@
 - a service updated by hand (`docker service update`, `docker service scale`);
 - a node down (named: its tasks were rescheduled, or wait for it);
 - an update Swarm paused or rolled back;
-- a declared service absent (missing once the stack was applied, else pending), an orphan.
+- a declared service absent: missing when the record's newest generation lists it, else pending;
+- a service no longer declared (orphan), or one with copied labels no generation lists (told, left).
 `--fix` converges through the applier, under the stack's lock.
 """
 
@@ -16,13 +17,16 @@ import sys
 from datetime import UTC, datetime
 
 from hostform.declare.load import LoadedStack
-from hostform.plans.drift import Drift, DriftReport, Finding, report_json
-from hostform.plans.model import Action, Plan
+from hostform.declare.names import Kind
+from hostform.plans.diff import hand_made_warning
+from hostform.plans.drift import Drift, DriftReport, Finding, absent, report_json
+from hostform.plans.model import Action, Change, Plan
 from hostform.plans.options import DriftCommand, Exit
 from hostform.plans.swarm_commands import stage_observe
 from hostform.plans.swarm_plan import swarm_plan
 from hostform.runtime.engine import Engine
 from hostform.runtime.swarm import SwarmObserved, SwarmService
+from hostform.runtime.swarm_spec import service_name
 
 
 def check(engine: Engine, loaded: LoadedStack, include_pending: bool = False) -> tuple[DriftReport, Plan]:
@@ -54,16 +58,14 @@ def _nodes(observed: SwarmObserved) -> list[Finding]:
 def _services(loaded: LoadedStack, observed: SwarmObserved, plan: Plan) -> list[Finding]:
     out: list[Finding] = []
     by_address = {c.address: c for c in plan.changes}
-    applied_before = observed.key is not None  # the default network (made by every apply) exists
     for name in sorted(loaded.stack.services()):
         kind = "job" if name in loaded.stack.jobs else "container"
         address = f"{kind}s.{name}" if kind == "job" else f"containers.{name}"
         live = observed.service(name)
         change = by_address.get(address)
-        if live is None:
-            drift = Drift.MISSING if applied_before else Drift.PENDING
-            engine_name = change.engine_name if change else name
-            out.append(Finding(kind, name, address, engine_name, drift, detail="no such service", remedy=Action.CREATE))
+        if live is None:  # missing when the record lists it, else pending (never by the file's age)
+            absent_change = change or Change(address, Kind(kind), name, service_name(loaded.name, name), Action.CREATE)
+            out.append(absent(absent_change, observed.record, "swarm"))
             continue
         out.extend(_service_findings(kind, name, address, live, observed))
         if change is not None and change.action is Action.UPDATE and not any(f.address == address for f in out):
@@ -71,9 +73,15 @@ def _services(loaded: LoadedStack, observed: SwarmObserved, plan: Plan) -> list[
             out.append(
                 Finding(kind, name, address, live.engine_name, Drift.PENDING, detail=shown, remedy=Action.UPDATE)
             )
-    declared = set(loaded.stack.services())
+    declared = {service_name(loaded.name, n) for n in loaded.stack.services()}
     for s in observed.services:
-        if s.name not in declared:
+        if s.engine_name in declared:
+            continue
+        if observed.unrecorded(s.engine_name):
+            # addressed by its engine name: its labels may copy a declared resource's address
+            detail = hand_made_warning(loaded.name, s.kind, s.engine_name)
+            out.append(Finding(s.kind, s.name, s.engine_name, s.engine_name, Drift.ORPHAN, detail=detail))
+        else:
             address = f"{'jobs' if s.kind == 'job' else 'containers'}.{s.name}"
             out.append(
                 Finding(
@@ -141,7 +149,7 @@ def fix_plan(report: DriftReport, plan: Plan) -> Plan:
 def cmd_drift(o: DriftCommand, engine: Engine, loaded: LoadedStack) -> int:
     from contextlib import redirect_stdout
 
-    from hostform.plans.commands import stage_apply, stage_confirm, stage_report
+    from hostform.plans.commands import reported, stage_apply, stage_confirm, stage_record, stage_report
     from hostform.plans.drift_view import print_report
     from hostform.plans.render import print_plan
     from hostform.runtime.lock import stack_lock
@@ -155,12 +163,16 @@ def cmd_drift(o: DriftCommand, engine: Engine, loaded: LoadedStack) -> int:
                 fix = fix_plan(report, plan)
                 if fix.has_changes:
                     print_plan(fix)
-                    if stage_confirm(o.auto_approve, fix, "fix this drift"):
-                        code = stage_report(stage_apply(engine, loaded, fix, o.parallelism), fix, verb="Fix")
-                        if code != Exit.OK:
-                            return code
-                        report, _ = check(engine, loaded, o.include_pending)
-                        print("After the fix:")
+                for warning in () if fix.has_changes else fix.warnings:
+                    print(f"! {warning}")
+                if fix.has_changes and stage_confirm(o.auto_approve, fix, "fix this drift"):
+                    fixed = stage_apply(engine, loaded, fix, o.parallelism)
+                    unrecorded = stage_record(engine, loaded, fix, fixed, "drift --fix")
+                    code = reported(stage_report(fixed, fix, verb="Fix"), unrecorded)
+                    if code != Exit.OK:
+                        return code
+                    report, _ = check(engine, loaded, o.include_pending)
+                    print("After the fix:")
     if o.json:
         print(json.dumps(report_json(report), indent=2))
     else:

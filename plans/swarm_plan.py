@@ -20,6 +20,7 @@ from hostform.declare.canonical import service_spec
 from hostform.declare.load import LoadedStack
 from hostform.declare.names import Address, Kind
 from hostform.declare.schema import ContainerSpec
+from hostform.plans.diff import PlanOptions, hand_made_warning, only_targets
 from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind
 from hostform.runtime.swarm import SwarmNode, SwarmObserved, SwarmService
 from hostform.runtime.swarm_spec import file_engine_name, file_kind, service_name
@@ -28,9 +29,13 @@ MASKED = {"secret": "(secret)"}
 SETTLED_STATES = (None, "completed", "rollback_completed")
 
 
-def swarm_plan(loaded: LoadedStack, observed: SwarmObserved, key: bytes) -> Plan:
+def swarm_plan(loaded: LoadedStack, observed: SwarmObserved, key: bytes, options: PlanOptions | None = None) -> Plan:
+    """options: --replace (a forced rolling update: every task replaced) and --target (only the
+    targeted services and what they need), as on one host."""
+    options = options or PlanOptions()
     conflicts: list[str] = []
     warnings: list[str] = list(_volume_warnings(loaded))
+    warnings += [hand_made_warning(loaded.name, k, n) for k, n in _hand_made(loaded, observed, key)]
     changes = [*_network_changes(loaded, observed), *_file_changes(loaded, observed, key), *_builds(loaded, observed)]
     for name in sorted(loaded.stack.services()):
         spec = loaded.stack.services()[name]
@@ -38,11 +43,17 @@ def swarm_plan(loaded: LoadedStack, observed: SwarmObserved, key: bytes) -> Plan
         if problem and name not in loaded.builds:  # a built image not in its registry yet: built and pushed
             conflicts.append(f"{_address(loaded, name)}: {problem}")
         conflicts.extend(f"{_address(loaded, name)}: {p}" for p in scheduling_problems(spec, observed.nodes))
-        change = _service_change(loaded, observed, name, key)
+        change = _service_change(loaded, observed, name, key, name in options.replace)
         if change is not None:
             changes.append(change)
-    declared = set(loaded.stack.services())
-    changes += [_delete(s, "no longer declared") for s in observed.services if s.name not in declared]
+    declared = {service_name(loaded.name, n) for n in loaded.stack.services()}
+    changes += [
+        _delete(s, "no longer declared")
+        for s in observed.services
+        if s.engine_name not in declared and not observed.unrecorded(s.engine_name)
+    ]
+    if options.targets:
+        changes = only_targets(loaded, changes, options.targets)
     return Plan(
         stack=loaded.name,
         changes=tuple(_ordered(changes)),
@@ -55,6 +66,15 @@ def swarm_plan(loaded: LoadedStack, observed: SwarmObserved, key: bytes) -> Plan
     )
 
 
+def _hand_made(loaded: LoadedStack, observed: SwarmObserved, key: bytes) -> list[tuple[str, str]]:
+    """Labelled objects the stack does not declare and no generation of the record lists: told,
+    never deleted nor adopted."""
+    declared = {service_name(loaded.name, n) for n in loaded.stack.services()}
+    declared |= {names.network_name(loaded.name, n) for n in loaded.stack.all_networks()}
+    declared |= set(wanted_files(loaded, key))
+    return [(k, n) for k, n in observed.hand_made if n not in declared]
+
+
 def _address(loaded: LoadedStack, name: str) -> str:
     return f"{'jobs' if name in loaded.stack.jobs else 'containers'}.{name}"
 
@@ -62,7 +82,11 @@ def _address(loaded: LoadedStack, name: str) -> str:
 # ---------------------------------------------------------------- services
 
 
-def _service_change(loaded: LoadedStack, observed: SwarmObserved, name: str, key: bytes) -> Change | None:
+def _service_change(
+    loaded: LoadedStack, observed: SwarmObserved, name: str, key: bytes, force: bool = False
+) -> Change | None:
+    """force (--replace): a rolling update that replaces every task (TaskTemplate.ForceUpdate raised
+    by one, following the service's update settings); a job runs again."""
     stack = loaded.stack
     spec = stack.services()[name]
     kind = "job" if name in stack.jobs else "container"
@@ -74,6 +98,8 @@ def _service_change(loaded: LoadedStack, observed: SwarmObserved, name: str, key
     desired = service_spec(loaded, name, key)
     reasons = list(_reasons(live, desired, observed.images.get(spec.image), observed.key is not None))
     reasons = [_build_reason(r, observed) for r in reasons] if name in loaded.builds else reasons
+    if force:
+        reasons.append(Reason(ReasonKind.FORCED, text="replacement forced with --replace: every task is replaced"))
     if not reasons:
         return Change(address, Kind(kind), name, engine_name, Action.NOOP, current_id=live.id)
     reasons.append(Reason(ReasonKind.FIELD, text=_how(spec, kind, reasons)))
@@ -208,6 +234,8 @@ def _network_changes(loaded: LoadedStack, observed: SwarmObserved) -> Iterator[C
         yield Change(f"networks.{name}", Kind.NETWORK, name, engine_name, Action.CREATE, (Reason(ReasonKind.NEW),))
     for name in sorted(set(live) - wanted):
         n = live[name]
+        if observed.unrecorded(n.engine_name):
+            continue  # made by hand: a warning (see _hand_made)
         reason = Reason(ReasonKind.ORPHAN, text="no longer declared")
         yield Change(f"networks.{name}", Kind.NETWORK, name, n.engine_name, Action.DELETE, (reason,), current_id=n.id)
 
@@ -230,7 +258,7 @@ def _file_changes(loaded: LoadedStack, observed: SwarmObserved, key: bytes) -> I
             yield Change(f"files.{name}", Kind(kind), name, engine_name, Action.CREATE, (Reason(ReasonKind.NEW),))
     wanted = wanted_files(loaded, key)
     for engine_name, f in live.items():
-        if engine_name not in wanted:
+        if engine_name not in wanted and not observed.unrecorded(engine_name):
             reason = Reason(ReasonKind.ORPHAN, text="no service uses it any more")
             yield Change(
                 f"files.{f.name}", Kind(f.kind), f.name, engine_name, Action.DELETE, (reason,), current_id=f.id

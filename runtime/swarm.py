@@ -15,6 +15,7 @@ from typing import Any
 from hostform.declare import names
 from hostform.declare.errors import EngineError
 from hostform.runtime.engine import Engine
+from hostform.runtime.generation import Generation
 
 LABEL_SENT = "io.hostform.sent"  # digest of the fields hostform owns, as sent: a hand update changes them
 LABEL_DIGEST = "io.hostform.content"  # a config's or secret's content digest
@@ -65,6 +66,7 @@ class SwarmService:
     update_message: str
     has_previous: bool = False
     template_digest: str = ""  # of the task template now: tasks running it are up to date
+    force_update: int = 0  # TaskTemplate.ForceUpdate: kept as is by every update, raised by --replace
 
 
 @dataclass(frozen=True)
@@ -99,9 +101,25 @@ class SwarmObserved:
     images: dict[str, str | None]  # declared reference -> reference pinned by digest (None: unresolved)
     image_problems: dict[str, str] = field(default_factory=dict)  # reference -> why it cannot be used
     build_changes: dict[str, str] = field(default_factory=dict)  # "OLD_REF -> NEW_REF": what changed in the context
+    record: Generation | None = None  # the newest generation of the stack's record (runtime.swarm_record)
+
+    def unrecorded(self, engine_name: str) -> bool:
+        """Labelled, yet no kept generation lists it: made by hand with copied labels? Without a
+        record (never applied, or by a hostform that kept none) every labelled object is hostform's."""
+        return self.record is not None and not self.record.knows(engine_name)
+
+    @property
+    def hand_made(self) -> list[tuple[str, str]]:
+        """(kind, engine name) of the services, configs, secrets and networks no generation lists,
+        declared or not (a declared one is the plan's to update; callers leave those out)."""
+        found = [(s.kind, s.engine_name) for s in self.services]
+        found += [(f.kind, f.engine_name) for f in self.files]
+        found += [("network", n.engine_name) for n in self.networks]
+        return [(k, n) for k, n in found if self.unrecorded(n)]
 
     def service(self, name: str) -> SwarmService | None:
-        return next((s for s in self.services if s.name == name), None)
+        """The declared service `name` (`<stack>_<name>`): a copy made by hand with its labels is not it."""
+        return next((s for s in self.services if s.name == name and s.engine_name == f"{self.stack}_{name}"), None)
 
     def tasks_of(self, service_id: str) -> list[SwarmTask]:
         return [t for t in self.tasks if t.service_id == service_id]
@@ -165,14 +183,25 @@ def _observe(engine: Engine, stack: str, label: str, with_tasks: bool, with_node
         tasks = tuple(_task(t) for t in raw_tasks if t.get("ServiceID") in ours)
     nets = engine.call("list networks", engine.api.networks, filters={"label": label})
     networks = tuple(_network(n) for n in nets if n.get("Scope") == "swarm")
-    files = tuple(_files(engine, label))
+    listed: list[dict[str, Any]] = []
+    files = tuple(_files(engine, label, listed))
+    record = _newest_generation(engine, stack, listed)
     key = next(
         (bytes.fromhex(n.labels[names.LABEL_KEY]) for n in networks if names.LABEL_KEY in n.labels),
         None,
     )
     pinned, problems = images()
     found_nodes = nodes(engine) if with_nodes else ()
-    return SwarmObserved(stack, services, tasks, found_nodes, files, networks, key, pinned, problems)
+    return SwarmObserved(stack, services, tasks, found_nodes, files, networks, key, pinned, problems, record=record)
+
+
+def _newest_generation(engine: Engine, stack: str, listed: list[dict[str, Any]]) -> Generation | None:
+    """The record's newest readable generation: its heads came with the config listing, the
+    newest costs one inspect (an unreadable one, one more for the next)."""
+    from hostform.runtime.record import newest
+    from hostform.runtime.swarm_record import ConfigRecordStore, heads_of_configs
+
+    return newest(ConfigRecordStore(engine, stack), heads_of_configs(stack, listed))
 
 
 def nodes(engine: Engine) -> tuple[SwarmNode, ...]:
@@ -223,6 +252,7 @@ def _service(raw: dict[str, Any]) -> SwarmService:
         update_message=status.get("Message", ""),
         has_previous=bool(raw.get("PreviousSpec")),
         template_digest=template_digest(spec.get("TaskTemplate") or {}),
+        force_update=int((spec.get("TaskTemplate") or {}).get("ForceUpdate") or 0),
     )
 
 
@@ -275,12 +305,18 @@ def _network(raw: dict[str, Any]) -> SwarmNetwork:
     )
 
 
-def _files(engine: Engine, label: str) -> list[SwarmFile]:
+def _files(engine: Engine, label: str, records: list[dict[str, Any]] | None = None) -> list[SwarmFile]:
+    """The stack's configs and secrets; the record's generations (configs with the stack's label
+    too) go to `records` when given, the lock nowhere."""
     out = []
     for kind, lister in (("config", engine.api.configs), ("secret", engine.api.secrets)):
         for raw in engine.call(f"list {kind}s", lister, filters={"label": label}):
             spec = raw.get("Spec") or {}
             labels = spec.get("Labels") or {}
+            if labels.get(names.LABEL_KIND) == names.KIND_RECORD:
+                if records is not None:
+                    records.append(raw)
+                continue
             if labels.get(names.LABEL_KIND) == "lock":
                 continue
             out.append(SwarmFile(raw["ID"], spec.get("Name", ""), kind, labels.get(names.LABEL_NAME, "")))

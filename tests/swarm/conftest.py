@@ -106,10 +106,21 @@ class SwarmStack:
         return sorted(names.get(t.get("NodeID", ""), "?") for t in self.tasks(name))
 
     def labelled(self, kind: str) -> list[dict[str, Any]]:
+        """The stack's objects of one kind; the record's generations (configs) are not among them."""
         api = self.bed.api()
         lister = {"service": api.services, "config": api.configs, "secret": api.secrets, "network": api.networks}[kind]
         found: list[dict[str, Any]] = lister(filters={"label": f"io.hostform.stack={self.name}"})
-        return found
+        return [o for o in found if _labels(o).get("io.hostform.kind") != "record"]
+
+    def records(self) -> list[dict[str, Any]]:
+        """The record's generations on the manager, oldest first."""
+        found: list[dict[str, Any]] = self.bed.api().configs(filters={"label": f"io.hostform.record={self.name}"})
+        return sorted(found, key=lambda c: int(_labels(c)["io.hostform.generation"]))
+
+
+def _labels(obj: dict[str, Any]) -> dict[str, str]:
+    labels: dict[str, str] = (obj.get("Spec") or obj).get("Labels") or {}
+    return labels
 
 
 def wait_until(check: Callable[[], Any], seconds: float, what: str) -> Any:
