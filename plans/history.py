@@ -87,7 +87,7 @@ def print_generation(g: Generation) -> None:
     rows += [(r.address, r.kind, r.engine_name, (r.digest or "-")[:16]) for r in g.resources]
     lines += _table(rows)
     if g.adopted:
-        lines.append(f"adopted (last-applied spec kept here): {', '.join(sorted(g.adopted))}")
+        lines.append(f"adopted (no hostform labels; kept here by ID): {', '.join(sorted(g.adopted))}")
     print_lines([((line, ""),) for line in lines])
 
 
