@@ -246,3 +246,33 @@ def test_compose_down_after_adoption_then_apply(project: Project) -> None:
     assert ours <= {c["Id"] for c in project.api.containers()}, "compose down removed hostform's containers"
     assert project.hostform("plan", "hostform.toml", "--detailed-exitcode", check=False).code == 0
     project.hostform("destroy", "hostform.toml", "--auto-approve")
+
+
+def test_a_rename_the_engine_refuses_leaves_the_container_adopted_under_its_old_name(
+    stack: StackFixture, hand_run: list[str]
+) -> None:
+    """hostform's name is held by another container: adopt records the container under its old name and
+    says so (exit 1); once the name is free, apply renames it in place (the same container)."""
+    api: Any = stack.api
+    old = f"{stack.name}-legacy"
+    ident = _run(api, old)
+    holder = _run(api, f"{stack.name}-app")  # not adopted: never touched
+    hand_run.extend([ident, holder])
+    stack.write(
+        f'[containers.app]\nimage = "{BUSYBOX}"\ncommand = ["sleep", "600"]\nstop_signal = "SIGKILL"\nadopt = "{old}"\n'
+    )
+    done = stack.run("adopt", str(stack.file), "--auto-approve")
+    assert done.code == 1 and "adoption incomplete" in done.err and f"{old}: not renamed" in done.err, done.both
+    assert "Traceback" not in done.err
+    assert api.inspect_container(ident)["Name"] == f"/{old}"
+    assert api.inspect_container(holder)["State"]["Running"], "the holder of the name was touched"
+    blocked = stack.run("plan", str(stack.file))
+    assert blocked.code == 1 and f"container '{stack.name}-app' already exists" in blocked.both, blocked.both
+    api.remove_container(holder, force=True)
+    plan = stack.plan()
+    assert f"renamed '{old}' -> '{stack.name}-app' (docker rename: the same container)" in plan.out, plan.out
+    assert f"-/+ container {stack.name}-app" not in plan.out, plan.out
+    stack.apply()
+    now = api.inspect_container(ident)
+    assert now["Name"] == f"/{stack.name}-app" and now["State"]["Running"], "not renamed in place"
+    assert stack.plan().code == 0
