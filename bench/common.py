@@ -62,3 +62,12 @@ def compile_hostform(py: str, env: dict[str, str] | None = None) -> str:
     ).stdout.strip()
     subprocess.run([py, "-m", "compileall", "-q", where], check=True)
     return where
+
+
+def forget_record(stack: str) -> None:
+    """Remove the stack's record (destroy keeps it, the audit trail): a benchmark's stack is gone for good."""
+    import docker
+
+    api = docker.APIClient(version="1.41")
+    for c in api.containers(all=True, filters={"label": f"io.hostform.record={stack}"}):
+        api.remove_container(c["Id"], force=True)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import statistics
@@ -39,9 +40,10 @@ import uuid
 from pathlib import Path
 
 # bench/ is on sys.path when a script runs
-from common import compile_hostform, environment, print_verdicts, timings, version_of
+from common import compile_hostform, environment, forget_record, print_verdicts, timings, version_of
 
 REPO = Path(__file__).resolve().parents[1]
+CPU: list[float] = []  # the CPU seconds of each command run, in order
 RESULTS = REPO / "bench" / "results" / "plan_noop.json"
 
 FLOOR = """
@@ -62,14 +64,6 @@ else:
 api.inspect_image(image)
 assert len(details) == len(ids) > 0
 """
-
-
-def forget_record(stack: str) -> None:
-    import docker
-
-    api = docker.APIClient(version="1.41")
-    for c in api.containers(all=True, filters={"label": f"io.hostform.record={stack}"}):
-        api.remove_container(c["Id"], force=True)
 
 
 def hostform_stack(name: str, image: str, n: int) -> str:
@@ -97,9 +91,13 @@ def compose_file(image: str, n: int) -> str:
 def run(
     cmd: list[str], cwd: Path, ok: tuple[int, ...] = (0,), env: dict[str, str] | None = None, noop: bool = True
 ) -> float:
+    """The command's wall time; its CPU time (user + system, the engine's not included) goes to CPU."""
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env, timeout=900)
     took = time.perf_counter() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.append(cpu_after.ru_utime + cpu_after.ru_stime - cpu_before.ru_utime - cpu_before.ru_stime)
     if proc.returncode not in ok:
         raise SystemExit(f"{' '.join(cmd[:4])}... exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
     for word in ("Creating", "Recreating", "Starting"):
@@ -152,6 +150,8 @@ def main() -> int:
         "compose": ([compose, "-p", project, "-f", str(work / "docker-compose.yml"), "up", "-d"], (0,)),
     }
     times: dict[str, list[float]] = {k: [] for k in commands}
+    cpu: dict[str, list[float]] = {k: [] for k in commands}
+    load_before = os.getloadavg()
     where = compile_hostform(py, env)  # as a user runs it: from bytecode
     try:
         print(f"setting up {args.containers} containers with hostform and with compose ...", file=sys.stderr)
@@ -163,6 +163,7 @@ def main() -> int:
         for i in range(args.runs):
             for name in order[i % len(order) :] + order[: i % len(order)]:
                 times[name].append(run(commands[name][0], work, commands[name][1], env))
+                cpu[name].append(CPU[-1])
             print(
                 f"run {i + 1}/{args.runs}: " + ", ".join(f"{k} {v[-1]:.3f}s" for k, v in times.items()), file=sys.stderr
             )
@@ -186,6 +187,7 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     medians = {k: statistics.median(v) for k, v in times.items()}
+    cpu_medians = {k: statistics.median(v) for k, v in cpu.items()}
     report = {
         "benchmark": "plan_noop",
         "containers": args.containers,
@@ -199,6 +201,11 @@ def main() -> int:
             "hostform/nocache": round(medians["hostform"] / medians["nocache"], 3),
             "hostform/compose": round(medians["hostform"] / medians["compose"], 3),
             "drift/hostform": round(medians["drift"] / medians["hostform"], 3),
+            # CPU time of the command's own process (and its children): far less sensitive than the
+            # wall time to other processes on a shared machine; the engine's work is left out of both
+            "cpu hostform/floor": round(cpu_medians["hostform"] / cpu_medians["floor"], 3),
+            "cpu nocache/floor": round(cpu_medians["nocache"] / cpu_medians["floor"], 3),
+            "cpu hostform/nocache": round(cpu_medians["hostform"] / cpu_medians["nocache"], 3),
         },
         "targets": {
             "hostform/floor <= 1.25": medians["hostform"] / medians["floor"] <= 1.25,
@@ -209,6 +216,9 @@ def main() -> int:
         },
         "setup_seconds": {"hostform apply": round(setup_hostform, 2), "compose up": round(setup_compose, 2)},
         "samples_seconds": {k: [round(x, 4) for x in v] for k, v in times.items()},
+        "cpu_median_seconds": {k: round(v, 4) for k, v in cpu_medians.items()},
+        "cpu_samples_seconds": {k: [round(x, 4) for x in v] for k, v in cpu.items()},
+        "load_average": {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]},
         "environment": environment(
             compose=version_of([compose, "version", "--short"]),
             COMPOSE_PARALLEL_LIMIT=os.environ["COMPOSE_PARALLEL_LIMIT"],
@@ -225,9 +235,11 @@ def main() -> int:
 def print_table(report: dict) -> None:  # type: ignore[type-arg]
     med, lo, hi = report["median_seconds"], report["min_seconds"], report["max_seconds"]
     print(f"\nno-op plan, {report['containers']} containers, {report['runs']} interleaved runs each\n")
-    print(f"{'command':<13}{'median s':>10}{'min s':>10}{'max s':>10}")
+    cpu = report["cpu_median_seconds"]
+    print(f"{'command':<13}{'median s':>10}{'min s':>10}{'max s':>10}{'CPU s':>10}")
     for k in med:
-        print(f"{k:<13}{med[k]:>10.3f}{lo[k]:>10.3f}{hi[k]:>10.3f}")
+        print(f"{k:<13}{med[k]:>10.3f}{lo[k]:>10.3f}{hi[k]:>10.3f}{cpu[k]:>10.3f}")
+    print(f"load average before {report['load_average']['before']}, after {report['load_average']['after']}")
     print_verdicts(report, 20)
 
 

@@ -36,11 +36,18 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 import uuid
 from pathlib import Path
 from typing import Any
 
-from common import compile_hostform, environment, print_verdicts, version_of  # bench/ is on sys.path when a script runs
+from common import (  # bench/ is on sys.path when a script runs
+    compile_hostform,
+    environment,
+    forget_record,
+    print_verdicts,
+    version_of,
+)
 from latency import LatencyProxy
 from plan_noop import compose_file, hostform_stack
 
@@ -102,6 +109,7 @@ class Bench:
         )
         if done.returncode != 0:  # say so: a leftover would skew the next run
             print(f"cleanup: hostform destroy exited {done.returncode}:\n{done.stderr}", file=sys.stderr)
+        forget_record(tomllib.loads(stack_file.read_text())["stack"]["name"])  # destroy keeps the record
 
 
 def ensure_compose() -> str | None:

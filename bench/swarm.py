@@ -110,6 +110,19 @@ def wait_gone(env: dict[str, str], label: str) -> None:
         time.sleep(0.5)
 
 
+def forget(env: dict[str, str], stack: str) -> None:
+    """Remove the stack's record (destroy keeps it: configs hostform.record.<stack>.<N>)."""
+    listed = subprocess.run(
+        ["docker", "config", "ls", "-q", "--filter", f"label=io.hostform.record={stack}"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    ids = listed.stdout.split()
+    if ids:
+        subprocess.run(["docker", "config", "rm", *ids], capture_output=True, env=env)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--services", type=int, default=50)
@@ -122,6 +135,7 @@ def main() -> int:
     env = {**os.environ, "DOCKER_HOST": manager}
     folder = Path(tempfile.mkdtemp(prefix="hostform-bench-swarm-"))
     noop = f"hfb{uuid.uuid4().hex[:6]}"
+    small_suffix = uuid.uuid4().hex[:6]
     samples: dict[str, list[float]] = {
         "hostform plan": [],
         "floor": [],
@@ -144,7 +158,7 @@ def main() -> int:
                 if r:  # the first round warms the caches
                     samples[name].append(took)
         hostform("destroy", str(big), "--auto-approve", env=env)
-        small_name = f"hfa{uuid.uuid4().hex[:6]}"
+        small_name = f"hfa{small_suffix}"
         small = stack_file(folder, small_name, args.apply_services)
         compose = compose_file(folder, args.apply_services)
         project = f"cmp{uuid.uuid4().hex[:6]}"
@@ -167,6 +181,8 @@ def main() -> int:
                     wait_gone(env, f"com.docker.stack.namespace={project}")
     finally:
         hostform("destroy", str(folder / f"{noop}.toml"), "--auto-approve", env=env)
+        for stack in (noop, f"hfa{small_suffix}"):
+            forget(env, stack)
     medians = {k: statistics.median(v) for k, v in samples.items() if v}
     report = {
         "environment": environment(services=str(args.services), apply_services=str(args.apply_services)),

@@ -148,8 +148,9 @@ def remove_swarm_stack(bed: SwarmBed, name: str) -> None:
             if not left:
                 break
             time.sleep(0.5)
-    for c in api.configs(filters={"name": f"{name}--hostform-lock"}):
-        api.remove_config(c["ID"])
+    for c in api.configs(filters={"name": f"hostform.lock.{name}"}):
+        if c["Spec"]["Name"] == f"hostform.lock.{name}":  # the filter matches a prefix too
+            api.remove_config(c["ID"])
     for n in api.networks(filters=label):
         with contextlib.suppress(Exception):
             api.remove_network(n["Id"])

@@ -74,6 +74,12 @@ def test_a_service_removed_by_hand_is_missing_after_an_edit_and_from_a_fresh_clo
     stack.write(body("a", extra=f"\n[containers.new]{SLEEPER}"))
     code, entries = drift(stack)
     assert code == 2 and set(entries) == {("containers.lone", "missing"), ("containers.new", "pending")}
+    fixed = stack.run("drift", str(stack.file), "--fix", "--auto-approve")  # recreates `lone` only
+    assert fixed.code == 0, fixed.both
+    newest = history(stack)["generations"][0]
+    assert (newest["generation"], newest["operation"], newest["done"]["add"]) == (2, "drift --fix", 1)
+    shown = [r["address"] for r in history(stack, "--show", "2")["resources"]]
+    assert shown == ["containers.app", "containers.lone", "networks.default"]  # `new` is still pending
 
 
 def test_history_after_three_applies_and_a_destroy(swarm_stack: SwarmStack) -> None:
