@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 from hostform.declare import names
 from hostform.declare.canonical import service_spec
@@ -172,7 +172,7 @@ def _network_changes(
         if live is None:
             yield Change(address, Kind.NETWORK, name, engine_name, Action.CREATE, (Reason(ReasonKind.NEW),))
             continue
-        reasons = tuple(_network_reasons(spec, live))
+        reasons = tuple(network_reasons(spec, live))
         action = Action.REPLACE if reasons else Action.NOOP
         # a network cannot be made beside the old one under its name: removed, then made again
         order = ReplaceOrder.STOP_FIRST
@@ -183,7 +183,29 @@ def _network_changes(
             yield _delete_network(live, "no longer declared")
 
 
-def _network_reasons(spec: NetworkSpec, live: ObservedNetwork) -> Iterable[Reason]:
+class LiveNetwork(Protocol):
+    """What a live network's settings are read from: one host's or Swarm's record."""
+
+    @property
+    def driver(self) -> str: ...
+    @property
+    def internal(self) -> bool: ...
+    @property
+    def attachable(self) -> bool: ...
+    @property
+    def subnet(self) -> str | None: ...
+    @property
+    def gateway(self) -> str | None: ...
+    @property
+    def labels(self) -> dict[str, str]: ...
+    @property
+    def options(self) -> dict[str, str]: ...
+    @property
+    def adopted(self) -> bool: ...
+
+
+def network_reasons(spec: NetworkSpec, live: LiveNetwork) -> Iterable[Reason]:
+    """The declared settings a live network differs in (each needs a new network)."""
     for path, want, have in (
         ("driver", spec.driver, live.driver),
         ("internal", spec.internal, live.internal),

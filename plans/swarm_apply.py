@@ -73,6 +73,7 @@ class SwarmApplier:
         self.stop = threading.Event()
         self.abort = threading.Event()
         self._lock = threading.Lock()
+        self._removed_jobs: set[str] = set()  # removed to replace a network they joined: made anew
 
     def run(self) -> ApplyReport:
         changes = self.plan.actionable
@@ -160,27 +161,50 @@ class SwarmApplier:
 
     def _create_object(self, change: Change) -> None:
         stack = self.loaded.name
-        if change.kind == "network":
-            labels = names.owner_labels(stack, change.name, "network")
-            spec = self.loaded.stack.networks.get(change.name)
-            if spec is not None:
-                labels = {**spec.labels, **labels}
-            if change.name == names.DEFAULT_NETWORK and self.plan.key:
-                labels[names.LABEL_KEY] = self.plan.key.hex()  # the stack's secret-hashing key
-            options = {}
-            if spec is not None:
-                options = {"internal": spec.internal, "options": spec.options or None}
-                if spec.subnet:
-                    import docker.types
+        if change.kind == "network" and change.action is Action.REPLACE:
+            self._replace_network(change)
+        elif change.kind == "network":
+            self._create_network(change)
+        else:
+            resolved = self.loaded.files[change.name]
+            labels = file_labels(stack, resolved, self.plan.key)
+            assert file_engine_name(stack, resolved, self.plan.key) == change.engine_name
+            swarm.create_file(self.engine, change.kind, change.engine_name, resolved.data, labels)
 
-                    pool = docker.types.IPAMPool(subnet=spec.subnet, gateway=spec.gateway)
-                    options["ipam"] = docker.types.IPAMConfig(pool_configs=[pool])
-            swarm.create_network(self.engine, change.engine_name, labels, **options)
-            return
-        resolved = self.loaded.files[change.name]
-        labels = file_labels(stack, resolved, self.plan.key)
-        assert file_engine_name(stack, resolved, self.plan.key) == change.engine_name
-        swarm.create_file(self.engine, change.kind, change.engine_name, resolved.data, labels)
+    def _replace_network(self, change: Change) -> None:
+        """A network cannot be updated: its services are detached (a rolling update each; a job,
+        which an update would run again, is removed and made anew), it is removed and made again;
+        the services join the new one in their own update, later in the apply."""
+        assert change.current_id is not None
+        declared = self.loaded.stack.services()
+        for svc in swarm.services_on(self.engine, self.loaded.name, change.current_id):
+            if svc.kind == "job":
+                swarm.remove_service(self.engine, svc.id)
+                self._removed_jobs.add(svc.name)
+                continue
+            swarm.detach_network(self.engine, svc.id, change.current_id)
+            if svc.name in declared:
+                self._converge(svc.id, svc.name, Budget.of(self.loaded, svc.name), True)
+        _while_in_use(lambda: swarm.remove_network(self.engine, str(change.current_id)), 120)
+        self._create_network(change)
+
+    def _create_network(self, change: Change) -> None:
+        stack = self.loaded.name
+        labels = names.owner_labels(stack, change.name, "network")
+        spec = self.loaded.stack.networks.get(change.name)
+        if spec is not None:
+            labels = {**spec.labels, **labels}
+        if change.name == names.DEFAULT_NETWORK and self.plan.key:
+            labels[names.LABEL_KEY] = self.plan.key.hex()  # the stack's secret-hashing key
+        options = {}
+        if spec is not None:
+            options = {"internal": spec.internal, "options": spec.options or None}
+            if spec.subnet:
+                import docker.types
+
+                pool = docker.types.IPAMPool(subnet=spec.subnet, gateway=spec.gateway)
+                options["ipam"] = docker.types.IPAMConfig(pool_configs=[pool])
+        swarm.create_network(self.engine, change.engine_name, labels, **options)
 
     def _delete(self, change: Change) -> None:
         assert change.current_id is not None
@@ -189,15 +213,8 @@ class SwarmApplier:
         elif change.kind == "network":
             swarm.remove_network(self.engine, change.current_id)
         else:
-            deadline = time.monotonic() + 30
-            while True:  # in use until the tasks of a service removed a moment ago are gone
-                try:
-                    swarm.remove_file(self.engine, change.kind, change.current_id)
-                    return
-                except HostformError as exc:
-                    if "in use" not in str(exc) or time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.5)
+            ident = change.current_id
+            _while_in_use(lambda: swarm.remove_file(self.engine, change.kind, ident), 30)
 
     # ------------------------------------------------------------ services
 
@@ -210,13 +227,16 @@ class SwarmApplier:
             ident = swarm.create_service(self.engine, body)
         else:
             live = swarm.inspect_service(self.engine, change.engine_name)
-            if live is None:
+            if live is None and name in self._removed_jobs:  # removed with the network it joined
+                ident = swarm.create_service(self.engine, body)
+            elif live is None:
                 raise ApplyError(f"service {change.engine_name} is gone: plan again")
-            ident = live.id
-            template_changed = _template_changed(change)
-            forced = any(r.kind is ReasonKind.FORCED for r in change.reasons)  # --replace: every task anew
-            body["TaskTemplate"]["ForceUpdate"] = live.force_update + (1 if forced else 0)  # 0 would roll too
-            swarm.update_service(self.engine, live.id, live.version, body)
+            else:
+                ident = live.id
+                template_changed = _template_changed(change)
+                forced = any(r.kind is ReasonKind.FORCED for r in change.reasons)  # --replace: every task anew
+                body["TaskTemplate"]["ForceUpdate"] = live.force_update + (1 if forced else 0)  # 0 would roll too
+                swarm.update_service(self.engine, live.id, live.version, body)
         self._converge(ident, name, Budget.of(self.loaded, name), template_changed)
 
     def _image(self, name: str) -> str:
@@ -249,6 +269,20 @@ class SwarmApplier:
             if time.monotonic() > deadline:
                 raise ApplyError(f"not converged after {budget.seconds:.0f}s: {_progress(svc, tasks)}")
             time.sleep(POLL)
+
+
+def _while_in_use(remove: Callable[[], None], seconds: float) -> None:
+    """Retried while Swarm says the object is in use: the tasks of a service removed or updated a
+    moment ago still hold it until they are shut down."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            remove()
+            return
+        except HostformError as exc:
+            if "in use" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def _template_changed(change: Change) -> bool:

@@ -6,6 +6,8 @@ It reads facts and emits changes; it never touches the cluster.
 - the spec Swarm holds vs the digest of what hostform sent: a `docker service update` by hand.
   Swarm fills defaults into the spec it returns; only the fields hostform sets are compared;
 - the tag's registry digest vs the digest the service runs: a moved tag is an update;
+- a network's declared settings vs the live network's: a replacement (networks cannot be
+  updated), its services detached first and joined to the new one after;
 - configs and secrets are content-addressed: a changed file is a new object (and an update of
   its users), the old one is deleted once nothing uses it.
 """
@@ -20,8 +22,8 @@ from hostform.declare.canonical import service_spec
 from hostform.declare.load import LoadedStack
 from hostform.declare.names import Address, Kind
 from hostform.declare.schema import ContainerSpec
-from hostform.plans.diff import PlanOptions, hand_made_warning, only_targets
-from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind
+from hostform.plans.diff import PlanOptions, hand_made_warning, network_reasons, only_targets
+from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind, ReplaceOrder
 from hostform.runtime.swarm import SwarmNode, SwarmObserved, SwarmService
 from hostform.runtime.swarm_spec import file_engine_name, file_kind, service_name
 
@@ -36,14 +38,16 @@ def swarm_plan(loaded: LoadedStack, observed: SwarmObserved, key: bytes, options
     conflicts: list[str] = []
     warnings: list[str] = list(_volume_warnings(loaded))
     warnings += [hand_made_warning(loaded.name, k, n) for k, n in _hand_made(loaded, observed, key)]
-    changes = [*_network_changes(loaded, observed), *_file_changes(loaded, observed, key), *_builds(loaded, observed)]
+    networks = list(_network_changes(loaded, observed))
+    replaced = {c.current_id: c.name for c in networks if c.action is Action.REPLACE and c.current_id}
+    changes = [*networks, *_file_changes(loaded, observed, key), *_builds(loaded, observed)]
     for name in sorted(loaded.stack.services()):
         spec = loaded.stack.services()[name]
         problem = observed.image_problems.get(spec.image)
         if problem and name not in loaded.builds:  # a built image not in its registry yet: built and pushed
             conflicts.append(f"{_address(loaded, name)}: {problem}")
         conflicts.extend(f"{_address(loaded, name)}: {p}" for p in scheduling_problems(spec, observed.nodes))
-        change = _service_change(loaded, observed, name, key, name in options.replace)
+        change = _service_change(loaded, observed, name, key, replaced, name in options.replace)
         if change is not None:
             changes.append(change)
     declared = {service_name(loaded.name, n) for n in loaded.stack.services()}
@@ -83,10 +87,16 @@ def _address(loaded: LoadedStack, name: str) -> str:
 
 
 def _service_change(
-    loaded: LoadedStack, observed: SwarmObserved, name: str, key: bytes, force: bool = False
+    loaded: LoadedStack,
+    observed: SwarmObserved,
+    name: str,
+    key: bytes,
+    replaced: dict[str, str],
+    force: bool = False,
 ) -> Change | None:
-    """force (--replace): a rolling update that replaces every task (TaskTemplate.ForceUpdate raised
-    by one, following the service's update settings); a job runs again."""
+    """replaced: networks being replaced, by ID. force (--replace): a rolling update that replaces
+    every task (TaskTemplate.ForceUpdate raised by one, following the service's update settings);
+    a job runs again."""
     stack = loaded.stack
     spec = stack.services()[name]
     kind = "job" if name in stack.jobs else "container"
@@ -98,6 +108,10 @@ def _service_change(
     desired = service_spec(loaded, name, key)
     reasons = list(_reasons(live, desired, observed.images.get(spec.image), observed.key is not None))
     reasons = [_build_reason(r, observed) for r in reasons] if name in loaded.builds else reasons
+    moved = "is replaced: detached first, then joins the new one"
+    reasons += [
+        Reason(ReasonKind.DEPENDENCY, text=f"network {replaced[n]!r} {moved}") for n in live.networks if n in replaced
+    ]
     if force:
         reasons.append(Reason(ReasonKind.FORCED, text="replacement forced with --replace: every task is replaced"))
     if not reasons:
@@ -226,13 +240,33 @@ def _build_reason(reason: Reason, observed: SwarmObserved) -> Reason:
 
 
 def _network_changes(loaded: LoadedStack, observed: SwarmObserved) -> Iterator[Change]:
+    """Networks cannot be updated: a declared setting that differs from the live network's
+    (driver options, internal, labels, subnet and gateway) replaces it, and its services are
+    detached first, as containers are on one host."""
     stack = loaded.stack
-    wanted = {k for k, n in stack.networks.items() if not n.external} | {names.DEFAULT_NETWORK}
+    wanted = {k: n for k, n in stack.all_networks().items() if not n.external}
     live = {n.name: n for n in observed.networks}
-    for name in sorted(wanted - set(live)):
+    for name in sorted(wanted):
         engine_name = names.network_name(stack.name, name)
-        yield Change(f"networks.{name}", Kind.NETWORK, name, engine_name, Action.CREATE, (Reason(ReasonKind.NEW),))
-    for name in sorted(set(live) - wanted):
+        have = live.get(name)
+        if have is None:
+            yield Change(f"networks.{name}", Kind.NETWORK, name, engine_name, Action.CREATE, (Reason(ReasonKind.NEW),))
+            continue
+        # every network on Swarm is an attachable overlay: those two are not the user's to differ
+        declared = wanted[name].model_copy(update={"driver": "overlay", "attachable": True})
+        reasons = tuple(network_reasons(declared, have))
+        if reasons:
+            yield Change(
+                f"networks.{name}",
+                Kind.NETWORK,
+                name,
+                engine_name,
+                Action.REPLACE,
+                reasons,
+                current_id=have.id,
+                order=ReplaceOrder.STOP_FIRST,
+            )
+    for name in sorted(set(live) - set(wanted)):
         n = live[name]
         if observed.unrecorded(n.engine_name):
             continue  # made by hand: a warning (see _hand_made)

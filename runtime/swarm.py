@@ -66,6 +66,7 @@ class SwarmService:
     update_message: str
     has_previous: bool = False
     template_digest: str = ""  # of the task template now: tasks running it are up to date
+    networks: tuple[str, ...] = ()  # IDs of the networks its tasks join (the spec's targets, as Swarm keeps them)
     force_update: int = 0  # TaskTemplate.ForceUpdate: kept as is by every update, raised by --replace
 
 
@@ -81,12 +82,19 @@ class SwarmFile:
 
 @dataclass(frozen=True)
 class SwarmNetwork:
+    """An overlay network of the stack; the fields plans/diff.py compares with a NetworkSpec."""
+
     id: str
     engine_name: str
     name: str
     driver: str
     attachable: bool
     labels: dict[str, str] = field(default_factory=dict)
+    internal: bool = False
+    subnet: str | None = None  # of the first IPAM pool
+    gateway: str | None = None
+    options: dict[str, str] = field(default_factory=dict)  # driver options
+    adopted: bool = False  # `hostform adopt` is for one host: a Swarm network is always made by hostform
 
 
 @dataclass(frozen=True)
@@ -252,8 +260,14 @@ def _service(raw: dict[str, Any]) -> SwarmService:
         update_message=status.get("Message", ""),
         has_previous=bool(raw.get("PreviousSpec")),
         template_digest=template_digest(spec.get("TaskTemplate") or {}),
+        networks=tuple(str(n.get("Target", "")) for n in _attachments(spec)),
         force_update=int((spec.get("TaskTemplate") or {}).get("ForceUpdate") or 0),
     )
+
+
+def _attachments(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """A service spec's network attachments (the task template's; old clients set the top-level list)."""
+    return list((spec.get("TaskTemplate") or {}).get("Networks") or spec.get("Networks") or [])
 
 
 def engine_time(text: str) -> float:
@@ -295,6 +309,7 @@ def template_digest(task_spec: dict[str, Any]) -> str:
 
 def _network(raw: dict[str, Any]) -> SwarmNetwork:
     labels = raw.get("Labels") or {}
+    pools = (raw.get("IPAM") or {}).get("Config") or [{}]
     return SwarmNetwork(
         id=raw["Id"],
         engine_name=raw["Name"],
@@ -302,6 +317,10 @@ def _network(raw: dict[str, Any]) -> SwarmNetwork:
         driver=raw.get("Driver", ""),
         attachable=bool(raw.get("Attachable")),
         labels=labels,
+        internal=bool(raw.get("Internal")),
+        subnet=pools[0].get("Subnet") or None,
+        gateway=pools[0].get("Gateway") or None,
+        options=dict(raw.get("Options") or {}),
     )
 
 
@@ -441,6 +460,22 @@ def inspect_service(engine: Engine, ident: str) -> SwarmService | None:
 def service_tasks(engine: Engine, service_id: str) -> list[SwarmTask]:
     raw = engine.call("list tasks", engine.api.tasks, filters={"service": service_id})
     return [_task(t) for t in raw]
+
+
+def services_on(engine: Engine, stack: str, network_id: str) -> list[SwarmService]:
+    """The stack's services whose tasks join the network."""
+    raw = engine.call("list services", engine.api.services, filters={"label": f"{names.LABEL_STACK}={stack}"})
+    return [s for s in (_service(r) for r in raw) if network_id in s.networks]
+
+
+def detach_network(engine: Engine, service_id: str, network_id: str) -> None:
+    """The service's live spec without the network (a rolling update), so the network can go."""
+    raw = engine.call(f"inspect service {service_id}", engine.api.inspect_service, service_id)
+    spec = raw["Spec"]
+    task = spec.setdefault("TaskTemplate", {})
+    task["Networks"] = [n for n in _attachments(spec) if n.get("Target") != network_id]
+    spec.pop("Networks", None)
+    update_service(engine, service_id, int(raw["Version"]["Index"]), spec)
 
 
 def remove_service(engine: Engine, ident: str) -> None:

@@ -101,3 +101,33 @@ def test_a_failed_build_touches_nothing_on_the_swarm(swarm_stack: SwarmStack) ->
     applied = swarm_stack.apply(check=False)
     assert applied.code == 1 and "missing.txt" in applied.both, applied.both
     assert not swarm_stack.labelled("service") and not swarm_stack.labelled("network")
+
+
+def test_a_changed_network_setting_replaces_the_overlay_and_its_services_join_the_new_one(
+    swarm_stack: SwarmStack,
+) -> None:
+    body = (
+        '[networks.back]\nlabels = { tier = "TIER" }\nINTERNAL\n'
+        f'[containers.w]\nimage = "{BUSYBOX}"\ncommand = ["sleep", "100000"]\n{QUICK}replicas = 2\n'
+        'networks = ["back"]\n'
+        f'[jobs.j]\nimage = "{BUSYBOX}"\ncommand = ["true"]\nnetworks = ["back"]\n'
+    )
+    swarm_stack.write(body.replace("TIER", "a").replace("INTERNAL", ""))
+    swarm_stack.apply()
+    (old,) = [n for n in swarm_stack.labelled("network") if n["Name"] == f"{swarm_stack.name}_back"]
+    assert swarm_stack.plan().code == 0  # what Swarm fills in (vxlan ids, IPAM) is no change
+
+    swarm_stack.write(body.replace("TIER", "b").replace("INTERNAL", "internal = true"))
+    plan = swarm_stack.plan()
+    assert plan.code == 2, plan.both
+    assert "networks.back" in plan.out and "labels" in plan.out and "internal" in plan.out, plan.out
+    assert "network 'back' is replaced" in plan.out, plan.out
+    swarm_stack.apply()
+    (new,) = [n for n in swarm_stack.labelled("network") if n["Name"] == f"{swarm_stack.name}_back"]
+    assert new["Id"] != old["Id"] and new["Internal"] and new["Labels"]["tier"] == "b"
+    targets = [n["Target"] for n in swarm_stack.service("w")["Spec"]["TaskTemplate"]["Networks"]]
+    assert targets == [new["Id"]]
+    job = swarm_stack.service("j")["Spec"]["TaskTemplate"]["Networks"]  # removed with the old one, made anew
+    assert [n["Target"] for n in job] == [new["Id"]]
+    assert len(swarm_stack.tasks("w")) == 2
+    assert swarm_stack.plan().code == 0
