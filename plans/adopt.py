@@ -292,11 +292,31 @@ def print_adoption(adoption: Adoption, stack: str) -> None:
 # ---------------------------------------------------------------- doing it
 
 
-def perform(engine: Engine, adoption: Adoption) -> None:
-    """Rename each adopted container to hostform's name (the same container: its ID is kept)."""
+def perform(engine: Engine, adoption: Adoption) -> tuple[Adoption, list[str]]:
+    """Rename each adopted container to hostform's name (the same container: its ID is kept). A rename
+    the engine refuses (a container restarting in a loop, say) leaves that container adopted under
+    its old name, and said so: the plan then renames it in place. Returns the adoption as it is now."""
+    failed: dict[str, str] = {}
     for f in adoption.containers:
         if f.old_name != f.container.engine_name:
-            engine.rename(f.container.id, f.container.engine_name)
+            try:
+                engine.rename(f.container.id, f.container.engine_name)
+            except HostformError as exc:
+                failed[f.container.id] = " ".join(exc.lines())
+    if not failed:
+        return adoption, []
+    kept = {f.container.id: f.old_name for f in adoption.containers if f.container.id in failed}
+    preview = replace(
+        adoption.preview,
+        containers=tuple(replace(c, engine_name=kept.get(c.id, c.engine_name)) for c in adoption.preview.containers),
+    )
+    problems = [
+        f"{f.old_name}: not renamed to {f.container.engine_name} ({failed[f.container.id]}); adopted under its "
+        "old name, `hostform apply` renames it in place"
+        for f in adoption.containers
+        if f.container.id in failed
+    ]
+    return replace(adoption, preview=preview), problems
 
 
 __all__ = ["Adoption", "Found", "adoption_lines", "find_adoption", "perform", "print_adoption", "refuse_swarm"]

@@ -534,10 +534,12 @@ def cmd_adopt(o: AdoptCommand) -> int:
             return Exit.ERROR
         from hostform.plans.recording import write_adoption
 
-        adopt.perform(engine, adoption)
+        adoption, problems = adopt.perform(engine, adoption)
         entries = adoption.entries()
         write_adoption(engine, loaded, adoption.plan, adoption.preview, entries, adoption.key)
         print(f"Adopted {len(entries)} objects into stack {loaded.name!r}; `hostform plan` shows what apply would do.")
+    if problems:
+        raise HostformError("adoption incomplete:\n  " + "\n  ".join(problems))
     return Exit.OK
 
 

@@ -203,7 +203,7 @@ def _resources(
 
     out = []
     for c in after.containers:
-        if names.is_temporary(c.engine_name) or not kept(c.engine_name, c.engine_name in wanted):
+        if names.is_temporary(c.engine_name) or not (c.adopted or kept(c.engine_name, c.engine_name in wanted)):
             continue
         spec = services.get(c.name)
         many = (spec.replicas if spec else 1) > 1 or (spec is None and c.replica != 1)

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 
 from hostform.declare import names
 from hostform.declare.errors import ApplyError, HostformError
 from hostform.declare.load import LoadedStack
+from hostform.declare.schema import Healthcheck
 from hostform.plans.apply import ApplyReport, Event
 from hostform.plans.model import Action, Change, Plan, ReasonKind
 from hostform.runtime import swarm
@@ -263,12 +264,42 @@ class SwarmApplier:
             if stuck and pending_since is not None and time.monotonic() - pending_since > PENDING_GRACE:
                 raise ApplyError(f"tasks cannot be scheduled: {stuck}")
             if isinstance(verdict, str):
-                raise ApplyError(verdict)
+                raise ApplyError(verdict + self._health_hint(name, tasks))
             if self.abort.is_set():
                 raise ApplyError("interrupted while waiting for the service to converge")
             if time.monotonic() > deadline:
                 raise ApplyError(f"not converged after {budget.seconds:.0f}s: {_progress(svc, tasks)}")
             time.sleep(POLL)
+
+    def _health_hint(self, name: str, tasks: list[SwarmTask]) -> str:
+        """Where the failing healthcheck's output is: Swarm's task status carries only the error
+        ("unhealthy container"); the health log stays with the container, on its node."""
+        unhealthy = _last_failed(t for t in tasks if "unhealthy" in t.error)
+        if unhealthy is None:
+            return ""
+        nodes = {n.id: n.hostname for n in swarm.nodes(self.engine)}
+        return health_hint(self.loaded.stack.services()[name].healthcheck, unhealthy, nodes.get(unhealthy.node_id, ""))
+
+
+def health_hint(healthcheck: Healthcheck | None, task: SwarmTask, node: str) -> str:
+    test = ""
+    if healthcheck is not None and healthcheck.test:
+        kind, *rest = healthcheck.test
+        test = " " + repr(" ".join(rest) if kind in ("CMD-SHELL", "CMD") else " ".join(healthcheck.test))
+    where = f" on node {node}" if node else ""
+    look = (
+        f" (docker inspect --format '{{{{json .State.Health.Log}}}}' {task.container_id[:12]})"
+        if task.container_id
+        else ""
+    )
+    return f"; healthcheck{test} failing; Swarm keeps no health output: it stays with the container{where}{look}"
+
+
+def _last_failed(tasks: Iterable[SwarmTask]) -> SwarmTask | None:
+    failed = sorted(
+        (t for t in tasks if t.error and t.state in ("failed", "rejected", "shutdown")), key=lambda t: t.updated
+    )
+    return failed[-1] if failed else None
 
 
 def _while_in_use(remove: Callable[[], None], seconds: float) -> None:
@@ -330,10 +361,8 @@ def _unschedulable(tasks: list[SwarmTask]) -> str:
 
 
 def _task_error(tasks: list[SwarmTask]) -> str:
-    failed = sorted(
-        (t for t in tasks if t.error and t.state in ("failed", "rejected", "shutdown")), key=lambda t: t.updated
-    )
-    return f"; task error: {failed[-1].error}" if failed else ""
+    failed = _last_failed(tasks)
+    return f"; task error: {failed.error}" if failed else ""
 
 
 def _progress(svc: SwarmService, tasks: list[SwarmTask]) -> str:

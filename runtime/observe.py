@@ -126,10 +126,11 @@ def observe(
             key = bytes.fromhex(raw_key) if raw_key else None
     record: Generation | None = None
     read_record = False
-    if key is None and heads:  # an adopted default network carries no key: the record keeps it
-        record, read_record = newest(store, heads), True
-        key = bytes.fromhex(record.key) if record is not None and record.key else None
     targets = file_targets or {}
+    hashed = any(targets.get((c.get("Labels") or {}).get(names.LABEL_NAME, "")) for c in mine)
+    if key is None and heads and hashed:  # an adopted default network carries no key: the record keeps it
+        record, read_record = newest(store, heads), True  # read first: the live files are digested under it
+        key = bytes.fromhex(record.key) if record is not None and record.key else None
 
     def detail(c: dict[str, Any]) -> tuple[dict[str, Any] | None, tuple[tuple[str, str | None], ...]]:
         info = engine.inspect_container(c["Id"]) if inspect else None

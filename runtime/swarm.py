@@ -46,6 +46,7 @@ class SwarmTask:
     updated: str  # the status timestamp, as the engine gives it (ISO 8601)
     created: float = 0.0  # unix seconds, on the manager's clock
     spec_digest: str = ""  # the task's spec: equal to its service's template_digest when it runs the current spec
+    container_id: str = ""  # on the task's node (its engine alone can inspect it: health output, logs)
 
 
 @dataclass(frozen=True)
@@ -307,6 +308,7 @@ def _task(raw: dict[str, Any]) -> SwarmTask:
         updated=status.get("Timestamp", ""),
         created=engine_time(raw.get("CreatedAt", "")),
         spec_digest=template_digest(raw.get("Spec") or {}),
+        container_id=str((status.get("ContainerStatus") or {}).get("ContainerID") or ""),
     )
 
 

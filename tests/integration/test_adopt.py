@@ -7,6 +7,7 @@ unlabelled container nobody adopted is never touched.
 from __future__ import annotations
 
 import contextlib
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ import docker.errors
 import pytest
 
 from tests.integration.conftest import BUSYBOX, StackFixture, run_cli
-from tests.integration.test_compose_import import Project, _exec, _wait_settled
+from tests.integration.test_compose_import import Project, _exec, _wait_settled, ensure_compose
 from tests.integration.test_compose_import import project as project  # noqa: F401 (the corpus's fixture, used here)
 
 
@@ -217,3 +218,61 @@ def test_adopt_refuses_a_swarm_stack(tmp_path: Path) -> None:
     assert done.code == 1
     assert 'target = "swarm"' in done.err and "hostform adopt" in done.err, done.err
     assert "Traceback" not in done.err
+
+
+@pytest.mark.parametrize("project", ["webapp"], indirect=True)
+def test_compose_down_after_adoption_then_apply(project: Project) -> None:
+    """What docs/migrating.md says: `docker-compose down` still finds adopted containers by their
+    Compose labels and removes them (volumes stay); drift calls them missing; apply recreates them
+    with hostform's labels on the same data; a later `down` finds none of them."""
+    project.compose("up", "-d")
+    _wait_settled(project.api, "com.docker.compose.project", project)
+    db = _compose_ids(project)["db_1"]
+    _exec(project.api, db, "echo kept > /var/lib/postgresql/data/marker")
+    project.import_()
+    project.hostform("adopt", "hostform.toml", "--auto-approve")
+    project.compose("down")
+    assert not _compose_ids(project), "compose down left adopted containers"
+    drift = project.hostform("drift", "hostform.toml", check=False)
+    assert drift.code == 2 and "missing" in drift.out, drift.both
+    project.hostform("apply", "hostform.toml", "--auto-approve")
+    assert _exec(project.api, f"{project.name}-db", "cat /var/lib/postgresql/data/marker") == "kept\n"
+    again = project.hostform("plan", "hostform.toml", "--detailed-exitcode", check=False)
+    assert again.code == 0, again.both
+    ours = {c["Id"] for c in project.api.containers(filters={"label": f"io.hostform.stack={project.name}"})}
+    subprocess.run(  # fails on the network hostform's containers use: not checked
+        [ensure_compose(), "-p", project.name, "down"], cwd=project.dir, capture_output=True, check=False
+    )
+    assert ours <= {c["Id"] for c in project.api.containers()}, "compose down removed hostform's containers"
+    assert project.hostform("plan", "hostform.toml", "--detailed-exitcode", check=False).code == 0
+    project.hostform("destroy", "hostform.toml", "--auto-approve")
+
+
+def test_a_rename_the_engine_refuses_leaves_the_container_adopted_under_its_old_name(
+    stack: StackFixture, hand_run: list[str]
+) -> None:
+    """hostform's name is held by another container: adopt records the container under its old name and
+    says so (exit 1); once the name is free, apply renames it in place (the same container)."""
+    api: Any = stack.api
+    old = f"{stack.name}-legacy"
+    ident = _run(api, old)
+    holder = _run(api, f"{stack.name}-app")  # not adopted: never touched
+    hand_run.extend([ident, holder])
+    stack.write(
+        f'[containers.app]\nimage = "{BUSYBOX}"\ncommand = ["sleep", "600"]\nstop_signal = "SIGKILL"\nadopt = "{old}"\n'
+    )
+    done = stack.run("adopt", str(stack.file), "--auto-approve")
+    assert done.code == 1 and "adoption incomplete" in done.err and f"{old}: not renamed" in done.err, done.both
+    assert "Traceback" not in done.err
+    assert api.inspect_container(ident)["Name"] == f"/{old}"
+    assert api.inspect_container(holder)["State"]["Running"], "the holder of the name was touched"
+    blocked = stack.run("plan", str(stack.file))
+    assert blocked.code == 1 and f"container '{stack.name}-app' already exists" in blocked.both, blocked.both
+    api.remove_container(holder, force=True)
+    plan = stack.plan()
+    assert f"renamed '{old}' -> '{stack.name}-app' (docker rename: the same container)" in plan.out, plan.out
+    assert f"-/+ container {stack.name}-app" not in plan.out, plan.out
+    stack.apply()
+    now = api.inspect_container(ident)
+    assert now["Name"] == f"/{stack.name}-app" and now["State"]["Running"], "not renamed in place"
+    assert stack.plan().code == 0

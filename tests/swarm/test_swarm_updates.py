@@ -3,6 +3,8 @@ and a rolling update Swarm rolls back while the old version keeps serving."""
 
 from __future__ import annotations
 
+import re
+
 from tests.swarm.conftest import BUSYBOX, BUSYBOX2, GET, SwarmStack, wait_until
 
 POLL = f'while true; do {GET} web 80 | grep -q "200 OK" && echo OK || echo FAIL; sleep 0.2; done'
@@ -127,6 +129,13 @@ placement = {{{{ constraints = ["node.hostname == s1"] }}}}
     assert result.code == 1, result.both
     assert "containers.web: Swarm rolled the update back" in result.err
     assert "task error:" in result.err
+    # Swarm's task status holds no health output: the message says where it is, and it is there
+    hint = re.search(
+        r"healthcheck 'test ! -f /VERSION' failing; .* on node (s\d) \(docker inspect .* (\w{12})\)", result.err
+    )
+    assert hint, result.err
+    health = swarm_stack.bed.api(hint.group(1)).inspect_container(hint.group(2))["State"]["Health"]
+    assert health["Status"] == "unhealthy" and health["Log"], health
     svc = swarm_stack.service("web")
     assert svc["UpdateStatus"]["State"] == "rollback_completed"
     assert svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].startswith(BUSYBOX + "@")
