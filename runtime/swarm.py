@@ -209,7 +209,7 @@ def observe_swarm(
         None,
     )
     pinned, problems = _pinned(engine, images, resolved)
-    found_nodes = tuple(sorted((_node(n) for n in got.get("nodes", ())), key=lambda n: n.hostname))
+    found_nodes = _nodes_of(got.get("nodes", []))
     return SwarmObserved(stack, services, tasks, found_nodes, files, networks, key, pinned, problems, record=record)
 
 
@@ -224,6 +224,14 @@ def _newest_generation(engine: Engine, stack: str, listed: list[dict[str, Any]])
     from hostform.runtime.swarm_record import ConfigRecordStore, heads_of_configs
 
     return newest(ConfigRecordStore(engine, stack, listed), heads_of_configs(stack, listed))
+
+
+def nodes(engine: Engine) -> tuple[SwarmNode, ...]:
+    return _nodes_of(engine.call("list nodes", engine.api.nodes))
+
+
+def _nodes_of(listed: list[dict[str, Any]]) -> tuple[SwarmNode, ...]:
+    return tuple(sorted((_node(n) for n in listed), key=lambda n: n.hostname))
 
 
 def _node(raw: dict[str, Any]) -> SwarmNode:
