@@ -13,7 +13,7 @@ from hostform.declare.errors import HostformError
 from hostform.declare.load import LoadedStack
 from hostform.declare.names import Kind
 from hostform.plans.diff import PlanOptions, hand_made_warning
-from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind
+from hostform.plans.model import Action, Change, Plan, PlanMode, Reason, ReasonKind
 from hostform.plans.swarm_plan import swarm_plan
 from hostform.runtime.engine import Engine
 from hostform.runtime.swarm import SwarmObserved, observe_swarm, require_manager
@@ -56,7 +56,11 @@ def plan_of(loaded: LoadedStack, observed: SwarmObserved, options: PlanOptions |
 def destroy_plan(engine: Engine, stack: str) -> Plan:
     """Every service, config, secret and overlay network carrying the stack's label; never a volume
     (a named volume lives on each node: hostform leaves them, data and all)."""
-    live = observe_swarm(engine, stack, [], with_tasks=False)
+    return destroy_plan_of(stack, observe_swarm(engine, stack, [], with_tasks=False))
+
+
+def destroy_plan_of(stack: str, live: SwarmObserved) -> Plan:
+    """The destroy plan from what the manager lists (a plan in DESTROY mode, as on one host)."""
     unrecorded = live.hand_made  # nothing is declared any more: every object no generation lists
     observed = replace(
         live,
@@ -87,4 +91,13 @@ def destroy_plan(engine: Engine, stack: str) -> Plan:
     ]
     warnings = [hand_made_warning(stack, k, n) for k, n in unrecorded]
     warnings.append("named volumes stay on the nodes that made them (hostform never removes them on Swarm)")
-    return Plan(stack, tuple(changes), live.fingerprint(), (), tuple(warnings), live.tokens(), live.key or b"")
+    return Plan(
+        stack,
+        tuple(changes),
+        live.fingerprint(),
+        (),
+        tuple(warnings),
+        live.tokens(),
+        live.key or b"",
+        mode=PlanMode.DESTROY,
+    )

@@ -13,8 +13,9 @@ from hostform.declare.canonical import service_spec
 from hostform.declare.errors import HostformError
 from hostform.declare.load import LoadedStack, load
 from hostform.plans.diff import PlanOptions
-from hostform.plans.model import Action, ReasonKind
-from hostform.plans.swarm_commands import plan_of
+from hostform.plans.model import Action, PlanMode, ReasonKind
+from hostform.plans.render import plan_json
+from hostform.plans.swarm_commands import destroy_plan_of, plan_of
 from hostform.plans.swarm_plan import swarm_plan, wanted_files
 from hostform.runtime.generation import Generation
 from hostform.runtime.swarm import SwarmFile, SwarmNetwork, SwarmObserved, SwarmService
@@ -136,3 +137,14 @@ def test_replace_is_a_forced_rolling_update(loaded: LoadedStack) -> None:
     assert change.reasons[-1].text.startswith("rolling update")
     with pytest.raises(HostformError, match="replaced together"):
         plan_of(loaded, applied(loaded), PlanOptions(replace=("web[1]",)))
+
+
+def test_destroy_is_a_plan_in_destroy_mode_as_on_one_host(loaded: LoadedStack) -> None:
+    """The mode is what the JSON plan and a saved plan carry: a Swarm destroy says "destroy" there,
+    not "normal" (what an apply of the stack file would be)."""
+    ours = ("shop_web", "shop_db", "shop_default", "shop_back", *wanted_files(loaded, KEY))
+    plan = destroy_plan_of("shop", applied(loaded, record=generation(*ours)))
+    assert plan.mode is PlanMode.DESTROY
+    assert {c.action for c in plan.actionable} == {Action.DELETE} and len(plan.actionable) == 5
+    assert plan_json(plan)["mode"] == "destroy"
+    assert plan_json(plan)["summary"] == {"add": 0, "replace": 0, "change": 0, "destroy": 5}
