@@ -66,7 +66,8 @@ def stage_load(stack: StackOptions, secrets_optional: bool = False) -> LoadedSta
     return resolve_builds(loaded)
 
 
-def stage_connect(options: EngineOptions, loaded: LoadedStack | None = None) -> Engine:
+def stage_connect(options: EngineOptions, loaded: LoadedStack | None = None, check_manager: bool = True) -> Engine:
+    """`check_manager` False: a Swarm stack's first observation checks the manager (plan)."""
     from hostform.runtime.tls import tls_settings
 
     o = options
@@ -78,7 +79,7 @@ def stage_connect(options: EngineOptions, loaded: LoadedStack | None = None) -> 
     if swarm:
         from hostform.plans import swarm_commands
 
-        swarm_commands.connect(engine)
+        swarm_commands.connect(engine, check=check_manager)
     return engine
 
 
@@ -355,12 +356,14 @@ def cmd_plan(o: PlanCommand) -> int:
 
     loaded = stage_load(o.stack)
     denied = denied_rules(list(o.deny), o.policy, loaded.base_dir)
-    engine = stage_connect(o.engine, loaded)
+    engine = stage_connect(o.engine, loaded, check_manager=False)
     if loaded.stack.on_swarm:
         from hostform.plans import swarm_commands
 
         options = plan_options(loaded, o.replace, o.target)
-        plan = swarm_commands.stage_plan(engine, loaded, options)  # images are always resolved in their registry
+        plan = swarm_commands.stage_plan(
+            engine, loaded, options, check_manager=True
+        )  # images are always resolved in their registry
     else:
         loaded, builder = stage_builder(o.build_host, o.engine.host, engine, loaded)
         if o.pull:

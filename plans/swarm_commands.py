@@ -19,16 +19,28 @@ from hostform.runtime.engine import Engine
 from hostform.runtime.swarm import SwarmObserved, observe_swarm, require_manager
 
 
-def connect(engine: Engine) -> None:
+def connect(engine: Engine, check: bool = True) -> None:
+    """`check`: ask the engine whether it is a manager now; else the first observation asks,
+    along with its other reads (a plan: one round trip less)."""
     engine.swarm = True
-    require_manager(engine)
+    if check:
+        require_manager(engine)
 
 
-def stage_observe(engine: Engine, loaded: LoadedStack, for_drift: bool = True) -> SwarmObserved:
+def stage_observe(
+    engine: Engine, loaded: LoadedStack, for_drift: bool = True, check_manager: bool = False
+) -> SwarmObserved:
     services = loaded.stack.services().values()
     images = [s.image for s in services]
     scheduled = any(s.placement is not None or s.reservations is not None for s in services)
-    observed = observe_swarm(engine, loaded.name, images, with_tasks=for_drift, with_nodes=for_drift or scheduled)
+    observed = observe_swarm(
+        engine,
+        loaded.name,
+        images,
+        with_tasks=for_drift,
+        with_nodes=for_drift or scheduled,
+        check_manager=check_manager,
+    )
     if not loaded.builds:
         return observed
     from hostform.runtime.build_context import context_changes
@@ -37,8 +49,10 @@ def stage_observe(engine: Engine, loaded: LoadedStack, for_drift: bool = True) -
     return replace(observed, build_changes=changes)
 
 
-def stage_plan(engine: Engine, loaded: LoadedStack, options: PlanOptions | None = None) -> Plan:
-    return plan_of(loaded, stage_observe(engine, loaded, for_drift=False), options)
+def stage_plan(
+    engine: Engine, loaded: LoadedStack, options: PlanOptions | None = None, check_manager: bool = False
+) -> Plan:
+    return plan_of(loaded, stage_observe(engine, loaded, for_drift=False, check_manager=check_manager), options)
 
 
 def plan_of(loaded: LoadedStack, observed: SwarmObserved, options: PlanOptions | None = None) -> Plan:

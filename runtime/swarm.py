@@ -163,20 +163,30 @@ def is_manager(engine: Engine) -> bool:
 
 def require_manager(engine: Engine) -> None:
     if not is_manager(engine):
-        raise EngineError(
-            f"the engine at {engine.address} is not a Swarm manager: target = 'swarm' needs a manager's address "
-            "(--host, DOCKER_HOST or the Docker context)"
-        )
+        raise not_a_manager(engine)
+
+
+def not_a_manager(engine: Engine) -> EngineError:
+    return EngineError(
+        f"the engine at {engine.address} is not a Swarm manager: target = 'swarm' needs a manager's address "
+        "(--host, DOCKER_HOST or the Docker context)"
+    )
 
 
 def observe_swarm(
-    engine: Engine, stack: str, images: list[str], with_tasks: bool = True, with_nodes: bool = True
+    engine: Engine,
+    stack: str,
+    images: list[str],
+    with_tasks: bool = True,
+    with_nodes: bool = True,
+    check_manager: bool = False,
 ) -> SwarmObserved:
     """The stack's objects on the manager, read in one wave: the listings (by the stack's label,
     filtered on the manager), the record's generations (they come with the config listing, data
     and all) and each image's registry digest go out together, so the plan waits for the slowest
     answer rather than for their sum. Tasks (for waits and drift) and nodes (for scheduling
-    checks and drift) only when asked: a no-op plan needs neither."""
+    checks and drift) only when asked: a no-op plan needs neither. `check_manager`: whether the
+    engine is a manager is asked in the same wave (`require_manager`'s error when it is not)."""
     from concurrent.futures import ThreadPoolExecutor
 
     label = {"label": f"{names.LABEL_STACK}={stack}"}
@@ -192,9 +202,12 @@ def observe_swarm(
     if with_nodes:
         reads["nodes"] = ("list nodes", api.nodes, {})
     refs = sorted({r for r in images if "@sha256:" not in r})
-    with ThreadPoolExecutor(max_workers=len(reads) + min(len(refs), 8)) as pool:
+    with ThreadPoolExecutor(max_workers=len(reads) + min(len(refs), 8) + 1) as pool:
+        manager = pool.submit(is_manager, engine) if check_manager else None
         pending = {key: pool.submit(_listing, engine, *read) for key, read in reads.items()}
         digests = {ref: pool.submit(_distribution, engine, ref) for ref in refs}
+        if manager is not None and not manager.result():  # before the listings' own errors on a worker
+            raise not_a_manager(engine)
         got = {key: future.result() for key, future in pending.items()}
         resolved = {ref: future.result() for ref, future in digests.items()}
     services = tuple(sorted((_service(s) for s in got["services"]), key=lambda s: s.engine_name))
