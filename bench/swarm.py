@@ -1,15 +1,17 @@
 """Benchmark on the 3-node Swarm test bed (scripts/swarm-up):
 
-    python bench/swarm.py [--services 50] [--runs 11] [--apply-services 20] [--apply-runs 3]
+    python bench/swarm.py [--services 50] [--runs 11] [--apply-services 20] [--apply-runs 3] [--rtt-ms 0]
 
 1. a no-op `hostform plan` on a stack of N services, against its floor: a Python process that
    imports the docker SDK and lists the stack's services and tasks on the manager (what any tool
    must read to know the stack's state). Interleaved, rotating order. Target: within 1.5x.
+   With --rtt-ms N, both reach the manager through a latency front of this script's own
+   (bench/latency.py: each direction delayed by N/2 ms), as over a link to a remote manager.
 2. the time for `hostform apply` to converge M services, side by side with
    `docker stack deploy` of the equivalent compose file, each from nothing, alternating, removed
    between runs: `--detach=false` (the CLI waits for the services, one after another) and
    detached followed by this script polling until every service runs its replica (the time
-   convergence takes, the CLI's own waiting left out).
+   convergence takes, the CLI's own waiting left out). --apply-runs 0 leaves this part out.
 
 Medians and ratios are printed and written to bench/results/swarm.json. It removes what it made:
 the stacks by their labels and names. The bed is brought up if needed, never taken down.
@@ -29,6 +31,7 @@ import uuid
 from pathlib import Path
 
 from common import compile_hostform, environment, print_verdicts  # bench/ is on sys.path when a script runs
+from latency import LatencyProxy
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "swarm.json"
@@ -129,10 +132,14 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=11)
     parser.add_argument("--apply-services", type=int, default=20)
     parser.add_argument("--apply-runs", type=int, default=3)
+    parser.add_argument("--rtt-ms", type=float, default=0.0, help="the no-op plan and its floor over this RTT")
     args = parser.parse_args()
     subprocess.run([str(REPO / "scripts/swarm-up")], check=True, capture_output=True)
     manager = "unix:///tmp/hfsw/s1/docker.sock"
     env = {**os.environ, "DOCKER_HOST": manager}
+    proxy = LatencyProxy(manager.removeprefix("unix://"), args.rtt_ms / 2000).start() if args.rtt_ms else None
+    reads = manager if proxy is None else proxy.url  # where the timed plan and floor reach the manager
+    load = {"before": os.getloadavg()}
     folder = Path(tempfile.mkdtemp(prefix="hostform-bench-swarm-"))
     noop = f"hfb{uuid.uuid4().hex[:6]}"
     small_suffix = uuid.uuid4().hex[:6]
@@ -149,12 +156,12 @@ def main() -> int:
         if done.returncode != 0:
             raise SystemExit(done.stdout[-1000:] + done.stderr[-1000:])
         plan = [sys.executable, "-m", "hostform.plans.cli", "plan", str(big), "--detailed-exitcode"]
-        floor = [sys.executable, "-c", FLOOR, noop, manager]
+        floor = [sys.executable, "-c", FLOOR, noop, reads]
         compile_hostform(sys.executable, env)  # as a user runs it: from bytecode
         for r in range(args.runs + 1):
             order = [("hostform plan", plan), ("floor", floor)]
             for name, cmd in order[r % 2 :] + order[: r % 2]:
-                took = timed(cmd, env)
+                took = timed(cmd, {**env, "DOCKER_HOST": reads})
                 if r:  # the first round warms the caches
                     samples[name].append(took)
         hostform("destroy", str(big), "--auto-approve", env=env)
@@ -183,22 +190,29 @@ def main() -> int:
         hostform("destroy", str(folder / f"{noop}.toml"), "--auto-approve", env=env)
         for stack in (noop, f"hfa{small_suffix}"):
             forget(env, stack)
+        if proxy is not None:
+            proxy.stop()
+    load["after"] = os.getloadavg()
     medians = {k: statistics.median(v) for k, v in samples.items() if v}
+    ratios = {"plan / floor": medians["hostform plan"] / medians["floor"]}
+    if args.apply_runs:
+        ratios["apply / stack deploy"] = medians["hostform apply"] / medians["docker stack deploy"]
+        ratios["apply / stack deploy + poll"] = medians["hostform apply"] / medians["stack deploy + poll"]
     report = {
-        "environment": environment(services=str(args.services), apply_services=str(args.apply_services)),
+        "environment": environment(
+            services=str(args.services), apply_services=str(args.apply_services), rtt_ms=str(args.rtt_ms)
+        ),
+        "load average": load,
         "samples": samples,
         "medians": medians,
-        "ratios": {
-            "plan / floor": medians["hostform plan"] / medians["floor"],
-            "apply / stack deploy": medians["hostform apply"] / medians["docker stack deploy"],
-            "apply / stack deploy + poll": medians["hostform apply"] / medians["stack deploy + poll"],
-        },
+        "ratios": ratios,
     }
-    report["targets"] = {"no-op plan within 1.5x of the floor": report["ratios"]["plan / floor"] <= 1.5}
+    report["targets"] = {"no-op plan within 1.5x of the floor": ratios["plan / floor"] <= 1.5}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     for k, v in medians.items():
         print(f"{k:<24}{v:>8.3f} s")
+    print("load average " + ", ".join(f"{when} " + "/".join(f"{x:.1f}" for x in la) for when, la in load.items()))
     print_verdicts(report, 24)
     return 0
 
