@@ -106,6 +106,12 @@ def temp_name(engine_name: str, suffix: str) -> str:
     return f"{engine_name}{suffix}-{os.urandom(3).hex()}"
 
 
+def lock_name(stack: str) -> str:
+    """`hostform.lock.<stack>`: the stack lock's container (one engine) or config (Swarm); no
+    declared name can produce it, for the reason `record_name` gives."""
+    return f"hostform.lock.{stack}"
+
+
 def record_name(stack: str, generation: int) -> str:
     """`hostform.record.<stack>.<generation>`: no declared resource can produce it. A declared
     name is `<stack><'-' or '_'><name>`; here every '-' or '_' comes after a '.', which a stack

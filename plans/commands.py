@@ -72,9 +72,10 @@ def stage_connect(options: EngineOptions, loaded: LoadedStack | None = None) -> 
     o = options
     tls = tls_settings(o.tls, o.tlsverify, o.tlscacert, o.tlscert, o.tlskey)
     engine = Engine(o.host, tls=tls)
-    if not engine.remote:  # a remote engine's first read fails as clearly, without a round trip of its own
+    swarm = loaded is not None and loaded.stack.on_swarm
+    if not engine.remote and not swarm:  # a remote engine's (a manager's) first read fails as clearly
         engine.ping()
-    if loaded is not None and loaded.stack.on_swarm:
+    if swarm:
         from hostform.plans import swarm_commands
 
         swarm_commands.connect(engine)
@@ -169,22 +170,26 @@ def stage_explain(plan: Plan, loaded: LoadedStack, engine: Engine) -> Plan:
     return with_exposure(with_file_diffs(plan, loaded, engine), loaded)
 
 
-def apply_in_progress(engine: Engine, loaded: LoadedStack) -> str | None:
-    """Who holds the stack's lock, when an apply (or destroy) is running: None when nobody does."""
-    from hostform.runtime.lock import read_lock
+def apply_in_progress(engine: Engine, loaded: LoadedStack, observed: Observed | None = None) -> str | None:
+    """Who holds the stack's lock, when an apply (or destroy) is running: None when nobody does.
+    The lock `observed` read with its first wave is taken as is (no read of its own)."""
+    from hostform.runtime.lock import lock_of, read_lock
 
-    held = read_lock(engine, loaded.name)
+    if observed is not None and observed.lock_read:
+        held = lock_of(loaded.name, observed.lock_labels)
+    else:
+        held = read_lock(engine, loaded.name)
     return None if held is None or held.holder_alive() is False else held.describe()
 
 
-def stage_busy(engine: Engine, loaded: LoadedStack, plan: Plan) -> Plan:
+def stage_busy(engine: Engine, loaded: LoadedStack, plan: Plan, observed: Observed | None = None) -> Plan:
     """While an apply runs, its temporary containers are its own business, not the plan's.
     A plan with no changes has nothing of a running apply in it: the lock is not even read."""
     if not plan.has_changes:
         return plan
     from hostform.plans.busy import while_applying
 
-    held = apply_in_progress(engine, loaded)
+    held = apply_in_progress(engine, loaded, observed)
     return plan if held is None else while_applying(plan, held, engine.swarm)
 
 
@@ -361,9 +366,10 @@ def cmd_plan(o: PlanCommand) -> int:
         loaded, builder = stage_builder(o.build_host, o.engine.host, engine, loaded)
         if o.pull:
             stage_pull(engine, loaded)
-        plan = stage_plan(loaded, stage_observe(engine, loaded, builder), o.replace, o.target)
+        observed = stage_observe(engine, loaded, builder)
+        plan = stage_plan(loaded, observed, o.replace, o.target)
         plan = stage_host_checks(engine, loaded, plan, o.strict, o.netns)
-        plan = stage_busy(engine, loaded, stage_explain(plan, loaded, engine))
+        plan = stage_busy(engine, loaded, stage_explain(plan, loaded, engine), observed)
     fmt = "json" if o.json else o.format
     if fmt == "json":
         print(json.dumps(plan_json(plan), indent=2))
@@ -549,7 +555,9 @@ def cmd_drift(o: DriftCommand) -> int:
     if loaded.stack.on_swarm:
         loaded = stage_load(o.stack)  # Swarm compares the services' own specs: they need the values
     engine = stage_connect(o.engine, loaded)
-    held = apply_in_progress(engine, loaded)
+    # on a remote engine the lock is read in observe's first wave (Swarm reads it on its own)
+    observed = stage_observe(engine, loaded) if engine.remote and not loaded.stack.on_swarm else None
+    held = apply_in_progress(engine, loaded, observed)
     if held is not None:  # its temporary containers (on Swarm its mid-update services) are not drift: exit 0
         from datetime import UTC, datetime
 
@@ -564,7 +572,7 @@ def cmd_drift(o: DriftCommand) -> int:
         from hostform.plans import swarm_drift
 
         return swarm_drift.cmd_drift(o, engine, loaded)
-    report, plan = drift.check(engine, loaded, o.include_pending, o.netns)
+    report, plan = drift.check(engine, loaded, o.include_pending, o.netns, observed)
     if o.fix and not report.in_sync:
         with redirect_stdout(sys.stderr if o.json else sys.stdout):  # --json: stdout holds the report only
             print_report(report)

@@ -165,9 +165,15 @@ def rfc3339(seconds: float | datetime) -> str:
 
 
 def check(
-    engine: Engine, loaded: LoadedStack, include_pending: bool = False, netns: str | None = None
+    engine: Engine,
+    loaded: LoadedStack,
+    include_pending: bool = False,
+    netns: str | None = None,
+    observed: Observed | None = None,
 ) -> tuple[DriftReport, Plan]:
-    observed = observe_stack(engine, loaded)  # the record's newest generation comes with it (one inspect)
+    """`observed`: an observation just made (with the stack lock, on a remote engine), else one is."""
+    if observed is None:
+        observed = observe_stack(engine, loaded)  # the record's newest generation comes with it (one inspect)
     plan = make_plan(loaded, observed, PlanOptions())
     report = detect(loaded, observed, plan, include_pending)
     from hostform.plans.portdrift import with_port_drift  # the host's sockets: only where ports are published

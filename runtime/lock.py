@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from hostform.declare.errors import ConflictError, LockError
+from hostform.declare.names import lock_name
 from hostform.runtime import swarm_lock
 from hostform.runtime.engine import Engine
 from hostform.runtime.state import read_state
@@ -59,20 +60,20 @@ class LockInfo:
         return text
 
 
-def lock_name(stack: str) -> str:
-    return f"hostform.lock.{stack}"
-
-
 def read_lock(engine: Engine, stack: str) -> LockInfo | None:
     if engine.swarm:
         labels = swarm_lock.read(engine, lock_name(stack))
-        if labels is None:
-            return None
     else:
         state = read_state(engine, lock_name(stack))
-        if state is None:
-            return None
-        labels = state.labels
+        labels = None if state is None else state.labels
+    return lock_of(stack, labels)
+
+
+def lock_of(stack: str, labels: dict[str, str] | None) -> LockInfo | None:
+    """The lock its labels describe (None: no lock); `labels` of a lock read along with other
+    reads (runtime.observe reads it in its first wave on a remote engine)."""
+    if labels is None:
+        return None
     if labels.get(LABEL_LOCK) != stack:
         raise LockError(f"container {lock_name(stack)!r} exists but is not a hostform lock; hostform will not touch it")
     return LockInfo(

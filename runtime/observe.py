@@ -59,6 +59,7 @@ def observe_stack(engine: Engine, loaded: LoadedStack, builder: Engine | None = 
         file_targets=targets,
         bind_sources=binds,
         external=external,
+        with_lock=engine.remote,  # free there, one more round trip on the local socket: read when needed
     )
     if not loaded.builds:
         return observed
@@ -88,6 +89,7 @@ def observe(
     file_targets: Mapping[str, Sequence[str]] | None = None,
     bind_sources: Iterable[str] = (),
     external: Iterable[tuple[str, str]] = (),
+    with_lock: bool = False,
 ) -> Observed:
     """What the engine has for `stack`, plus unmanaged objects squatting declared names.
 
@@ -97,19 +99,22 @@ def observe(
     `external` (kind, engine name) of networks and volumes declared external, which must exist;
     `bind_sources` host paths to bind-mount, looked for when the engine runs on this
     machine (a remote engine's files are out of reach: it reports a missing one itself).
+    `with_lock`: the stack lock's container is read in the first wave too (a plan with changes
+    and drift read it: on a remote engine it then costs no round trip of its own).
     """
     label = f"{names.LABEL_STACK}={stack}"
     wanted_images = sorted(set(images))
     wanted_external = sorted(set(external))
     # Two waves of reads; on a remote engine each wave's calls overlap (one round trip for
     # the lists, then the inspects over the engine's pool), on a local socket they run in turn.
-    listed, networks, volumes, found_images, missing = _together(
+    listed, networks, volumes, found_images, missing, lock = _together(
         engine,
         lambda: engine.list_containers(label=label),
         lambda: engine.list_networks(label=label),
         lambda: engine.list_volumes(label=label),
         lambda: engine.each(engine.image_facts, wanted_images),
         lambda: list(_missing_external(engine, wanted_external)),
+        lambda: engine.inspect_container(names.lock_name(stack)) if with_lock else None,
     )
     mine = [c for c in listed if not is_record(c.get("Labels") or {})]  # the record's generations apart
     heads = heads_of(stack, listed)
@@ -186,6 +191,8 @@ def observe(
         missing_external=tuple(missing),
         record=record,
         hand_made=tuple((k, n) for k, n in labelled if n not in declared and _unrecorded(record, n)),
+        lock_read=with_lock,
+        lock_labels=None if lock is None else dict((lock.get("Config") or {}).get("Labels") or {}),
     )
 
 

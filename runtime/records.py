@@ -105,6 +105,10 @@ class Observed:
     hand_made: tuple[tuple[str, str], ...] = ()  # (kind, engine name): labelled, undeclared, in no generation
     repo_digests: dict[str, tuple[str, ...]] = field(default_factory=dict)  # image reference -> repo@sha256:...
     build_changes: dict[str, str] = field(default_factory=dict)  # "OLD_REF -> NEW_REF" -> what changed in the context
+    # The stack lock, when it was read with the first wave (a remote engine): its container's
+    # labels, None when there is no lock; not read (a local socket reads it only when needed).
+    lock_read: bool = False
+    lock_labels: dict[str, str] | None = None
 
     def tokens(self) -> dict[str, str]:
         """One short token per live object, to say which one changed between two observations."""

@@ -172,49 +172,66 @@ def require_manager(engine: Engine) -> None:
 def observe_swarm(
     engine: Engine, stack: str, images: list[str], with_tasks: bool = True, with_nodes: bool = True
 ) -> SwarmObserved:
-    """The stack's objects on the manager; tasks (for waits and drift) and nodes (for scheduling
+    """The stack's objects on the manager, read in one wave: the listings (by the stack's label,
+    filtered on the manager), the record's generations (they come with the config listing, data
+    and all) and each image's registry digest go out together, so the plan waits for the slowest
+    answer rather than for their sum. Tasks (for waits and drift) and nodes (for scheduling
     checks and drift) only when asked: a no-op plan needs neither."""
     from concurrent.futures import ThreadPoolExecutor
 
-    label = f"{names.LABEL_STACK}={stack}"
-    with ThreadPoolExecutor(max_workers=2) as pool:  # the registry's answer, beside the manager's
-        resolved = pool.submit(resolve_images, engine, images)
-        return _observe(engine, stack, label, with_tasks, with_nodes, resolved.result)
-
-
-def _observe(engine: Engine, stack: str, label: str, with_tasks: bool, with_nodes: bool, images: Any) -> SwarmObserved:
-    raw_services = engine.call("list services", engine.api.services, filters={"label": label})
-    services = tuple(sorted((_service(s) for s in raw_services), key=lambda s: s.engine_name))
-    tasks: tuple[SwarmTask, ...] = ()
-    if with_tasks and services:
-        raw_tasks = engine.call("list tasks", engine.api.tasks, filters={"label": label})
-        ours = {s.id for s in services}
-        tasks = tuple(_task(t) for t in raw_tasks if t.get("ServiceID") in ours)
-    nets = engine.call("list networks", engine.api.networks, filters={"label": label})
-    networks = tuple(_network(n) for n in nets if n.get("Scope") == "swarm")
+    label = {"label": f"{names.LABEL_STACK}={stack}"}
+    api = engine.api
+    reads: dict[str, tuple[str, Any, dict[str, Any]]] = {
+        "services": ("list services", api.services, label),
+        "networks": ("list networks", api.networks, label),
+        "configs": ("list configs", api.configs, label),
+        "secrets": ("list secrets", api.secrets, label),
+    }
+    if with_tasks:
+        reads["tasks"] = ("list tasks", api.tasks, label)
+    if with_nodes:
+        reads["nodes"] = ("list nodes", api.nodes, {})
+    refs = sorted({r for r in images if "@sha256:" not in r})
+    with ThreadPoolExecutor(max_workers=len(reads) + min(len(refs), 8)) as pool:
+        pending = {key: pool.submit(_listing, engine, *read) for key, read in reads.items()}
+        digests = {ref: pool.submit(_distribution, engine, ref) for ref in refs}
+        got = {key: future.result() for key, future in pending.items()}
+        resolved = {ref: future.result() for ref, future in digests.items()}
+    services = tuple(sorted((_service(s) for s in got["services"]), key=lambda s: s.engine_name))
+    ours = {s.id for s in services}
+    tasks = tuple(_task(t) for t in got.get("tasks", ()) if t.get("ServiceID") in ours)
+    networks = tuple(_network(n) for n in got["networks"] if n.get("Scope") == "swarm")
     listed: list[dict[str, Any]] = []
-    files = tuple(_files(engine, label, listed))
+    files = tuple(_files_of((("config", got["configs"]), ("secret", got["secrets"])), listed))
     record = _newest_generation(engine, stack, listed)
     key = next(
         (bytes.fromhex(n.labels[names.LABEL_KEY]) for n in networks if names.LABEL_KEY in n.labels),
         None,
     )
-    pinned, problems = images()
-    found_nodes = nodes(engine) if with_nodes else ()
+    pinned, problems = _pinned(engine, images, resolved)
+    found_nodes = _nodes_of(got.get("nodes", []))
     return SwarmObserved(stack, services, tasks, found_nodes, files, networks, key, pinned, problems, record=record)
 
 
+def _listing(engine: Engine, what: str, lister: Any, filters: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(engine.call(what, lister, filters=filters or None))
+
+
 def _newest_generation(engine: Engine, stack: str, listed: list[dict[str, Any]]) -> Generation | None:
-    """The record's newest readable generation: its heads came with the config listing, the
-    newest costs one inspect (an unreadable one, one more for the next)."""
+    """The record's newest readable generation, from the config listing's data (an unreadable
+    one, or a listing without data, costs an inspect)."""
     from hostform.runtime.record import newest
     from hostform.runtime.swarm_record import ConfigRecordStore, heads_of_configs
 
-    return newest(ConfigRecordStore(engine, stack), heads_of_configs(stack, listed))
+    return newest(ConfigRecordStore(engine, stack, listed), heads_of_configs(stack, listed))
 
 
 def nodes(engine: Engine) -> tuple[SwarmNode, ...]:
-    return tuple(sorted((_node(n) for n in engine.call("list nodes", engine.api.nodes)), key=lambda n: n.hostname))
+    return _nodes_of(engine.call("list nodes", engine.api.nodes))
+
+
+def _nodes_of(listed: list[dict[str, Any]]) -> tuple[SwarmNode, ...]:
+    return tuple(sorted((_node(n) for n in listed), key=lambda n: n.hostname))
 
 
 def _node(raw: dict[str, Any]) -> SwarmNode:
@@ -329,9 +346,19 @@ def _network(raw: dict[str, Any]) -> SwarmNetwork:
 def _files(engine: Engine, label: str, records: list[dict[str, Any]] | None = None) -> list[SwarmFile]:
     """The stack's configs and secrets; the record's generations (configs with the stack's label
     too) go to `records` when given, the lock nowhere."""
+    filters = {"label": label}
+    listings = [
+        ("config", engine.call("list configs", engine.api.configs, filters=filters)),
+        ("secret", engine.call("list secrets", engine.api.secrets, filters=filters)),
+    ]
+    return _files_of(listings, records)
+
+
+def _files_of(listings: Any, records: list[dict[str, Any]] | None = None) -> list[SwarmFile]:
+    """SwarmFiles of (kind, listing) pairs, as `_files` describes."""
     out = []
-    for kind, lister in (("config", engine.api.configs), ("secret", engine.api.secrets)):
-        for raw in engine.call(f"list {kind}s", lister, filters={"label": label}):
+    for kind, listing in listings:
+        for raw in listing:
             spec = raw.get("Spec") or {}
             labels = spec.get("Labels") or {}
             if labels.get(names.LABEL_KIND) == names.KIND_RECORD:
@@ -347,18 +374,33 @@ def _files(engine: Engine, label: str, records: list[dict[str, Any]] | None = No
 def resolve_images(engine: Engine, refs: list[str]) -> tuple[dict[str, str | None], dict[str, str]]:
     """Each reference pinned by its registry digest, as `docker stack deploy` does, so that every
     node runs the same bits. A reference the registry does not know is a problem, said plainly."""
+    return _pinned(engine, refs, {ref: _distribution(engine, ref) for ref in set(refs) if "@sha256:" not in ref})
+
+
+def _distribution(engine: Engine, ref: str) -> str | EngineError:
+    """The registry's digest of `ref`, or the engine's error (kept, to be explained after the wave)."""
+    try:
+        data = engine.call(f"resolve {ref}", engine.api.inspect_distribution, ref)
+    except EngineError as exc:
+        return exc
+    return str(data["Descriptor"]["digest"])
+
+
+def _pinned(
+    engine: Engine, refs: list[str], resolved: dict[str, str | EngineError]
+) -> tuple[dict[str, str | None], dict[str, str]]:
     pinned: dict[str, str | None] = {}
     problems: dict[str, str] = {}
     for ref in sorted(set(refs)):
         if "@sha256:" in ref:
             pinned[ref] = ref
             continue
-        try:
-            data = engine.call(f"resolve {ref}", engine.api.inspect_distribution, ref)
-            pinned[ref] = f"{ref}@{data['Descriptor']['digest']}"
-        except EngineError as exc:
+        found = resolved[ref]
+        if isinstance(found, EngineError):
             pinned[ref] = None
-            problems[ref] = _image_problem(engine, ref, str(exc))
+            problems[ref] = _image_problem(engine, ref, str(found))
+        else:
+            pinned[ref] = f"{ref}@{found}"
     return pinned, problems
 
 

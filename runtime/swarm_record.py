@@ -70,9 +70,11 @@ def heads_of_configs(stack: str, listed: list[dict[str, Any]]) -> list[Generatio
 class ConfigRecordStore:
     """Generations as Swarm configs on the manager (a `runtime.record.RecordStore`)."""
 
-    def __init__(self, engine: Engine, stack: str) -> None:
+    def __init__(self, engine: Engine, stack: str, listed: list[dict[str, Any]] | None = None) -> None:
         self.engine = engine
         self.stack = stack
+        # A config listing carries each config's data: a generation found there is not read again.
+        self._listed = {str(c.get("ID")): c for c in listed or ()}
 
     def heads(self) -> list[GenerationHead]:
         label = f"{names.LABEL_RECORD}={self.stack}"
@@ -81,10 +83,12 @@ class ConfigRecordStore:
         )
 
     def load(self, head: GenerationHead) -> Generation | None:
-        try:
-            raw = self.engine.call(f"read generation {head.number}", self.engine.api.inspect_config, head.ident)
-        except NotFound:  # removed since it was listed
-            return None
+        raw = self._listed.get(head.ident)
+        if raw is None or "Data" not in (raw.get("Spec") or {}):
+            try:
+                raw = self.engine.call(f"read generation {head.number}", self.engine.api.inspect_config, head.ident)
+            except NotFound:  # removed since it was listed
+                return None
         try:
             data = base64.b64decode((raw.get("Spec") or {}).get("Data") or "")
         except ValueError:

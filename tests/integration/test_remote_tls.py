@@ -103,3 +103,34 @@ def test_the_second_engine_leaves_the_main_engines_bridge_alone(tls_engine: TLSE
     bridge = main.inspect_network("bridge")["Options"].get("com.docker.network.bridge.name")
     assert bridge, "the main engine has no default bridge to check"
     assert Path(f"/sys/class/net/{bridge}").exists(), f"{bridge} is gone while the TLS engine runs"
+
+
+def test_a_held_lock_read_with_the_first_wave_stops_drift_and_marks_the_plan(
+    remote_stack: StackFixture, tls_engine: TLSEngine
+) -> None:
+    """On a remote engine the stack lock is read along with observe's listings (no round trip of
+    its own): a plan with changes and drift still see an apply that holds it."""
+    from hostform.runtime.engine import Engine
+    from hostform.runtime.lock import acquire, release
+    from hostform.runtime.tls import tls_settings
+
+    remote_stack.env.update(
+        {"DOCKER_HOST": tls_engine.url, "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(tls_engine.certs)}
+    )
+    remote_stack.write(BODY)
+    remote_stack.apply()
+    certs = tls_engine.certs
+    tls = tls_settings(False, True, str(certs / "ca.pem"), str(certs / "cert.pem"), str(certs / "key.pem"))
+    engine = Engine(tls_engine.url, tls=tls)
+    acquire(engine, remote_stack.name, "apply")  # held by this (living) test process
+    try:
+        remote_stack.write(BODY.replace('"600"', '"601"'))
+        plan = remote_stack.plan()
+        assert plan.code == 2 and "apply in progress" in plan.out, plan.both
+        drift = remote_stack.run("drift", str(remote_stack.file))
+        assert drift.code == 0 and "apply in progress" in drift.out, drift.both
+    finally:
+        release(engine, remote_stack.name)
+        engine.close()
+    drift = remote_stack.run("drift", str(remote_stack.file))
+    assert drift.code == 0 and "apply in progress" not in drift.out and "pending change" in drift.out, drift.both

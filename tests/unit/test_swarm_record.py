@@ -75,3 +75,22 @@ def test_heads_from_a_config_listing_take_only_the_stacks_generations() -> None:
         config("e", {names.LABEL_STACK: "blog", names.LABEL_KIND: "config"}),  # a file of the stack
     ]
     assert [(h.number, h.ident) for h in heads_of_configs("blog", listed)] == [(3, "b"), (1, "a")]
+
+
+def test_a_generation_in_the_config_listing_is_read_from_its_data_without_an_engine_call() -> None:
+    import base64
+    from typing import Any
+
+    from hostform.runtime.record import newest
+    from hostform.runtime.swarm_record import ConfigRecordStore
+
+    class NoEngine:
+        def __getattr__(self, name: str) -> Any:
+            raise AssertionError(f"engine.{name} used: the listing had the data")
+
+    labels = {names.LABEL_KIND: names.KIND_RECORD, names.LABEL_RECORD: "blog", names.LABEL_GENERATION: "1"}
+    data = base64.b64encode(encode(GEN)).decode()
+    spec = {"Name": "hostform.record.blog.000001", "Labels": labels, "Data": data}
+    listed: list[dict[str, Any]] = [{"ID": "c1", "Spec": spec}]
+    engine: Any = NoEngine()
+    assert newest(ConfigRecordStore(engine, "blog", listed), heads_of_configs("blog", listed)) == GEN
