@@ -552,8 +552,6 @@ def cmd_drift(o: DriftCommand) -> int:
     from hostform.plans.drift_view import print_report
 
     loaded = stage_load(o.stack, secrets_optional=not o.fix)  # --fix applies: it needs every secret
-    if loaded.stack.on_swarm:
-        loaded = stage_load(o.stack)  # Swarm compares the services' own specs: they need the values
     engine = stage_connect(o.engine, loaded)
     # on a remote engine the lock is read in observe's first wave (Swarm reads it on its own)
     observed = stage_observe(engine, loaded) if engine.remote and not loaded.stack.on_swarm else None
