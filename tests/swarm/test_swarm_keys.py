@@ -170,21 +170,7 @@ def test_drift_needs_no_secret_values_and_names_the_ones_it_could_not_compare(sw
     (finding,) = report["resources"]
     assert finding["drift"] == "pending" and "env.MODE" in finding["detail"], finding
     assert "API_KEY" not in finding["detail"] and "files[" not in finding["detail"], finding
-    svc = swarm_stack.service("w")
-    spec = svc["Spec"]
-    spec["Mode"]["Replicated"]["Replicas"] = 2  # `docker service scale` by hand
-    swarm_stack.bed.api().update_service(
-        svc["ID"],
-        svc["Version"]["Index"],
-        task_template=spec["TaskTemplate"],
-        mode=spec["Mode"],
-        labels=spec["Labels"],
-        name=spec["Name"],
-        networks=spec["TaskTemplate"].get("Networks"),
-        endpoint_spec=spec.get("EndpointSpec"),
-        update_config=spec.get("UpdateConfig"),
-        rollback_config=spec.get("RollbackConfig"),
-    )
+    swarm_stack.scale_by_hand("w", 2)  # `docker service scale` by hand
     changed = swarm_stack.run("drift", str(swarm_stack.file))
     assert changed.code == 2 and "updated outside" in changed.out, changed.both
 
