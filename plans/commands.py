@@ -191,7 +191,7 @@ def stage_busy(engine: Engine, loaded: LoadedStack, plan: Plan, observed: Observ
     from hostform.plans.busy import while_applying
 
     held = apply_in_progress(engine, loaded, observed)
-    return plan if held is None else while_applying(plan, held)
+    return plan if held is None else while_applying(plan, held, engine.swarm)
 
 
 def _cannot_converge(plan: Plan) -> HostformError:
@@ -364,6 +364,7 @@ def cmd_plan(o: PlanCommand) -> int:
         plan = swarm_commands.stage_plan(
             engine, loaded, options, check_manager=True
         )  # images are always resolved in their registry
+        plan = stage_busy(engine, loaded, plan)  # the lock is a config on the manager (runtime/swarm_lock.py)
     else:
         loaded, builder = stage_builder(o.build_host, o.engine.host, engine, loaded)
         if o.pull:
@@ -554,16 +555,11 @@ def cmd_drift(o: DriftCommand) -> int:
     from hostform.plans.drift_view import print_report
 
     loaded = stage_load(o.stack, secrets_optional=not o.fix)  # --fix applies: it needs every secret
-    if loaded.stack.on_swarm:
-        loaded = stage_load(o.stack)  # Swarm compares the services' own specs: they need the values
     engine = stage_connect(o.engine, loaded)
-    if loaded.stack.on_swarm:
-        from hostform.plans import swarm_drift
-
-        return swarm_drift.cmd_drift(o, engine, loaded)
-    observed = stage_observe(engine, loaded) if engine.remote else None  # the lock read in its first wave
+    # on a remote engine the lock is read in observe's first wave (Swarm reads it on its own)
+    observed = stage_observe(engine, loaded) if engine.remote and not loaded.stack.on_swarm else None
     held = apply_in_progress(engine, loaded, observed)
-    if held is not None:  # its temporary containers are not drift: not checked now, exit 0
+    if held is not None:  # its temporary containers (on Swarm its mid-update services) are not drift: exit 0
         from datetime import UTC, datetime
 
         message = f"stack {loaded.name!r}: apply in progress ({held}); drift not checked, run again when it finishes"
@@ -573,6 +569,10 @@ def cmd_drift(o: DriftCommand) -> int:
         else:
             print(message)
         return Exit.OK
+    if loaded.stack.on_swarm:
+        from hostform.plans import swarm_drift
+
+        return swarm_drift.cmd_drift(o, engine, loaded)
     report, plan = drift.check(engine, loaded, o.include_pending, o.netns, observed)
     if o.fix and not report.in_sync:
         with redirect_stdout(sys.stderr if o.json else sys.stdout):  # --json: stdout holds the report only

@@ -39,7 +39,7 @@ from hostform.declare.canonical import file_digest
 from hostform.declare.load import LoadedStack
 from hostform.declare.names import Address, Kind
 from hostform.declare.schema import ContainerSpec
-from hostform.declare.secrets import MASK, UNKNOWN, Secret
+from hostform.declare.secrets import MASK, UNKNOWN, Secret, UnknownSecret, read_secret
 from hostform.plans.diff import PlanOptions, hand_made_warning, make_plan, reload_targets
 from hostform.plans.fields import IN_PLACE
 from hostform.plans.model import Action, Change, Plan, PlanMode, Reason, ReasonKind, public, short_image_id
@@ -49,7 +49,7 @@ from hostform.runtime.generation import Generation
 from hostform.runtime.observe import observe_stack
 from hostform.runtime.records import Conflict, Observed, ObservedContainer
 
-FORMAT_VERSION = "1.2"  # 1.1: the drift kind "port"; 1.2: the Swarm kinds and the kind "node"
+FORMAT_VERSION = "1.3"  # 1.1: the drift kind "port"; 1.2: the Swarm kinds and the kind "node"; 1.3: unset_secrets
 READ_LIMIT = 1 << 20  # runtime.engine.Engine.read_file's default: bigger files read back as None
 
 
@@ -107,6 +107,7 @@ class DriftReport:
     checked_at: datetime
     findings: tuple[Finding, ...]
     include_pending: bool = False
+    unset_secrets: tuple[str, ...] = ()  # not set where drift ran: each stood for the value last applied
 
     def counts(self, finding: Finding) -> bool:
         return finding.drift is not Drift.PENDING or self.include_pending
@@ -175,10 +176,20 @@ def check(
     if observed is None:
         observed = observe_stack(engine, loaded)  # the record's newest generation comes with it (one inspect)
     plan = make_plan(loaded, observed, PlanOptions())
-    report = detect(loaded, observed, plan, include_pending)
+    report = replace(detect(loaded, observed, plan, include_pending), unset_secrets=unset_secrets(loaded))
     from hostform.plans.portdrift import with_port_drift  # the host's sockets: only where ports are published
 
     return with_port_drift(engine, loaded, observed, report, netns), plan
+
+
+def unset_secrets(loaded: LoadedStack) -> tuple[str, ...]:
+    """The secrets (env values, files, the `secrets` key) not set where drift runs, which needs none:
+    each stands for the value last applied, so everything else is compared; a new value of one of
+    them is what drift cannot see (`hostform plan`, with it set, shows it)."""
+    values: list[object] = [f.content for f in loaded.files.values()]
+    values += [v for spec in loaded.stack.services().values() for v in spec.env.values()]
+    names = {n for v in values if isinstance(v, UnknownSecret) for n in v.names}
+    return tuple(sorted(n for n in names if read_secret(n) is None))
 
 
 def detect(
@@ -545,6 +556,7 @@ def report_json(report: DriftReport) -> dict[str, Any]:
         "in_sync": report.in_sync,
         "drift_count": len(report.drifted),
         "pending_count": len(report.pending),
+        **({"unset_secrets": list(report.unset_secrets)} if report.unset_secrets else {}),
         "resources": [
             {
                 "kind": f.kind,

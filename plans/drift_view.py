@@ -66,6 +66,11 @@ def _evidence(f: Finding) -> Text:
 def verdict(report: DriftReport) -> Line:
     pending = len(report.pending)
     note = f" {pending} pending change(s) in the stack file: see `hostform plan`." if pending else ""
+    if report.unset_secrets:
+        note += (
+            f" Not compared: a new value of {', '.join(report.unset_secrets)} (not set here; the value last "
+            "applied stands for it)."
+        )
     if report.in_sync:
         if pending and not report.include_pending:
             note += " (--include-pending counts them as drift)"

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from hostform.declare.load import LoadedStack
 from hostform.declare.names import Kind
 from hostform.plans.diff import hand_made_warning
-from hostform.plans.drift import Drift, DriftReport, Finding, absent, report_json
+from hostform.plans.drift import Drift, DriftReport, Finding, absent, report_json, unset_secrets
 from hostform.plans.model import Action, Change, Plan
 from hostform.plans.options import DriftCommand, Exit
 from hostform.plans.swarm_commands import stage_observe
@@ -35,7 +35,8 @@ def check(engine: Engine, loaded: LoadedStack, include_pending: bool = False) ->
     observed = stage_observe(engine, loaded)
     plan = swarm_plan(loaded, observed, observed.key or os.urandom(16))
     findings = [*_nodes(observed), *_services(loaded, observed, plan)]
-    return DriftReport(loaded.name, datetime.now(UTC), tuple(findings), include_pending), plan
+    unset = unset_secrets(loaded)  # each stands for its last-applied value (swarm_plan), as on one host
+    return DriftReport(loaded.name, datetime.now(UTC), tuple(findings), include_pending, unset), plan
 
 
 def _nodes(observed: SwarmObserved) -> list[Finding]:

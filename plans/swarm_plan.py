@@ -22,9 +22,10 @@ from hostform.declare.canonical import service_spec
 from hostform.declare.load import LoadedStack
 from hostform.declare.names import Address, Kind
 from hostform.declare.schema import ContainerSpec
-from hostform.plans.diff import PlanOptions, hand_made_warning, network_reasons, only_targets
+from hostform.declare.secrets import UnknownSecret
+from hostform.plans.diff import PlanOptions, hand_made_warning, network_reasons, only_targets, with_applied_secrets
 from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind, ReplaceOrder
-from hostform.runtime.swarm import SwarmNode, SwarmObserved, SwarmService
+from hostform.runtime.swarm import SwarmFile, SwarmNode, SwarmObserved, SwarmService
 from hostform.runtime.swarm_spec import file_engine_name, file_kind, service_name
 
 MASKED = {"secret": "(secret)"}
@@ -75,7 +76,7 @@ def _hand_made(loaded: LoadedStack, observed: SwarmObserved, key: bytes) -> list
     never deleted nor adopted."""
     declared = {service_name(loaded.name, n) for n in loaded.stack.services()}
     declared |= {names.network_name(loaded.name, n) for n in loaded.stack.all_networks()}
-    declared |= set(wanted_files(loaded, key))
+    declared |= set(wanted_files(loaded, key, observed.files))
     return [(k, n) for k, n in observed.hand_made if n not in declared]
 
 
@@ -105,7 +106,7 @@ def _service_change(
     live = observed.service(name)
     if live is None:
         return Change(address, Kind(kind), name, engine_name, Action.CREATE, (Reason(ReasonKind.NEW),))
-    desired = service_spec(loaded, name, key)
+    desired = with_applied_secrets(service_spec(loaded, name, key), live.last_applied)  # drift: secrets unset
     reasons = list(_reasons(live, desired, observed.images.get(spec.image), observed.key is not None))
     reasons = [_build_reason(r, observed) for r in reasons] if name in loaded.builds else reasons
     moved = "is replaced: detached first, then joins the new one"
@@ -274,23 +275,33 @@ def _network_changes(loaded: LoadedStack, observed: SwarmObserved) -> Iterator[C
         yield Change(f"networks.{name}", Kind.NETWORK, name, n.engine_name, Action.DELETE, (reason,), current_id=n.id)
 
 
-def wanted_files(loaded: LoadedStack, key: bytes) -> dict[str, tuple[str, str]]:
-    """engine name -> (kind, [files] key) of every config and secret a service uses."""
+def wanted_files(loaded: LoadedStack, key: bytes, live: Iterable[SwarmFile] = ()) -> dict[str, tuple[str, str]]:
+    """engine name -> (kind, [files] key) of every config and secret a service uses.
+
+    live: the stack's configs and secrets on the manager. A secret not set where hostform runs
+    (drift needs no secret values) has no name of its own: the live secrets of that [files] key
+    stand for it, as its last-applied hash does in the service's spec."""
     used = {fm.source for spec in loaded.stack.services().values() for fm in spec.files}
+    applied = [f for f in live if f.kind == "secret"]
     out = {}
     for name in sorted(used):
         resolved = loaded.files.get(name)
-        if resolved is not None:
+        if resolved is None:
+            continue
+        standing = [f.engine_name for f in applied if f.name == name]
+        if isinstance(resolved.content, UnknownSecret) and standing:
+            out.update(dict.fromkeys(standing, ("secret", name)))
+        else:
             out[file_engine_name(loaded.name, resolved, key)] = (file_kind(resolved), name)
     return out
 
 
 def _file_changes(loaded: LoadedStack, observed: SwarmObserved, key: bytes) -> Iterator[Change]:
     live = {f.engine_name: f for f in observed.files}
-    for engine_name, (kind, name) in wanted_files(loaded, key).items():
+    wanted = wanted_files(loaded, key, observed.files)
+    for engine_name, (kind, name) in wanted.items():
         if engine_name not in live:
             yield Change(f"files.{name}", Kind(kind), name, engine_name, Action.CREATE, (Reason(ReasonKind.NEW),))
-    wanted = wanted_files(loaded, key)
     for engine_name, f in live.items():
         if engine_name not in wanted and not observed.unrecorded(engine_name):
             reason = Reason(ReasonKind.ORPHAN, text="no service uses it any more")

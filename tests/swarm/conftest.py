@@ -94,6 +94,24 @@ class SwarmStack:
         result: dict[str, Any] = self.bed.api().inspect_service(f"{self.name}_{name}")
         return result
 
+    def scale_by_hand(self, name: str, replicas: int) -> None:
+        """`docker service scale`, by hand: the whole spec sent back with only the replicas changed."""
+        svc = self.service(name)
+        spec = svc["Spec"]
+        spec["Mode"]["Replicated"]["Replicas"] = replicas
+        self.bed.api().update_service(
+            svc["ID"],
+            svc["Version"]["Index"],
+            task_template=spec["TaskTemplate"],
+            mode=spec["Mode"],
+            labels=spec["Labels"],
+            name=spec["Name"],
+            networks=spec["TaskTemplate"].get("Networks"),
+            endpoint_spec=spec.get("EndpointSpec"),
+            update_config=spec.get("UpdateConfig"),
+            rollback_config=spec.get("RollbackConfig"),
+        )
+
     def tasks(self, name: str, running: bool = True) -> list[dict[str, Any]]:
         filters: dict[str, Any] = {"service": f"{self.name}_{name}"}
         if running:

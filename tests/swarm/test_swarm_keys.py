@@ -3,6 +3,7 @@ registry and run by digest, and overlay network settings compared after creation
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tests.swarm.conftest import BUSYBOX, REGISTRY, SwarmStack
@@ -131,3 +132,50 @@ def test_a_changed_network_setting_replaces_the_overlay_and_its_services_join_th
     assert [n["Target"] for n in job] == [new["Id"]]
     assert len(swarm_stack.tasks("w")) == 2
     assert swarm_stack.plan().code == 0
+
+
+def test_drift_needs_no_secret_values_and_names_the_ones_it_could_not_compare(swarm_stack: SwarmStack) -> None:
+    """A cron job without the production secrets: a secret() env value, a file holding a secret
+    and a `secrets` entry each stand for the value last applied; everything else is compared."""
+    body = (
+        "[files.token]\ncontent = \"{{ secret('HF_TOKEN') }}\"\n\n"
+        f'[containers.w]\nimage = "{BUSYBOX}"\ncommand = ["sleep", "100000"]\n{QUICK}'
+        'env = { API_KEY = "{{ secret(\'HF_API_KEY\') }}", MODE = "a" }\n'
+        'files = [{ source = "token", target = "/run/secrets/token" }]\n'
+        'secrets = [{ source = "HF_DB_PASSWORD", target = "/run/secrets/db_password" }]\n'
+    )
+    swarm_stack.write(body)
+    values = {"HF_TOKEN": "tok-one", "HF_API_KEY": "key-one", "HF_DB_PASSWORD": "pw-one"}
+    swarm_stack.env.update(values)
+    swarm_stack.apply()
+    secrets_before = {s["ID"] for s in swarm_stack.labelled("secret")}
+    assert len(secrets_before) == 2
+    for name in values:
+        del swarm_stack.env[name]
+
+    drift = swarm_stack.run("drift", str(swarm_stack.file))
+    assert drift.code == 0 and "No drift" in drift.out, drift.both
+    assert "pending" not in drift.out, drift.both  # no secret read as changed, no Swarm secret as new
+    assert "Not compared: a new value of HF_API_KEY, HF_DB_PASSWORD, HF_TOKEN" in drift.out, drift.both
+    as_json = json.loads(swarm_stack.run("drift", str(swarm_stack.file), "--json", "--include-pending").out)
+    assert as_json["in_sync"] and as_json["pending_count"] == 0, as_json
+    assert as_json["unset_secrets"] == ["HF_API_KEY", "HF_DB_PASSWORD", "HF_TOKEN"]
+    assert not any(v in json.dumps(as_json) + drift.both for v in values.values())
+
+    # a pending edit of a plain value and a hand change are still seen without the secrets
+    swarm_stack.write(body.replace('MODE = "a"', 'MODE = "b"'))
+    pending = swarm_stack.run("drift", str(swarm_stack.file), "--json")
+    report = json.loads(pending.out)
+    assert pending.code == 0 and report["pending_count"] == 1, pending.both
+    (finding,) = report["resources"]
+    assert finding["drift"] == "pending" and "env.MODE" in finding["detail"], finding
+    assert "API_KEY" not in finding["detail"] and "files[" not in finding["detail"], finding
+    swarm_stack.scale_by_hand("w", 2)  # `docker service scale` by hand
+    changed = swarm_stack.run("drift", str(swarm_stack.file))
+    assert changed.code == 2 and "updated outside" in changed.out, changed.both
+
+    # what applies still needs every secret: plan, apply, drift --fix
+    for args in (("plan",), ("apply", "--auto-approve"), ("drift", "--fix", "--auto-approve")):
+        refused = swarm_stack.run(args[0], str(swarm_stack.file), *args[1:])
+        assert refused.code == 1 and "is not set" in refused.err and "Traceback" not in refused.both, refused.both
+    assert {s["ID"] for s in swarm_stack.labelled("secret")} == secrets_before  # nothing made or removed

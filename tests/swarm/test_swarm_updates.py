@@ -75,22 +75,7 @@ def test_secret_rotation_makes_a_new_swarm_secret_and_removes_the_old(swarm_stac
 def test_a_hand_update_is_drift_and_fix_sets_it_back(swarm_stack: SwarmStack) -> None:
     swarm_stack.write(f'[containers.w]\nimage = "{BUSYBOX}"\ncommand = ["sleep", "100000"]\n{QUICK}replicas = 2\n')
     swarm_stack.apply()
-    api = swarm_stack.bed.api()
-    svc = swarm_stack.service("w")
-    spec = svc["Spec"]
-    spec["Mode"]["Replicated"]["Replicas"] = 3  # `docker service scale` by hand
-    api.update_service(
-        svc["ID"],
-        svc["Version"]["Index"],
-        task_template=spec["TaskTemplate"],
-        mode=spec["Mode"],
-        labels=spec["Labels"],
-        name=spec["Name"],
-        networks=spec["TaskTemplate"].get("Networks"),
-        endpoint_spec=spec.get("EndpointSpec"),
-        update_config=spec.get("UpdateConfig"),
-        rollback_config=spec.get("RollbackConfig"),
-    )
+    swarm_stack.scale_by_hand("w", 3)  # `docker service scale` by hand
     drift = swarm_stack.run("drift", str(swarm_stack.file))
     assert drift.code == 2, drift.both
     assert "changed" in drift.out and "updated outside" in drift.out

@@ -14,7 +14,8 @@ import jsonschema
 import pytest
 from rich.console import Console
 
-from hostform.plans.drift import SWARM_DRIFT, Drift, DriftReport, FieldDrift, Finding, report_json
+from hostform.declare.load import load
+from hostform.plans.drift import SWARM_DRIFT, Drift, DriftReport, FieldDrift, Finding, report_json, unset_secrets
 from hostform.plans.drift_view import DriftView
 from hostform.runtime.records import Conflict
 from tests.unit.test_drift_detect import (
@@ -122,3 +123,21 @@ def test_no_drift_on_a_pipe_is_one_plain_line_without_rich() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "No drift: stack 's' matches what hostform applied.\n"
+
+
+def test_secrets_not_set_where_drift_runs_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Drift needs no secret values: an unset one stands for the value last applied, and the report
+    says which ones it could not compare (text and JSON); with every secret set it says nothing."""
+    monkeypatch.delenv("PASSWORD", raising=False)
+    path = tmp_path / "hostform.toml"
+    path.write_text(STACK, encoding="utf-8")
+    assert unset_secrets(load(path, environ={}, secrets_optional=True)) == ("PASSWORD",)
+    assert unset_secrets(load_stack(tmp_path)) == ()
+    report = DriftReport("s", NOW, (), unset_secrets=("PASSWORD",))
+    doc = report_json(report)
+    assert doc["unset_secrets"] == ["PASSWORD"] and doc["in_sync"]
+    jsonschema.validate(doc, pinned_schema())
+    assert "unset_secrets" not in report_json(DriftReport("s", NOW, ()))
+    console = Console(width=200, record=True, color_system=None)
+    console.print(DriftView(report))
+    assert "Not compared: a new value of PASSWORD (not set here" in console.export_text()
