@@ -103,6 +103,7 @@ class _Mapper:
     stack: MappedStack
     net_keys: dict[str, str] = field(default_factory=dict)  # compose network key -> stack key
     vol_keys: dict[str, str] = field(default_factory=dict)
+    secret_names: dict[str, str] = field(default_factory=dict)  # compose secret key -> the secret's name
     existing_volumes: bool = False
     swarm: bool = False
 
@@ -190,25 +191,30 @@ class _Mapper:
             self.stack.sources[("volumes", target)] = self.project.source(path) or Source("", 0)
 
     def files(self) -> None:
-        for kind in ("configs", "secrets"):
-            section: dict[str, dict[str, Any]] = getattr(self.project, kind)
-            for key, spec in section.items():
-                path = (kind, key)
-                out = self._file(kind, key, spec, path)
-                if out is not None:
-                    self.stack.files[key] = out
-                    self.stack.sources[("files", key)] = self.project.source(path) or Source("", 0)
+        """Configs become [files]; a file or environment secret is a secret's name, which the
+        services' `secrets = [{ source, target }]` entries read (no [files] entry of its own)."""
+        for key, spec in self.project.secrets.items():
+            self._secret(key, spec, ("secrets", key))
+        for key, spec in self.project.configs.items():
+            path = ("configs", key)
+            out = self._file(key, spec, path)
+            if out is not None:
+                self.stack.files[key] = out
+                self.stack.sources[("files", key)] = self.project.source(path) or Source("", 0)
 
-    def _file(self, kind: str, key: str, spec: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any] | None:
-        if kind == "secrets":
-            name = spec.get("environment") or re.sub(r"[^A-Z0-9_]", "_", key.upper())
-            if "file" in spec:
-                where = self.path(str(spec["file"]))
-                self.stack.secrets[str(name)] = f"set {name}_FILE={where} (or {name}) when you plan and apply"
-            elif "environment" not in spec:
-                self.skip(path, "external secrets are Swarm's; give the value as a secret() from the environment")
-                return None
-            return {"content": Interpolated("", "{{ secret('" + str(name) + "') }}", (str(name),), True)}
+    def _secret(self, key: str, spec: dict[str, Any], path: tuple[str, ...]) -> None:
+        name = str(spec.get("environment") or re.sub(r"[^A-Z0-9_]", "_", key.upper()))
+        if "file" in spec:
+            where = self.path(str(spec["file"]))
+            self.stack.secrets[name] = f"set {name}_FILE={where} (or {name}) when you plan and apply"
+        elif "environment" in spec:
+            self.stack.secrets[name] = f"set {name} (or {name}_FILE) when you plan and apply"
+        else:
+            self.skip(path, "external secrets are Swarm's; give the value as a secret() from the environment")
+            return
+        self.secret_names[key] = name
+
+    def _file(self, key: str, spec: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any] | None:
         if "file" in spec:
             return {"source": self.path(str(spec["file"]))}
         if "content" in spec:
@@ -358,7 +364,7 @@ def _compose_key(key: str, spec: dict[str, Any]) -> str:
         "global": "deploy",
         "endpoint_mode": "deploy",
         "pull": "pull_policy",
-        "files": "configs" if "configs" in spec else "secrets",
+        "files": "configs",
     }
     return back.get(key, key)
 
@@ -634,6 +640,9 @@ def _resources(m: _Mapper, path: tuple[str, ...], value: dict[str, Any], out: di
 
 
 def _files(kind: str) -> Callable[[_Mapper, str, Any, dict[str, Any]], None]:
+    """A service's `configs` become `files` entries; its `secrets` become `secrets` entries naming
+    the secret (the target written out: Compose's default is the key's name, hostform's the secret's)."""
+
     def handler(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
         for entry in value or []:
             spec = {"source": entry} if isinstance(entry, str) else dict(entry)
@@ -642,13 +651,17 @@ def _files(kind: str) -> Callable[[_Mapper, str, Any, dict[str, Any]], None]:
             target = str(spec.get("target") or default)
             if kind == "secrets" and not target.startswith("/"):
                 target = f"/run/secrets/{target}"
-            mount: dict[str, Any] = {"source": source, "target": target}
+            if kind == "secrets" and source not in m.secret_names:
+                m.skip(("services", name, kind, source), f"secret {source!r} is not imported (see secrets.{source})")
+                continue
+            mount: dict[str, Any] = {"source": m.secret_names[source] if kind == "secrets" else source}
+            mount["target"] = target
             if "mode" in spec:
                 mode = spec["mode"]
                 mount["mode"] = format(mode, "04o") if isinstance(mode, int) else str(mode)
             for k in sorted(set(spec) - {"source", "target", "mode"}):
                 m.skip(("services", name, kind, source, k), "not supported; files are owned by root")
-            out.setdefault("files", []).append(mount)
+            out.setdefault("files" if kind == "configs" else "secrets", []).append(mount)
 
     return handler
 

@@ -276,3 +276,41 @@ def test_a_rename_the_engine_refuses_leaves_the_container_adopted_under_its_old_
     now = api.inspect_container(ident)
     assert now["Name"] == f"/{stack.name}-app" and now["State"]["Running"], "not renamed in place"
     assert stack.plan().code == 0
+
+
+@pytest.mark.parametrize("project", ["proxy"], indirect=True)
+def test_adopting_compose_secrets_shows_the_bind_mount_and_the_secret_file(project: Project) -> None:
+    """Compose 1.29 bind-mounts a service's secret at its target; the import declares it with the
+    `secrets` key, which hostform copies into the container. The preview says so (a replacement
+    naming the mount and the file's digest, never the value); after apply the file is a copy."""
+    project.compose("up", "-d")
+    _wait_settled(project.api, "com.docker.compose.project", project)
+    before = _compose_ids(project)
+    project.import_()
+    declared = (project.dir / "hostform.toml").read_text(encoding="utf-8")
+    assert 'secrets = [{source = "TLS_KEY", target = "/run/secrets/site.key", mode = "0400"}]' in declared
+    assert "[files.tls_key]" not in declared and "PRIVATE KEY" not in declared
+
+    shown = project.hostform("adopt", "hostform.toml", "--dry-run")
+    assert "PRIVATE KEY" not in shown.both
+    preview = shown.out.split("After the adoption")[0]
+    proxy = preview.split("(containers.proxy;")[1].split("= adopt network")[0]
+    assert "differs from the declaration: then replaced by apply" in proxy, shown.out
+    # the copied file: Compose's bind mount holds the file as it is, hostform the secret's value
+    # (NAME_FILE read without its trailing newline), so their digests differ
+    assert "~ files[/run/secrets/site.key].sha256: " in proxy, shown.out
+    assert "/proxy/tls/site.key:/run/secrets/site.key:ro" in proxy, shown.out  # the bind mount goes
+    for other in ("app", "api"):
+        block = preview.split(f"(containers.{other};")[1].split("\n    =")[0]
+        assert "differs" not in block, shown.out
+    assert project.api.inspect_container(before["proxy_1"])["Name"] == f"/{project.name}_proxy_1"
+
+    project.hostform("adopt", "hostform.toml", "--auto-approve")
+    project.hostform("apply", "hostform.toml", "--auto-approve")
+    (proxy_now,) = project.api.containers(filters={"name": f"^/{project.name}-proxy$"})
+    assert proxy_now["Id"] != before["proxy_1"]  # replaced, as the preview said
+    assert not any(m["Destination"] == "/run/secrets/site.key" for m in proxy_now["Mounts"])
+    assert "PRIVATE KEY" in _exec(project.api, proxy_now["Id"], "cat /run/secrets/site.key")
+    again = project.hostform("plan", "hostform.toml", "--detailed-exitcode", check=False)
+    assert again.code == 0, again.both
+    project.hostform("destroy", "hostform.toml", "--auto-approve")  # the adopted network too

@@ -194,3 +194,66 @@ def test_a_secret_outside_env_is_listed_not_written(tmp_path: Path, monkeypatch:
     reasons = {x.key: x.reason for x in skipped}
     assert reasons["services.s.command"].startswith("holds the secret ${DB_PASSWORD}")
     assert reasons["include"] == "merge the files it names with -f"
+
+
+SECRETS = """services:
+  s:
+    image: a
+    secrets:
+      - db_pw
+      - source: api-token
+        target: token
+        mode: 0440
+      - source: tls_key
+        target: /etc/tls/site.key
+      - outside
+secrets:
+  db_pw:
+    file: ./db_pw.txt
+  api-token:
+    environment: APP_TOKEN
+  tls_key:
+    file: ./site.key
+  outside:
+    external: true
+"""
+
+
+@pytest.mark.parametrize("target", ["host", "swarm"])
+def test_service_secrets_become_the_secrets_key_never_a_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str
+) -> None:
+    """Short and long syntax: the source is the secret's name, the target written out (Compose's
+    default is /run/secrets/<key>), the mode kept; no [files] entry, no value, the same bytes twice."""
+    (tmp_path / "db_pw.txt").write_text("pw-in-a-file\n", encoding="utf-8")
+    (tmp_path / "site.key").write_text("key-in-a-file\n", encoding="utf-8")
+    monkeypatch.setenv("APP_TOKEN", "token-in-env")
+    write(tmp_path, SECRETS)
+    args = ([str(tmp_path / "docker-compose.yml")], str(tmp_path / "hostform.toml"))
+    out, skipped, secrets = import_compose(*args, target=target)
+    assert out == import_compose(*args, target=target)[0]
+    for value in ("pw-in-a-file", "key-in-a-file", "token-in-env"):
+        assert value not in out
+    stack = tomllib.loads(out)
+    assert "files" not in stack and "files" not in stack["containers"]["s"]
+    assert stack["containers"]["s"]["secrets"] == [
+        {"source": "DB_PW", "target": "/run/secrets/db_pw"},
+        {"source": "APP_TOKEN", "target": "/run/secrets/token", "mode": "0440"},
+        {"source": "TLS_KEY", "target": "/etc/tls/site.key"},
+    ]
+    assert secrets == {
+        "DB_PW": "set DB_PW_FILE=./db_pw.txt (or DB_PW) when you plan and apply",
+        "APP_TOKEN": "set APP_TOKEN (or APP_TOKEN_FILE) when you plan and apply",
+        "TLS_KEY": "set TLS_KEY_FILE=./site.key (or TLS_KEY) when you plan and apply",
+    }
+    reasons = {x.key: x.reason for x in skipped}
+    assert reasons["secrets.outside"].startswith("external secrets are Swarm's")
+    assert reasons["services.s.secrets.outside"] == "secret 'outside' is not imported (see secrets.outside)"
+    (tmp_path / "hostform.toml").write_text(out, encoding="utf-8")
+    environ = {"DB_PW_FILE": str(tmp_path / "db_pw.txt"), "APP_TOKEN": "app-token-value", "TLS_KEY": "tls-key-value"}
+    loaded = load(tmp_path / "hostform.toml", environ=environ)
+    assert [(s.source, s.target, s.mode) for s in loaded.stack.containers["s"].secrets] == [
+        ("DB_PW", "/run/secrets/db_pw", 0o444),
+        ("APP_TOKEN", "/run/secrets/token", 0o440),
+        ("TLS_KEY", "/etc/tls/site.key", 0o444),
+    ]
