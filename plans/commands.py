@@ -171,7 +171,9 @@ def stage_explain(plan: Plan, loaded: LoadedStack, engine: Engine) -> Plan:
     return with_exposure(with_file_diffs(plan, loaded, engine), loaded)
 
 
-def apply_in_progress(engine: Engine, loaded: LoadedStack, observed: Observed | None = None) -> str | None:
+def apply_in_progress(
+    engine: Engine, loaded: LoadedStack, observed: Observed | SwarmObserved | None = None
+) -> str | None:
     """Who holds the stack's lock, when an apply (or destroy) is running: None when nobody does.
     The lock `observed` read with its first wave is taken as is (no read of its own)."""
     from hostform.runtime.lock import lock_of, read_lock
@@ -183,7 +185,9 @@ def apply_in_progress(engine: Engine, loaded: LoadedStack, observed: Observed | 
     return None if held is None or held.holder_alive() is False else held.describe()
 
 
-def stage_busy(engine: Engine, loaded: LoadedStack, plan: Plan, observed: Observed | None = None) -> Plan:
+def stage_busy(
+    engine: Engine, loaded: LoadedStack, plan: Plan, observed: Observed | SwarmObserved | None = None
+) -> Plan:
     """While an apply runs, its temporary containers are its own business, not the plan's.
     A plan with no changes has nothing of a running apply in it: the lock is not even read."""
     if not plan.has_changes:
@@ -361,10 +365,10 @@ def cmd_plan(o: PlanCommand) -> int:
         from hostform.plans import swarm_commands
 
         options = plan_options(loaded, o.replace, o.target)
-        plan = swarm_commands.stage_plan(
-            engine, loaded, options, check_manager=True
-        )  # images are always resolved in their registry
-        plan = stage_busy(engine, loaded, plan)  # the lock is a config on the manager (runtime/swarm_lock.py)
+        # the manager check and the lock (a config on the manager) in the observe wave
+        live = swarm_commands.stage_observe(engine, loaded, for_drift=False, check_manager=True, with_lock=True)
+        plan = swarm_commands.plan_of(loaded, live, options)  # images are always resolved in their registry
+        plan = stage_busy(engine, loaded, plan, live)
     else:
         loaded, builder = stage_builder(o.build_host, o.engine.host, engine, loaded)
         if o.pull:

@@ -28,7 +28,7 @@ def connect(engine: Engine, check: bool = True) -> None:
 
 
 def stage_observe(
-    engine: Engine, loaded: LoadedStack, for_drift: bool = True, check_manager: bool = False
+    engine: Engine, loaded: LoadedStack, for_drift: bool = True, check_manager: bool = False, with_lock: bool = False
 ) -> SwarmObserved:
     services = loaded.stack.services().values()
     images = [s.image for s in services]
@@ -40,6 +40,7 @@ def stage_observe(
         with_tasks=for_drift,
         with_nodes=for_drift or scheduled,
         check_manager=check_manager,
+        with_lock=with_lock,
     )
     if not loaded.builds:
         return observed
@@ -47,12 +48,6 @@ def stage_observe(
 
     changes = context_changes(loaded.builds, ((s.name, s.last_applied) for s in observed.services))
     return replace(observed, build_changes=changes)
-
-
-def stage_plan(
-    engine: Engine, loaded: LoadedStack, options: PlanOptions | None = None, check_manager: bool = False
-) -> Plan:
-    return plan_of(loaded, stage_observe(engine, loaded, for_drift=False, check_manager=check_manager), options)
 
 
 def plan_of(loaded: LoadedStack, observed: SwarmObserved, options: PlanOptions | None = None) -> Plan:

@@ -14,6 +14,7 @@ from typing import Any
 
 from hostform.declare import names
 from hostform.declare.errors import EngineError
+from hostform.runtime import swarm_lock
 from hostform.runtime.engine import Engine
 from hostform.runtime.generation import Generation
 
@@ -111,6 +112,8 @@ class SwarmObserved:
     image_problems: dict[str, str] = field(default_factory=dict)  # reference -> why it cannot be used
     build_changes: dict[str, str] = field(default_factory=dict)  # "OLD_REF -> NEW_REF": what changed in the context
     record: Generation | None = None  # the newest generation of the stack's record (runtime.swarm_record)
+    lock_read: bool = False  # the stack lock was read in the wave (as runtime.records.Observed)
+    lock_labels: dict[str, str] | None = None  # its config's labels; None: no lock
 
     def unrecorded(self, engine_name: str) -> bool:
         """Labelled, yet no kept generation lists it: made by hand with copied labels? Without a
@@ -180,13 +183,15 @@ def observe_swarm(
     with_tasks: bool = True,
     with_nodes: bool = True,
     check_manager: bool = False,
+    with_lock: bool = False,
 ) -> SwarmObserved:
     """The stack's objects on the manager, read in one wave: the listings (by the stack's label,
     filtered on the manager), the record's generations (they come with the config listing, data
     and all) and each image's registry digest go out together, so the plan waits for the slowest
     answer rather than for their sum. Tasks (for waits and drift) and nodes (for scheduling
     checks and drift) only when asked: a no-op plan needs neither. `check_manager`: whether the
-    engine is a manager is asked in the same wave (`require_manager`'s error when it is not)."""
+    engine is a manager is asked in the same wave (`require_manager`'s error when it is not).
+    `with_lock`: the stack lock's config is listed in the wave too (a plan reads it when it has changes)."""
     from concurrent.futures import ThreadPoolExecutor
 
     label = {"label": f"{names.LABEL_STACK}={stack}"}
@@ -201,6 +206,8 @@ def observe_swarm(
         reads["tasks"] = ("list tasks", api.tasks, label)
     if with_nodes:
         reads["nodes"] = ("list nodes", api.nodes, {})
+    if with_lock:
+        reads["lock"] = ("read the stack lock", api.configs, {"name": names.lock_name(stack)})
     refs = sorted({r for r in images if "@sha256:" not in r})
     with ThreadPoolExecutor(max_workers=len(reads) + min(len(refs), 8) + 1) as pool:
         manager = pool.submit(is_manager, engine) if check_manager else None
@@ -223,7 +230,21 @@ def observe_swarm(
     )
     pinned, problems = _pinned(engine, images, resolved)
     found_nodes = _nodes_of(got.get("nodes", []))
-    return SwarmObserved(stack, services, tasks, found_nodes, files, networks, key, pinned, problems, record=record)
+    lock = swarm_lock.labels_of(names.lock_name(stack), got["lock"]) if with_lock else None
+    return SwarmObserved(
+        stack,
+        services,
+        tasks,
+        found_nodes,
+        files,
+        networks,
+        key,
+        pinned,
+        problems,
+        record=record,
+        lock_read=with_lock,
+        lock_labels=lock,
+    )
 
 
 def _listing(engine: Engine, what: str, lister: Any, filters: dict[str, Any]) -> list[dict[str, Any]]:

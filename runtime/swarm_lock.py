@@ -3,12 +3,18 @@ cluster-wide, so two machines driving one swarm exclude each other). Its labels 
 
 from __future__ import annotations
 
+from typing import Any
+
 from hostform.declare.errors import ConflictError, EngineError
 from hostform.runtime.engine import Engine
 
 
 def read(engine: Engine, name: str) -> dict[str, str] | None:
-    found = engine.call("read the stack lock", engine.api.configs, filters={"name": name})
+    return labels_of(name, engine.call("read the stack lock", engine.api.configs, filters={"name": name}))
+
+
+def labels_of(name: str, found: list[dict[str, Any]]) -> dict[str, str] | None:
+    """The lock's labels in a config listing filtered by its name (a prefix match): None when absent."""
     exact = [c for c in found if (c.get("Spec") or {}).get("Name") == name]
     if not exact:
         return None
