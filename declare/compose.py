@@ -19,19 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from hostform.declare.errors import Problem, StackError
+from hostform.declare.secrets import is_secret_name
 
-SECRET_WORDS = ("PASSWORD", "PASSWD", "TOKEN", "KEY", "SECRET")
 _TOP_LEVEL = ("version", "name", "services", "networks", "volumes", "configs", "secrets")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _JINJA = re.compile(r"\{[{%#]")
 # Lists Compose merges by concatenation when files are merged (the others are replaced).
 _CONCAT = ("ports", "expose", "external_links", "dns", "dns_search", "tmpfs", "cap_add", "cap_drop", "extra_hosts")
-
-
-def is_secret_name(name: str) -> bool:
-    """PASSWORD, TOKEN, KEY, SECRET in a name say its value is secret."""
-    upper = name.upper()
-    return any(word in upper for word in SECRET_WORDS)
 
 
 def jinja_literal(text: str) -> str:

@@ -13,6 +13,15 @@ from pydantic_core import core_schema
 MASK = "(secret)"
 
 
+SECRET_WORDS = ("PASSWORD", "PASSWD", "TOKEN", "KEY", "SECRET")
+
+
+def is_secret_name(name: str) -> bool:
+    """PASSWORD, TOKEN, KEY, SECRET in a name say its value is secret."""
+    upper = name.upper()
+    return any(word in upper for word in SECRET_WORDS)
+
+
 class Secret:
     """A value that must never be printed, logged, stored in a label or a plan file.
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hostform.declare.compose import ComposeProject, Interpolated, Source, is_secret_name
+from hostform.declare.compose import ComposeProject, Interpolated, Source
+from hostform.declare.secrets import is_secret_name
 
 # Compose keys hostform has no field for: the nearest way to get the same effect.
 NEAREST: dict[str, str] = {

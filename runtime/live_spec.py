@@ -22,7 +22,7 @@ from typing import Any
 from hostform.declare.canonical import canonical_of, file_digest
 from hostform.declare.names import DEFAULT_NETWORK, TOOL_LABELS, Naming
 from hostform.declare.schema import ContainerSpec
-from hostform.declare.secrets import Secret
+from hostform.declare.secrets import Secret, is_secret_name
 
 BOOKKEEPING = ("depends_on", "replicas", "update", "pull")  # hostform's own: taken from the declaration
 
@@ -127,9 +127,20 @@ def _env(live: list[str], from_image: list[str], declared: ContainerSpec) -> dic
         k, _, v = str(entry).partition("=")
         if entry in image_env and k not in declared.env:
             continue  # the image's PATH and the like
-        # a value the declaration marks secret is hashed the same way (never kept as it is)
-        out[k] = Secret(v) if isinstance(declared.env.get(k), Secret) else v
+        out[k] = v if _plain(k, v, declared.env) else Secret(v)
     return out
+
+
+def _plain(key: str, value: str, declared: Mapping[str, Any]) -> bool:
+    """Whether a live env value may be kept (and so shown in a plan) as it is. It is hashed under
+    the stack key instead, like a secret, when the declaration marks it secret, when the
+    declaration does not have it (a value nobody declared, e.g. a password set by hand, must not
+    reach a plan or the record), and when its name says it is secret and it differs from the
+    declared value. A declared plain value that the container holds as it is stays as it is."""
+    wanted = declared.get(key)
+    if isinstance(wanted, Secret) or key not in declared:
+        return False
+    return wanted == value or not is_secret_name(key)
 
 
 def _labels(live: Mapping[str, str], from_image: Mapping[str, str], declared: ContainerSpec) -> dict[str, str]:

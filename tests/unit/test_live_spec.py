@@ -111,6 +111,27 @@ def test_a_secret_is_hashed_never_kept() -> None:
     assert "pw-in-clear" not in repr(live)
 
 
+def test_a_live_value_nobody_declared_or_named_secret_is_hashed_never_shown() -> None:
+    """A container taken over may hold values set by hand (a password in `docker run -e`). Where
+    the declaration does not have the key, or the name says secret and the declared value differs,
+    the live value is hashed: a plan shows the field, never the value, and the record keeps no value."""
+    info = copy.deepcopy(DB)
+    info["Config"]["Env"] += ["API_TOKEN=tok-set-by-hand", "DEBUG=1"]
+    declared = {**DECLARED, "env": {**DECLARED["env"], "DB_PASSWORD_HINT": "plain"}}
+    info["Config"]["Env"].append("DB_PASSWORD_HINT=hunter2-by-hand")
+    live = _read(info, declared)
+    assert "tok-set-by-hand" not in repr(live) and "hunter2-by-hand" not in repr(live)
+    assert live["env"]["API_TOKEN"] == {"secret": Secret("tok-set-by-hand").digest(KEY)}
+    assert live["env"]["DEBUG"] == {"secret": Secret("1").digest(KEY)}  # undeclared: hashed too
+    assert live["env"]["DB_PASSWORD_HINT"] == {"secret": Secret("hunter2-by-hand").digest(KEY)}
+    reasons = {r.path: (r.before, r.after) for r in _intent(live, _canonical(declared))}
+    assert {"env.API_TOKEN", "env.DEBUG", "env.DB_PASSWORD_HINT"} <= set(reasons)
+    assert "tok-set-by-hand" not in repr(reasons) and "hunter2-by-hand" not in repr(reasons)
+    # a secret-looking name holding exactly its declared plain value stays as it is: no diff
+    info["Config"]["Env"][-1] = "DB_PASSWORD_HINT=plain"
+    assert _read(info, declared)["env"]["DB_PASSWORD_HINT"] == "plain"
+
+
 def test_an_image_default_the_declaration_repeats_is_kept() -> None:
     declared = {**DECLARED, "env": {**DECLARED["env"], "PATH": IMAGE["Env"][0].split("=", 1)[1]}}
     assert _read(DB, declared) == _canonical(declared)
