@@ -576,16 +576,25 @@ def cmd_drift(o: DriftCommand) -> int:
     if loaded.stack.on_swarm:
         from hostform.plans import swarm_drift
 
-        return swarm_drift.cmd_drift(o, engine, loaded)
-    report, plan = drift.check(engine, loaded, o.include_pending, o.netns, observed)
+        def check(observed: Observed | None = None) -> tuple[drift.DriftReport, Plan]:
+            return swarm_drift.check(engine, loaded, o.include_pending)
+
+        fix_plan = swarm_drift.fix_plan
+    else:
+
+        def check(observed: Observed | None = None) -> tuple[drift.DriftReport, Plan]:
+            return drift.check(engine, loaded, o.include_pending, o.netns, observed)
+
+        fix_plan = drift.fix_plan
+    report, plan = check(observed)
     if o.fix and not report.in_sync:
         with redirect_stdout(sys.stderr if o.json else sys.stdout):  # --json: stdout holds the report only
             print_report(report)
             from hostform.runtime.lock import stack_lock
 
             with stack_lock(engine, loaded.name, "drift --fix", o.lock_timeout):
-                report, plan = drift.check(engine, loaded, o.include_pending, o.netns)  # under the lock
-                fix = drift.fix_plan(report, plan)
+                report, plan = check()  # under the lock
+                fix = fix_plan(report, plan)
                 if fix.has_changes:
                     print_plan(fix)
                 for warning in () if fix.has_changes else fix.warnings:
@@ -596,7 +605,7 @@ def cmd_drift(o: DriftCommand) -> int:
                     code = reported(stage_report(fixed, fix, verb="Fix"), unrecorded)
                     if code != Exit.OK:
                         return code
-                    report, _ = drift.check(engine, loaded, o.include_pending, o.netns)
+                    report, _ = check()
                     print("After the fix:")
                 elif fix.has_changes:
                     print("Fix cancelled.")

@@ -12,16 +12,13 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from datetime import UTC, datetime
 
 from hostform.declare.load import LoadedStack
 from hostform.declare.names import Kind
 from hostform.plans.diff import hand_made_warning
-from hostform.plans.drift import Drift, DriftReport, Finding, absent, report_json, unset_secrets
+from hostform.plans.drift import Drift, DriftReport, Finding, absent, unset_secrets
 from hostform.plans.model import Action, Change, Plan
-from hostform.plans.options import DriftCommand, Exit
 from hostform.plans.swarm_commands import stage_observe
 from hostform.plans.swarm_plan import swarm_plan
 from hostform.runtime.engine import Engine
@@ -145,37 +142,3 @@ def fix_plan(report: DriftReport, plan: Plan) -> Plan:
     return Plan(
         plan.stack, changes, plan.fingerprint, plan.conflicts, plan.warnings, plan.live, plan.key, plan.key_known
     )
-
-
-def cmd_drift(o: DriftCommand, engine: Engine, loaded: LoadedStack) -> int:
-    from contextlib import redirect_stdout
-
-    from hostform.plans.commands import reported, stage_apply, stage_confirm, stage_record, stage_report
-    from hostform.plans.drift_view import print_report
-    from hostform.plans.render import print_plan
-    from hostform.runtime.lock import stack_lock
-
-    report, plan = check(engine, loaded, o.include_pending)
-    if o.fix and not report.in_sync:
-        with redirect_stdout(sys.stderr if o.json else sys.stdout):
-            print_report(report)
-            with stack_lock(engine, loaded.name, "drift --fix", o.lock_timeout):
-                report, plan = check(engine, loaded, o.include_pending)
-                fix = fix_plan(report, plan)
-                if fix.has_changes:
-                    print_plan(fix)
-                for warning in () if fix.has_changes else fix.warnings:
-                    print(f"! {warning}")
-                if fix.has_changes and stage_confirm(o.auto_approve, fix, "fix this drift"):
-                    fixed = stage_apply(engine, loaded, fix, o.parallelism)
-                    unrecorded = stage_record(engine, loaded, fix, fixed, "drift --fix")
-                    code = reported(stage_report(fixed, fix, verb="Fix"), unrecorded)
-                    if code != Exit.OK:
-                        return code
-                    report, _ = check(engine, loaded, o.include_pending)
-                    print("After the fix:")
-    if o.json:
-        print(json.dumps(report_json(report), indent=2))
-    else:
-        print_report(report)
-    return Exit.OK if report.in_sync else Exit.CHANGES
