@@ -28,6 +28,12 @@ _ANNOTATIONS = ("title", "description", "default", "examples")
 
 
 def stack_json_schema() -> dict[str, Any]:
+    # The models defer building their validators (a no-op plan never needs most of them).
+    # A default that is itself a model instance (`network = NetworkSpec()`) is encoded with
+    # its class's serializer, which some pydantic releases (2.13) do not build on demand there:
+    # build every model first.
+    for model in _models(Stack):
+        model.model_rebuild()
     schema = Stack.model_json_schema(mode="validation")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "hostform stack"
