@@ -32,6 +32,7 @@ from hostform.plans.options import (
     StackOptions,
     UnlockCommand,
     access_of,
+    changed,
 )
 from hostform.plans.render import plan_json, print_lines, print_plan
 from hostform.runtime.engine import Engine
@@ -407,7 +408,7 @@ def cmd_apply(o: ApplyCommand) -> int:
         saved = load_plan_file(o.stack.stack)
         r = saved.request
         stack = StackOptions(r.stack_path, r.var, r.var_file, o.stack.on)
-        o = replace(o, stack=stack, replace=r.replace, target=r.target)
+        o = changed(o, stack=stack, replace=r.replace, target=r.target)
     loaded = stage_load(o.stack)
     engine = stage_connect(o.engine, loaded)
     loaded, builder = stage_builder(o.build_host, o.engine.host, engine, loaded)
