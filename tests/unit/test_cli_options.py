@@ -7,7 +7,7 @@ import argparse
 
 import pytest
 
-from hostform.plans.cli import build_parser
+from hostform.plans.cli import SUBCOMMANDS, build_parser, main
 from hostform.plans.commands import COMMANDS
 from hostform.plans.options import (
     DriftCommand,
@@ -57,6 +57,19 @@ def test_each_command_reads_exactly_its_flags(name: str) -> None:
     optional = {"untrusted"}  # in the stack group; only plan, validate and show take --untrusted
     assert flags - read == set(), f"{name}: flags nothing reads {flags - read}"
     assert read - flags <= optional, f"{name}: fields without a flag {read - flags}"
+
+
+@pytest.mark.parametrize("name", sorted(SUBCOMMANDS))
+def test_a_command_line_builds_only_its_command_with_the_same_arguments(name: str) -> None:
+    (sub,) = [a for a in build_parser(name)._actions if isinstance(a, argparse._SubParsersAction)]
+    assert list(sub.choices) == [name]
+    assert sub.choices[name].format_help() == _subparsers()[name].format_help()
+
+
+def test_an_unknown_command_is_refused_naming_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--debug", "nope", "x.toml"])
+    assert "choose from 'validate', 'schema', 'plan', " in capsys.readouterr().err
 
 
 def test_drift_fix_takes_parallelism_and_a_lock_timeout() -> None:
