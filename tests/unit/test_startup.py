@@ -85,3 +85,63 @@ def test_a_stack_from_the_cache_builds_no_pydantic_validator(tmp_path: Path) -> 
     assert [r.returncode for r in runs] == [0, 0], runs[-1].stderr
     assert "Stack" in json.loads(runs[0].stdout)  # the first load validated
     assert json.loads(runs[1].stdout) == []  # the second came from the cache
+
+
+PLAIN = """
+import json, sys
+from hostform.plans.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+validator = ("pydantic", "pydantic_core", "annotated_types", "hostform.declare.schema")
+print(json.dumps({"code": code, "loaded": [m for m in validator if m in sys.modules]}), file=sys.stderr)
+"""
+
+
+def test_a_noop_plan_and_drift_from_the_cache_import_no_pydantic(tmp_path: Path) -> None:
+    """On a cache hit the stack is built from declare.spec's plain classes: a no-op plan and drift
+    on the engine never import pydantic or the schema's models (issues 13 and 17: start-up CPU)."""
+    import uuid
+
+    import docker
+
+    try:
+        api = docker.APIClient(version="1.41", timeout=60)
+        api.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means no engine
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set and no Docker engine answers: {exc}")
+        pytest.skip(f"no Docker engine: {exc}")
+    name = f"startup-{uuid.uuid4().hex[:8]}"
+    stack = tmp_path / "hostform.toml"
+    stack.write_text(
+        f'[stack]\nname = "{name}"\n\n[containers.web]\nimage = "hostform-test/busybox:1"\n'
+        'command = "sleep 3600"\nports = ["127.0.0.1::80"]\nenv = { MODE = "x" }\n\n'
+        "[containers.worker]\nimage = \"hostform-test/busybox:1\"\ncommand = ['sleep', '3600']\n"
+        'depends_on = ["web"]\nupdate = { order = "start-first" }\n\n[volumes.data]\n'
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+    def run(*args: str) -> dict[str, object]:
+        proc = subprocess.run(
+            [sys.executable, "-c", PLAIN, *args], capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path
+        )
+        result: dict[str, object] = json.loads(proc.stderr.strip().splitlines()[-1])
+        return result
+
+    try:
+        applied = run("apply", str(stack), "--auto-approve")
+        assert applied["code"] == 0 and "pydantic" in applied["loaded"], applied  # type: ignore[operator]  # validated
+        assert run("plan", str(stack), "--detailed-exitcode") == {"code": 0, "loaded": []}
+        assert run("drift", str(stack)) == {"code": 0, "loaded": []}
+        assert run("plan", str(stack), "--no-cache", "--detailed-exitcode") == {
+            "code": 0,
+            "loaded": ["pydantic", "pydantic_core", "annotated_types", "hostform.declare.schema"],
+        }
+    finally:
+        run("destroy", str(stack), "--auto-approve")
+        for c in api.containers(all=True, filters={"label": f"io.hostform.record={name}"}):
+            api.remove_container(c["Id"], force=True)
+        for v in api.volumes(filters={"label": f"io.hostform.stack={name}"}).get("Volumes") or []:
+            api.remove_volume(v["Name"])
