@@ -22,7 +22,7 @@ from typing import Any
 from hostform.declare.canonical import canonical_of, file_digest
 from hostform.declare.names import DEFAULT_NETWORK, TOOL_LABELS, Naming
 from hostform.declare.secrets import Secret, is_secret_name
-from hostform.declare.spec import ContainerSpec, plain_of
+from hostform.declare.spec import ContainerSpec, Plain, plain_of
 
 BOOKKEEPING = ("depends_on", "replicas", "update", "pull")  # hostform's own: taken from the declaration
 
@@ -105,7 +105,10 @@ def stack_form(
     raw["read_only"] = bool(host.get("ReadonlyRootfs"))
     raw["extra_hosts"] = list(host.get("ExtraHosts") or [])
     for field in BOOKKEEPING:
-        raw[field] = getattr(declared, field)
+        value = getattr(declared, field)
+        if isinstance(value, Plain):  # `update`: the fields the declaration set, as a stack file sets them
+            value = {k: getattr(value, k) for k in value.model_fields_set}
+        raw[field] = value
     return {k: v for k, v in raw.items() if v is not None}
 
 
