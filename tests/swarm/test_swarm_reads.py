@@ -3,6 +3,11 @@ worker, a single engine or an unreachable address is still one clear error, befo
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 from tests.swarm.conftest import BUSYBOX, SwarmStack
 
 BODY = f"""
@@ -28,3 +33,28 @@ def test_plan_and_apply_on_an_engine_that_is_no_manager_are_one_clear_error(swar
     assert swarm_stack.labelled("service") == []  # nothing was made on the manager
     swarm_stack.apply()
     assert swarm_stack.plan().code == 0
+
+
+NOOP_PATH = """
+import json, sys
+from hostform.plans.cli import main
+code = main(["plan", sys.argv[1], "--detailed-exitcode"])
+unused = ("hostform.plans.hostcheck", "hostform.plans.exposure", "hostform.plans.filediff", "hostform.plans.drift_view",
+          "hostform.runtime.build_context", "hostform.runtime.hostnet", "hostform.runtime.enginenet",
+          "hostform.runtime.lock", "hostform.plans.apply", "hostform.plans.swarm_apply", "hostform.plans.planfile",
+          "hostform.plans.progress", "hostform.plans.busy", "rich", "deepdiff", "jinja2", "pyroute2")
+print(json.dumps({"code": code, "loaded": [m for m in unused if m in sys.modules]}), file=sys.stderr)
+"""
+
+
+def test_a_no_op_swarm_plan_loads_only_what_it_needs(swarm_stack: SwarmStack) -> None:
+    # Not a timing test (bench/swarm.py measures): it keeps the modules only other paths need
+    # (host checks, exposure rules, build contexts, appliers, saved plans) off the no-op path.
+    swarm_stack.write(BODY)
+    swarm_stack.apply()
+    env = {**os.environ, "DOCKER_HOST": swarm_stack.bed.manager, **swarm_stack.env}
+    proc = subprocess.run(
+        [sys.executable, "-c", NOOP_PATH, str(swarm_stack.file)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert "No changes" in proc.stdout, proc.stdout + proc.stderr
+    assert json.loads(proc.stderr.strip().splitlines()[-1]) == {"code": 0, "loaded": []}, proc.stderr
