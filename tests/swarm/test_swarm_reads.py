@@ -1,7 +1,10 @@
 """A Swarm plan asks whether its engine is a manager in the same wave as its other reads: a
-worker, a single engine or an unreachable address is still one clear error, before any listing's."""
+worker, a single engine or an unreachable address is still one clear error, before any listing's.
+On the manager's unix socket those reads need no docker SDK."""
 
 from __future__ import annotations
+
+import os
 
 from tests.swarm.conftest import BUSYBOX, SwarmStack
 
@@ -28,3 +31,17 @@ def test_plan_and_apply_on_an_engine_that_is_no_manager_are_one_clear_error(swar
     assert swarm_stack.labelled("service") == []  # nothing was made on the manager
     swarm_stack.apply()
     assert swarm_stack.plan().code == 0
+
+
+def test_a_no_op_plan_and_drift_on_the_managers_socket_load_no_http_library(swarm_stack: SwarmStack) -> None:
+    """The manager's unix socket is read with the standard library (runtime.unix_reads): listings,
+    GET /swarm, the image's registry digest, the record; the docker SDK only comes for writes."""
+    from tests.unit.test_startup import SDK, loaded_by
+
+    swarm_stack.write(BODY)
+    swarm_stack.apply()
+    env = {**os.environ, "DOCKER_HOST": swarm_stack.bed.manager}
+    for command in (["plan", str(swarm_stack.file), "--detailed-exitcode"], ["drift", str(swarm_stack.file)]):
+        result = loaded_by(*command, cwd=swarm_stack.dir, env=env)
+        assert result["code"] == 0, (command, result)
+        assert SDK & set(result["loaded"]) == set(), (command, result)  # type: ignore[arg-type]
