@@ -32,6 +32,7 @@ from hostform.plans.options import (
     StackOptions,
     UnlockCommand,
     access_of,
+    changed,
 )
 from hostform.plans.render import plan_json, print_lines, print_plan
 from hostform.runtime.engine import Engine
@@ -52,8 +53,6 @@ if TYPE_CHECKING:  # the applier, the live view, the lock and saved plans: impor
 def stage_load(stack: StackOptions, secrets_optional: bool = False) -> LoadedStack:
     """The stack, with every image built from a folder tagged by its content.
     secrets_optional: an unset secret stands for the one last applied (drift, which applies nothing)."""
-    from hostform.runtime.build_context import resolve_builds
-
     loaded = load(
         stack.stack,
         list(stack.var_file),
@@ -63,6 +62,10 @@ def stage_load(stack: StackOptions, secrets_optional: bool = False) -> LoadedSta
         secrets_optional=secrets_optional,
         cache=not stack.no_cache and stack_cache_enabled(),
     )
+    if not any(s.build for s in loaded.stack.services().values()):
+        return loaded  # nothing to build: the build-context reader is not even imported
+    from hostform.runtime.build_context import resolve_builds
+
     return resolve_builds(loaded)
 
 
@@ -139,7 +142,10 @@ def plan_options(
 
 
 def stage_host_checks(engine: Engine, loaded: LoadedStack, plan: Plan, strict: bool, netns: str | None) -> Plan:
-    """What the host's network would refuse halfway through an apply (ports, addresses, subnets)."""
+    """What the host's network would refuse halfway through an apply (ports, addresses, subnets).
+    A plan with no changes binds and creates nothing: the checks are not even imported."""
+    if not plan.has_changes:
+        return plan
     from hostform.plans.hostcheck import with_host_checks
 
     return with_host_checks(engine, loaded, plan, strict, netns)
@@ -164,7 +170,9 @@ def _resource(loaded: LoadedStack, flag: str, given: str) -> str:
 
 def stage_explain(plan: Plan, loaded: LoadedStack, engine: Engine) -> Plan:
     """Attach unified diffs of changed config files (read from the live containers), and what each
-    new container is given, its risky settings marked."""
+    new container is given, its risky settings marked. A plan with no changes has nothing to explain."""
+    if not plan.has_changes:
+        return plan
     from hostform.plans.exposure import with_exposure
     from hostform.plans.filediff import with_file_diffs
 
@@ -355,11 +363,18 @@ def stage_pull(engine: Engine, loaded: LoadedStack) -> None:
         list(pool.map(engine.pull, refs))
 
 
-def cmd_plan(o: PlanCommand) -> int:
-    from hostform.plans.exposure import check_policy, denied_rules
+def stage_policy(o: PlanCommand, loaded: LoadedStack) -> frozenset[str]:
+    """The risk rules the operator refuses (--deny, --policy); none asked: the rules are not imported."""
+    if not (o.deny or o.policy):
+        return frozenset()
+    from hostform.plans.exposure import denied_rules
 
+    return denied_rules(list(o.deny), o.policy, loaded.base_dir)
+
+
+def cmd_plan(o: PlanCommand) -> int:
     loaded = stage_load(o.stack)
-    denied = denied_rules(list(o.deny), o.policy, loaded.base_dir)
+    denied = stage_policy(o, loaded)
     engine = stage_connect(o.engine, loaded, check_manager=False)
     if loaded.stack.on_swarm:
         from hostform.plans import swarm_commands
@@ -386,7 +401,10 @@ def cmd_plan(o: PlanCommand) -> int:
         print(render_markdown(plan), end="")
     else:
         print_plan(plan)
-    check_policy(plan, denied)  # a plan that breaks the policy is shown, never saved
+    if denied:
+        from hostform.plans.exposure import check_policy
+
+        check_policy(plan, denied)  # a plan that breaks the policy is shown, never saved
     if o.out:
         from hostform.plans.planfile import PlanRequest, save_plan
 
@@ -407,7 +425,7 @@ def cmd_apply(o: ApplyCommand) -> int:
         saved = load_plan_file(o.stack.stack)
         r = saved.request
         stack = StackOptions(r.stack_path, r.var, r.var_file, o.stack.on)
-        o = replace(o, stack=stack, replace=r.replace, target=r.target)
+        o = changed(o, stack=stack, replace=r.replace, target=r.target)
     loaded = stage_load(o.stack)
     engine = stage_connect(o.engine, loaded)
     loaded, builder = stage_builder(o.build_host, o.engine.host, engine, loaded)

@@ -106,7 +106,9 @@ import sys
 from hostform.plans.cli import main
 code = main(["plan", sys.argv[1], "--detailed-exitcode"])
 heavy = ("rich", "deepdiff", "jinja2", "hostform.plans.apply", "hostform.plans.planfile", "hostform.runtime.lock",
-         "hostform.plans.progress", "pyroute2", "hostform.runtime.hostnet", "hostform.runtime.enginenet")
+         "hostform.plans.progress", "pyroute2", "hostform.runtime.hostnet", "hostform.runtime.enginenet",
+         "hostform.plans.hostcheck", "hostform.plans.exposure", "hostform.plans.filediff",
+         "hostform.runtime.build_context")
 from hostform.declare import schema  # validators built: none when the stack came from the cache
 built = [n for n, c in vars(schema).items() if isinstance(c, type) and issubclass(c, schema.Model)
          and c.__pydantic_complete__]

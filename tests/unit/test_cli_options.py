@@ -4,13 +4,21 @@ built from it (a field without its flag, or a flag nothing reads, fails here, no
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
 import pytest
 
-from hostform.plans.cli import build_parser
+from hostform.plans.cli import SUBCOMMANDS, build_parser, main
 from hostform.plans.commands import COMMANDS
-from hostform.plans.options import DriftCommand, EngineOptions, Exit, StackOptions, ValidateCommand, from_namespace
+from hostform.plans.options import (
+    DriftCommand,
+    EngineOptions,
+    Exit,
+    Options,
+    StackOptions,
+    ValidateCommand,
+    changed,
+    from_namespace,
+)
 
 
 def _subparsers() -> dict[str, argparse.ArgumentParser]:
@@ -42,13 +50,26 @@ def test_each_command_reads_exactly_its_flags(name: str) -> None:
     options_type, _ = COMMANDS[name]
     options = from_namespace(options_type, args)  # every field has its flag
     read: set[str] = set()
-    for f in dataclasses.fields(options):
-        value = getattr(options, f.name)
-        read |= {g.name for g in dataclasses.fields(value)} if dataclasses.is_dataclass(value) else {f.name}
+    for field in options._fields:
+        value = getattr(options, field)
+        read |= set(value._fields) if isinstance(value, Options) else {field}
     flags = {a.dest for a in p._actions if not isinstance(a, argparse._HelpAction)} - {"debug"}
     optional = {"untrusted"}  # in the stack group; only plan, validate and show take --untrusted
     assert flags - read == set(), f"{name}: flags nothing reads {flags - read}"
     assert read - flags <= optional, f"{name}: fields without a flag {read - flags}"
+
+
+@pytest.mark.parametrize("name", sorted(SUBCOMMANDS))
+def test_a_command_line_builds_only_its_command_with_the_same_arguments(name: str) -> None:
+    (sub,) = [a for a in build_parser(name)._actions if isinstance(a, argparse._SubParsersAction)]
+    assert list(sub.choices) == [name]
+    assert sub.choices[name].format_help() == _subparsers()[name].format_help()
+
+
+def test_an_unknown_command_is_refused_naming_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--debug", "nope", "x.toml"])
+    assert "choose from 'validate', 'schema', 'plan', " in capsys.readouterr().err
 
 
 def test_drift_fix_takes_parallelism_and_a_lock_timeout() -> None:
@@ -60,6 +81,19 @@ def test_drift_fix_takes_parallelism_and_a_lock_timeout() -> None:
 def test_validate_takes_several_stacks() -> None:
     args = build_parser().parse_args(["validate", "a.toml", "b", "--var", "x=1"])
     assert from_namespace(ValidateCommand, args) == ValidateCommand(("a.toml", "b"), ("x=1",), ())
+
+
+def test_options_are_frozen_and_compare_by_value() -> None:
+    options = DriftCommand(StackOptions("s.toml"), EngineOptions(), fix=True)
+    assert repr(options).startswith("DriftCommand(stack=StackOptions(stack='s.toml', var=(), ")
+    assert changed(options, fix=False) == DriftCommand(StackOptions("s.toml"), EngineOptions())
+    assert hash(options) == hash(changed(options, json=False)) and options != changed(options, json=True)
+    with pytest.raises(AttributeError):
+        options.fix = False  # type: ignore[misc]
+    with pytest.raises(TypeError, match="'stack' is missing"):
+        StackOptions()  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="unexpected or repeated 'nope'"):
+        EngineOptions(nope=1)  # type: ignore[call-arg]
 
 
 def test_exit_codes_are_defined_once() -> None:
