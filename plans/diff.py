@@ -19,8 +19,8 @@ from hostform.declare.canonical import service_spec
 from hostform.declare.frozen import Frozen
 from hostform.declare.load import LoadedStack
 from hostform.declare.names import Address, Kind
-from hostform.declare.schema import ContainerSpec, NetworkSpec
 from hostform.declare.secrets import MASK, UNKNOWN
+from hostform.declare.spec import ContainerSpec, NetworkSpec
 from hostform.plans.fields import FIELD_EFFECTS, LIFTED_BY_REPLACE, Effect, effect_of
 from hostform.plans.model import Action, Change, Plan, PlanMode, Reason, ReasonKind, ReplaceOrder
 from hostform.runtime.container_config import declared_aliases, naming, network_attachments

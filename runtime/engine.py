@@ -1,6 +1,9 @@
 """The Docker Engine adapter: one connection, error translation at one place.
 
-Only runtime/ sees the docker SDK; plans/ gets records (runtime.records).
+Only runtime/ sees the docker SDK; plans/ gets records (runtime.records). On the local unix
+socket the reads (what a no-op plan or drift makes) go over runtime.unix_reads, the standard
+library only, and the SDK (with requests and urllib3, ~50 ms to import) is loaded the first time
+a write needs it; remote engines (tcp://, TLS, ssh://) use the SDK for everything, as before.
 """
 
 from __future__ import annotations
@@ -9,44 +12,92 @@ import io
 import json
 import os
 import re
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from hostform.declare.errors import ConflictError, EngineError, EngineUnreachable, ImageMissing, NotFound
+from hostform.declare.errors import (
+    ConflictError,
+    EngineError,
+    EngineUnreachable,
+    HostformError,
+    ImageMissing,
+    NotFound,
+)
+from hostform.runtime.unix_reads import UnixReads
 
 GO_MODE_DIR = 1 << 31  # the engine's stat gives Go's os.FileMode: a folder has this bit
 API_VERSION = "1.41"  # Docker 20.10 and every engine since
 READ_WORKERS = 64  # inspects at once on a tcp:// engine: 100 containers in 2 round trips
+DEFAULT_ADDRESS = "unix:///var/run/docker.sock"
+# docker-py's words for a 404 about an image (its ImageNotFound), for answers read without it
+IMAGE_MISSING_WORDS = (
+    "no such image",
+    "not found: does not exist or no pull access",
+    "repository does not exist",
+    "was found but does not match the specified platform",
+)
 T = TypeVar("T")
 A = TypeVar("A")
 
 
 @contextmanager
 def translated(what: str) -> Iterator[None]:
-    """Map docker-py and transport errors to hostform's error tree, by exception class and HTTP
+    """Map docker-py, socket and HTTP errors to hostform's error tree, by exception class and HTTP
     status code (never by the words of a message, which change from one engine version to another)."""
+    try:
+        yield
+    except HostformError:
+        raise
+    except Exception as exc:
+        error = _translation(what, exc)
+        if error is None:
+            raise
+        raise error from None
+
+
+def _translation(what: str, exc: Exception) -> EngineError | None:
+    """The hostform error for `exc` (None: not an engine error). The SDK's classes are looked at
+    only when the SDK was imported: the stdlib read path (runtime.unix_reads) never imports it."""
+    from hostform.runtime.unix_reads import EngineAnswer
+
+    if isinstance(exc, EngineAnswer):
+        return _answer(what, exc.status, exc.message) if exc.status else EngineError(f"{what}: {exc.message}")
+    if isinstance(exc, FileNotFoundError | ConnectionError):
+        return EngineUnreachable(f"cannot reach the Docker engine ({what}): {_root_cause(exc)}")
+    if isinstance(exc, TimeoutError):  # a read that timed out
+        return EngineError(f"{what}: {_root_cause(exc)}")
+    if "docker.errors" not in sys.modules:
+        return None
     import docker.errors
     import requests.exceptions
 
-    try:
-        yield
-    except docker.errors.ImageNotFound as exc:
-        raise ImageMissing(f"{what}: {_explain(exc)}", 404) from None
-    except docker.errors.APIError as exc:
-        status = exc.status_code
-        kind = {404: NotFound, 409: ConflictError}.get(status or 0, EngineError)
-        raise kind(f"{what}: {_explain(exc)}", status) from None
-    except (requests.exceptions.ConnectionError, FileNotFoundError, ConnectionError) as exc:
-        raise EngineUnreachable(f"cannot reach the Docker engine ({what}): {_root_cause(exc)}") from None
-    except requests.exceptions.RequestException as exc:  # a read that timed out, an answer cut short
-        raise EngineError(f"{what}: {_root_cause(exc)}") from None
-    except docker.errors.DockerException as exc:
+    if isinstance(exc, docker.errors.ImageNotFound):
+        return ImageMissing(f"{what}: {_explain(exc)}", 404)
+    if isinstance(exc, docker.errors.APIError):
+        return _answer(what, exc.status_code, _explain(exc))
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return EngineUnreachable(f"cannot reach the Docker engine ({what}): {_root_cause(exc)}")
+    if isinstance(exc, requests.exceptions.RequestException):  # a read that timed out, an answer cut short
+        return EngineError(f"{what}: {_root_cause(exc)}")
+    if isinstance(exc, docker.errors.DockerException):
         if _transport_failed(exc):
-            raise EngineUnreachable(f"cannot reach the Docker engine ({what}): {_root_cause(exc)}") from None
-        raise EngineError(f"{what}: {exc}") from None
+            return EngineUnreachable(f"cannot reach the Docker engine ({what}): {_root_cause(exc)}")
+        return EngineError(f"{what}: {exc}")
+    return None
+
+
+def _answer(what: str, status: int | None, message: str) -> EngineError:
+    """The error of an engine's answer with an error status: 404 NotFound (ImageMissing for an
+    image, told by the engine's words as docker-py tells them), 409 ConflictError."""
+    if status == 404 and any(words in message.lower() for words in IMAGE_MISSING_WORDS):
+        return ImageMissing(f"{what}: {message}", 404)
+    kind = {404: NotFound, 409: ConflictError}.get(status or 0, EngineError)
+    return kind(f"{what}: {message}", status)
 
 
 def _transport_failed(exc: BaseException) -> bool:
@@ -72,11 +123,14 @@ def _root_cause(exc: BaseException) -> str:
 
 
 def engine_address(host: str | None) -> str | None:
-    """The engine the Docker way: --host, DOCKER_HOST, then the current Docker context."""
+    """The engine the Docker way: --host, DOCKER_HOST, then the current Docker context. The
+    context's name is read here; the SDK's ContextAPI is imported only for a context of one's own."""
     if host:
         return host
     if os.environ.get("DOCKER_HOST"):
         return os.environ["DOCKER_HOST"]
+    if _current_context() in ("", "default"):
+        return DEFAULT_ADDRESS
     try:
         from docker.context import ContextAPI
 
@@ -86,18 +140,85 @@ def engine_address(host: str | None) -> str | None:
         return None
 
 
+def docker_config() -> dict[str, Any] | None:
+    """The Docker config file as the SDK finds it (DOCKER_CONFIG, ~/.docker/config.json, then the
+    legacy ~/.dockercfg): {} when there is none, None when it is not a JSON object."""
+    home = os.path.expanduser("~")
+    folder = os.environ.get("DOCKER_CONFIG")
+    paths = [os.path.join(folder, "config.json")] if folder else []
+    paths += [os.path.join(home, ".docker", "config.json"), os.path.join(home, ".dockercfg")]
+    found = next((p for p in paths if os.path.exists(p)), None)
+    if found is None:
+        return {}
+    try:
+        with open(found, encoding="utf-8") as fh:
+            config = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return config if isinstance(config, dict) else None
+
+
+def _current_context() -> str:
+    config = docker_config()
+    name = (config or {}).get("currentContext", "default")
+    return name if isinstance(name, str) else "default"
+
+
+def may_hold_credentials(config: dict[str, Any] | None) -> bool:
+    """Whether the SDK could find registry credentials in the Docker config: auths, a credential
+    store or helpers, an auth-only legacy layout, or a file it reads otherwise than as JSON."""
+    if config is None:
+        return True
+    if config.get("auths") or config.get("credsStore") or config.get("credHelpers"):
+        return True
+    return any(isinstance(v, dict) and ("auth" in v or "identitytoken" in v) for v in config.values())
+
+
+def unix_socket_path(address: str) -> str | None:
+    """The socket file of a unix:// address (the SDK's reading: unix://path is unix:///path)."""
+    for scheme in ("unix://", "http+unix://"):
+        if address.startswith(scheme):
+            rest = address[len(scheme) :]
+            return "/" + rest.lstrip("/") if rest else "/var/run/docker.sock"
+    return None
+
+
 class Engine:
-    """A thin adapter over the docker SDK's low-level client."""
+    """A thin adapter over the docker SDK's low-level client. On the local unix socket the reads
+    go over runtime.unix_reads instead and the SDK's client is made the first time a write (or
+    any call the stdlib path does not make) needs it; remote engines make it at once."""
 
     def __init__(self, host: str | None = None, timeout: int = 120, tls: Any = None) -> None:
-        import docker
-
         address = engine_address(host)
-        self.address = address or "unix:///var/run/docker.sock"
+        self.address = address or DEFAULT_ADDRESS
         self.swarm = False  # a Swarm manager driven for a target = "swarm" stack (the lock lives there)
         # Reads overlap on a remote engine (each one a round trip); a local socket answers
         # faster one call at a time. Over ssh every connection is an ssh process: fewer.
         self.read_parallelism = 1 if not self.remote else 8 if self.is_ssh else READ_WORKERS
+        self._settings = (host, timeout, tls)
+        self._api: Any = None
+        self._api_made = threading.Lock()
+        self._credentials: bool | None = None
+        path = unix_socket_path(self.address)
+        self._reads: UnixReads | None = None
+        if path is not None:
+            self._reads = UnixReads(path, timeout, API_VERSION)
+        else:
+            self._api = self._client()
+
+    @property
+    def api(self) -> Any:
+        """The docker SDK's low-level client (docker.APIClient), made on first use."""
+        if self._api is None:
+            with self._api_made:
+                if self._api is None:
+                    self._api = self._client()
+        return self._api
+
+    def _client(self) -> Any:
+        import docker
+
+        host, timeout, tls = self._settings
         pool = max(16, self.read_parallelism + 8)  # the inspects' workers and the overlapped lists
         with translated(f"connect to {self.address}"):
             kwargs: dict[str, Any] = {}
@@ -109,32 +230,27 @@ class Engine:
             if self.is_ssh:
                 kwargs["base_url"] = "unix:///nonexistent"  # replaced by the ssh adapter just below
             try:
-                self.api = docker.APIClient(version=API_VERSION, timeout=timeout, max_pool_size=pool, **kwargs)
+                api = docker.APIClient(version=API_VERSION, timeout=timeout, max_pool_size=pool, **kwargs)
             except ValueError as exc:  # urllib's words for an address it cannot parse ("Invalid IPv6 URL")
                 raise EngineError(f"engine address {self.address!r}: {exc}") from None
         if self.is_ssh:
             from hostform.runtime.ssh import MOUNT, SSHAdapter
 
-            self.api.mount(MOUNT, SSHAdapter(self.address, timeout, pool))
-            self.api.base_url = MOUNT
-        elif not self.api.base_url.startswith("http+docker://"):
-            _widen_tcp_pools(self.api, pool)  # requests keeps 10 connections per host: the workers need more
-            if isinstance(self.api.verify, str):
+            api.mount(MOUNT, SSHAdapter(self.address, timeout, pool))
+            api.base_url = MOUNT
+        elif not api.base_url.startswith("http+docker://"):
+            _widen_tcp_pools(api, pool)  # requests keeps 10 connections per host: the workers need more
+            if isinstance(api.verify, str):
                 # requests would take REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE from the environment over
                 # the engine's own CA, and refuse the engine: each call verifies against its CA.
-                from hostform.runtime.tls import EngineCA
+                from hostform.runtime.tls import engine_ca
 
-                self.api.mount("https://", EngineCA(self.api.verify, pool))
-        self._local_pool: Any = None
-        if self.api.base_url.startswith(("http+docker://localhost", "http+docker://localnpipe", "http+docker://ssh")):
+                api.mount("https://", engine_ca(api.verify, pool))
+        if api.base_url.startswith(("http+docker://localhost", "http+docker://localnpipe", "http+docker://ssh")):
             # A local socket has no proxy and no netrc, but requests looks both up in the
-            # environment and the home folder on every call (~0.25 ms each, a quarter of a
-            # no-op plan's engine time on 100 containers). TCP engines keep the lookups.
-            self.api.trust_env = False
-        if self.api.base_url == "http+docker://localhost":
-            # The SDK's unix-socket adapter keeps one connection pool per URL, so each
-            # container inspected opens a new connection. Bulk reads share one pool instead.
-            self._local_pool = self.api.get_adapter(self.api.base_url).get_connection(self.api.base_url)
+            # environment and the home folder on every call (~0.25 ms each). TCP engines keep the lookups.
+            api.trust_env = False
+        return api
 
     @property
     def remote(self) -> bool:
@@ -158,7 +274,10 @@ class Engine:
 
     def close(self) -> None:
         """Ends the connections (over ssh: the ssh processes)."""
-        self.api.close()
+        if self._reads is not None:
+            self._reads.close()
+        if self._api is not None:
+            self._api.close()
 
     def call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:
@@ -172,8 +291,19 @@ class Engine:
             prefix = "cannot reach the Docker engine"
             raise EngineUnreachable(text.replace(prefix, f"{prefix} at {self.address}", 1)) from None
 
+    def _get(self, what: str, path: str, params: dict[str, Any] | None, sdk: Callable[[Any], Any]) -> Any:
+        """A read: GET `path` with `params` over the local socket with the standard library,
+        else `sdk(api)`, the SDK's own call (remote engines: their pools, TLS, ssh as they are)."""
+        if self._reads is not None:
+            return self.call(what, self._reads.get, path, params)
+        return self.call(what, sdk, self.api)
+
     def ping(self) -> None:
-        self.call(f"ping {self.address}", self.api.ping)
+        what = f"ping {self.address}"
+        if self._reads is not None:
+            self.call(what, self._reads.raw, "/_ping")
+        else:
+            self.call(what, self.api.ping)
 
     # -- reading
 
@@ -184,80 +314,124 @@ class Engine:
             filters["label"] = label
         if names:
             filters["name"] = [f"^/{re.escape(n)}$" for n in names]  # the engine matches a regex
-        return self.call("list containers", self.api.containers, all=True, filters=filters or None)
-
-    def _local_get(self, path: str) -> Any:
-        """A GET on the local socket through one kept-alive connection of the SDK's own pool
-        (the SDK's call costs ~0.3 ms more: a connection per URL, settings merge, hooks,
-        cookie jar). Only a 200 is taken; anything else, or a remote engine, gives None and
-        the caller goes through the SDK, which raises or reports as usual."""
-        if self._local_pool is None:
-            return None
-        import urllib3
-
-        try:
-            resp = self._local_pool.urlopen(
-                "GET",
-                f"/v{API_VERSION}{path}",
-                headers=dict(self.api.headers),
-                retries=False,
-                timeout=urllib3.Timeout(self.api.timeout),
-                preload_content=True,
-            )
-        except (urllib3.exceptions.HTTPError, OSError):
-            return None
-        if resp.status != 200:
-            return None
-        return json.loads(resp.data)
+        params = {"all": 1, "limit": -1, "size": 0, "trunc_cmd": 0, "filters": _filters(filters)}
+        found: list[dict[str, Any]] = self._get(
+            "list containers", "/containers/json", params, lambda api: api.containers(all=True, filters=filters or None)
+        )
+        return found
 
     def inspect_container(self, ident: str) -> dict[str, Any] | None:
-        fast = self._local_get(f"/containers/{quote(ident, safe='')}/json")
-        if isinstance(fast, dict):
-            return fast
-        try:
-            found: dict[str, Any] = self.call(f"inspect container {ident}", self.api.inspect_container, ident)
-            return found
-        except NotFound:
-            return None
+        return self._inspect(f"inspect container {ident}", "containers", ident, lambda api: api.inspect_container)
 
-    def list_networks(self, label: str | None = None, names: list[str] | None = None) -> list[dict[str, Any]]:
+    def _inspect(
+        self, what: str, kind: str, ident: str, sdk: Callable[[Any], Callable[[str], Any]]
+    ) -> dict[str, Any] | None:
+        """GET /<kind>/<ident>/json; None when the engine has no such object."""
+        # an image's name has folders; a volume's answer has no /json
+        path = f"/{kind}/{_segment(ident, '/:' if kind == 'images' else ':')}" + ("" if kind == "volumes" else "/json")
+        try:
+            found: dict[str, Any] = self._get(what, path, None, lambda api: sdk(api)(ident))
+        except NotFound:  # only that: an engine that does not answer is not a missing object
+            return None
+        return found
+
+    def list_networks(
+        self, label: str | None = None, names: list[str] | None = None, ids: list[str] | None = None
+    ) -> list[dict[str, Any]]:
         filters: dict[str, Any] = {}
         if label:
             filters["label"] = label
         if names:
             filters["name"] = names
-        return self.call("list networks", self.api.networks, filters=filters or None)
+        if ids:
+            filters["id"] = ids
+        return self._listing("list networks", "/networks", filters, lambda api: api.networks(filters=filters or None))
 
     def list_volumes(self, label: str | None = None) -> list[dict[str, Any]]:
         filters = {"label": label} if label else None
-        result = self.call("list volumes", self.api.volumes, filters=filters)
+        result = self._get("list volumes", "/volumes", {"filters": _filters(filters)}, lambda api: api.volumes(filters))
         return list(result.get("Volumes") or [])
 
     def inspect_volume(self, name: str) -> dict[str, Any] | None:
-        try:
-            found: dict[str, Any] = self.call(f"inspect volume {name}", self.api.inspect_volume, name)
-            return found
-        except NotFound:  # only that: an engine that does not answer is not a missing volume
-            return None
+        return self._inspect(f"inspect volume {name}", "volumes", name, lambda api: api.inspect_volume)
 
     def image_id(self, ref: str) -> str | None:
         return self.image_facts(ref)[0]
 
     def image_facts(self, ref: str) -> tuple[str | None, tuple[str, ...]]:
         """The local image ID of a reference (None: absent) and its registry digests (repo@sha256:...)."""
-        try:
-            found = self.call(f"inspect image {ref}", self.api.inspect_image, ref)
-        except NotFound:
+        found = self._inspect_image(ref)
+        if found is None:
             return None, ()
         return str(found["Id"]), tuple(found.get("RepoDigests") or ())
 
     def image_config(self, ref: str) -> dict[str, Any] | None:
         """An image's own config (its Cmd, Env, Labels...): what a container of it gets unless told otherwise."""
-        try:
-            found = self.call(f"inspect image {ref}", self.api.inspect_image, ref)
-        except NotFound:
-            return None
-        return dict(found.get("Config") or {})
+        found = self._inspect_image(ref)
+        return None if found is None else dict(found.get("Config") or {})
+
+    def _inspect_image(self, ref: str) -> dict[str, Any] | None:
+        return self._inspect(f"inspect image {ref}", "images", ref, lambda api: api.inspect_image)
+
+    # -- reading a Swarm manager
+
+    def swarm_info(self) -> dict[str, Any]:
+        """GET /swarm: answers on a manager only (a worker or a single engine: a 503)."""
+        found: dict[str, Any] = self._get("read the swarm", "/swarm", None, lambda api: api.inspect_swarm())
+        return found
+
+    def list_services(self, filters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        return self._listing("list services", "/services", filters, lambda api: api.services(filters=filters))
+
+    def list_tasks(self, filters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        return self._listing("list tasks", "/tasks", filters, lambda api: api.tasks(filters=filters))
+
+    def list_nodes(self, filters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        return self._listing("list nodes", "/nodes", filters, lambda api: api.nodes(filters=filters))
+
+    def list_configs(self, filters: dict[str, Any] | None = None, what: str = "list configs") -> list[dict[str, Any]]:
+        return self._listing(what, "/configs", filters, lambda api: api.configs(filters=filters))
+
+    def list_secrets(self, filters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        return self._listing("list secrets", "/secrets", filters, lambda api: api.secrets(filters=filters))
+
+    def _listing(
+        self, what: str, path: str, filters: dict[str, Any] | None, sdk: Callable[[Any], Any]
+    ) -> list[dict[str, Any]]:
+        return list(self._get(what, path, {"filters": _filters(filters)}, sdk))
+
+    def inspect_config(self, ident: str, what: str | None = None) -> dict[str, Any]:
+        """A Swarm config with its data (raises NotFound)."""
+        found: dict[str, Any] = self._get(
+            what or f"inspect config {ident}",
+            f"/configs/{_segment(ident)}",
+            None,
+            lambda api: api.inspect_config(ident),
+        )
+        return found
+
+    def inspect_service(self, ident: str) -> dict[str, Any]:
+        """A Swarm service (raises NotFound)."""
+        found: dict[str, Any] = self._get(
+            f"inspect service {ident}", f"/services/{_segment(ident)}", None, lambda api: api.inspect_service(ident)
+        )
+        return found
+
+    def distribution(self, ref: str) -> dict[str, Any]:
+        """The registry's descriptor of `ref`, asked through the engine. When the Docker config may
+        hold credentials for it, the SDK sends them (X-Registry-Auth) as it always did: the stdlib
+        path reads no credentials, so it goes only where the SDK would send none."""
+        what = f"resolve {ref}"
+        if self._reads is not None and not self._may_authenticate():
+            found: dict[str, Any] = self.call(what, self._reads.get, f"/distribution/{_segment(ref, '/:')}/json")
+        else:
+            found = self.call(what, self.api.inspect_distribution, ref)
+        return found
+
+    def _may_authenticate(self) -> bool:
+        if self._credentials is None:
+            self._credentials = may_hold_credentials(docker_config())
+        return self._credentials
 
     def pull(self, ref: str) -> str:
         repo, tag = _split_ref(ref)
@@ -384,7 +558,8 @@ class Engine:
 
     def network_members(self, ident: str) -> list[str]:
         """IDs of the containers attached to a network."""
-        info = self.call(f"inspect network {ident}", self.api.inspect_network, ident)
+        path = f"/networks/{_segment(ident)}"
+        info = self._get(f"inspect network {ident}", path, None, lambda api: api.inspect_network(ident))
         return list(info.get("Containers") or {})
 
     def remove_network(self, ident: str, patience: float = 15.0) -> None:
@@ -407,6 +582,17 @@ class Engine:
 
     def remove_volume(self, name: str) -> None:
         self.call(f"remove volume {name}", self.api.remove_volume, name)
+
+
+def _filters(filters: dict[str, Any] | None) -> str | None:
+    """Filters in the query as the SDK writes them: JSON, each value a list of strings."""
+    if not filters:
+        return None
+    return json.dumps({k: [str(x) for x in (v if isinstance(v, list) else [v])] for k, v in filters.items()})
+
+
+def _segment(ident: str, safe: str = ":") -> str:
+    return quote(ident, safe=safe)
 
 
 def _widen_tcp_pools(api: Any, size: int) -> None:

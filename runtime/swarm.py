@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from hostform.declare import names
-from hostform.declare.errors import EngineError
+from hostform.declare.errors import EngineError, NotFound
 from hostform.runtime import swarm_lock
 from hostform.runtime.engine import Engine
 from hostform.runtime.generation import Generation
@@ -156,7 +157,7 @@ class SwarmObserved:
 def is_manager(engine: Engine) -> bool:
     """GET /swarm answers on a manager only (a worker or a single engine says so with a 503)."""
     try:
-        engine.call("read the swarm", engine.api.inspect_swarm)
+        engine.swarm_info()
     except EngineError as exc:
         if "not a swarm manager" in str(exc) or "not part of a swarm" in str(exc):
             return False
@@ -194,24 +195,24 @@ def observe_swarm(
     `with_lock`: the stack lock's config is listed in the wave too (a plan reads it when it has changes)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    label = {"label": f"{names.LABEL_STACK}={stack}"}
-    api = engine.api
-    reads: dict[str, tuple[str, Any, dict[str, Any]]] = {
-        "services": ("list services", api.services, label),
-        "networks": ("list networks", api.networks, label),
-        "configs": ("list configs", api.configs, label),
-        "secrets": ("list secrets", api.secrets, label),
+    stack_label = f"{names.LABEL_STACK}={stack}"
+    label = {"label": stack_label}
+    reads: dict[str, Callable[[], list[dict[str, Any]]]] = {
+        "services": lambda: engine.list_services(label),
+        "networks": lambda: engine.list_networks(label=stack_label),
+        "configs": lambda: engine.list_configs(label),
+        "secrets": lambda: engine.list_secrets(label),
     }
     if with_tasks:
-        reads["tasks"] = ("list tasks", api.tasks, label)
+        reads["tasks"] = lambda: engine.list_tasks(label)
     if with_nodes:
-        reads["nodes"] = ("list nodes", api.nodes, {})
+        reads["nodes"] = engine.list_nodes
     if with_lock:
-        reads["lock"] = ("read the stack lock", api.configs, {"name": names.lock_name(stack)})
+        reads["lock"] = lambda: engine.list_configs({"name": names.lock_name(stack)}, what="read the stack lock")
     refs = sorted({r for r in images if "@sha256:" not in r})
     with ThreadPoolExecutor(max_workers=len(reads) + min(len(refs), 8) + 1) as pool:
         manager = pool.submit(is_manager, engine) if check_manager else None
-        pending = {key: pool.submit(_listing, engine, *read) for key, read in reads.items()}
+        pending = {key: pool.submit(read) for key, read in reads.items()}
         digests = {ref: pool.submit(_distribution, engine, ref) for ref in refs}
         if manager is not None and not manager.result():  # before the listings' own errors on a worker
             raise not_a_manager(engine)
@@ -247,10 +248,6 @@ def observe_swarm(
     )
 
 
-def _listing(engine: Engine, what: str, lister: Any, filters: dict[str, Any]) -> list[dict[str, Any]]:
-    return list(engine.call(what, lister, filters=filters or None))
-
-
 def _newest_generation(engine: Engine, stack: str, listed: list[dict[str, Any]]) -> Generation | None:
     """The record's newest readable generation, from the config listing's data (an unreadable
     one, or a listing without data, costs an inspect)."""
@@ -261,7 +258,7 @@ def _newest_generation(engine: Engine, stack: str, listed: list[dict[str, Any]])
 
 
 def nodes(engine: Engine) -> tuple[SwarmNode, ...]:
-    return _nodes_of(engine.call("list nodes", engine.api.nodes))
+    return _nodes_of(engine.list_nodes())
 
 
 def _nodes_of(listed: list[dict[str, Any]]) -> tuple[SwarmNode, ...]:
@@ -382,8 +379,8 @@ def _files(engine: Engine, label: str, records: list[dict[str, Any]] | None = No
     too) go to `records` when given, the lock nowhere."""
     filters = {"label": label}
     listings = [
-        ("config", engine.call("list configs", engine.api.configs, filters=filters)),
-        ("secret", engine.call("list secrets", engine.api.secrets, filters=filters)),
+        ("config", engine.list_configs(filters)),
+        ("secret", engine.list_secrets(filters)),
     ]
     return _files_of(listings, records)
 
@@ -414,7 +411,7 @@ def resolve_images(engine: Engine, refs: list[str]) -> tuple[dict[str, str | Non
 def _distribution(engine: Engine, ref: str) -> str | EngineError:
     """The registry's digest of `ref`, or the engine's error (kept, to be explained after the wave)."""
     try:
-        data = engine.call(f"resolve {ref}", engine.api.inspect_distribution, ref)
+        data = engine.distribution(ref)
     except EngineError as exc:
         return exc
     return str(data["Descriptor"]["digest"])
@@ -524,31 +521,26 @@ def update_service(engine: Engine, service_id: str, version: int, body: dict[str
 
 
 def inspect_service(engine: Engine, ident: str) -> SwarmService | None:
-    import docker.errors
-
     try:
-        raw = engine.api.inspect_service(ident)
-    except docker.errors.NotFound:
+        return _service(engine.inspect_service(ident))
+    except NotFound:
         return None
-    except Exception:  # noqa: BLE001 - translated below
-        raw = engine.call(f"inspect service {ident}", engine.api.inspect_service, ident)
-    return _service(raw)
 
 
 def service_tasks(engine: Engine, service_id: str) -> list[SwarmTask]:
-    raw = engine.call("list tasks", engine.api.tasks, filters={"service": service_id})
+    raw = engine.list_tasks({"service": service_id})
     return [_task(t) for t in raw]
 
 
 def services_on(engine: Engine, stack: str, network_id: str) -> list[SwarmService]:
     """The stack's services whose tasks join the network."""
-    raw = engine.call("list services", engine.api.services, filters={"label": f"{names.LABEL_STACK}={stack}"})
+    raw = engine.list_services({"label": f"{names.LABEL_STACK}={stack}"})
     return [s for s in (_service(r) for r in raw) if network_id in s.networks]
 
 
 def detach_network(engine: Engine, service_id: str, network_id: str) -> None:
     """The service's live spec without the network (a rolling update), so the network can go."""
-    raw = engine.call(f"inspect service {service_id}", engine.api.inspect_service, service_id)
+    raw = engine.inspect_service(service_id)
     spec = raw["Spec"]
     task = spec.setdefault("TaskTemplate", {})
     task["Networks"] = [n for n in _attachments(spec) if n.get("Target") != network_id]
@@ -581,7 +573,7 @@ def remove_network(engine: Engine, ident: str, patience: float = 15.0) -> None:
 
     engine.remove_network(ident)
     deadline = time.monotonic() + patience
-    while engine.call("list networks", engine.api.networks, ids=[ident]) and time.monotonic() < deadline:
+    while engine.list_networks(ids=[ident]) and time.monotonic() < deadline:
         time.sleep(0.25)
 
 

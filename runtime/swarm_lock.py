@@ -10,7 +10,7 @@ from hostform.runtime.engine import Engine
 
 
 def read(engine: Engine, name: str) -> dict[str, str] | None:
-    return labels_of(name, engine.call("read the stack lock", engine.api.configs, filters={"name": name}))
+    return labels_of(name, engine.list_configs({"name": name}, what="read the stack lock"))
 
 
 def labels_of(name: str, found: list[dict[str, Any]]) -> dict[str, str] | None:

@@ -78,15 +78,13 @@ class ConfigRecordStore:
 
     def heads(self) -> list[GenerationHead]:
         label = f"{names.LABEL_RECORD}={self.stack}"
-        return heads_of_configs(
-            self.stack, self.engine.call("list the record", self.engine.api.configs, filters={"label": label})
-        )
+        return heads_of_configs(self.stack, self.engine.list_configs({"label": label}, what="list the record"))
 
     def load(self, head: GenerationHead) -> Generation | None:
         raw = self._listed.get(head.ident)
         if raw is None or "Data" not in (raw.get("Spec") or {}):
             try:
-                raw = self.engine.call(f"read generation {head.number}", self.engine.api.inspect_config, head.ident)
+                raw = self.engine.inspect_config(head.ident, what=f"read generation {head.number}")
             except NotFound:  # removed since it was listed
                 return None
         try:

@@ -5,9 +5,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import requests
-import requests.adapters
-
 from hostform.declare.errors import EngineError
 
 
@@ -45,21 +42,23 @@ def tls_settings(
     )
 
 
-class EngineCA(requests.adapters.HTTPAdapter):
-    """HTTPS verified against the engine's CA on every call. requests would otherwise take
-    REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE from the environment over it, and refuse the engine."""
+def engine_ca(ca: str, pool: int) -> Any:
+    """A requests adapter for HTTPS verified against the engine's CA on every call. requests would
+    otherwise take REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE from the environment over it, and refuse
+    the engine. requests is imported here, when TLS is used: the local socket's reads never need it."""
+    import requests
+    import requests.adapters
 
-    def __init__(self, ca: str, pool: int) -> None:
-        super().__init__(pool_maxsize=pool)
-        self.ca = ca
+    class EngineCA(requests.adapters.HTTPAdapter):
+        def send(
+            self,
+            request: requests.PreparedRequest,
+            stream: bool = False,
+            timeout: float | tuple[float | None, float | None] | None = None,
+            verify: bool | str = True,
+            cert: str | tuple[str, str] | None = None,
+            proxies: dict[str, str] | None = None,
+        ) -> requests.Response:
+            return super().send(request, stream, timeout, ca, cert, proxies)
 
-    def send(
-        self,
-        request: requests.PreparedRequest,
-        stream: bool = False,
-        timeout: float | tuple[float | None, float | None] | None = None,
-        verify: bool | str = True,
-        cert: str | tuple[str, str] | None = None,
-        proxies: dict[str, str] | None = None,
-    ) -> requests.Response:
-        return super().send(request, stream, timeout, self.ca, cert, proxies)
+    return EngineCA(pool_maxsize=pool)

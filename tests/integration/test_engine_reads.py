@@ -1,11 +1,16 @@
-"""The engine adapter's bulk reads on a local socket: one kept-alive connection, same answers as the SDK."""
+"""The engine adapter's reads on a local socket (runtime.unix_reads, no SDK): the same answers and
+the same errors as the SDK's calls on that socket."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import uuid
+from collections.abc import Callable
+from functools import partial
 
+from hostform.declare.errors import EngineError
 from hostform.runtime.engine import Engine
 from tests.integration.conftest import BUSYBOX, REPO, StackFixture
 
@@ -18,34 +23,82 @@ memory = "64m"
 """
 
 
-def test_inspect_on_the_local_socket_matches_the_sdk(stack: StackFixture) -> None:
-    stack.write(BODY)
+VOLUME = BODY + 'volumes = ["data:/data"]\n\n[volumes.data]\n'
+
+
+def test_reads_on_the_local_socket_are_the_sdks_without_making_its_client(stack: StackFixture) -> None:
+    stack.write(VOLUME)
     stack.apply()
     engine = Engine()
-    assert engine._local_pool is not None and engine.api.trust_env is False
+    label = f"io.hostform.stack={stack.name}"
     ident = stack.containers()[0]["Id"]
 
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the SDK's inspect was used on a local socket")
+    def reads(on: Engine) -> dict[str, object]:
+        return {
+            "containers": sorted(c["Id"] for c in on.list_containers(label=label)),
+            "by name": [c["Id"] for c in on.list_containers(names=[f"{stack.name}-web"])],
+            "inspect": on.inspect_container(ident),
+            "inspect by name": on.inspect_container(f"{stack.name}-web"),
+            "networks": on.list_networks(label=label),
+            "volumes": on.list_volumes(label=label),
+            "volume": on.inspect_volume(f"{stack.name}_data"),
+            "image": on.image_facts(BUSYBOX),
+            "image config": on.image_config(BUSYBOX),
+            "members": on.network_members(f"{stack.name}_default"),
+        }
 
-    sdk_inspect = engine.api.inspect_container
-    engine.api.inspect_container = refuse  # type: ignore[method-assign]
-    fast = engine.inspect_container(ident)
-    engine.api.inspect_container = sdk_inspect  # type: ignore[method-assign]
-    assert fast == sdk_inspect(ident)
-    assert engine.inspect_container(f"{stack.name}-web") == fast  # by name too
+    fast = reads(engine)
+    assert engine._api is None  # the SDK's client was never made
+    sdk = Engine()
+    sdk._reads = None  # the SDK's path on the same socket
+    assert fast == reads(sdk)
+    assert fast["by name"] == [ident] and fast["inspect"] == fast["inspect by name"]
+    assert [v["Name"] for v in fast["volumes"]] == [f"{stack.name}_data"]  # type: ignore[attr-defined]
+    assert sdk.api.trust_env is False  # no proxy or netrc lookups on a local socket
 
 
-def test_a_missing_container_and_engine_errors_still_go_through_the_sdk(docker_api: object) -> None:
-    engine = Engine()
-    assert engine.inspect_container("hostform-no-such-container") is None
-    assert engine._local_get("/containers/hostform-no-such-container/json") is None  # 404: left to the SDK
+def outcome(call: Callable[[], object]) -> tuple[str, str, int | None]:
+    try:
+        call()
+    except EngineError as exc:
+        return type(exc).__name__, str(exc), exc.status
+    raise AssertionError("no error")
+
+
+def test_engine_errors_on_the_local_socket_are_the_sdks(docker_api: object) -> None:
+    fast, sdk = Engine(), Engine()
+    sdk._reads = None
+    missing = f"hostform-no-such-{uuid.uuid4().hex[:8]}"
+    for engine in (fast, sdk):
+        assert engine.inspect_container(missing) is None
+        assert engine.inspect_volume(missing) is None
+        assert engine.image_facts(f"hostform-test/{missing}:1") == (None, ())
+    for call in (
+        lambda e: e.network_members(missing),  # 404
+        lambda e: e.distribution(f"127.0.0.1:5000/{missing}:1"),  # the registry has no such image
+        lambda e: e.swarm_info(),  # 503: not a manager
+    ):
+        assert outcome(partial(call, fast)) == outcome(partial(call, sdk))
+    kind, text, status = outcome(lambda: fast.network_members(missing))
+    assert (kind, status) == ("NotFound", 404) and text == f"inspect network {missing}: network {missing} not found"
+    assert outcome(fast.swarm_info)[0::2] == ("EngineError", 503)
+    assert fast._api is None
+
+
+def test_an_engine_socket_that_is_not_there_is_unreachable() -> None:
+    gone, sdk_gone = Engine("unix:///nonexistent.sock"), Engine("unix:///nonexistent.sock")
+    sdk_gone._reads = None
+    text = "cannot reach the Docker engine (ping unix:///nonexistent.sock): [Errno 2] No such file or directory"
+    assert outcome(gone.ping) == outcome(sdk_gone.ping) == ("EngineUnreachable", text, None)
+    first = "cannot reach the Docker engine at unix:///nonexistent.sock (list containers): [Errno 2]"
+    assert outcome(gone.list_containers)[1].startswith(first)
+    assert outcome(gone.list_containers) == outcome(sdk_gone.list_containers)
+    assert gone._api is None
 
 
 def test_a_remote_engine_keeps_the_sdk_path_and_its_environment() -> None:
     engine = Engine("tcp://127.0.0.1:9")  # nothing listens: constructing does not connect
-    assert engine._local_pool is None and engine.api.trust_env is True
-    assert engine._local_get("/containers/x/json") is None
+    assert engine._reads is None and engine._api is not None and engine.api.trust_env is True
 
 
 NOOP_PATH = """

@@ -1,6 +1,7 @@
 """What a command imports before it answers: `--version` and `--help` neither pydantic nor the
-docker SDK, `validate` no docker SDK. Whole processes, as a user starts them (not timed:
-bench/plan_remote.py measures; a heavy import creeping back is what these catch)."""
+docker SDK, `validate` no docker SDK, a no-op plan or drift on the local engine neither the SDK
+nor requests/urllib3 (runtime.unix_reads reads). Whole processes, as a user starts them (not
+timed: bench/plan_remote.py measures; a heavy import creeping back is what these catch)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import json
 import os
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,8 +29,10 @@ print(json.dumps({"code": code, "loaded": [m for m in heavy if m in sys.modules]
 """
 
 
-def loaded_by(*args: str, cwd: Path | None = None) -> dict[str, object]:
-    proc = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=60, cwd=cwd)
+def loaded_by(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> dict[str, object]:
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=120, cwd=cwd, env=env
+    )
     result: dict[str, object] = json.loads(proc.stderr.strip().splitlines()[-1])
     return result
 
@@ -85,3 +90,84 @@ def test_a_stack_from_the_cache_builds_no_pydantic_validator(tmp_path: Path) -> 
     assert [r.returncode for r in runs] == [0, 0], runs[-1].stderr
     assert "Stack" in json.loads(runs[0].stdout)  # the first load validated
     assert json.loads(runs[1].stdout) == []  # the second came from the cache
+
+
+SDK = {"docker", "requests", "urllib3"}
+
+
+@pytest.fixture
+def applied(tmp_path: Path) -> Iterator[Path]:
+    """A small stack applied on the local engine (fails when CI is set and no engine answers)."""
+    from hostform.declare.errors import HostformError
+    from hostform.runtime.engine import Engine
+
+    try:
+        Engine(timeout=10).ping()
+    except HostformError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set and no Docker engine answers: {exc}")
+        pytest.skip(f"no Docker engine: {exc}")
+    name = f"hfs{uuid.uuid4().hex[:8]}"
+    stack = tmp_path / "hostform.toml"
+    stack.write_text(
+        f'[stack]\nname = "{name}"\n\n[containers.web]\nimage = "hostform-test/busybox:1"\n'
+        'command = ["sleep", "600"]\nstop_signal = "SIGKILL"\n\n[volumes.data]\n'
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    cli = [sys.executable, "-m", "hostform.plans.cli"]
+    try:
+        subprocess.run([*cli, "apply", str(stack), "--auto-approve"], check=True, env=env, timeout=120)
+        yield stack
+    finally:
+        import docker
+
+        from tests.integration.conftest import remove_stack_objects
+
+        remove_stack_objects(docker.APIClient(version="1.41", timeout=60), name)
+
+
+@pytest.mark.engine
+def test_a_no_op_plan_and_drift_on_the_local_engine_load_no_http_library(applied: Path) -> None:
+    """The local socket's reads go over runtime.unix_reads: the docker SDK, requests and urllib3
+    (~50 ms of start-up) are for writes and remote engines. The lock and record are read too."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(applied.parent / "cache")}
+    env.pop("DOCKER_HOST", None)
+    for command in (["plan", str(applied), "--detailed-exitcode"], ["drift", str(applied)]):
+        for _ in range(2):  # the stack validated, then read from the cache of validated stacks
+            result = loaded_by(*command, env=env)
+            assert result["code"] == 0, (command, result)
+            assert SDK & set(result["loaded"]) == set(), (command, result)  # type: ignore[arg-type]
+
+
+PLAIN = """
+import json, sys
+from hostform.plans.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+validator = ("pydantic", "pydantic_core", "annotated_types", "hostform.declare.schema")
+print(json.dumps({"code": code, "loaded": [m for m in validator if m in sys.modules]}), file=sys.stderr)
+"""
+
+
+@pytest.mark.engine
+def test_a_no_op_plan_and_drift_from_the_cache_import_no_pydantic(applied: Path) -> None:
+    """On a cache hit the stack is built from declare.spec's plain classes: a no-op plan and drift
+    never import pydantic or the schema's models (issues 13 and 17: start-up CPU); on a miss
+    (--no-cache) the models validate."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(applied.parent / "cache")}
+
+    def run(*args: str) -> dict[str, object]:
+        proc = subprocess.run(
+            [sys.executable, "-c", PLAIN, *args], capture_output=True, text=True, env=env, timeout=120
+        )
+        result: dict[str, object] = json.loads(proc.stderr.strip().splitlines()[-1])
+        return result
+
+    assert run("plan", str(applied), "--detailed-exitcode") == {"code": 0, "loaded": []}
+    assert run("drift", str(applied)) == {"code": 0, "loaded": []}
+    assert run("plan", str(applied), "--no-cache", "--detailed-exitcode") == {
+        "code": 0,
+        "loaded": ["pydantic", "pydantic_core", "annotated_types", "hostform.declare.schema"],
+    }
