@@ -76,9 +76,10 @@ _code_digest: str | None = None
 
 def _code() -> str:
     """The code that validation runs: the source of hostform's modules it runs, where pydantic
-    and pydantic_core are installed and when (a reinstall or upgrade changes the files' mtime),
-    and Python's version. A source digest, so a development checkout invalidates as a release
-    does; pydantic is not imported for it (a cache hit never imports pydantic)."""
+    and pydantic_core are installed, their versions (the dist-info folders' names) and when (a
+    reinstall changes the files' mtime), and Python's version. A source digest, so a development
+    checkout invalidates as a release does; pydantic is not imported for it (a cache hit never
+    imports pydantic)."""
     global _code_digest
     if _code_digest is None:
         from importlib.util import find_spec
@@ -92,7 +93,9 @@ def _code() -> str:
             origin = found.origin if found is not None and found.origin else ""
             try:
                 info = os.stat(origin)
-                h.update(f"{package}\0{origin}\0{info.st_mtime_ns}\0{info.st_size}\0".encode())
+                site = os.path.dirname(os.path.dirname(origin))
+                dist = sorted(n for n in os.listdir(site) if n.startswith(f"{package}-") and n.endswith(".dist-info"))
+                h.update(f"{package}\0{origin}\0{info.st_mtime_ns}\0{info.st_size}\0{dist}\0".encode())
             except OSError:
                 h.update(f"{package}\0missing\0".encode())
         h.update(sys.version.encode())
