@@ -12,16 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hostform.declare.load import LoadedStack
 from hostform.declare.names import Address, Kind
 from hostform.plans.drift import Drift, DriftReport, FieldDrift, Finding, sort_findings
 from hostform.plans.model import Action
 from hostform.runtime.engine import Engine
-from hostform.runtime.enginenet import NetworkFacts, read_engine_net
-from hostform.runtime.hostnet import Listener, Wanted, is_local_engine, read_host
 from hostform.runtime.records import Observed, ObservedContainer
+
+if TYPE_CHECKING:  # the host and engine readers: imported only for a stack publishing fixed ports
+    from hostform.runtime.enginenet import NetworkFacts
+    from hostform.runtime.hostnet import Listener
 
 PROTOCOLS = ("tcp", "udp")
 
@@ -30,7 +32,12 @@ def with_port_drift(
     engine: Engine, loaded: LoadedStack, observed: Observed, report: DriftReport, netns: str | None = None
 ) -> DriftReport:
     """The report with the port findings added; reads the host only when some port needs it."""
-    if not any(_fixed_ports(c) for c in observed.containers) or not is_local_engine(engine.address):
+    if not any(_fixed_ports(c) for c in observed.containers):
+        return report
+    from hostform.runtime.enginenet import NetworkFacts, read_engine_net
+    from hostform.runtime.hostnet import Wanted, is_local_engine, read_host
+
+    if not is_local_engine(engine.address):
         return report
     host = read_host(netns, Wanted(links=False, versions=(), sockets=True))  # the sockets alone
     facts = NetworkFacts(host, read_engine_net(engine))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import os
 import socket
-import tarfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -89,6 +88,8 @@ def ensure_lock_image(engine: Engine) -> None:
     """An empty image for containers that are never started (the lock, the record)."""
     if engine.image_id(LOCK_IMAGE) is not None:
         return
+    import tarfile  # only to make the image: reading a lock (drift, a plan with changes) needs none
+
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         info = tarfile.TarInfo("hostform-lock")
