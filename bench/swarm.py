@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -90,12 +91,18 @@ def hostform(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str
     return subprocess.run([sys.executable, "-m", "hostform.plans.cli", *args], capture_output=True, text=True, env=env)
 
 
-def timed(cmd: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)) -> float:
+def timed(cmd: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,), cpu: list[float] | None = None) -> float:
+    """The command's wall time; its CPU time (user + system of its own process, the engines' work
+    left out: far less sensitive to a shared machine's load) is appended to `cpu` when given."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     took = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode not in ok:
         raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stdout[-500:]}{proc.stderr[-500:]}")
+    if cpu is not None:
+        cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
     return took
 
 
@@ -150,6 +157,7 @@ def main() -> int:
         "docker stack deploy": [],
         "stack deploy + poll": [],
     }
+    cpu: dict[str, list[float]] = {"hostform plan": [], "floor": []}
     try:
         big = stack_file(folder, noop, args.services)
         done = hostform("apply", str(big), "--auto-approve", env=env)
@@ -161,9 +169,11 @@ def main() -> int:
         for r in range(args.runs + 1):
             order = [("hostform plan", plan), ("floor", floor)]
             for name, cmd in order[r % 2 :] + order[: r % 2]:
-                took = timed(cmd, {**env, "DOCKER_HOST": reads})
+                spent: list[float] = []
+                took = timed(cmd, {**env, "DOCKER_HOST": reads}, cpu=spent)
                 if r:  # the first round warms the caches
                     samples[name].append(took)
+                    cpu[name] += spent
         hostform("destroy", str(big), "--auto-approve", env=env)
         small_name = f"hfa{small_suffix}"
         small = stack_file(folder, small_name, args.apply_services)
@@ -194,7 +204,11 @@ def main() -> int:
             proxy.stop()
     load["after"] = os.getloadavg()
     medians = {k: statistics.median(v) for k, v in samples.items() if v}
-    ratios = {"plan / floor": medians["hostform plan"] / medians["floor"]}
+    cpu_medians = {k: statistics.median(v) for k, v in cpu.items()}
+    ratios = {
+        "plan / floor": medians["hostform plan"] / medians["floor"],
+        "plan / floor, CPU": cpu_medians["hostform plan"] / cpu_medians["floor"],
+    }
     if args.apply_runs:
         ratios["apply / stack deploy"] = medians["hostform apply"] / medians["docker stack deploy"]
         ratios["apply / stack deploy + poll"] = medians["hostform apply"] / medians["stack deploy + poll"]
@@ -205,13 +219,15 @@ def main() -> int:
         "load average": load,
         "samples": samples,
         "medians": medians,
+        "cpu samples": cpu,
+        "cpu medians": cpu_medians,
         "ratios": ratios,
     }
     report["targets"] = {"no-op plan within 1.5x of the floor": ratios["plan / floor"] <= 1.5}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     for k, v in medians.items():
-        print(f"{k:<24}{v:>8.3f} s")
+        print(f"{k:<24}{v:>8.3f} s" + (f"   CPU {cpu_medians[k]:.3f} s" if k in cpu_medians else ""))
     print("load average " + ", ".join(f"{when} " + "/".join(f"{x:.1f}" for x in la) for when, la in load.items()))
     print_verdicts(report, 24)
     return 0

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from hostform.declare.errors import HostformError, Problem, StackError
     from hostform.declare.load import LoadedStack, ResolvedFile, load
-    from hostform.declare.schema import ContainerSpec, JobSpec, Stack
+    from hostform.declare.spec import ContainerSpec, JobSpec, Stack
 
 _WHERE = {
     "HostformError": "errors",
@@ -20,9 +20,9 @@ _WHERE = {
     "LoadedStack": "load",
     "ResolvedFile": "load",
     "load": "load",
-    "ContainerSpec": "schema",
-    "JobSpec": "schema",
-    "Stack": "schema",
+    "ContainerSpec": "spec",
+    "JobSpec": "spec",
+    "Stack": "spec",
 }
 
 __all__ = [

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from hostform.declare.frozen import Frozen
 
 UNTRUSTED_ENV = "HOSTFORM_UNTRUSTED"
 ALLOW_PATH_ENV = "HOSTFORM_ALLOW_PATH"  # folders, separated by os.pathsep
@@ -27,14 +28,13 @@ class PathRefused(Exception):
     """A path the stack may not read; the message says why (the loader adds the key)."""
 
 
-@dataclass(frozen=True)
-class Access:
+class Access(Frozen):
     """The operator's settings (command line or environment, never the stack file)."""
 
     allow_paths: tuple[Path, ...] = ()
     allow_env: frozenset[str] = frozenset()
     untrusted: bool = False
-    max_file_bytes: int | None = field(default=None)
+    max_file_bytes: int | None = None
 
     @classmethod
     def from_options(

@@ -12,14 +12,16 @@ import hmac
 import json
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
 from hostform.declare.load import LoadedStack
-from hostform.declare.secrets import MASK, UNKNOWN, Secret, UnknownSecret
+from hostform.declare.secrets import UNKNOWN, Secret, UnknownSecret
+from hostform.declare.spec import fields_of
 from hostform.declare.targets import SWARM_ONLY
 
 if TYPE_CHECKING:
-    from hostform.declare.schema import ContainerSpec
+    from hostform.declare.spec import ContainerSpec
+
+
+__all__ = ["canonical_json", "canonical_of", "fields_of", "file_digest", "service_spec", "spec_hash"]
 
 
 def service_spec(loaded: LoadedStack, name: str, key: bytes) -> dict[str, Any]:
@@ -55,23 +57,6 @@ def canonical_of(spec: ContainerSpec, key: bytes, on_swarm: bool, files: list[di
     data["files"] = files
     out: dict[str, Any] = _jsonable(data)
     return out
-
-
-def fields_of(model: Any, exclude: set[str] | frozenset[str] = frozenset()) -> Any:
-    """`model.model_dump(mode="python", exclude=exclude)`, read from the fields themselves: the
-    same values (nested models as dicts, tuples kept, a secret as its mask), without building
-    pydantic's serializer, which a stack from the cache of validated stacks has not built yet."""
-    if isinstance(model, BaseModel):
-        return {name: fields_of(getattr(model, name)) for name in type(model).model_fields if name not in exclude}
-    if isinstance(model, dict):
-        return {k: fields_of(v) for k, v in model.items()}
-    if isinstance(model, tuple):
-        return tuple(fields_of(v) for v in model)
-    if isinstance(model, list):
-        return [fields_of(v) for v in model]
-    if isinstance(model, Secret):
-        return MASK
-    return model
 
 
 def file_digest(content: str | bytes | Secret, key: bytes) -> str:

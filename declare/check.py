@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from hostform.declare.names import container_name
-from hostform.declare.schema import NAME_HELP, NAME_RE, PortMapping, Stack
+from hostform.declare.spec import NAME_HELP, NAME_RE, PortMapping, Stack
 from hostform.declare.targets import check_target
 
 Loc = tuple[str | int, ...]

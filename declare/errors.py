@@ -21,11 +21,10 @@ error (a traceback only with --debug).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from hostform.declare.frozen import Frozen
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(Frozen):
     """One thing wrong in a stack file, located as precisely as we can."""
 
     file: str

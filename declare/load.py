@@ -10,19 +10,20 @@ import typing
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from pydantic import BaseModel, ValidationError
+from typing import TYPE_CHECKING, Any
 
 from hostform.declare.access import Access, PathRefused, read_stack_bytes
 from hostform.declare.builds import BuildRef, repository_for
 from hostform.declare.check import check_references
 from hostform.declare.errors import Problem, StackError
 from hostform.declare.lines import LineIndex, format_path
-from hostform.declare.schema import JobSpec, Stack, suggest
 from hostform.declare.secrets import UNKNOWN, FileBytes, Secret, UnknownSecret, reveal
+from hostform.declare.spec import FileMount, JobSpec, Stack, plain_of
 from hostform.declare.stack_cache import validated
 from hostform.declare.template import Renderer, RenderError
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 STACK_FILE = "hostform.toml"
 TRUSTED = Access()  # the defaults: files under the stack's folder, no size or time limits
@@ -133,14 +134,9 @@ def load(
     _merge_env_files(rendered, file.parent, problem, access)
     use_cache = cache and not access.untrusted and not problems
     try:
-        stack = validated(
-            rendered,
-            str(file.parent),
-            lambda: Stack.model_validate(rendered, context={"base_dir": str(file.parent)}),
-            use_cache,
-        )
-    except ValidationError as exc:
-        for loc, message in translate_validation(exc, rendered):
+        stack = validated(rendered, str(file.parent), lambda: _validate(rendered, str(file.parent)), use_cache)
+    except _Invalid as exc:
+        for loc, message in exc.problems:
             problem(loc, message)
         raise StackError(problems) from None
     stack = _resolve_default_conditions(stack)
@@ -157,9 +153,31 @@ def load(
     return LoadedStack(stack=stack, path=file, files=files, probe_roots=roots)
 
 
+class _Invalid(Exception):
+    def __init__(self, problems: list[tuple[tuple[str | int, ...], str]]) -> None:
+        self.problems = problems
+
+
+def _validate(rendered: dict[str, Any], base_dir: str) -> Stack:
+    """The pydantic models validate (only here, on a miss of the cache of validated stacks);
+    the rest of hostform works on the result as declare.spec's plain objects."""
+    from pydantic import ValidationError
+
+    from hostform.declare import schema
+
+    try:
+        validated_stack = schema.Stack.model_validate(rendered, context={"base_dir": base_dir})
+    except ValidationError as exc:
+        raise _Invalid(translate_validation(exc, rendered)) from None
+    stack: Stack = plain_of(validated_stack)
+    return stack
+
+
 def load_name_only(path: str | Path, target: str | None = None) -> LoadedStack:
     """Just the stack's name, for destroy when the whole file does not load (a secret not set
     here, a broken reference): every object carrying that name's label is what it removes."""
+    from pydantic import ValidationError
+
     from hostform.declare.schema import StackMeta
 
     file = find_stack_file(path)
@@ -167,7 +185,7 @@ def load_name_only(path: str | Path, target: str | None = None) -> LoadedStack:
     raw = _parse_toml(_read(file, shown, Access()), shown)
     meta = raw.get("stack")
     try:
-        found = StackMeta.model_validate(meta)
+        found = plain_of(StackMeta.model_validate(meta))
     except ValidationError:
         raise StackError([Problem(shown, "stack.name", "cannot read the stack's name")]) from None
     if target is not None:
@@ -478,7 +496,6 @@ def _secret_files(stack: Stack, files: dict[str, ResolvedFile], renderer: Render
     """Each `secrets = [...]` entry becomes a file holding the secret, copied in like [files] are
     (a Swarm secret on Swarm), so that every path for files (plan digests, copy, rotation, drift)
     serves secrets too. The value is read once per name, as secret('NAME') reads it."""
-    from hostform.declare.schema import FileMount
 
     def resolve(kind: str, specs: dict[str, Any]) -> dict[str, Any]:
         out = dict(specs)
@@ -520,6 +537,8 @@ def _content_sha256(content: str | FileBytes | Secret) -> str:
 
 def translate_validation(exc: ValidationError, data: Any = None) -> list[tuple[tuple[str | int, ...], str]]:
     """pydantic's errors as (key path, message); `data`, the input, tells keys from type tags."""
+    from hostform.declare.schema import suggest
+
     out = []
     errors = exc.errors(include_url=False)
     for err in errors:
@@ -592,7 +611,11 @@ def _short(value: Any) -> str:
 
 def _fields_at(loc: tuple[str | int, ...]) -> list[str]:
     """Field names allowed at a location, for 'did you mean' suggestions."""
-    current: Any = Stack
+    from pydantic import BaseModel
+
+    from hostform.declare import schema
+
+    current: Any = schema.Stack
     for part in loc:
         if isinstance(part, int):
             continue  # _unwrap already stepped into the tuple's item type
@@ -612,6 +635,8 @@ def _fields_at(loc: tuple[str | int, ...]) -> list[str]:
 
 
 def _unwrap(tp: Any) -> Any:
+    from pydantic import BaseModel
+
     while True:
         origin = typing.get_origin(tp)
         if origin is typing.Annotated:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from enum import StrEnum
+
+from hostform.declare.frozen import Frozen
 
 LABEL_STACK = "io.hostform.stack"
 LABEL_NAME = "io.hostform.name"
@@ -46,8 +47,7 @@ ADDRESS_FORMS = (
 )
 
 
-@dataclass(frozen=True)
-class Address:
+class Address(Frozen):
     """Where a resource stands in a plan and a report: `containers.web`, `containers.worker[2]`,
     `jobs.migrate`, `networks.back`, `volumes.data`. The replica is shown when given (a container
     or job with several replicas); None for one alone."""
@@ -133,8 +133,7 @@ def volume_name(stack: str, name: str) -> str:
     return f"{stack}_{name}"
 
 
-@dataclass(frozen=True)
-class Naming:
+class Naming(Frozen):
     """Engine names of a stack's networks and volumes: `<stack>_<key>`, or the key itself for one
     declared `external = true` (an existing object hostform uses but does not own)."""
 

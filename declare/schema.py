@@ -25,12 +25,12 @@ from pydantic import (
     model_validator,
 )
 
-from hostform.declare.names import DEFAULT_NETWORK
 from hostform.declare.secrets import Secret
+from hostform.declare.spec import NAME_HELP as NAME_HELP
+from hostform.declare.spec import NAME_RE as NAME_RE
+from hostform.declare.spec import PortMappingMethods, StackMethods
+from hostform.declare.spec import restart_policy as restart_policy
 from hostform.declare.units import parse_duration, parse_size
-
-NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")  # always fullmatch: '$' would let "bad\n" through
-NAME_HELP = "names start with a letter or digit and hold only letters, digits, '_', '.', '-'"
 
 MIN_MEMORY = 6 * 1024 * 1024  # the engine refuses a smaller memory limit
 MAX_CPUS = 1024.0  # far above any host; keeps cpus * 1e9 (the engine's NanoCpus) an int64
@@ -84,17 +84,12 @@ class PortTable(Model):
     mode: Literal["ingress", "host"] | None = None  # Swarm only
 
 
-class PortMapping(Model):
+class PortMapping(PortMappingMethods, Model):
     container_port: int = Field(ge=1, le=65535)
     host_port: int | None = Field(default=None, ge=1, le=65535)  # None: the engine picks one
     host_ip: str = ""
     protocol: Literal["tcp", "udp", "sctp"] = "tcp"
     mode: Literal["ingress", "host"] | None = None  # Swarm only: None is the routing mesh (ingress)
-
-    def __str__(self) -> str:
-        host = f"{self.host_ip}:" if self.host_ip else ""
-        host += f"{self.host_port}:" if self.host_port else ("" if not host else ":")
-        return f"{host}{self.container_port}/{self.protocol}"
 
 
 def _port(value: Any) -> Any:
@@ -666,12 +661,6 @@ RestartPolicy = Annotated[
 ]
 
 
-def restart_policy(restart: str) -> dict[str, Any]:
-    """The engine's RestartPolicy for a canonical restart value."""
-    name, _, count = restart.partition(":")
-    return {"Name": name, "MaximumRetryCount": int(count or 0)}
-
-
 # ---------------------------------------------------------------- resources
 
 
@@ -889,7 +878,7 @@ class StackMeta(Model):
         return value
 
 
-class Stack(Model):
+class Stack(StackMethods, Model):
     """A whole stack file, validated, with every default explicit."""
 
     stack: StackMeta
@@ -908,20 +897,5 @@ class Stack(Model):
             return {k: ({} if v is None else v) for k, v in value.items()}
         return value
 
-    @property
-    def name(self) -> str:
-        return self.stack.name
-
-    @property
-    def on_swarm(self) -> bool:
-        return self.stack.target == "swarm"
-
-    def services(self) -> dict[str, ContainerSpec]:
-        """Containers and jobs together, by name."""
-        return {**self.containers, **self.jobs}
-
-    def all_networks(self) -> dict[str, NetworkSpec]:
-        """The declared networks and the stack's default one (made even when not declared)."""
-        nets = dict(self.networks)
-        nets.setdefault(DEFAULT_NETWORK, NetworkSpec.model_construct())  # no validation: nothing to check
-        return nets
+    def _default_network(self) -> NetworkSpec:
+        return NetworkSpec.model_construct()  # no validation: nothing to check

@@ -6,9 +6,10 @@ import hashlib
 import hmac
 import json
 import os
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
-from pydantic_core import core_schema
+if TYPE_CHECKING:
+    from pydantic_core import core_schema
 
 MASK = "(secret)"
 
@@ -63,6 +64,8 @@ class Secret:
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> core_schema.CoreSchema:
+        from pydantic_core import core_schema
+
         return core_schema.no_info_plain_validator_function(
             cls._validate,
             serialization=core_schema.plain_serializer_function_ser_schema(lambda v: MASK),

@@ -22,8 +22,10 @@ of mode 0700; each entry a file of mode 0600 named by its key. An entry is used 
 folder and the file belong to the user running hostform and nobody else can write to them,
 the file holds its own key (so an entry copied under another key's name is refused) and a
 digest of its payload that matches (a truncated or altered payload is refused), and the
-payload unpickles into hostform's stack models alone: the unpickler resolves no other class
-or function, so a planted file cannot run code. Anything else is a miss: the stack is
+payload is a JSON tree that decodes into hostform's plain stack classes alone (declare.spec:
+every JSON array is a tagged object, tuple or list; an object's class is looked up in an
+allow-list and built from its field values, never called with anything else), so a planted file
+cannot run code: no pickle is involved. Anything else is a miss: the stack is
 validated afresh and the entry rewritten. The cache is a speed-up only, never trusted to
 decide what is valid: whoever can write to the user's own cache folder can already change
 what the user runs. Off with `--no-cache` or `HOSTFORM_NO_CACHE=1`.
@@ -32,10 +34,8 @@ what the user runs. Off with `--no-cache` or `HOSTFORM_NO_CACHE=1`.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
-import pickle
 import re
 import stat
 import sys
@@ -45,10 +45,11 @@ from pathlib import Path
 from typing import Any
 
 NO_CACHE_ENV = "HOSTFORM_NO_CACHE"
-FORMAT = b"hostform-stack-cache 1\n"
+FORMAT = b"hostform-stack-cache 2\n"  # 2: a JSON tree of declare.spec objects (1: a pickle)
 KEEP = 64  # entries kept; the oldest beyond these are removed when one is written
 MAX_ENTRY_BYTES = 16 << 20
-_SCHEMA_MODULES = ("schema.py", "units.py", "names.py", "secrets.py", "stack_cache.py")
+_SCHEMA_MODULES = ("schema.py", "spec.py", "units.py", "names.py", "secrets.py", "stack_cache.py")
+_VALIDATORS = ("pydantic", "pydantic_core")
 
 
 def cache_dir() -> Path:
@@ -74,18 +75,30 @@ _code_digest: str | None = None
 
 
 def _code() -> str:
-    """The code that validation runs: the source of hostform's modules it runs, pydantic's and
-    Python's versions (a source digest, so a development checkout invalidates as a release does)."""
+    """The code that validation runs: the source of hostform's modules it runs, where pydantic
+    and pydantic_core are installed, their versions (the dist-info folders' names) and when (a
+    reinstall changes the files' mtime), and Python's version. A source digest, so a development
+    checkout invalidates as a release does; pydantic is not imported for it (a cache hit never
+    imports pydantic)."""
     global _code_digest
     if _code_digest is None:
-        import pydantic_core
-        from pydantic.version import VERSION as PYDANTIC
+        from importlib.util import find_spec
 
         h = hashlib.sha256()
         here = Path(__file__).parent
         for name in _SCHEMA_MODULES:
             h.update(name.encode() + b"\0" + (here / name).read_bytes() + b"\0")
-        h.update(f"{PYDANTIC}\0{pydantic_core.__version__}\0{sys.version}".encode())
+        for package in _VALIDATORS:
+            found = find_spec(package)
+            origin = found.origin if found is not None and found.origin else ""
+            try:
+                info = os.stat(origin)
+                site = os.path.dirname(os.path.dirname(origin))
+                dist = sorted(n for n in os.listdir(site) if n.startswith(f"{package}-") and n.endswith(".dist-info"))
+                h.update(f"{package}\0{origin}\0{info.st_mtime_ns}\0{info.st_size}\0{dist}\0".encode())
+            except OSError:
+                h.update(f"{package}\0missing\0".encode())
+        h.update(sys.version.encode())
         _code_digest = h.hexdigest()
     return _code_digest
 
@@ -113,16 +126,51 @@ def _reads_env_files(rendered: dict[str, Any]) -> bool:
     return False
 
 
-class _ModelsOnly(pickle.Unpickler):
-    """Resolves hostform's stack models and nothing else: no function, no other class."""
+# ---------------------------------------------------------------- the entry's JSON tree
+# A JSON object is always a dict (its keys are strings: names, env and label keys, vars);
+# every JSON array is tagged: ["o", class name, [field values in order], [fields set]] for a
+# declare.spec object, ["t", [...]] for a tuple, ["l", [...]] for a list.
 
-    def find_class(self, module: str, name: str) -> Any:
-        from hostform.declare import schema
 
-        found = getattr(schema, name, None) if module == schema.__name__ else None
-        if isinstance(found, type) and issubclass(found, schema.Model):
-            return found
-        raise pickle.UnpicklingError(f"{module}.{name} is not a stack model")
+def _encode(value: Any) -> Any:
+    from hostform.declare.spec import Plain
+
+    def enc(v: Any) -> Any:
+        t = type(v)
+        if t is str or t is int or t is bool or t is float or v is None:
+            return v
+        if t is dict:
+            return {k: enc(x) for k, x in v.items()}
+        if t is tuple:
+            return ["t", [enc(x) for x in v]]
+        if t is list:
+            return ["l", [enc(x) for x in v]]
+        if isinstance(v, Plain):
+            return ["o", t.__name__, [enc(x) for x in v._values()], sorted(v.model_fields_set)]
+        raise _Unsafe(t.__name__)  # a Secret, or anything that is not plain data: never stored
+
+    return enc(value)
+
+
+def _decode(tree: Any) -> Any:
+    from hostform.declare.spec import CLASSES
+
+    def dec(v: Any) -> Any:
+        t = type(v)
+        if t is list:
+            tag = v[0]
+            if tag == "t":
+                return tuple([dec(x) for x in v[1]])
+            if tag == "l":
+                return [dec(x) for x in v[1]]
+            if tag == "o" and len(v) == 4:
+                return CLASSES[v[1]]._restore([dec(x) for x in v[2]], v[3])
+            raise ValueError(f"unknown tag {tag!r}")
+        if t is dict:
+            return {k: dec(x) for k, x in v.items()}
+        return v
+
+    return dec(tree)
 
 
 def _private(path: Path, kind: int) -> os.stat_result | None:
@@ -169,10 +217,10 @@ def read(key: str) -> Any:
     if not sep or head != FORMAT + f"{key}\n{hashlib.sha256(payload).hexdigest()}".encode():
         return None
     try:
-        stack = _ModelsOnly(io.BytesIO(payload)).load()
+        stack = _decode(json.loads(payload))
     except Exception:  # any malformed payload is a miss, never an error
         return None
-    from hostform.declare.schema import Stack
+    from hostform.declare.spec import Stack
 
     return stack if type(stack) is Stack else None
 
@@ -180,8 +228,9 @@ def read(key: str) -> Any:
 def write(key: str, stack: Any) -> None:
     """Store `stack` under `key`; a cache that cannot be written only costs time."""
     try:
-        payload = pickle.dumps(stack, protocol=5)
-    except Exception:  # a Secret refuses to be pickled: never stored, whatever reached here
+        tree = _encode(stack)
+        payload = json.dumps(tree, ensure_ascii=False, separators=(",", ":")).encode()
+    except (_Unsafe, ValueError, TypeError, RecursionError):  # a Secret: never stored, whatever reached here
         return
     folder = _folder(create=True)
     if folder is None:

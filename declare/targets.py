@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from hostform.declare.builds import registry_of
-from hostform.declare.schema import ContainerSpec, Stack
+from hostform.declare.spec import ContainerSpec, Stack
 
 Loc = tuple[str | int, ...]
 

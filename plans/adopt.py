@@ -26,6 +26,7 @@ from typing import Any
 from hostform.declare import names
 from hostform.declare.canonical import service_spec
 from hostform.declare.errors import HostformError
+from hostform.declare.frozen import changed
 from hostform.declare.load import LoadedStack
 from hostform.declare.names import Address, Kind
 from hostform.plans.diff import make_plan
@@ -153,7 +154,7 @@ def _containers(engine: Engine, loaded: LoadedStack, observed: Observed, project
                 raise HostformError(f"{loaded.path}: {table}: container {_name_of(listed)!r} is matched twice")
             used.add(listed["Id"])
             out.append(_read(engine, loaded, name, Address.of(kind, name, replica, spec.replicas), listed, how, key))
-            out[-1] = replace(out[-1], container=replace(out[-1].container, engine_name=target))
+            out[-1] = replace(out[-1], container=changed(out[-1].container, engine_name=target))
     return out
 
 
@@ -172,7 +173,7 @@ def _read(
     canonical = live_spec(info, image, spec, name, naming(loaded), loaded.stack.all_networks(), key, files)
     container = adopted_container(info, address, canonical)
     hashes = file_hashes(engine, container.id, [f["target"] for f in declared_files], key)
-    return Found(replace(container, file_hashes=hashes), _name_of(listed), how)
+    return Found(changed(container, file_hashes=hashes), _name_of(listed), how)
 
 
 def _networks(engine: Engine, loaded: LoadedStack, observed: Observed) -> list[ObservedNetwork]:
@@ -308,7 +309,7 @@ def perform(engine: Engine, adoption: Adoption) -> tuple[Adoption, list[str]]:
     kept = {f.container.id: f.old_name for f in adoption.containers if f.container.id in failed}
     preview = replace(
         adoption.preview,
-        containers=tuple(replace(c, engine_name=kept.get(c.id, c.engine_name)) for c in adoption.preview.containers),
+        containers=tuple(changed(c, engine_name=kept.get(c.id, c.engine_name)) for c in adoption.preview.containers),
     )
     problems = [
         f"{f.old_name}: not renamed to {f.container.engine_name} ({failed[f.container.id]}); adopted under its "

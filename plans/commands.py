@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from hostform.declare.errors import ApplyError, HostformError, StackError
+from hostform.declare.frozen import changed
 from hostform.declare.load import LoadedStack, load
 from hostform.declare.names import Address, Kind
 from hostform.declare.stack_cache import enabled_by_env as stack_cache_enabled
@@ -32,7 +33,6 @@ from hostform.plans.options import (
     StackOptions,
     UnlockCommand,
     access_of,
-    changed,
 )
 from hostform.plans.render import plan_json, print_lines, print_plan
 from hostform.runtime.engine import Engine

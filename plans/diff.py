@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Protocol
 
 from hostform.declare import names
 from hostform.declare.canonical import service_spec
+from hostform.declare.frozen import Frozen
 from hostform.declare.load import LoadedStack
 from hostform.declare.names import Address, Kind
-from hostform.declare.schema import ContainerSpec, NetworkSpec
 from hostform.declare.secrets import MASK, UNKNOWN
+from hostform.declare.spec import ContainerSpec, NetworkSpec
 from hostform.plans.fields import FIELD_EFFECTS, LIFTED_BY_REPLACE, Effect, effect_of
 from hostform.plans.model import Action, Change, Plan, PlanMode, Reason, ReasonKind, ReplaceOrder
 from hostform.runtime.container_config import declared_aliases, naming, network_attachments
@@ -30,8 +31,7 @@ LOCAL_DRIVERS = ("bridge", "macvlan", "ipvlan")
 HIDDEN_DIFF = "(diff hidden: the file holds a secret)"  # still a secret-shaped value, so display() and public() mask it
 
 
-@dataclass(frozen=True)
-class PlanOptions:
+class PlanOptions(Frozen):
     replace: tuple[str, ...] = ()
     targets: tuple[str, ...] = ()
     prune_volumes: bool = False
@@ -61,7 +61,8 @@ def adopted_volume_warning(engine_name: str, what: str) -> str:
     )
 
 
-def make_plan(loaded: LoadedStack, observed: Observed, options: PlanOptions = PlanOptions()) -> Plan:
+def make_plan(loaded: LoadedStack, observed: Observed, options: PlanOptions | None = None) -> Plan:
+    options = options or PlanOptions()
     key = observed.key or os.urandom(16)
     conflicts = {(c.kind, c.engine_name): str(c) for c in observed.conflicts}
     unrecorded = list(observed.hand_made)

@@ -38,8 +38,8 @@ from hostform.declare import names
 from hostform.declare.canonical import file_digest
 from hostform.declare.load import LoadedStack
 from hostform.declare.names import Address, Kind
-from hostform.declare.schema import ContainerSpec
 from hostform.declare.secrets import MASK, UNKNOWN, Secret, UnknownSecret, read_secret
+from hostform.declare.spec import ContainerSpec
 from hostform.plans.diff import PlanOptions, hand_made_warning, make_plan, reload_targets
 from hostform.plans.fields import IN_PLACE
 from hostform.plans.model import Action, Change, Plan, PlanMode, Reason, ReasonKind, public, short_image_id

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from hostform.declare.errors import HostformError
 from hostform.declare.load import LoadedStack
-from hostform.declare.schema import ContainerSpec
 from hostform.declare.secrets import MASK, Secret
+from hostform.declare.spec import ContainerSpec
 from hostform.plans.model import Action, Plan
 
 RULES = {

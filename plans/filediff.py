@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from hostform.declare.frozen import changed
 from hostform.declare.load import LoadedStack
 from hostform.declare.secrets import Secret, mask_secrets
 from hostform.plans.diff import HIDDEN_DIFF as HIDDEN
@@ -33,7 +34,7 @@ def _change(change: Change, loaded: LoadedStack, engine: Engine) -> Change:
     for reason in change.reasons:
         target = _target(reason)
         if target is not None and target in sources and sources[target] in loaded.files and not reason.diff:
-            reason = replace(
+            reason = changed(
                 reason, diff=_diff(engine, change.current_id, target, loaded.files[sources[target]].content, reason)
             )
         reasons.append(reason)

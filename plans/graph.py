@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from hostform.declare import names
-from hostform.declare.schema import ContainerSpec
+from hostform.declare.spec import ContainerSpec
 from hostform.plans.model import Action, Change
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from hostform.declare.load import LoadedStack
-from hostform.declare.schema import NetworkSpec, PortMapping
+from hostform.declare.spec import NetworkSpec, PortMapping
 from hostform.plans.model import Action, Change, Plan
 
 if TYPE_CHECKING:  # the readers are imported once a plan has something to check (every plan loads this)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from hostform.declare.frozen import Frozen
 from hostform.declare.names import Kind
 from hostform.declare.secrets import MASK
 
@@ -72,8 +73,7 @@ class ReasonKind(StrEnum):
     RENAME = "rename"  # an adopted container gets hostform's name: `docker rename`, in place (same ID)
 
 
-@dataclass(frozen=True)
-class Reason:
+class Reason(Frozen):
     kind: ReasonKind
     path: str = ""
     before: Any = None

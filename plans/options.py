@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import typing
 from enum import IntEnum
-from typing import Any, ClassVar, TypeVar, dataclass_transform
+from typing import Any, TypeVar
+
+from hostform.declare.frozen import Frozen
 
 
 class Exit(IntEnum):
@@ -18,42 +20,8 @@ class Exit(IntEnum):
     INTERRUPTED = 130  # Ctrl-C or SIGTERM (128 + SIGINT, as shells count)
 
 
-@dataclass_transform(frozen_default=True)  # type checkers: a typed __init__ per class, read-only fields
-class Options:
-    """A command's options, frozen: the fields are the class's annotations in order, a default the
-    class attribute of that name. A plain class rather than a dataclass: creating the 14 option
-    dataclasses took ~8 ms of every start (each generates and compiles six methods), while a
-    command needs two or three of them."""
-
-    _fields: ClassVar[tuple[str, ...]] = ()
-
-    def __init_subclass__(cls) -> None:
-        cls._fields = tuple(cls.__annotations__)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if len(args) > len(self._fields):
-            raise TypeError(f"{type(self).__name__} takes {len(self._fields)} values, {len(args)} given")
-        values = dict(zip(self._fields, args, strict=False))  # the rest by name or default
-        for name, value in kwargs.items():
-            if name not in self._fields or name in values:
-                raise TypeError(f"{type(self).__name__}: unexpected or repeated {name!r}")
-            values[name] = value
-        for name in self._fields:
-            if name not in values and name not in vars(type(self)):
-                raise TypeError(f"{type(self).__name__}: {name!r} is missing")
-            object.__setattr__(self, name, values[name] if name in values else vars(type(self))[name])
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"{type(self).__name__} is frozen")
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and vars(other) == vars(self)
-
-    def __hash__(self) -> int:
-        return hash(tuple(vars(self).values()))
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+class Options(Frozen):
+    """A command's options (frozen records: the 14 option dataclasses took ~8 ms of every start)."""
 
 
 class StackOptions(Options):
@@ -221,8 +189,3 @@ def from_namespace(cls: type[OptionsT], args: argparse.Namespace) -> OptionsT:
         else:
             values[name] = given[name]
     return cls(**values)
-
-
-def changed(options: OptionsT, **changes: Any) -> OptionsT:
-    """A copy of `options` with `changes` (as `dataclasses.replace` does for a dataclass)."""
-    return type(options)(**{**vars(options), **changes})

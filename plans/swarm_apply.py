@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from hostform.declare import names
 from hostform.declare.errors import ApplyError, HostformError
 from hostform.declare.load import LoadedStack
-from hostform.declare.schema import Healthcheck
+from hostform.declare.spec import Healthcheck
 from hostform.plans.apply import ApplyReport, Event
 from hostform.plans.model import Action, Change, Plan, ReasonKind
 from hostform.runtime import swarm

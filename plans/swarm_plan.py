@@ -21,8 +21,8 @@ from hostform.declare import names
 from hostform.declare.canonical import service_spec
 from hostform.declare.load import LoadedStack
 from hostform.declare.names import Address, Kind
-from hostform.declare.schema import ContainerSpec
 from hostform.declare.secrets import UnknownSecret
+from hostform.declare.spec import ContainerSpec
 from hostform.plans.diff import PlanOptions, hand_made_warning, network_reasons, only_targets, with_applied_secrets
 from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind, ReplaceOrder
 from hostform.runtime.swarm import SwarmFile, SwarmNode, SwarmObserved, SwarmService

@@ -18,7 +18,7 @@ from hostform.declare.canonical import service_spec
 from hostform.declare.errors import ApplyError, HostformError
 from hostform.declare.load import LoadedStack
 from hostform.declare.names import Condition, Kind
-from hostform.declare.schema import ContainerSpec
+from hostform.declare.spec import ContainerSpec
 from hostform.plans import replace
 from hostform.plans.apply import Event, Interrupt, Notify
 from hostform.plans.model import Action, Change, ReasonKind, ReplaceOrder

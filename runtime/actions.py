@@ -7,7 +7,7 @@ from typing import Any
 from hostform.declare import names
 from hostform.declare.errors import ImageMissing
 from hostform.declare.load import LoadedStack
-from hostform.declare.schema import ContainerSpec, NetworkSpec, VolumeSpec, restart_policy
+from hostform.declare.spec import ContainerSpec, NetworkSpec, VolumeSpec, restart_policy
 from hostform.runtime.container_config import create_body, declared_aliases, naming, network_attachments, resources
 from hostform.runtime.engine import Engine
 

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from hostform.declare import names
 from hostform.declare.canonical import canonical_json, spec_hash
-from hostform.declare.schema import ContainerSpec, Healthcheck, restart_policy
 from hostform.declare.secrets import reveal
+from hostform.declare.spec import ContainerSpec, Healthcheck, restart_policy
 
 if TYPE_CHECKING:
     from hostform.declare.load import LoadedStack

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hostform.declare.canonical import canonical_json
+from hostform.declare.frozen import Frozen
 
 FORMAT = 1
 
 
-@dataclass(frozen=True)
-class RecordedResource:
+class RecordedResource(Frozen):
     address: str  # containers.web, containers.worker[2], jobs.migrate, networks.default, volumes.data
     kind: str  # container | job | network | volume
     engine_name: str
@@ -114,8 +114,7 @@ class Generation:
             return None
 
 
-@dataclass(frozen=True)
-class GenerationHead:
+class GenerationHead(Frozen):
     """A generation as a listing shows it: enough to order and find it."""
 
     number: int

@@ -21,8 +21,8 @@ from typing import Any
 
 from hostform.declare.canonical import canonical_of, file_digest
 from hostform.declare.names import DEFAULT_NETWORK, TOOL_LABELS, Naming
-from hostform.declare.schema import ContainerSpec
 from hostform.declare.secrets import Secret, is_secret_name
+from hostform.declare.spec import ContainerSpec, Plain, plain_of
 
 BOOKKEEPING = ("depends_on", "replicas", "update", "pull")  # hostform's own: taken from the declaration
 
@@ -43,8 +43,10 @@ def live_spec(
     under `key`), and what to keep where the live value is the image's own. `networks` are the
     stack's networks by key (to name them as the stack does); `files` the declared config files
     as found in the container (canonical entries, see `live_files`)."""
+    from hostform.declare import schema  # the live container is read as a declaration is: validated
+
     raw = stack_form(info, image or {}, declared, name, naming, networks)
-    spec = ContainerSpec.model_validate(raw)
+    spec = plain_of(schema.ContainerSpec.model_validate(raw))
     return canonical_of(spec, key, False, files or [])
 
 
@@ -103,7 +105,10 @@ def stack_form(
     raw["read_only"] = bool(host.get("ReadonlyRootfs"))
     raw["extra_hosts"] = list(host.get("ExtraHosts") or [])
     for field in BOOKKEEPING:
-        raw[field] = getattr(declared, field)
+        value = getattr(declared, field)
+        if isinstance(value, Plain):  # `update`: the fields the declaration set, as a stack file sets them
+            value = {k: getattr(value, k) for k in value.model_fields_set}
+        raw[field] = value
     return {k: v for k, v in raw.items() if v is not None}
 
 

@@ -6,11 +6,12 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from hostform.declare import names
 from hostform.declare.canonical import file_digest, spec_hash
+from hostform.declare.frozen import Frozen, changed
 from hostform.declare.load import LoadedStack
 from hostform.declare.names import TOOL_LABELS, Address, Kind
 from hostform.runtime.engine import Engine
@@ -177,7 +178,7 @@ def observe(
     declared = {*declared_containers, *declared_networks, *declared_volumes}
     labelled = [("container", _name_of(c)) for c in mine] + [("network", n["Name"]) for n in networks]
     labelled += [("volume", v["Name"]) for v in volumes]
-    own = tuple(replace(_container(c, d), file_hashes=h) for c, (d, h) in zip(mine, details, strict=True))
+    own = tuple(changed(_container(c, d), file_hashes=h) for c, (d, h) in zip(mine, details, strict=True))
     return Observed(
         stack=stack,
         containers=own + (adopted.containers if adopted else ()),
@@ -203,8 +204,7 @@ def _unrecorded(record: Generation | None, engine_name: str) -> bool:
     return record is not None and not record.knows(engine_name) and not names.is_temporary(engine_name)
 
 
-@dataclass(frozen=True)
-class Adopted:
+class Adopted(Frozen):
     """The objects the record says `hostform adopt` took over, as they are now (gone ones left out)."""
 
     containers: tuple[ObservedContainer, ...] = ()
@@ -236,7 +236,7 @@ def _adopted_objects(
         if info is None or names.LABEL_STACK in ((info.get("Config") or {}).get("Labels") or {}):
             continue
         c = adopted_container(info, Address.parse(address), dict(entry.get("spec") or {}))
-        out_c.append(replace(c, file_hashes=file_hashes(engine, c.id, targets.get(c.name, ()), key)))
+        out_c.append(changed(c, file_hashes=file_hashes(engine, c.id, targets.get(c.name, ()), key)))
     by_id = {str(n["Id"]): n for n in found_n}
     out_n = [
         adopted_network(by_id[entry["id"]], Address.parse(address).name)
@@ -253,7 +253,7 @@ def _adopted_objects(
 
 def adopted_container(info: dict[str, Any], address: Address, spec: dict[str, Any]) -> ObservedContainer:
     """An unlabelled container (docker inspect) as the resource at `address`, `spec` its last-applied spec."""
-    return replace(
+    return changed(
         _container(_listing_of(info), info),
         name=address.name,
         kind=Kind(address.kind),

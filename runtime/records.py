@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from hostform.runtime.generation import Generation
 
+from hostform.declare.frozen import Frozen
 from hostform.declare.names import Kind
 
 
-@dataclass(frozen=True)
-class LiveSettings:
+class LiveSettings(Frozen):
     """The fields the engine can change in place, as the container has them now."""
 
     restart: str = "no"
@@ -26,8 +26,7 @@ class LiveSettings:
     ports: tuple[str, ...] = ()  # "hostip:hostport->port/proto" as bound
 
 
-@dataclass(frozen=True)
-class ObservedContainer:
+class ObservedContainer(Frozen):
     id: str
     engine_name: str
     name: str  # the resource's key in the stack file
@@ -75,8 +74,7 @@ class ObservedVolume:
     adopted: bool = False  # taken over by `hostform adopt` (unlabelled): never deleted by hostform
 
 
-@dataclass(frozen=True)
-class Conflict:
+class Conflict(Frozen):
     """An object without our stack label sitting on a name we declared."""
 
     kind: str

@@ -12,7 +12,7 @@ from typing import Any
 from hostform.declare import names
 from hostform.declare.canonical import canonical_json, fields_of, file_digest, service_spec, spec_hash
 from hostform.declare.load import LoadedStack, ResolvedFile
-from hostform.declare.schema import ContainerSpec, PortMapping
+from hostform.declare.spec import ContainerSpec, PortMapping
 from hostform.runtime.container_config import healthcheck_body
 from hostform.runtime.swarm import LABEL_DIGEST, LABEL_SENT, owned_digest
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from hostform.declare.errors import ApplyError
 from hostform.declare.names import Condition
-from hostform.declare.schema import ContainerSpec
+from hostform.declare.spec import ContainerSpec
 from hostform.runtime.engine import Engine
 from hostform.runtime.state import ContainerState, Health, read_state
 

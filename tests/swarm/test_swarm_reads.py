@@ -44,7 +44,8 @@ unused = ("hostform.plans.hostcheck", "hostform.plans.exposure", "hostform.plans
           "hostform.runtime.build_context", "hostform.runtime.hostnet", "hostform.runtime.enginenet",
           "hostform.runtime.lock", "hostform.plans.apply", "hostform.plans.swarm_apply", "hostform.plans.planfile",
           "hostform.plans.progress", "hostform.plans.busy", "rich", "deepdiff", "jinja2", "pyroute2",
-          "docker", "requests", "urllib3")
+          "docker", "requests", "urllib3",
+          "pydantic", "pydantic_core", "annotated_types", "hostform.declare.schema")  # the stack from the cache
 print(json.dumps({"code": code, "loaded": [m for m in unused if m in sys.modules]}), file=sys.stderr)
 """
 
@@ -56,7 +57,12 @@ def test_a_no_op_swarm_plan_loads_only_what_it_needs(swarm_stack: SwarmStack) ->
     swarm_stack.apply()
     env = {**os.environ, "DOCKER_HOST": swarm_stack.bed.manager, **swarm_stack.env}
     proc = subprocess.run(
-        [sys.executable, "-c", NOOP_PATH, str(swarm_stack.file)], capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-c", NOOP_PATH, str(swarm_stack.file)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=swarm_stack.dir,  # where apply ran: the cache of validated stacks is keyed by the working folder too
     )
     assert "No changes" in proc.stdout, proc.stdout + proc.stderr
     assert json.loads(proc.stderr.strip().splitlines()[-1]) == {"code": 0, "loaded": []}, proc.stderr
@@ -66,3 +72,4 @@ def test_a_no_op_swarm_plan_loads_only_what_it_needs(swarm_stack: SwarmStack) ->
 
     drift = loaded_by("drift", str(swarm_stack.file), cwd=swarm_stack.dir, env=env)
     assert drift["code"] == 0 and SDK & set(drift["loaded"]) == set(), drift  # type: ignore[arg-type]
+    assert {"pydantic", "pydantic_core"} & set(drift["loaded"]) == set(), drift  # type: ignore[arg-type]

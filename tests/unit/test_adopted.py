@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from hostform.declare import names
+from hostform.declare.frozen import changed
 from hostform.plans.diff import PlanOptions, destroy_plan, make_plan
 from hostform.plans.model import Action, ReasonKind
 from hostform.plans.recording import Outcome, build_generation
@@ -18,7 +19,7 @@ def _adopted(observed: Observed) -> Observed:
     """Every object as `hostform adopt` leaves it: no hostform label, flagged adopted."""
     return replace(
         observed,
-        containers=tuple(replace(c, adopted=True, settings=_unlabelled(c.settings)) for c in observed.containers),
+        containers=tuple(changed(c, adopted=True, settings=_unlabelled(c.settings)) for c in observed.containers),
         networks=tuple(replace(n, labels={}, adopted=True) for n in observed.networks),
         volumes=tuple(replace(v, labels={}, adopted=True) for v in observed.volumes),
     )
@@ -27,7 +28,7 @@ def _adopted(observed: Observed) -> Observed:
 def _unlabelled(settings: LiveSettings | None) -> LiveSettings | None:
     if settings is None:
         return None
-    return replace(settings, labels=tuple((k, v) for k, v in settings.labels if not k.startswith("io.hostform.")))
+    return changed(settings, labels=tuple((k, v) for k, v in settings.labels if not k.startswith("io.hostform.")))
 
 
 def test_an_adopted_host_that_matches_plans_nothing_and_has_no_drift(tmp_path: Path) -> None:
@@ -41,14 +42,14 @@ def test_an_adopted_host_that_matches_plans_nothing_and_has_no_drift(tmp_path: P
 def test_an_adopted_container_under_another_name_is_renamed_in_place(tmp_path: Path) -> None:
     loaded = load_stack(tmp_path)
     observed = _adopted(host(loaded))
-    moved = tuple(replace(c, engine_name="s_web_1") if c.name == "web" else c for c in observed.containers)
+    moved = tuple(changed(c, engine_name="s_web_1") if c.name == "web" else c for c in observed.containers)
     change = next(c for c in make_plan(loaded, replace(observed, containers=moved)).changes if c.name == "web")
     assert change.action is Action.UPDATE and change.engine_name == "s-web"
     (rename,) = [r for r in change.reasons if r.kind is ReasonKind.RENAME]
     assert (rename.before, rename.after) == ("s_web_1", "s-web")
     assert "docker rename" in str(rename)
     # the same name on a container hostform made is a leftover of an interrupted apply: replaced
-    labelled = tuple(replace(c, adopted=False) for c in moved)
+    labelled = tuple(changed(c, adopted=False) for c in moved)
     change = next(c for c in make_plan(loaded, replace(observed, containers=labelled)).changes if c.name == "web")
     assert change.action is Action.REPLACE
 
@@ -77,7 +78,7 @@ def test_the_record_keeps_what_is_still_adopted_and_the_key(tmp_path: Path) -> N
     # the web container replaced by apply (labelled now), the default network still the adopted one
     after = replace(
         observed,
-        containers=tuple(replace(c, adopted=False) if c.name == "web" else c for c in observed.containers),
+        containers=tuple(changed(c, adopted=False) if c.name == "web" else c for c in observed.containers),
     )
     second = build_generation(loaded, plan, Outcome(), "apply", after, first, 5)
     assert set(second.adopted) == {"networks.default", "volumes.data"} and second.key == KEY.hex()

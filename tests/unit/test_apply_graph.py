@@ -17,6 +17,7 @@ import pytest
 from hostform.declare import names
 from hostform.declare.canonical import service_spec
 from hostform.declare.errors import ApplyError, EngineError
+from hostform.declare.frozen import changed
 from hostform.declare.load import LoadedStack, load
 from hostform.declare.names import Naming
 from hostform.plans.apply import Applier, ApplyReport, Event, Interrupt, Notify
@@ -316,7 +317,7 @@ def test_a_container_that_does_not_hold_after_its_start_fails_the_apply(loaded: 
 
 def test_the_planner_gives_each_replacement_its_order(loaded: LoadedStack) -> None:
     stray = _applied(loaded, "solo", "s-solo--new-ffffff", "running", "stray")
-    job = replace(_applied(loaded, "migrate", "s-migrate", "created", "job"), exit_code=None)
+    job = changed(_applied(loaded, "migrate", "s-migrate", "created", "job"), exit_code=None)
     plan = make_plan(loaded, _host(loaded, [stray, job]))
     orders = {c.address: c.order for c in plan.changes if c.action is Action.REPLACE}
     assert orders == {"containers.solo": ReplaceOrder.STOP_FIRST, "jobs.migrate": ReplaceOrder.STOP_FIRST}
@@ -409,7 +410,7 @@ def test_new_container_left_before_the_swap_is_deleted(loaded: LoadedStack) -> N
 
 
 def test_job_created_but_never_started_runs_again(loaded: LoadedStack) -> None:
-    job = replace(_applied(loaded, "migrate", "s-migrate", "created", "job"), exit_code=None)
+    job = changed(_applied(loaded, "migrate", "s-migrate", "created", "job"), exit_code=None)
     plan = make_plan(loaded, _host(loaded, [job]))
     assert _actions(plan, "migrate") == [("replace", "s-migrate", "job000")]
 

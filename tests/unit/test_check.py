@@ -8,14 +8,16 @@ from typing import Any
 
 import pytest
 
+from hostform.declare import schema
 from hostform.declare.check import check_references
 from hostform.declare.errors import StackError
 from hostform.declare.load import load
-from hostform.declare.schema import Stack
+from hostform.declare.spec import Stack, plain_of
 
 
 def stack(**kinds: Any) -> Stack:
-    return Stack.model_validate({"stack": {"name": "t"}, **kinds})
+    validated: Stack = plain_of(schema.Stack.model_validate({"stack": {"name": "t"}, **kinds}))
+    return validated
 
 
 def svc(**fields: Any) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import argparse
 
 import pytest
 
+from hostform.declare.frozen import changed
 from hostform.plans.cli import SUBCOMMANDS, build_parser, main
 from hostform.plans.commands import COMMANDS
 from hostform.plans.options import (
@@ -16,7 +17,6 @@ from hostform.plans.options import (
     Options,
     StackOptions,
     ValidateCommand,
-    changed,
     from_namespace,
 )
 

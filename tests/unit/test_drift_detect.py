@@ -16,6 +16,7 @@ import pytest
 
 from hostform.declare import names
 from hostform.declare.canonical import file_digest, service_spec
+from hostform.declare.frozen import changed
 from hostform.declare.load import LoadedStack, load
 from hostform.declare.names import Naming
 from hostform.declare.secrets import reveal
@@ -113,7 +114,7 @@ def applied(loaded: LoadedStack, name: str, replica: int = 1, **changes: Any) ->
         file_hashes=files,
         created=APPLIED_AT,
     )
-    return replace(container, **changes)
+    return changed(container, **changes)
 
 
 def host(loaded: LoadedStack, containers: list[ObservedContainer] | None = None, **changes: Any) -> Observed:
@@ -179,14 +180,14 @@ def summary(report: DriftReport) -> list[tuple[str, str, list[str]]]:
 
 
 def with_container(observed: Observed, name: str, **changes: Any) -> Observed:
-    containers = tuple(replace(c, **changes) if c.name == name else c for c in observed.containers)
+    containers = tuple(changed(c, **changes) if c.name == name else c for c in observed.containers)
     return replace(observed, containers=containers)
 
 
 def with_settings(observed: Observed, name: str, **changes: Any) -> Observed:
     c = next(c for c in observed.containers if c.name == name)
     assert c.settings is not None
-    return with_container(observed, name, settings=replace(c.settings, **changes))
+    return with_container(observed, name, settings=changed(c.settings, **changes))
 
 
 def without(observed: Observed, engine_name: str) -> Observed:
@@ -444,7 +445,7 @@ def test_orphan_container_and_network(tmp_path: Path) -> None:
 def test_a_hand_made_copy_is_an_orphan_never_deleted(tmp_path: Path) -> None:
     loaded = load_stack(tmp_path)
     o = host(loaded)
-    copy = replace(applied(loaded, "web"), id="c" * 64, engine_name="s-web-copy")
+    copy = changed(applied(loaded, "web"), id="c" * 64, engine_name="s-web-copy")
     net = replace(o.networks[0], id="n" * 64, engine_name="s_extra", name="extra")
     made = (("container", "s-web-copy"), ("network", "s_extra"))  # as observe finds them: in no generation
     o = replace(o, containers=(*o.containers, copy), networks=(*o.networks, net), hand_made=made)

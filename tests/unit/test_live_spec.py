@@ -9,8 +9,9 @@ from typing import Any
 
 from hostform.declare.canonical import canonical_of
 from hostform.declare.names import Naming
-from hostform.declare.schema import ContainerSpec, NetworkSpec
+from hostform.declare.schema import ContainerSpec
 from hostform.declare.secrets import Secret
+from hostform.declare.spec import NetworkSpec, plain_of
 from hostform.plans.diff import _intent
 from hostform.runtime.live_spec import live_files, live_spec
 
@@ -85,11 +86,11 @@ DECLARED = {
 
 
 def _read(info: dict[str, Any], declared: dict[str, Any] = DECLARED, image: dict[str, Any] = IMAGE) -> dict[str, Any]:
-    return live_spec(info, image, ContainerSpec.model_validate(declared), "db", NAMING, NETWORKS, KEY)
+    return live_spec(info, image, plain_of(ContainerSpec.model_validate(declared)), "db", NAMING, NETWORKS, KEY)
 
 
 def _canonical(declared: dict[str, Any]) -> dict[str, Any]:
-    return canonical_of(ContainerSpec.model_validate(declared), KEY, False, [])
+    return canonical_of(plain_of(ContainerSpec.model_validate(declared)), KEY, False, [])
 
 
 def test_a_compose_container_reads_back_as_its_declaration() -> None:
@@ -172,7 +173,7 @@ def test_a_volume_of_another_name_and_networks_by_key() -> None:
     live = live_spec(
         info,
         IMAGE,
-        ContainerSpec.model_validate(DECLARED),
+        plain_of(ContainerSpec.model_validate(DECLARED)),
         "db",
         NAMING,
         {"default": NetworkSpec(), "back": NetworkSpec()},

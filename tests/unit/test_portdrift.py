@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from hostform.declare.frozen import changed
 from hostform.plans.drift import Drift, DriftReport
 from hostform.plans.drift_view import verdict
 from hostform.plans.model import Action
@@ -33,7 +34,7 @@ def test_a_port_served_by_the_engine_for_its_container_is_no_drift(tmp_path: Pat
 
 
 def test_a_port_taken_by_a_process_while_the_container_is_stopped(tmp_path: Path) -> None:
-    stopped = replace(RUNNING, state="exited")
+    stopped = changed(RUNNING, state="exited")
     (found,) = port_findings(
         stack(tmp_path, WEB), observed(stopped), facts(Listener("tcp", "0.0.0.0", 8080, 1, (NGINX,)))
     )
@@ -47,7 +48,7 @@ def test_a_port_taken_by_a_process_while_the_container_is_stopped(tmp_path: Path
 
 def test_a_port_published_for_another_stacks_container(tmp_path: Path) -> None:
     other = facts(publishing=(published(8080, "b" * 64, "shop", "front"),))
-    (found,) = port_findings(stack(tmp_path, WEB), observed(replace(RUNNING, state="exited")), other)
+    (found,) = port_findings(stack(tmp_path, WEB), observed(changed(RUNNING, state="exited")), other)
     assert "is served by container shop-front (stack 'shop', containers.front)" in found.detail
 
 
@@ -59,4 +60,4 @@ def test_a_port_served_by_no_one(tmp_path: Path) -> None:
         "nothing listens on it and the engine publishes it for no container"
     )
     # a stopped container serving nothing is the state finding's business, not a port finding
-    assert port_findings(stack(tmp_path, WEB), observed(replace(RUNNING, state="exited")), facts()) == []
+    assert port_findings(stack(tmp_path, WEB), observed(changed(RUNNING, state="exited")), facts()) == []

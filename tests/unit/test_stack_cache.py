@@ -3,6 +3,7 @@ from, never holding a secret, and a planted, altered or foreign entry is a miss,
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import shutil
@@ -12,11 +13,12 @@ from typing import Any
 
 import pytest
 
-from hostform.declare import stack_cache
+from hostform.declare import schema, spec, stack_cache
 from hostform.declare.canonical import fields_of
 from hostform.declare.errors import StackError
 from hostform.declare.load import LoadedStack, load
-from hostform.declare.schema import Stack, StackMeta
+from hostform.declare.schema import Stack
+from hostform.declare.secrets import Secret
 
 BODY = """
 [stack]
@@ -216,16 +218,19 @@ class Boom:
         return (os.system, ("touch planted-code-ran",))
 
 
-def _entry(key: str, obj: Any) -> bytes:
+def _entry(key: str, payload: bytes) -> bytes:
+    """An entry whose head is right for `payload`: only the payload itself can be refused."""
     import hashlib
 
-    payload = pickle.dumps(obj, protocol=5)
     return stack_cache.FORMAT + f"{key}\n{hashlib.sha256(payload).hexdigest()}\n\n".encode() + payload
 
 
 @pytest.mark.parametrize(
     "poison",
-    ["garbage", "truncated", "payload altered", "code in the pickle", "another model", "a stack of another input"],
+    [
+        *("garbage", "truncated", "payload altered", "a pickle calling code", "a class off the list"),
+        *("a class with other fields", "another model", "a tag that is not one", "a stack of another input"),
+    ],
 )
 def test_a_poisoned_entry_is_ignored_and_the_stack_validated_afresh(
     tmp_path: Path, validations: list[int], cache_home: Path, monkeypatch: pytest.MonkeyPatch, poison: str
@@ -241,10 +246,19 @@ def test_a_poisoned_entry_is_ignored_and_the_stack_validated_afresh(
     elif poison == "payload altered":  # the digest in the head no longer matches
         data = entry.read_bytes()
         entry.write_bytes(data.replace(b"busybox", b"evilbox"))
-    elif poison == "code in the pickle":
-        entry.write_bytes(_entry(key, Boom()))
+    elif poison == "a pickle calling code":  # the old format, or a planted one: never unpickled
+        entry.write_bytes(_entry(key, pickle.dumps(Boom(), protocol=5)))
+    elif poison == "a class off the list":
+        tree = ["o", "os.system", [["t", ["touch planted-code-ran"]]], []]
+        entry.write_bytes(_entry(key, json.dumps(tree).encode()))
+    elif poison == "a class with other fields":
+        tree = stack_cache._encode(good)
+        tree[2].append(["l", []])
+        entry.write_bytes(_entry(key, json.dumps(tree).encode()))
     elif poison == "another model":
-        entry.write_bytes(_entry(key, StackMeta(name="other")))
+        entry.write_bytes(_entry(key, json.dumps(stack_cache._encode(spec.StackMeta(name="other"))).encode()))
+    elif poison == "a tag that is not one":
+        entry.write_bytes(_entry(key, json.dumps(["x", "Stack", [], []]).encode()))
     elif poison == "a stack of another input":  # a valid entry of another stack, renamed to this key
         other = stack_file(tmp_path / "other", BODY.replace("busybox", "evilbox"))
         cached_load(other)
@@ -305,15 +319,41 @@ def test_the_environment_turns_it_off() -> None:
     assert not stack_cache.enabled_by_env({"HOSTFORM_NO_CACHE": "yes"})
 
 
-def test_fields_of_is_model_dump_for_the_examples() -> None:
+def test_fields_of_is_model_dump_for_the_examples(monkeypatch: pytest.MonkeyPatch) -> None:
+    """fields_of, of the pydantic models and of their plain twins, gives pydantic's model_dump."""
+    models: list[schema.Stack] = []
+    real = Stack.model_validate.__func__  # type: ignore[attr-defined]
+
+    def keep(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        models.append(real(cls, *args, **kwargs))
+        return models[-1]
+
+    monkeypatch.setattr(Stack, "model_validate", classmethod(keep))
     examples = Path(__file__).resolve().parents[2] / "examples"
     found = sorted(examples.glob("*/hostform.toml"))
     assert found
     for stack in found:
         try:
-            loaded = load(stack, environ={}, secrets_optional=True)
+            load(stack, environ={}, secrets_optional=True)
         except StackError:
             continue
-        for spec in loaded.stack.services().values():
-            assert fields_of(spec) == spec.model_dump(mode="python")
-            assert fields_of(spec, exclude={"env", "build"}) == spec.model_dump(mode="python", exclude={"env", "build"})
+    assert models
+    for model in models:
+        for service in model.services().values():
+            plain = spec.plain_of(service)
+            for exclude in (set(), {"env", "build"}):
+                dumped = service.model_dump(mode="python", exclude=exclude)
+                assert fields_of(service, exclude=exclude) == dumped
+                assert fields_of(plain, exclude=exclude) == dumped
+
+
+def test_the_entry_is_json_and_round_trips_the_plain_stack(tmp_path: Path, cache_home: Path) -> None:
+    path, entry = _prime(tmp_path, cache_home)
+    payload = entry.read_bytes().partition(b"\n\n")[2]
+    stack = stack_cache.read(entry.name)
+    assert type(stack) is spec.Stack and stack_cache._decode(json.loads(payload)) == stack
+    assert stack.containers["web"].image == cached_load(path).stack.containers["web"].image == "busybox:1"
+    assert type(stack.containers["web"].ports) is tuple and type(stack.containers["web"].ports[0]) is spec.PortMapping
+    assert stack.containers["worker"].update.model_fields_set == {"order"}
+    with pytest.raises(stack_cache._Unsafe):
+        stack_cache._encode(spec.ContainerSpec(image="x", env={"TOKEN": Secret("hunter2")}))

@@ -139,3 +139,37 @@ def test_a_no_op_plan_and_drift_on_the_local_engine_load_no_http_library(applied
             result = loaded_by(*command, env=env)
             assert result["code"] == 0, (command, result)
             assert SDK & set(result["loaded"]) == set(), (command, result)  # type: ignore[arg-type]
+
+
+PLAIN = """
+import json, sys
+from hostform.plans.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+validator = ("pydantic", "pydantic_core", "annotated_types", "hostform.declare.schema")
+print(json.dumps({"code": code, "loaded": [m for m in validator if m in sys.modules]}), file=sys.stderr)
+"""
+
+
+@pytest.mark.engine
+def test_a_no_op_plan_and_drift_from_the_cache_import_no_pydantic(applied: Path) -> None:
+    """On a cache hit the stack is built from declare.spec's plain classes: a no-op plan and drift
+    never import pydantic or the schema's models (issues 13 and 17: start-up CPU); on a miss
+    (--no-cache) the models validate."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(applied.parent / "cache")}
+
+    def run(*args: str) -> dict[str, object]:
+        proc = subprocess.run(
+            [sys.executable, "-c", PLAIN, *args], capture_output=True, text=True, env=env, timeout=120
+        )
+        result: dict[str, object] = json.loads(proc.stderr.strip().splitlines()[-1])
+        return result
+
+    assert run("plan", str(applied), "--detailed-exitcode") == {"code": 0, "loaded": []}
+    assert run("drift", str(applied)) == {"code": 0, "loaded": []}
+    assert run("plan", str(applied), "--no-cache", "--detailed-exitcode") == {
+        "code": 0,
+        "loaded": ["pydantic", "pydantic_core", "annotated_types", "hostform.declare.schema"],
+    }

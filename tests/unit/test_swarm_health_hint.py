@@ -4,6 +4,7 @@ carries only "unhealthy container", the health log stays with the container on i
 from __future__ import annotations
 
 from hostform.declare.schema import Healthcheck
+from hostform.declare.spec import plain_of
 from hostform.plans.swarm_apply import health_hint
 from hostform.runtime.swarm import SwarmTask
 
@@ -15,7 +16,7 @@ def task(container_id: str = "4f902125955ab36a6944") -> SwarmTask:
 
 
 def test_the_hint_names_the_test_the_node_and_the_container() -> None:
-    hint = health_hint(Healthcheck(test="test ! -f /VERSION", retries=1), task(), "s2")
+    hint = health_hint(plain_of(Healthcheck(test="test ! -f /VERSION", retries=1)), task(), "s2")
     assert hint == (
         "; healthcheck 'test ! -f /VERSION' failing; Swarm keeps no health output: it stays with the container "
         "on node s2 (docker inspect --format '{{json .State.Health.Log}}' 4f902125955a)"
