@@ -28,12 +28,13 @@ from hostform.declare.errors import (
     ImageMissing,
     NotFound,
 )
-from hostform.runtime.unix_reads import UnixReads
+from hostform.runtime.unix_reads import AnswerTooBig, UnixReads
 
 GO_MODE_DIR = 1 << 31  # the engine's stat gives Go's os.FileMode: a folder has this bit
 API_VERSION = "1.41"  # Docker 20.10 and every engine since
 READ_WORKERS = 64  # inspects at once on a tcp:// engine: 100 containers in 2 round trips
 DEFAULT_ADDRESS = "unix:///var/run/docker.sock"
+TAR_SLACK = 64 << 10  # a file's tar from the engine: its headers and padding around the content
 # docker-py's words for a 404 about an image (its ImageNotFound), for answers read without it
 IMAGE_MISSING_WORDS = (
     "no such image",
@@ -307,6 +308,11 @@ class Engine:
 
     # -- reading
 
+    def info(self) -> dict[str, Any]:
+        """GET /info: the engine's settings (its default address pools among them)."""
+        found: dict[str, Any] = self._get("engine info", "/info", None, lambda api: api.info())
+        return found
+
     def list_containers(self, label: str | None = None, names: list[str] | None = None) -> list[dict[str, Any]]:
         """Every container, or those with the label, or those named exactly one of `names`."""
         filters: dict[str, Any] = {}
@@ -523,20 +529,36 @@ class Engine:
     def read_file(self, ident: str, path: str, limit: int = 1 << 20) -> bytes | None:
         """A regular file's content from a container (running or not); None when absent or too big."""
         try:
-            stream, stat = self.call(f"read {path} from {ident}", self.api.get_archive, ident, path)
+            raw = self._archive(ident, path, limit)
         except NotFound:
             return None
-        if int(stat.get("size", 0)) > limit:
+        if raw is None:
             return None
-        raw = b"".join(stream)
         import tarfile  # only where files are read or written: a no-op plan of a stack without files never is
 
         with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
             for member in tar:
                 if member.isfile():
                     fh = tar.extractfile(member)
-                    return fh.read() if fh else None
+                    return fh.read() if fh and member.size <= limit else None
         return None
+
+    def _archive(self, ident: str, path: str, limit: int) -> bytes | None:
+        """The tar the engine gives of `path` (None: over `limit`). On the local socket a tar over the
+        limit and a little more (its headers) is refused as it arrives; the SDK is told by the stat header."""
+        what = f"read {path} from {ident}"
+        reads = self._reads
+        if reads is None:
+            stream, stat = self.call(what, self.api.get_archive, ident, path)
+            return None if int(stat.get("size", 0)) > limit else b"".join(stream)
+
+        def fetch() -> bytes | None:
+            try:
+                return reads.raw(f"/containers/{_segment(ident)}/archive", {"path": path}, limit + TAR_SLACK)
+            except AnswerTooBig:
+                return None
+
+        return self.call(what, fetch)
 
     def logs_tail(self, ident: str, lines: int = 10) -> list[str]:
         """The last lines a container wrote, for an error message ([] when the engine has none to give)."""

@@ -155,7 +155,7 @@ def _published(listed: dict[str, Any]) -> Iterable[PublishedPort]:
 
 
 def _pools(engine: Engine) -> tuple[tuple[str, int], ...]:
-    info = engine.call("engine info", engine.api.info)
+    info = engine.info()
     found = tuple(
         (str(p["Base"]), int(p["Size"]))
         for p in info.get("DefaultAddressPools") or []

@@ -31,6 +31,10 @@ class EngineAnswer(Exception):
         self.message = message
 
 
+class AnswerTooBig(EngineAnswer):
+    """An answer over the size its caller allows, refused before (or as soon as) it is over."""
+
+
 class UnixReads:
     """GETs to the engine at the unix socket `path`, under the API version `version`."""
 
@@ -48,11 +52,12 @@ class UnixReads:
         except ValueError as exc:  # UnicodeDecodeError included
             raise EngineAnswer(None, f"the engine's answer is not JSON: {exc}") from None
 
-    def raw(self, path: str, params: dict[str, Any] | None = None) -> bytes:
-        """The body of a 200 answer; any other status raises EngineAnswer with the engine's message."""
+    def raw(self, path: str, params: dict[str, Any] | None = None, limit: int | None = None) -> bytes:
+        """The body of a 200 answer; any other status raises EngineAnswer with the engine's message.
+        A body over `limit` bytes (MAX_ANSWER when not given) raises AnswerTooBig."""
         query = {k: v for k, v in (params or {}).items() if v is not None}
         target = self.prefix + path + (f"?{urlencode(query)}" if query else "")
-        status, reason, body = self._exchange(target)
+        status, reason, body = self._exchange(target, limit or MAX_ANSWER)
         if status != 200:
             raise EngineAnswer(status, _message(status, reason, body, target))
         return body
@@ -63,18 +68,18 @@ class UnixReads:
         for conn in idle:
             conn.close()
 
-    def _exchange(self, target: str) -> tuple[int, str, bytes]:
+    def _exchange(self, target: str, limit: int) -> tuple[int, str, bytes]:
         request = (
             f"GET {target} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: hostform\r\nAccept: application/json\r\n\r\n"
         ).encode("latin-1")
         conn = self._take()
         try:
             try:
-                answer = conn.exchange(request)
+                answer = conn.exchange(request, limit)
             except _Stale:  # the engine closed a kept-alive connection meanwhile: once more on a new one
                 conn.close()
                 conn = _Connection(self.path, self.timeout)
-                answer = conn.exchange(request)
+                answer = conn.exchange(request, limit)
         except BaseException:
             conn.close()
             raise
@@ -109,14 +114,15 @@ class _Connection:
         self.sock = sock
         self.file: BinaryIO = sock.makefile("rb")
         self.used = False
+        self.limit = MAX_ANSWER
 
     def close(self) -> None:
         self.file.close()
         self.sock.close()
 
-    def exchange(self, request: bytes) -> tuple[int, str, bytes, bool]:
+    def exchange(self, request: bytes, limit: int) -> tuple[int, str, bytes, bool]:
         """Status, reason, body, and whether the connection may carry the next request."""
-        reused, self.used = self.used, True
+        reused, self.used, self.limit = self.used, True, limit
         try:
             self.sock.sendall(request)
             first = self.file.readline(MAX_LINE + 1)
@@ -161,8 +167,8 @@ class _Connection:
             except ValueError:
                 raise EngineAnswer(None, f"bad Content-Length {fields['content-length']!r}") from None
             return self._exact(size), False
-        body = self.file.read(MAX_ANSWER + 1)
-        _within(len(body))
+        body = self.file.read(self.limit + 1)
+        self._within(len(body))
         return body, True
 
     def _chunked(self) -> bytes:
@@ -179,16 +185,21 @@ class _Connection:
                     pass
                 return b"".join(parts)
             total += size
-            _within(total)
+            self._within(total)
             parts.append(self._exact(size))
             self._line()  # the CRLF after the chunk
 
     def _exact(self, size: int) -> bytes:
-        _within(size)
+        self._within(size)
         data = self.file.read(size)
         if len(data) < size:
             raise EngineAnswer(None, "the engine's answer was cut short")
         return data
+
+    def _within(self, size: int) -> None:
+        if size > self.limit:
+            over = f"{self.limit >> 20} MiB" if self.limit >= 1 << 20 else f"{self.limit} bytes"
+            raise AnswerTooBig(None, f"the engine's answer is over {over}: refused")
 
     def _line(self) -> bytes:
         line = self.file.readline(MAX_LINE + 1)
@@ -204,11 +215,6 @@ def _status_line(line: bytes) -> tuple[str, int, str]:
     if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
         raise EngineAnswer(None, f"not an HTTP answer from the engine: {line[:80]!r}")
     return parts[0], int(parts[1]), parts[2] if len(parts) > 2 else ""
-
-
-def _within(size: int) -> None:
-    if size > MAX_ANSWER:
-        raise EngineAnswer(None, f"the engine's answer is over {MAX_ANSWER >> 20} MiB: refused")
 
 
 def _message(status: int, reason: str, body: bytes, target: str) -> str:

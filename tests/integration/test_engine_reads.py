@@ -32,6 +32,9 @@ def test_reads_on_the_local_socket_are_the_sdks_without_making_its_client(stack:
     engine = Engine()
     label = f"io.hostform.stack={stack.name}"
     ident = stack.containers()[0]["Id"]
+    writer = Engine()
+    writer.put_file(ident, "/tmp/app.conf", b"x = 1\n", 0o640)
+    writer.put_file(ident, "/tmp/big.bin", b"x" * (1 << 20) + b"y", 0o640)  # over read_file's 1 MiB
 
     def reads(on: Engine) -> dict[str, object]:
         return {
@@ -45,6 +48,10 @@ def test_reads_on_the_local_socket_are_the_sdks_without_making_its_client(stack:
             "image": on.image_facts(BUSYBOX),
             "image config": on.image_config(BUSYBOX),
             "members": on.network_members(f"{stack.name}_default"),
+            "file": on.read_file(ident, "/tmp/app.conf"),
+            "big": on.read_file(ident, "/tmp/big.bin"),
+            "absent": on.read_file(ident, "/tmp/absent.conf"),
+            "pools": on.info().get("DefaultAddressPools"),
         }
 
     fast = reads(engine)
@@ -53,6 +60,7 @@ def test_reads_on_the_local_socket_are_the_sdks_without_making_its_client(stack:
     sdk._reads = None  # the SDK's path on the same socket
     assert fast == reads(sdk)
     assert fast["by name"] == [ident] and fast["inspect"] == fast["inspect by name"]
+    assert (fast["file"], fast["big"], fast["absent"]) == (b"x = 1\n", None, None)
     assert [v["Name"] for v in fast["volumes"]] == [f"{stack.name}_data"]  # type: ignore[attr-defined]
     assert sdk.api.trust_env is False  # no proxy or netrc lookups on a local socket
 

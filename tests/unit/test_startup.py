@@ -111,7 +111,8 @@ def applied(tmp_path: Path) -> Iterator[Path]:
     stack = tmp_path / "hostform.toml"
     stack.write_text(
         f'[stack]\nname = "{name}"\n\n[containers.web]\nimage = "hostform-test/busybox:1"\n'
-        'command = ["sleep", "600"]\nstop_signal = "SIGKILL"\n\n[volumes.data]\n'
+        'command = ["sleep", "600"]\nstop_signal = "SIGKILL"\n'
+        'files = [{ source = "conf", target = "/etc/app.conf" }]\n\n[files.conf]\ncontent = "x = 1"\n\n[volumes.data]\n'
     )
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
     cli = [sys.executable, "-m", "hostform.plans.cli"]
@@ -129,7 +130,8 @@ def applied(tmp_path: Path) -> Iterator[Path]:
 @pytest.mark.engine
 def test_a_no_op_plan_and_drift_on_the_local_engine_load_no_http_library(applied: Path) -> None:
     """The local socket's reads go over runtime.unix_reads: the docker SDK, requests and urllib3
-    (~50 ms of start-up) are for writes and remote engines. The lock and record are read too."""
+    (~50 ms of start-up) are for writes and remote engines. The lock, the record and the live
+    config file (an archive read) are read too."""
     env = {**os.environ, "XDG_CACHE_HOME": str(applied.parent / "cache")}
     env.pop("DOCKER_HOST", None)
     for command in (["plan", str(applied), "--detailed-exitcode"], ["drift", str(applied)]):

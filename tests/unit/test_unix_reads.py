@@ -122,7 +122,7 @@ def test_an_answer_over_the_limit_is_refused_unread(
     chunks += b" " * 512 + b"\r\n0\r\n\r\n"
     for reply in (big, chunks):
         _, engine = fake(lambda req, reply=reply: reply)
-        with pytest.raises(EngineError, match="over 0 MiB: refused"):
+        with pytest.raises(EngineError, match="over 1000 bytes: refused"):
             engine.list_containers()
 
 
