@@ -180,7 +180,7 @@ import json, sys
 from hostform.plans.cli import main
 code = main(sys.argv[1:])
 unused = ("hostform.plans.hostcheck", "hostform.plans.exposure", "hostform.plans.filediff",
-          "hostform.runtime.build_context", "hostform.runtime.hostnet", "hostform.runtime.enginenet", "tarfile",
+          "hostform.runtime.build_context", "hostform.runtime.hostnet", "hostform.runtime.enginenet",
           "hostform.plans.apply", "hostform.plans.planfile", "hostform.plans.progress")
 print(json.dumps({"code": code, "loaded": [m for m in unused if m in sys.modules]}), file=sys.stderr)
 """
@@ -189,8 +189,8 @@ print(json.dumps({"code": code, "loaded": [m for m in unused if m in sys.modules
 @pytest.mark.engine
 def test_a_no_op_plan_and_drift_import_only_what_they_use(applied: Path) -> None:
     """Host checks, exposure rules, file diffs and build contexts serve plans with changes or
-    builds; the host's sockets, drift of fixed ports alone (this stack publishes none); tarfile,
-    files and the lock image. Each cost 1-6 ms of every no-op plan or drift."""
+    builds; the host's sockets, drift of fixed ports alone (this stack publishes none). Each cost
+    1-6 ms of every no-op plan or drift."""
     env = {**os.environ, "XDG_CACHE_HOME": str(applied.parent / "cache")}
     for command in (["plan", str(applied), "--detailed-exitcode"], ["drift", str(applied)]):
         proc = subprocess.run(
