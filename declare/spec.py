@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import date, time
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from hostform.declare.names import DEFAULT_NETWORK
@@ -222,6 +223,9 @@ def _json_mode(value: Any) -> Any:
         return {k: _json_mode(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_json_mode(v) for v in value]
+    if isinstance(value, date | time):  # a TOML date or time kept in `vars`: ISO 8601, as pydantic writes it
+        text = value.isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
     return value
 
 

@@ -160,3 +160,18 @@ def test_a_secret_shows_only_as_its_mask() -> None:
     web = spec.ContainerSpec(image="x", env={"TOKEN": Secret("hunter2")})
     assert web.model_dump()["env"] == {"TOKEN": MASK}
     assert "hunter2" not in web.model_dump_json() and "hunter2" not in repr(web)
+
+
+def test_toml_dates_and_times_in_vars_dump_to_json_as_pydantic_writes_them() -> None:
+    import datetime
+
+    moments = {
+        "day": datetime.date(2000, 1, 1),
+        "noon": datetime.datetime(2000, 1, 1, 12, 0),
+        "utc": datetime.datetime(1979, 5, 27, 7, 32, tzinfo=datetime.UTC),
+        "alarm": datetime.time(7, 32),
+    }
+    model = schema.Stack.model_validate({"stack": {"name": "dated"}, "vars": moments})
+    plain = spec.plain_of(model)
+    assert plain.model_dump(mode="json") == model.model_dump(mode="json")
+    assert plain.model_dump_json() == model.model_dump_json()
