@@ -139,6 +139,9 @@ def test_a_no_op_plan_and_drift_on_the_local_engine_load_no_http_library(applied
             result = loaded_by(*command, env=env)
             assert result["code"] == 0, (command, result)
             assert SDK & set(result["loaded"]) == set(), (command, result)  # type: ignore[arg-type]
+    applied.write_text(applied.read_text().replace('"600"', '"601"'))  # a plan with a change reads the same way
+    changed = loaded_by("plan", str(applied), "--detailed-exitcode", env=env)
+    assert changed["code"] == 2 and SDK & set(changed["loaded"]) == set(), changed  # type: ignore[arg-type]
 
 
 PLAIN = """
