@@ -228,8 +228,10 @@ def _import_parser(p: argparse.ArgumentParser) -> None:
         help="use the project's volumes by the names Compose gave them (external): their data stays",
     )
     p.add_argument(
-        "--target", choices=["host", "swarm"], default="host", help="the stack's target (swarm: deploy's settings too)"
+        "--on", choices=["host", "swarm"], default="host", help="the stack's target (swarm: deploy's settings too)"
     )
+    # the spelling before --on was used by every command: still read, no longer shown
+    p.add_argument("--target", dest="on", choices=["host", "swarm"], help=argparse.SUPPRESS)
 
 
 def _prune_images_parser(p: argparse.ArgumentParser) -> None:
@@ -365,7 +367,7 @@ def cmd_import(o: ImportCommand) -> int:
     from hostform.plans.compose_import import import_compose
 
     files = [o.file, *o.more]
-    text, skipped, secrets = import_compose(files, o.out, list(o.profile), o.project_name, o.existing_volumes, o.target)
+    text, skipped, secrets = import_compose(files, o.out, list(o.profile), o.project_name, o.existing_volumes, o.on)
     if o.out:
         _write_text(o.out, text)
     else:

@@ -72,7 +72,7 @@ class ImportCommand(Options):
     profile: tuple[str, ...] = ()
     project_name: str | None = None
     existing_volumes: bool = False
-    target: str = "host"
+    on: str = "host"
 
 
 class PlanCommand(Options):
