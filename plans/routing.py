@@ -57,9 +57,11 @@ def attach(engine: Engine, loaded: LoadedStack, name: str, ident: str, desired: 
             _put_cert(engine, found, loaded, name, backend)
         routes = dict(found.routes)
         if old is not None and old.shape() == entry.shape():
-            live = edge.live_servers(engine, found)
-            if (backend, server.name) not in live:
+            held = edge.live_servers(engine, found).get((backend, server.name))
+            if held is None:
                 edge.add_server(engine, found, backend, server)
+            elif held != (server.addr, 0):  # changed by hand (maintenance, drain, another address)
+                edge.restore_server(engine, found, backend, server)
             routes[backend] = replace(entry, servers=(*others, server))
             edge.write_routes(engine, found, routes, reload=False)
         else:  # a new or changed route: rendered with its servers, then a reload

@@ -111,6 +111,13 @@ def add_server(engine: Engine, edge: Edge, backend: str, server: Server) -> None
         raise ApplyError(f"edge proxy {edge.proxy}: add server {backend}/{server.name}: {answer.strip()[:200]}")
 
 
+def restore_server(engine: Engine, edge: Edge, backend: str, server: Server) -> None:
+    """A server of the table put back as the table has it: its address, ready."""
+    ip, _, port = server.addr.rpartition(":")
+    where = f"{backend}/{server.name}"
+    runtime_api(engine, edge, f"set server {where} addr {ip} port {port}; set server {where} state ready")
+
+
 def drain_server(engine: Engine, edge: Edge, backend: str, name: str) -> None:
     runtime_api(engine, edge, f"set server {backend}/{name} state drain")
 
