@@ -13,11 +13,14 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # hostform's models are not for third-party pydantic plugins; looking for them scans the
 # entry points of every installed package (~4 ms at every start). Before any model is built.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
+if TYPE_CHECKING:
+    from hostform.declare.errors import HostformError
 
 from hostform.plans.options import Exit, HostCommand, ImportCommand, ValidateCommand, access_of, from_namespace  # noqa: E402 - light: no pydantic, no SDK
 
@@ -243,8 +246,10 @@ def _import_parser(p: argparse.ArgumentParser) -> None:
         help="use the project's volumes by the names Compose gave them (external): their data stays",
     )
     p.add_argument(
-        "--target", choices=["host", "swarm"], default="host", help="the stack's target (swarm: deploy's settings too)"
+        "--on", choices=["host", "swarm"], default="host", help="the stack's target (swarm: deploy's settings too)"
     )
+    # the spelling before --on was used by every command: still read, no longer shown
+    p.add_argument("--target", dest="on", choices=["host", "swarm"], help=argparse.SUPPRESS)
     _limit_args(p)
 
 
@@ -382,7 +387,7 @@ def cmd_import(o: ImportCommand) -> int:
     from hostform.plans.compose_import import import_compose
 
     files = [o.file, *o.more]
-    text, skipped, secrets = import_compose(files, o.out, list(o.profile), o.project_name, o.existing_volumes, o.target)
+    text, skipped, secrets = import_compose(files, o.out, list(o.profile), o.project_name, o.existing_volumes, o.on)
     if o.out:
         _write_text(o.out, text)
     else:
@@ -421,11 +426,51 @@ def _run(name: str, args: argparse.Namespace) -> int:
     return commands.run(name, args)
 
 
+def _wants_json(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "json", False)) or getattr(args, "format", None) == "json"
+
+
+def _print_error_document(exc: HostformError, one_line: bool) -> None:
+    """A command asked for JSON that failed still writes JSON to standard output: the errors,
+    each with its file, line and key where known (docs/output.md); `apply --json` as one more
+    event line."""
+    from hostform.declare.secrets import mask_secrets
+
+    errors = [
+        {
+            "file": p.file or None,
+            "line": p.line,
+            "key": mask_secrets(p.key) or None,
+            "message": mask_secrets(p.message),
+        }
+        for p in exc.located()
+    ]
+    if one_line:
+        print(json.dumps({"event": "error", "errors": errors}), flush=True)
+    else:
+        print(json.dumps({"format_version": "1.0", "error": True, "errors": errors}, indent=2))
+
+
 def _terminated(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # SIGTERM unwinds like Ctrl-C, so a held stack lock is released
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line run; a reader of standard output that went away (`| head`), met at any
+    write or at the last flush (`--help` too), ends it quietly here alone."""
+    from hostform.plans.entry import reader_gone
+
+    try:
+        try:
+            code = _main(argv)
+        finally:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        return reader_gone(Exit.BROKEN_PIPE)
+    return code
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else argv
     parser = build_parser(_command_in(given))
     args = parser.parse_args(given)  # --help and --version end here, before any of hostform is imported
@@ -433,11 +478,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         subject = _confined_subject(args)
         if subject is None:
-            return _main(args)
+            return _command(args)
         from hostform.plans.confined import run_confined
         from hostform.plans.options import LimitOptions
 
-        return run_confined(lambda: _main(args, confined=True), from_namespace(LimitOptions, args), subject)
+        return run_confined(lambda: _command(args, confined=True), from_namespace(LimitOptions, args), subject)
     finally:
         signal.signal(signal.SIGTERM, previous)
 
@@ -454,7 +499,7 @@ def _confined_subject(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _main(args: argparse.Namespace, confined: bool = False) -> int:
+def _command(args: argparse.Namespace, confined: bool = False) -> int:
     """The command, its errors one line each; `confined`: a hard limit is the caller's to report."""
     from hostform.declare.bounds import LimitHit
     from hostform.declare.errors import HostformError
@@ -473,12 +518,12 @@ def _main(args: argparse.Namespace, confined: bool = False) -> int:
 
         for line in exc.lines():
             print(f"error: {mask_secrets(line)}", file=sys.stderr)
+        if _wants_json(args):
+            _print_error_document(exc, one_line=args.command == "apply")
         return Exit.ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return Exit.INTERRUPTED
-    except BrokenPipeError:
-        return Exit.ERROR
 
 
 if __name__ == "__main__":

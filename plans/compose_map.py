@@ -575,7 +575,7 @@ def _restart(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
     out["restart"] = "no" if value is False else str(value)
 
 
-SWARM_HINT = "a Swarm setting: import with --target swarm"
+SWARM_HINT = "a Swarm setting: import with --on swarm"
 _UPDATE_KEYS = ("order", "parallelism", "delay", "failure_action", "monitor", "max_failure_ratio")
 
 
