@@ -238,6 +238,7 @@ def _import_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE", help="the Compose file")
     p.add_argument("-f", "--file", dest="more", action="append", default=[], metavar="FILE", help="merged in order")
     p.add_argument("-o", "--out", metavar="STACK.toml", help="write here (default: standard output)")
+    p.add_argument("--force", action="store_true", help="replace the -o file when it exists (never an input)")
     p.add_argument("--profile", action="append", default=[], metavar="NAME", help="enable a Compose profile")
     p.add_argument("-p", "--project-name", metavar="NAME", help="the stack's name (default: Compose's project name)")
     p.add_argument(
@@ -384,12 +385,15 @@ def cmd_schema() -> int:
 
 def cmd_import(o: ImportCommand) -> int:
     """The stack goes to --out or standard output; what was not imported to standard error."""
-    from hostform.plans.compose_import import import_compose
+    from hostform.plans.compose_import import import_compose, refuse_input
 
     files = [o.file, *o.more]
+    if o.out:
+        refuse_input(o.out, files)
+        _refuse_existing(o.out, o.force)
     text, skipped, secrets = import_compose(files, o.out, list(o.profile), o.project_name, o.existing_volumes, o.on)
     if o.out:
-        _write_text(o.out, text)
+        _write_text(o.out, text, o.force)
     else:
         sys.stdout.write(text)
     for item in skipped:
@@ -399,12 +403,22 @@ def cmd_import(o: ImportCommand) -> int:
     return Exit.OK
 
 
-def _write_text(path: str, text: str) -> None:
+def _refuse_existing(path: str, force: bool) -> None:
+    from hostform.declare.errors import Problem, StackError
+
+    if os.path.lexists(path) and not force:
+        raise StackError([Problem(path, "", "exists: --force replaces it")])
+
+
+def _write_text(path: str, text: str, force: bool) -> None:
+    """A new file ('x': never one that appeared meanwhile), or with --force the file replaced whole."""
     from hostform.declare.errors import Problem, StackError
 
     try:
-        with open(path, "w", encoding="utf-8") as out:
+        with open(path, "w" if force else "x", encoding="utf-8") as out:
             out.write(text)
+    except FileExistsError:
+        raise StackError([Problem(path, "", "exists: --force replaces it")]) from None
     except OSError as exc:
         raise StackError([Problem(path, "", f"cannot write: {exc.strerror or exc}")]) from None
 

@@ -92,6 +92,7 @@ class ImportCommand(Options):
     project_name: str | None = None
     existing_volumes: bool = False
     on: str = "host"
+    force: bool = False  # -o may replace an existing file (never one the import reads)
 
 
 class PlanCommand(Options):
