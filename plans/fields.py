@@ -55,6 +55,7 @@ FIELD_EFFECTS: dict[str, Effect] = {
     "reservations": Effect.NONE,
     "rollback": Effect.NONE,
     "endpoint_mode": Effect.NONE,
+    "route": Effect.UPDATE,  # the edge proxy's configuration: the container stays (plans.routing)
     # host settings: the engine's update API changes none of them, so each change is a new container
     **{
         key: Effect.REPLACE
