@@ -468,7 +468,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else argv
     parser = build_parser(_command_in(given))
     args = parser.parse_args(given)  # --help and --version end here, before any of hostform is imported
-    from hostform.declare.errors import HostformError
+    from hostform.declare.errors import ApplyFailed, HostformError
 
     previous = signal.signal(signal.SIGTERM, _terminated)  # the applier installs its own while it runs
     try:
@@ -480,7 +480,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
 
         for line in exc.lines():
             print(f"error: {mask_secrets(line)}", file=sys.stderr)
-        if _wants_json(args):
+        if _wants_json(args) and not isinstance(exc, ApplyFailed):  # whose summary line is out already
             _print_error_document(exc, one_line=args.command == "apply")
         return Exit.ERROR
     except KeyboardInterrupt:
