@@ -23,6 +23,7 @@ from hostform.declare.secrets import MASK, UNKNOWN
 from hostform.declare.spec import ContainerSpec, NetworkSpec
 from hostform.plans.fields import FIELD_EFFECTS, LIFTED_BY_REPLACE, Effect, effect_of
 from hostform.plans.model import ALSO_TAGGED, Action, Change, Plan, PlanMode, Reason, ReasonKind, ReplaceOrder
+from hostform.plans.route_plan import route_conflicts, route_reasons
 from hostform.runtime.container_config import declared_aliases, naming, network_attachments
 from hostform.runtime.records import Observed, ObservedContainer, ObservedNetwork, ObservedVolume
 
@@ -79,6 +80,8 @@ def make_plan(loaded: LoadedStack, observed: Observed, options: PlanOptions | No
     changes = list(image_changes(loaded, observed, changes)) + changes
     for blocker in _missing_inputs(loaded, observed, changes):
         conflicts[("input", blocker)] = blocker
+    for clash in route_conflicts(loaded, observed):
+        conflicts[("route", clash)] = clash
     return Plan(
         stack=loaded.name,
         changes=tuple(_ordered(changes)),
@@ -479,6 +482,8 @@ def _container_reasons(
             _build_reason(loaded, observed, name, r) for r in _intent(current.last_applied, desired, reloadable)
         )
         reasons.extend(_live_in_place(loaded, name, spec, current, current.last_applied))
+    if kind == Kind.CONTAINER and current.state == "running":
+        reasons.extend(route_reasons(loaded, name, desired, current, observed))
     reasons.extend(_reloads(desired, current, reloadable))
     reasons.extend(_files_changed_outside(current, reloadable))
     image_id = observed.image_ids.get(spec.image)
