@@ -54,6 +54,30 @@ def create_container(
     return ident
 
 
+def folders_in_image(
+    engine: Engine, loaded: LoadedStack, name: str, kind: str, image: str, paths: list[str]
+) -> list[str]:
+    """Which of `paths` are folders in `image`, asked of a container made from it that is never
+    started and is removed at once. It carries the service's labels under a temporary name, so
+    that a probe an interrupted apply left behind is removed by the next one, as its other
+    temporary containers are."""
+    spec = loaded.stack.services()[name]
+    home = names.container_name(loaded.name, name, 1, spec.replicas)
+    labels = {**names.owner_labels(loaded.name, name, kind), names.LABEL_REPLICA: "1"}
+    body = {
+        "Image": image,
+        "Entrypoint": ["/hostform-probe"],  # never run: an image without a command can be created too
+        "Labels": labels,
+        "NetworkDisabled": True,
+        "HostConfig": {"NetworkMode": "none"},
+    }
+    ident = engine.create_container(names.temp_name(home, names.TEMP_NEW), body)
+    try:
+        return [p for p in paths if engine.is_folder(ident, p)]
+    finally:
+        engine.remove_container(ident)
+
+
 def announce(engine: Engine, loaded: LoadedStack, name: str, ident: str) -> None:
     """Give a container created with announce=False its service aliases (Docker adds aliases only on connect)."""
     for net, aliases in network_attachments(naming(loaded), name, loaded.stack.services()[name]):
