@@ -13,6 +13,7 @@
      ├── PlanError                a saved plan is unreadable or stale (plans/)
      ├── LockError                another apply holds the stack's lock
      └── ApplyError               an apply failed part way (says what was done)
+          └── ApplyFailed         ... after its report was written (apply --json: the summary line)
 
 Errors of the libraries underneath (pydantic, jinja2, docker-py, pyroute2) are
 translated into this tree where they are raised; the CLI prints one line per
@@ -43,6 +44,10 @@ class HostformError(Exception):
     def lines(self) -> list[str]:
         return [str(self)]
 
+    def located(self) -> list[Problem]:
+        """The errors as records (a --json error document): file, line and key where known."""
+        return [Problem(file="", key="", message=line) for line in self.lines()]
+
 
 class StackError(HostformError):
     def __init__(self, problems: list[Problem]) -> None:
@@ -51,6 +56,9 @@ class StackError(HostformError):
 
     def lines(self) -> list[str]:
         return [str(p) for p in self.problems]
+
+    def located(self) -> list[Problem]:
+        return list(self.problems)
 
 
 class EngineError(HostformError):
@@ -99,3 +107,8 @@ class LockError(HostformError):
 
 class ApplyError(HostformError):
     pass
+
+
+class ApplyFailed(ApplyError):
+    """An apply (destroy, drift --fix) that ran and did not converge, raised after its report
+    was given: `apply --json` has already ended its event stream with the summary."""

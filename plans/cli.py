@@ -13,11 +13,14 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # hostform's models are not for third-party pydantic plugins; looking for them scans the
 # entry points of every installed package (~4 ms at every start). Before any model is built.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
+if TYPE_CHECKING:
+    from hostform.declare.errors import HostformError
 
 from hostform.plans.options import Exit, HostCommand, ImportCommand, ValidateCommand, access_of, from_namespace  # noqa: E402 - light: no pydantic, no SDK
 
@@ -83,6 +86,22 @@ def _untrusted_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _limit_args(p: argparse.ArgumentParser) -> None:
+    """The hard limits of untrusted work (with --untrusted; always for import compose)."""
+    limits = (
+        ("--max-memory", "MIB", 512, "memory of the whole untrusted run"),
+        ("--max-cpu", "SECONDS", 30, "CPU time of the untrusted run"),
+        ("--max-seconds", "SECONDS", 60, "wall time of the untrusted run"),
+        ("--max-output", "MIB", 16, "what the untrusted run prints"),
+        ("--max-resources", "N", 1000, "resources one stack declares"),
+        ("--max-read", "MIB", 64, "all the files one stack reads"),
+    )
+    for flag, metavar, default, text in limits:
+        p.add_argument(
+            flag, type=_positive, default=default, metavar=metavar, help=f"limit: {text} (default {default})"
+        )
+
+
 def _engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", "-H", default=None, help="engine address (default: DOCKER_HOST or the Docker context)")
     # TLS as the docker CLI spells it; DOCKER_TLS_VERIFY and DOCKER_CERT_PATH give the defaults
@@ -126,6 +145,7 @@ def _lock_timeout_arg(p: argparse.ArgumentParser) -> None:
 def _validate_parser(p: argparse.ArgumentParser) -> None:
     _stack_args(p)
     _untrusted_arg(p)
+    _limit_args(p)
     for action in p._actions:
         if action.dest == "stack":
             action.nargs = "+"
@@ -138,6 +158,7 @@ def _no_arguments(p: argparse.ArgumentParser) -> None:
 def _plan_parser(p: argparse.ArgumentParser) -> None:
     _stack_args(p)
     _untrusted_arg(p)
+    _limit_args(p)
     _engine_args(p)
     _build_host_arg(p)
     p.add_argument("--out", metavar="FILE", help="save the plan as JSON for a later apply")
@@ -217,6 +238,7 @@ def _import_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE", help="the Compose file")
     p.add_argument("-f", "--file", dest="more", action="append", default=[], metavar="FILE", help="merged in order")
     p.add_argument("-o", "--out", metavar="STACK.toml", help="write here (default: standard output)")
+    p.add_argument("--force", action="store_true", help="replace the -o file when it exists (never an input)")
     p.add_argument("--profile", action="append", default=[], metavar="NAME", help="enable a Compose profile")
     p.add_argument("-p", "--project-name", metavar="NAME", help="the stack's name (default: Compose's project name)")
     p.add_argument(
@@ -229,6 +251,7 @@ def _import_parser(p: argparse.ArgumentParser) -> None:
     )
     # the spelling before --on was used by every command: still read, no longer shown
     p.add_argument("--target", dest="on", choices=["host", "swarm"], help=argparse.SUPPRESS)
+    _limit_args(p)
 
 
 def _prune_images_parser(p: argparse.ArgumentParser) -> None:
@@ -253,6 +276,7 @@ def _history_parser(p: argparse.ArgumentParser) -> None:
 def _show_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("planfile", metavar="PLANFILE", help="a plan saved with plan --out")
     _untrusted_arg(p)
+    _limit_args(p)
     p.add_argument(
         "--format", choices=["text", "markdown", "json"], default="text", help="how to show the plan (default text)"
     )
@@ -270,6 +294,32 @@ def _unlock_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="break it even when its holder is still running here")
 
 
+def _proxy_parser(p: argparse.ArgumentParser) -> None:
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION", help="what to do")
+    for action, text in (
+        ("up", "run (or change) the edge proxy"),
+        ("status", "show the edge proxy and its routes"),
+        ("down", "remove the edge proxy (once no route uses it)"),
+    ):
+        a = actions.add_parser(action, parents=[_common()], help=text)
+        a.add_argument(
+            "--name",
+            default=os.environ.get("HOSTFORM_PROXY") or "hostform-proxy",
+            help="the proxy's stack name (default: $HOSTFORM_PROXY, else hostform-proxy)",
+        )
+        _engine_args(a)
+        if action == "up":
+            a.add_argument("--http", default="0.0.0.0:80", metavar="ADDR:PORT", help="plain HTTP listener")
+            a.add_argument("--https", default=None, metavar="ADDR:PORT", help="TLS listener (routes with tls)")
+            a.add_argument("--image", default="haproxy:2.6", help="the HAProxy image (default haproxy:2.6)")
+        if action == "status":
+            a.add_argument("--json", action="store_true", help="as JSON")
+        if action == "down":
+            a.add_argument("--volumes", action="store_true", help="also delete the proxy's state volume")
+        if action != "status":
+            _lock_timeout_arg(a)
+
+
 # Each command's help and the function adding its arguments, in the order --help lists them.
 SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "validate": ("load and check stacks (no engine)", _validate_parser),
@@ -285,6 +335,7 @@ SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = 
     "show": ("render a saved plan", _show_parser),
     "host": ("show the host's network facts that plans are checked against", _host_parser),
     "unlock": ("break a lock left by a killed apply", _unlock_parser),
+    "proxy": ("run, show or remove the engine's edge proxy (routes, TLS, zero-downtime switches)", _proxy_parser),
 }
 
 
@@ -361,12 +412,15 @@ def cmd_schema() -> int:
 
 def cmd_import(o: ImportCommand) -> int:
     """The stack goes to --out or standard output; what was not imported to standard error."""
-    from hostform.plans.compose_import import import_compose
+    from hostform.plans.compose_import import import_compose, refuse_input
 
     files = [o.file, *o.more]
+    if o.out:
+        refuse_input(o.out, files)
+        _refuse_existing(o.out, o.force)
     text, skipped, secrets = import_compose(files, o.out, list(o.profile), o.project_name, o.existing_volumes, o.on)
     if o.out:
-        _write_text(o.out, text)
+        _write_text(o.out, text, o.force)
     else:
         sys.stdout.write(text)
     for item in skipped:
@@ -376,12 +430,22 @@ def cmd_import(o: ImportCommand) -> int:
     return Exit.OK
 
 
-def _write_text(path: str, text: str) -> None:
+def _refuse_existing(path: str, force: bool) -> None:
+    from hostform.declare.errors import Problem, StackError
+
+    if os.path.lexists(path) and not force:
+        raise StackError([Problem(path, "", "exists: --force replaces it")])
+
+
+def _write_text(path: str, text: str, force: bool) -> None:
+    """A new file ('x': never one that appeared meanwhile), or with --force the file replaced whole."""
     from hostform.declare.errors import Problem, StackError
 
     try:
-        with open(path, "w", encoding="utf-8") as out:
+        with open(path, "w" if force else "x", encoding="utf-8") as out:
             out.write(text)
+    except FileExistsError:
+        raise StackError([Problem(path, "", "exists: --force replaces it")]) from None
     except OSError as exc:
         raise StackError([Problem(path, "", f"cannot write: {exc.strerror or exc}")]) from None
 
@@ -398,9 +462,38 @@ def _run(name: str, args: argparse.Namespace) -> int:
         return cmd_host(from_namespace(HostCommand, args))
     if name == "import":
         return cmd_import(from_namespace(ImportCommand, args))
+    if name == "proxy":
+        from hostform.plans.proxy import ProxyCommand, cmd_proxy
+
+        return cmd_proxy(from_namespace(ProxyCommand, args))
     from hostform.plans import commands
 
     return commands.run(name, args)
+
+
+def _wants_json(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "json", False)) or getattr(args, "format", None) == "json"
+
+
+def _print_error_document(exc: HostformError, one_line: bool) -> None:
+    """A command asked for JSON that failed still writes JSON to standard output: the errors,
+    each with its file, line and key where known (docs/output.md); `apply --json` as one more
+    event line."""
+    from hostform.declare.secrets import mask_secrets
+
+    errors = [
+        {
+            "file": p.file or None,
+            "line": p.line,
+            "key": mask_secrets(p.key) or None,
+            "message": mask_secrets(p.message),
+        }
+        for p in exc.located()
+    ]
+    if one_line:
+        print(json.dumps({"event": "error", "errors": errors}), flush=True)
+    else:
+        print(json.dumps({"format_version": "1.0", "error": True, "errors": errors}, indent=2))
 
 
 def _terminated(signum: int, frame: object) -> None:
@@ -408,14 +501,61 @@ def _terminated(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line run; a reader of standard output that went away (`| head`), met at any
+    write or at the last flush (`--help` too), ends it quietly here alone."""
+    from hostform.plans.entry import reader_gone
+
+    try:
+        try:
+            code = _main(argv)
+        finally:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        return reader_gone(Exit.BROKEN_PIPE)
+    return code
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else argv
     parser = build_parser(_command_in(given))
     args = parser.parse_args(given)  # --help and --version end here, before any of hostform is imported
-    from hostform.declare.errors import HostformError
-
     previous = signal.signal(signal.SIGTERM, _terminated)  # the applier installs its own while it runs
     try:
+        subject = _confined_subject(args)
+        if subject is None:
+            return _command(args)
+        from hostform.plans.confined import run_confined
+        from hostform.plans.options import LimitOptions
+
+        return run_confined(lambda: _command(args, confined=True), from_namespace(LimitOptions, args), subject)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _confined_subject(args: argparse.Namespace) -> str | None:
+    """What a confined run's limit errors call its input; None: the command runs as it is (trusted)."""
+    if args.command == "import":
+        return "the Compose project"
+    untrusted = getattr(args, "untrusted", False) or os.environ.get("HOSTFORM_UNTRUSTED", "") not in ("", "0")
+    if args.command in ("plan", "validate") and untrusted:
+        return "untrusted stack"
+    if args.command == "show" and untrusted:
+        return "untrusted plan file"
+    return None
+
+
+def _command(args: argparse.Namespace, confined: bool = False) -> int:
+    """The command, its errors one line each; `confined`: a hard limit is the caller's to report."""
+    from hostform.declare.bounds import LimitHit
+    from hostform.declare.errors import ApplyFailed, HostformError
+
+    try:
         return _run(args.command, args)
+    except LimitHit as hit:
+        if confined or args.debug:
+            raise
+        print(f"error: {hit.line('hostform', 'the memory it could get')}", file=sys.stderr)
+        return Exit.ERROR
     except HostformError as exc:
         if args.debug:
             raise
@@ -423,14 +563,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         for line in exc.lines():
             print(f"error: {mask_secrets(line)}", file=sys.stderr)
+        if _wants_json(args) and not isinstance(exc, ApplyFailed):  # whose summary line is out already
+            _print_error_document(exc, one_line=args.command == "apply")
         return Exit.ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return Exit.INTERRUPTED
-    except BrokenPipeError:
-        return Exit.ERROR
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

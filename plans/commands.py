@@ -12,7 +12,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from hostform.declare.errors import ApplyError, HostformError, StackError
+from hostform.declare.bounds import located
+from hostform.declare.errors import ApplyFailed, HostformError, StackError
 from hostform.declare.frozen import changed
 from hostform.declare.load import LoadedStack, load
 from hostform.declare.names import Address, Kind
@@ -34,7 +35,7 @@ from hostform.plans.options import (
     UnlockCommand,
     access_of,
 )
-from hostform.plans.render import plan_json, print_lines, print_plan
+from hostform.plans.render import counted, plan_json, print_lines, print_plan
 from hostform.runtime.engine import Engine
 from hostform.runtime.observe import observe, observe_stack
 from hostform.runtime.records import Observed
@@ -53,20 +54,22 @@ if TYPE_CHECKING:  # the applier, the live view, the lock and saved plans: impor
 def stage_load(stack: StackOptions, secrets_optional: bool = False) -> LoadedStack:
     """The stack, with every image built from a folder tagged by its content.
     secrets_optional: an unset secret stands for the one last applied (drift, which applies nothing)."""
-    loaded = load(
-        stack.stack,
-        list(stack.var_file),
-        list(stack.var),
-        access=access_of(stack),
-        target=stack.on,
-        secrets_optional=secrets_optional,
-        cache=not stack.no_cache and stack_cache_enabled(),
-    )
+    with located("loading the stack"):
+        loaded = load(
+            stack.stack,
+            list(stack.var_file),
+            list(stack.var),
+            access=access_of(stack),
+            target=stack.on,
+            secrets_optional=secrets_optional,
+            cache=not stack.no_cache and stack_cache_enabled(),
+        )
     if not any(s.build for s in loaded.stack.services().values()):
         return loaded  # nothing to build: the build-context reader is not even imported
     from hostform.runtime.build_context import resolve_builds
 
-    return resolve_builds(loaded)
+    with located("hashing the build contexts"):
+        return resolve_builds(loaded)
 
 
 def stage_connect(options: EngineOptions, loaded: LoadedStack | None = None, check_manager: bool = True) -> Engine:
@@ -280,12 +283,12 @@ def stage_report(report: ApplyReport, plan: Plan, json_lines: bool = False, verb
         )
         return Exit.INTERRUPTED
     if report.ok:
-        msg = f"{verb} complete: {len(report.done)} actions on stack {plan.stack!r}."
+        msg = f"{verb} complete: {counted(len(report.done), 'action')} on stack {plan.stack!r}."
         print(json.dumps({"event": "complete", "done": len(report.done)}) if json_lines else msg)
         return Exit.OK
     lines = [f"{c.address}: {why}" for c, why in report.failed]
     lines += [f"{c.address}: not done ({report.why_skipped.get(c.address, 'not started')})" for c in report.skipped]
-    raise ApplyError(
+    raise ApplyFailed(
         f"{verb.lower()} failed: {len(report.done)} done, {len(report.failed)} failed, "
         f"{len(report.skipped)} not done\n  " + "\n  ".join(lines)
     )
@@ -374,6 +377,11 @@ def stage_policy(o: PlanCommand, loaded: LoadedStack) -> frozenset[str]:
 
 def cmd_plan(o: PlanCommand) -> int:
     loaded = stage_load(o.stack)
+    with located("planning"):
+        return _plan_loaded(o, loaded)
+
+
+def _plan_loaded(o: PlanCommand, loaded: LoadedStack) -> int:
     denied = stage_policy(o, loaded)
     engine = stage_connect(o.engine, loaded, check_manager=False)
     if loaded.stack.on_swarm:
@@ -563,7 +571,10 @@ def cmd_adopt(o: AdoptCommand) -> int:
         adoption, problems = adopt.perform(engine, adoption)
         entries = adoption.entries()
         write_adoption(engine, loaded, adoption.plan, adoption.preview, entries, adoption.key)
-        print(f"Adopted {len(entries)} objects into stack {loaded.name!r}; `hostform plan` shows what apply would do.")
+        print(
+            f"Adopted {counted(len(entries), 'object')} into stack {loaded.name!r}; "
+            "`hostform plan` shows what apply would do."
+        )
     if problems:
         raise HostformError("adoption incomplete:\n  " + "\n  ".join(problems))
     return Exit.OK
@@ -659,7 +670,8 @@ def cmd_history(o: HistoryCommand) -> int:
 def cmd_show(o: ShowCommand) -> int:
     from hostform.plans.planfile import load_plan_file
 
-    plan = load_plan_file(o.planfile, access_of(o).max_file_bytes).plan
+    with located("reading the saved plan"):
+        plan = load_plan_file(o.planfile, access_of(o).max_file_bytes).plan
     if o.format == "json":
         print(json.dumps(plan_json(plan), indent=2))
     elif o.format == "markdown":

@@ -20,9 +20,10 @@ from hostform.declare.frozen import Frozen
 from hostform.declare.load import LoadedStack
 from hostform.declare.names import Address, Kind
 from hostform.declare.secrets import MASK, UNKNOWN
-from hostform.declare.spec import ContainerSpec, NetworkSpec
+from hostform.declare.spec import HOST_DEFAULTS, ContainerSpec, NetworkSpec
 from hostform.plans.fields import FIELD_EFFECTS, LIFTED_BY_REPLACE, Effect, effect_of
-from hostform.plans.model import Action, Change, Plan, PlanMode, Reason, ReasonKind, ReplaceOrder
+from hostform.plans.model import ALSO_TAGGED, Action, Change, Plan, PlanMode, Reason, ReasonKind, ReplaceOrder
+from hostform.plans.route_plan import route_conflicts, route_reasons
 from hostform.runtime.container_config import declared_aliases, naming, network_attachments
 from hostform.runtime.records import Observed, ObservedContainer, ObservedNetwork, ObservedVolume
 
@@ -72,13 +73,17 @@ def make_plan(loaded: LoadedStack, observed: Observed, options: PlanOptions | No
     net_changes = list(_network_changes(loaded, observed, conflicts))
     replaced_nets = {c.name for c in net_changes if c.action is Action.REPLACE}
     vol_changes = list(_volume_changes(loaded, observed, options, conflicts, warnings))
-    svc_changes = list(_service_changes(loaded, observed, options, key, replaced_nets, conflicts))
+    svc_changes = joined_namespaces(
+        loaded, list(_service_changes(loaded, observed, options, key, replaced_nets, conflicts))
+    )
     changes = net_changes + vol_changes + svc_changes
     if options.targets:
         changes = only_targets(loaded, changes, options.targets)
     changes = list(image_changes(loaded, observed, changes)) + changes
     for blocker in _missing_inputs(loaded, observed, changes):
         conflicts[("input", blocker)] = blocker
+    for clash in route_conflicts(loaded, observed):
+        conflicts[("route", clash)] = clash
     return Plan(
         stack=loaded.name,
         changes=tuple(_ordered(changes)),
@@ -120,27 +125,60 @@ def _missing_inputs(loaded: LoadedStack, observed: Observed, changes: list[Chang
 
 
 def image_changes(loaded: LoadedStack, observed: Observed, changes: list[Change]) -> Iterable[Change]:
-    """A build for each content tag a created or replaced container needs and the engine lacks;
-    a push for each the stack pushes and its registry does not hold yet (per the local image's
-    registry digests). Never a build for an image nobody is about to use."""
+    """A build for each content a created or replaced container needs and the engine lacks, once
+    for every repository that holds it (the same context, Dockerfile, args and target: one build,
+    tagged for each; a content already built under another repository is only tagged); a push
+    for each the stack pushes and its registry does not hold yet (per the local image's registry
+    digests). Never a build for an image nobody is about to use."""
     needed = {c.name for c in changes if c.is_service and c.action in (Action.CREATE, Action.REPLACE)}
-    seen: set[str] = set()
+    for group in same_builds(loaded).values():
+        yield from _group_changes(loaded, observed, needed, group)
+
+
+def same_builds(loaded: LoadedStack) -> dict[tuple[str, str | None], list[str]]:
+    """The built services by what their image is made of: (context digest, build network) ->
+    service names, sorted. One build serves a whole group."""
+    groups: dict[tuple[str, str | None], list[str]] = {}
     for name, build in sorted(loaded.builds.items()):
-        if build.ref in seen:
-            continue
-        users = sorted(n for n, b in loaded.builds.items() if b.ref == build.ref)
-        present = observed.image_ids.get(build.ref) is not None
-        pushed = any(d.startswith(f"{build.repository}@") for d in observed.repo_digests.get(build.ref, ()))
+        groups.setdefault((build.digest, build.network), []).append(name)
+    return groups
+
+
+def also_tagged(refs: list[str]) -> tuple[Reason, ...]:
+    """The reason a build carries for the other repositories it is tagged in (the applier reads
+    them from here: `after` lists them)."""
+    if not refs:
+        return ()
+    return (Reason(ReasonKind.BUILD, ALSO_TAGGED, None, refs, text=f"built once, also tagged {', '.join(refs)}"),)
+
+
+def _group_changes(loaded: LoadedStack, observed: Observed, needed: set[str], group: list[str]) -> Iterable[Change]:
+    refs: dict[str, list[str]] = {}  # repository:tag -> its users
+    for name in group:
+        refs.setdefault(loaded.builds[name].ref, []).append(name)
+    present = [r for r in refs if observed.image_ids.get(r) is not None]
+    wanted = [r for r in refs if r not in present and (needed & set(refs[r]) or loaded.builds[refs[r][0]].push)]
+    built = False
+    for ref, users in refs.items():
+        build = loaded.builds[users[0]]
         address = str(Address(Kind.IMAGE, build.repository))
         used_by = Reason(ReasonKind.NEW, text=f"for {', '.join(users)}")
-        if not present and (needed & set(users) or build.push):
-            seen.add(build.ref)
-            pushes = (Reason(ReasonKind.BUILD, text=f"then pushed to {build.registry or 'its registry'}"),)
-            yield Change(address, Kind.IMAGE, name, build.ref, Action.BUILD, (used_by, *(pushes if build.push else ())))
-        elif present and build.push and not pushed:
-            seen.add(build.ref)
-            reason = Reason(ReasonKind.BUILD, text=f"built, not yet in {build.registry or 'its registry'}")
-            yield Change(address, Kind.IMAGE, name, build.ref, Action.PUSH, (used_by, reason), current_id=build.ref)
+        pushes = (Reason(ReasonKind.BUILD, text=f"then pushed to {build.registry or 'its registry'}"),)
+        if ref in wanted and present:  # the same content is on the engine under another name
+            tagged = Reason(ReasonKind.BUILD, text=f"the same build as {present[0]}: tagged, not built again")
+            reasons = (used_by, tagged, *(pushes if build.push else ()))
+            yield Change(address, Kind.IMAGE, users[0], ref, Action.BUILD, reasons, current_id=present[0])
+        elif ref in wanted and not built:
+            built = True
+            also = also_tagged([r for r in wanted if r != ref])
+            yield Change(
+                address, Kind.IMAGE, users[0], ref, Action.BUILD, (used_by, *also, *(pushes if build.push else ()))
+            )
+        elif ref in present and build.push:
+            pushed = any(d.startswith(f"{build.repository}@") for d in observed.repo_digests.get(ref, ()))
+            if not pushed:
+                reason = Reason(ReasonKind.BUILD, text=f"built, not yet in {build.registry or 'its registry'}")
+                yield Change(address, Kind.IMAGE, users[0], ref, Action.PUSH, (used_by, reason), current_id=ref)
 
 
 def _build_reason(loaded: LoadedStack, observed: Observed, name: str, reason: Reason) -> Reason:
@@ -328,6 +366,33 @@ def _service_changes(
             yield _delete(c, ReasonKind.ORPHAN, why)
 
 
+def joined_namespaces(loaded: LoadedStack, changes: list[Change]) -> list[Change]:
+    """A container in the network, IPC or PID namespace of another (`service:NAME`) loses it when
+    that one is made anew: it is replaced after it, naming why."""
+    services = loaded.stack.services()
+    made = {c.name for c in changes if c.is_service and c.action in (Action.CREATE, Action.REPLACE)}
+    out = list(changes)
+    grew = True
+    while grew:
+        grew = False
+        for i, c in enumerate(out):
+            spec = services.get(c.name)
+            if spec is None or not c.is_service or c.action in (Action.CREATE, Action.REPLACE, Action.DELETE):
+                continue
+            joined = sorted({_joined(getattr(spec, k)) for k in ("network_mode", "ipc", "pid")} & made)
+            if joined:
+                why = Reason(ReasonKind.DEPENDENCY, text=f"joins the namespace of {joined[0]!r}, which is made anew")
+                out[i] = replace(c, action=Action.REPLACE, reasons=(*c.reasons, why))
+                made.add(c.name)
+                grew = True
+    return out
+
+
+def _joined(mode: str | None) -> str:
+    kind, _, name = (mode or "").partition(":")
+    return name if kind == "service" else ""
+
+
 def _replace_order(kind: str, spec: ContainerSpec) -> ReplaceOrder:
     """A container's declared update.order; a job is always removed before it runs again."""
     if kind == Kind.CONTAINER and spec.update.order == "start-first":
@@ -446,6 +511,8 @@ def _container_reasons(
             _build_reason(loaded, observed, name, r) for r in _intent(current.last_applied, desired, reloadable)
         )
         reasons.extend(_live_in_place(loaded, name, spec, current, current.last_applied))
+    if kind == Kind.CONTAINER and current.state == "running":
+        reasons.extend(route_reasons(loaded, name, desired, current, observed))
     reasons.extend(_reloads(desired, current, reloadable))
     reasons.extend(_files_changed_outside(current, reloadable))
     image_id = observed.image_ids.get(spec.image)
@@ -504,8 +571,9 @@ def _intent(
     old = {k: v for k, v in last_applied.items() if FIELD_EFFECTS.get(k, Effect.REPLACE) is Effect.REPLACE}
     new = {k: v for k, v in desired.items() if FIELD_EFFECTS.get(k, Effect.REPLACE) is Effect.REPLACE}
     for k in list(new):
-        if k not in old and k not in last_applied:
+        if k not in old and k not in last_applied and k not in HOST_DEFAULTS:
             new.pop(k)  # a field added by a newer hostform: not a change the user made
+        # (a host setting is left out of a spec at its default: absent there means the default)
     seen: dict[str, Reason] = {}
     old_files = [f for f in old.pop("files", []) if f["target"] not in reloadable]
     new_files = [f for f in new.pop("files", []) if f["target"] not in reloadable]
@@ -601,6 +669,8 @@ def _live_in_place(
         if want != have:
             outside = last_applied.get(field, want) == want
             yield Reason(ReasonKind.LIVE, field, have, want, outside=outside)
+    if spec.network_mode is not None:
+        return  # in the host's or another container's network namespace: network_mode is compared instead
     want_nets = {net: tuple(aliases) for net, aliases in network_attachments(naming(loaded), name, spec)}
     have_nets = {
         net: declared_aliases(aliases, spec.hostname, want_nets.get(net, ())) for net, aliases in live.networks
