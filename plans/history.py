@@ -10,6 +10,7 @@ from typing import Any
 
 from hostform.declare.errors import HostformError
 from hostform.plans.render import print_lines
+from hostform.runtime.engine import Engine
 from hostform.runtime.record import Generation, RecordStore
 
 _MARKS = (("add", "+"), ("replace", "-/+"), ("change", "~"), ("destroy", "-"))
@@ -72,6 +73,25 @@ def print_history(stack: str, found: list[Generation]) -> None:
     print_lines([((line, ""),) for line in _table(rows)])
 
 
+def stacks_on(engine: Engine) -> list[Generation]:
+    """The newest generation of every stack recorded on the engine, by stack name."""
+    from hostform.runtime.record import every_stack
+
+    found = every_stack(engine)
+    return [found[k] for k in sorted(found)]
+
+
+def print_stacks(found: list[Generation]) -> None:
+    if not found:
+        print_lines([(("No stack is recorded on this engine.", ""),)])
+        return
+    rows = [("stack", "gen", "when", "who", "commit", "operation", "outcome")]
+    for g in found:
+        commit = (g.commit or "-")[:12] + ("+dirty" if (g.commit or "").endswith("+dirty") else "")
+        rows.append((g.stack, str(g.number), g.at, g.by, commit, g.operation, str(g.summary.get("outcome", ""))))
+    print_lines([((line, ""),) for line in _table(rows)])
+
+
 def print_generation(g: Generation) -> None:
     lines = [
         f"generation {g.number} of stack {g.stack!r}: {g.operation} {g.summary.get('outcome', '')}",
@@ -96,4 +116,14 @@ def _table(rows: Sequence[tuple[str, ...]]) -> list[str]:
     return ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
 
-__all__ = ["changed", "generation_json", "generations", "history_json", "pick", "print_generation", "print_history"]
+__all__ = [
+    "changed",
+    "generation_json",
+    "generations",
+    "history_json",
+    "pick",
+    "print_generation",
+    "print_history",
+    "print_stacks",
+    "stacks_on",
+]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+from collections.abc import Sequence
 from typing import Any
 
 from hostform.declare import names
@@ -120,6 +121,9 @@ class ConfigRecordStore:
 
     def remove(self, head: GenerationHead) -> None:
         self.engine.call(f"remove generation {head.number}", self.engine.api.remove_config, head.ident)
+
+    def next_number(self, heads: Sequence[GenerationHead]) -> int:
+        return max([h.number for h in heads], default=0) + 1
 
 
 __all__ = ["DATA_LIMIT", "ConfigRecordStore", "decode", "encode", "heads_of_configs"]
