@@ -111,7 +111,14 @@ def print_generation(g: Generation) -> None:
     print_lines([((line, ""),) for line in lines])
 
 
+def _printable(text: str) -> str:
+    """A record's text (a label's, an older hostform's unsealed record) as a terminal shows it
+    safely: control characters escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _table(rows: Sequence[tuple[str, ...]]) -> list[str]:
+    rows = [tuple(_printable(cell) for cell in r) for r in rows]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 

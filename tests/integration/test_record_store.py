@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import BUSYBOX, CLIResult, run_cli
+from tests.integration.conftest import BUSYBOX, CLIResult, StackFixture, run_cli
 from tests.integration.private_engine import PrivateEngine
 
 BODY = f"""
@@ -160,3 +160,35 @@ def test_a_lock_survives_a_prune_and_a_killed_holder_is_unlocked(private: Privat
     broken = private.run("unlock", private.name)
     assert broken.code == 0 and "lock broken" in broken.out, broken.both
     assert private.run("apply", str(private.file), "--auto-approve").code == 0
+
+
+def test_the_lock_is_taken_by_exactly_one_of_many_at_once(stack: StackFixture) -> None:
+    """Eight clients, each with its own connection (as eight machines pointing at one engine),
+    take the same stack's lock at once, twenty times: exactly one holds it each time."""
+    import threading
+
+    from hostform.declare.errors import LockError
+    from hostform.runtime.engine import Engine
+    from hostform.runtime.lock import acquire, break_lock
+
+    engines = [Engine() for _ in range(8)]
+    for _ in range(20):
+        won: list[int] = []
+        start = threading.Barrier(len(engines))
+
+        def take(i: int, start: threading.Barrier, won: list[int]) -> None:
+            start.wait()
+            try:
+                acquire(engines[i], stack.name, "apply")
+                won.append(i)
+            except LockError:
+                pass
+
+        threads = [threading.Thread(target=take, args=(i, start, won)) for i in range(len(engines))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(won) == 1, won
+        assert break_lock(engines[0], stack.name) is not None
+    assert [v["Name"] for v in stack.record_volumes()] == []
