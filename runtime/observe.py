@@ -69,6 +69,12 @@ def observe_stack(engine: Engine, loaded: LoadedStack, builder: Engine | None = 
         bind_sources=binds,
         external=external,
     )
+    if any(s.route is not None for s in loaded.stack.containers.values()) or any(
+        c.last_applied and c.last_applied.get("route") for c in observed.containers
+    ):
+        from hostform.runtime.edge import observe_edge
+
+        observed = replace(observed, edge=observe_edge(engine, names.proxy_name()))
     if not loaded.builds:
         return observed
     ids, digests = dict(observed.image_ids), dict(observed.repo_digests)

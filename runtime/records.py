@@ -11,6 +11,9 @@ if TYPE_CHECKING:
 from hostform.declare.frozen import Frozen
 from hostform.declare.names import Kind
 
+if TYPE_CHECKING:
+    from hostform.runtime.routes import EdgeView
+
 
 class LiveSettings(Frozen):
     """The fields the engine can change in place, as the container has them now."""
@@ -109,6 +112,8 @@ class Observed:
     lock_labels: dict[str, str] | None = None
     foreign: tuple[str, ...] = ()  # volumes labelled as the stack's record that hostform did not write
     record_kept_in_containers: bool = False  # the record is an older hostform's: the next apply moves it
+    # The edge proxy as seen for a stack with routes (runtime.edge.EdgeView); None: not read
+    edge: EdgeView | None = None
 
     def tokens(self) -> dict[str, str]:
         """One short token per live object, to say which one changed between two observations."""
@@ -127,6 +132,8 @@ class Observed:
         if self.record is not None:
             out["record"] = str(self.record.number)
         out.update({f"foreign {name}": "present" for name in self.foreign})
+        if self.edge is not None:
+            out["edge proxy"] = self.edge.token()
         return out
 
     def fingerprint(self) -> str:
