@@ -132,6 +132,17 @@ def run(rate: float, replacements: int, image: str, baseline_seconds: float) -> 
             capture_output=True,
             env={**os.environ, **env},
         )
+        remove_records(proxy, stack)
+
+
+def remove_records(*stacks: str) -> None:
+    """The records the bench's applies left (this run's own, unique names)."""
+    import docker
+
+    api = docker.APIClient(version="1.41")
+    for name in stacks:
+        for c in api.containers(all=True, filters={"label": f"io.hostform.record={name}"}):
+            api.remove_container(c["Id"], force=True)
 
 
 def main() -> None:
