@@ -12,6 +12,7 @@
      ├── HostNetError             the host's network state cannot be read (runtime/hostnet)
      ├── PlanError                a saved plan is unreadable or stale (plans/)
      ├── LockError                another apply holds the stack's lock
+     ├── GitError                 a repository the agent deploys from cannot be fetched or read
      └── ApplyError               an apply failed part way (says what was done)
 
 Errors of the libraries underneath (pydantic, jinja2, docker-py, pyroute2) are
@@ -94,6 +95,10 @@ class PlanError(HostformError):
 
 
 class LockError(HostformError):
+    pass
+
+
+class GitError(HostformError):
     pass
 
 
