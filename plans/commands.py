@@ -727,15 +727,17 @@ def fix_drift(
     show: Callable[[Plan], None],
     confirm: Callable[[Plan], bool],
     reporter: Callable[[Event], None] | None = None,
+    select: Callable[[drift.DriftReport], drift.DriftReport] | None = None,
 ) -> Fixed:
     """Under the stack's lock: check again -> plan the fix (the drifted resources only) -> show ->
-    confirm -> apply -> record -> check again. `drift --fix` and the agent's heal both fix through here."""
+    confirm -> apply -> record -> check again. `drift --fix` and the agent's heal both fix through here.
+    `select`: the findings to fix (default: every drifted one)."""
     from hostform.runtime.lock import stack_lock
 
     fix_plan = _fix_plan_of(loaded)
     with stack_lock(engine, loaded.name, "drift --fix", o.lock_timeout):
         report, plan = check()  # under the lock
-        fix = fix_plan(report, plan)
+        fix = fix_plan(select(report) if select is not None else report, plan)
         show(fix)
         if not fix.has_changes or not confirm(fix):
             return Fixed(fix, None)

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hostform.declare.errors import HostformError
 from hostform.declare.load import LoadedStack, load_name_only
 from hostform.plans import commands
-from hostform.plans.model import Plan
+from hostform.plans.model import Action, Plan
 from hostform.plans.options import (
     ApplyCommand,
     DestroyCommand,
@@ -112,14 +113,22 @@ class Healed:
     busy: str | None = None  # an apply holds the stack's lock: not checked
 
 
-def heal(path: Path, fix: bool, refuse_pending: bool = False) -> tuple[Healed, Operation]:
-    """Check the stack at `path` for drift and, with `fix`, fix the drifted resources (never the
-    pending ones). `refuse_pending`: the file may be newer than what runs, so a fix is made only
-    when nothing is pending."""
+def heal(path: Path, fix: bool, file_applied: bool = True) -> tuple[Healed, Operation]:
+    """Check the stack at `path` for drift and, with `fix`, fix the drifted resources, never a
+    pending change: see `never_pending`. `file_applied`: `path` is the file last applied."""
     op = Operation()
     loaded = commands.stage_load(_stack(path), secrets_optional=not fix)
     op.name = loaded.name
-    o = DriftCommand(stack=_stack(path), engine=EngineOptions(), fix=fix, auto_approve=True, lock_timeout=LOCK_WAIT)
+    # the file applied: what it declares and the host lacks is to be made (a fix or an apply that
+    # failed left it out of the record), as a re-apply of that commit would
+    o = DriftCommand(
+        stack=_stack(path),
+        engine=EngineOptions(),
+        fix=fix,
+        auto_approve=True,
+        lock_timeout=LOCK_WAIT,
+        include_pending=file_applied,
+    )
 
     def run(engine: Engine) -> Healed:
         held = commands.apply_in_progress(engine, loaded)
@@ -131,15 +140,29 @@ def heal(path: Path, fix: bool, refuse_pending: bool = False) -> tuple[Healed, O
 
             return Healed(DriftReport(loaded.name, datetime.now(UTC), ()), busy=held)
         report, _ = check()
-        if report.in_sync or not fix or (refuse_pending and report.pending):
+        if not never_pending(report, file_applied).drifted or not fix:
             return Healed(report)
-        fixed = commands.fix_drift(engine, loaded, o, check, op.show, lambda plan: True, op.event)
+        select = partial(never_pending, file_applied=file_applied)
+        fixed = commands.fix_drift(engine, loaded, o, check, op.show, lambda plan: True, op.event, select)
         if fixed.code != Exit.OK:
             raise HostformError(f"the fix of stack {loaded.name!r} ended with exit code {fixed.code}")
         return Healed(fixed.report or report, fixed.fix if fixed.report is not None else None)
 
     healed: Healed = _connected(loaded, run)
     return healed, op
+
+
+SPEC_FREE = (Action.START, Action.RESTART)  # fixes that take nothing from the stack file
+
+
+def never_pending(report: DriftReport, file_applied: bool) -> DriftReport:
+    """The findings a heal may fix. From the file last applied, all of them: the host is to hold what
+    it says. From a file that may be newer than what was applied (mode plan, before the agent saw
+    the host match a commit), only starts and restarts, which take nothing from the file: a pending
+    change is never applied by a heal, and a missing resource is not re-created from it."""
+    if file_applied:
+        return report
+    return replace(report, findings=tuple(f for f in report.findings if f.remedy in SPEC_FREE))
 
 
 def prune(path: Path) -> Operation:

@@ -14,6 +14,7 @@ sync found the host matching), a fix is made only if nothing is pending.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -62,6 +63,8 @@ class Healer:
     # ------------------------------------------------------------ events in
 
     def on_event(self, event: ContainerEvent) -> None:
+        if os.environ.get("HOSTFORM_AGENT_TRACE"):
+            print(f"agent: event {event.action} {event.engine_name} at {event.at:.3f}", file=sys.stderr, flush=True)
         if not self.board.by_name(event.stack):
             return
         if self.seen is not None:
@@ -114,12 +117,17 @@ class Healer:
         with self.guards.hold(self._key(s), wait=False) as held:
             if not held:
                 return  # a sync of it runs: it converges the stack anyway
+            started = time.monotonic()
             try:
                 path = sync.cache.worktree(commit) / s.path
-                healed, op = deploy.heal(path, sync.source.self_heal, refuse_pending=s.applied_commit is None)
+                healed, op = deploy.heal(path, sync.source.self_heal, file_applied=s.applied_commit is not None)
             except HostformError as exc:
                 self._failed(s, error_text(exc))
                 return
+            if healed.fix is not None or healed.report.drifted:
+                what = "fixed" if healed.fix is not None else "found"
+                took = time.monotonic() - started
+                print(f"agent: {s.name}: drift {what} in {took:.2f}s", file=sys.stderr, flush=True)
         if healed.busy is not None:
             self.schedule(s.name, BUSY_RETRY)
             return
