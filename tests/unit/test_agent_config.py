@@ -128,3 +128,15 @@ def test_repository_addresses(tmp_path: Path) -> None:
     assert repository_address("file:///srv/git/x", tmp_path) == "file:///srv/git/x"
     assert repository_address("git@host:ops/x.git", tmp_path) == "git@host:ops/x.git"
     assert shown_url("https://user:token@host/x.git") == "https://host/x.git"
+
+
+def test_the_shipped_examples_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    """templates/ops: the agent's configuration and the stack running the agent as a container."""
+    from hostform.declare.load import load
+
+    ops = Path(__file__).resolve().parents[2] / "templates" / "ops"
+    config = load_agent_config(ops / "agent.toml")
+    assert config.sources[0].webhook_secret_env == "HF_HOOK_SECRET"
+    loaded = load(ops / "hostform-agent.toml", environ={"HF_HOOK_SECRET": "x"})
+    mounts = loaded.stack.containers["agent"].volumes
+    assert any("/var/run/docker.sock" in str(m) for m in mounts)
