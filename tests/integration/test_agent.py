@@ -160,6 +160,7 @@ def test_deploy_change_bad_commit_and_webhook(
         assert f'hostform_agent_apply_duration_seconds_count{{stack="{a}"}}' in text
         assert SECRET not in agent.output() and SECRET not in json.dumps(agent.status())
     finally:
+        print(agent.output())  # shown when the test fails
         assert agent.stop() == 0, agent.output()
     assert "agent: stopped" in agent.output()
 
@@ -196,6 +197,7 @@ def test_removed_stacks_pruned_only_with_prune(
             assert s["state"] == "pending"
             assert running([f"{kept}-web"], docker_api) == {f"{kept}-web": "running"}
         finally:
+            print(agent.output())  # shown when the test fails
             assert agent.stop() == 0, agent.output()
     finally:
         http.close()
@@ -239,6 +241,7 @@ def test_hand_drift_is_healed_within_seconds(tmp_path: Path, names: Names, docke
         code, metrics, _ = agent.get("/metrics")
         assert f'hostform_agent_heals_total{{stack="{name}"}} 2.0' in metrics.decode()
     finally:
+        print(agent.output())  # shown when the test fails
         assert agent.stop() == 0, agent.output()
 
 
@@ -270,6 +273,7 @@ def test_plan_mode_reports_pending_and_heals_only_drift(tmp_path: Path, names: N
         assert env_of(docker_api, container)["GREETING"] == "hello"  # started, never replaced by the pending file
         assert agent.stack(name)["state"] == "pending"  # type: ignore[index]
     finally:
+        print(agent.output())  # shown when the test fails
         assert agent.stop() == 0, agent.output()
 
 
@@ -328,4 +332,5 @@ def test_status_page_in_a_real_browser(tmp_path: Path, names: Names, docker_api:
         kept.mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, kept / "agent-status.png")  # to look at: CI keeps build/
     finally:
+        print(agent.output())  # shown when the test fails
         assert agent.stop() == 0, agent.output()

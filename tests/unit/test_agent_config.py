@@ -137,6 +137,6 @@ def test_the_shipped_examples_load(monkeypatch: pytest.MonkeyPatch) -> None:
     ops = Path(__file__).resolve().parents[2] / "templates" / "ops"
     config = load_agent_config(ops / "agent.toml")
     assert config.sources[0].webhook_secret_env == "HF_HOOK_SECRET"
-    loaded = load(ops / "hostform-agent.toml", environ={"HF_HOOK_SECRET": "x"})
+    loaded = load(ops / "hostform-agent.toml", environ={"HF_HOOK_SECRET": "a-long-test-only-hook-secret-value"})
     mounts = loaded.stack.containers["agent"].volumes
     assert any("/var/run/docker.sock" in str(m) for m in mounts)
