@@ -86,6 +86,8 @@ def test_host_settings_apply_read_back_and_plan_nothing(stack: StackFixture) -> 
     stack.apply()
     again = stack.plan()
     assert again.code == 0, again.both  # no perpetual diff: the engine's defaults are not changes
+    drift = stack.run("drift", str(stack.file))
+    assert drift.code == 0, drift.both
 
     app = stack.inspect(f"{stack.name}-app")
     host = app["HostConfig"]
@@ -135,6 +137,12 @@ def test_host_settings_apply_read_back_and_plan_nothing(stack: StackFixture) -> 
     stack.write(STACK.replace("nofile = { soft = 1024, hard = 2048 }", "nofile = { soft = 2048, hard = 2048 }"))
     changed = stack.plan()
     assert changed.code == 2 and "ulimits" in changed.out and "replaced" in changed.out, changed.out
+    # side lives in app's namespaces: made anew with it, after it
+    assert f"-/+ container {stack.name}-side" in changed.out and "joins the namespace of 'app'" in changed.out
+    stack.apply()
+    side = stack.inspect(f"{stack.name}-side")
+    assert side["HostConfig"]["NetworkMode"] == f"container:{stack.inspect(f'{stack.name}-app')['Id']}"
+    assert side["State"]["Running"] and stack.plan().code == 0
 
 
 def test_privileged_reaches_the_engine_and_a_policy_refuses_it(stack: StackFixture) -> None:
@@ -157,3 +165,75 @@ def test_privileged_reaches_the_engine_and_a_policy_refuses_it(stack: StackFixtu
     spec = loaded.stack.containers["root"]
     live = live_spec(info, image, spec, "root", naming(loaded), loaded.stack.all_networks(), b"k" * 16)
     assert live == canonical
+
+
+def test_adopt_reads_the_host_settings_back(stack: StackFixture) -> None:
+    """Containers started by hand with host settings are adopted without a difference in them:
+    the same containers afterwards, and the plan after the adoption touches nothing of theirs."""
+    api: Any = stack.api
+    old, hostnet = f"{stack.name}-by-hand", f"{stack.name}-hostnet-by-hand"
+    host = api.create_host_config(
+        init=True,
+        shm_size="96m",
+        ulimits=[{"Name": "nofile", "Soft": 1024, "Hard": 2048}],
+        sysctls={"net.core.somaxconn": "1000"},
+        log_config={"Type": "json-file", "Config": {"max-size": "2m"}},
+        devices=["/dev/null:/dev/xnull:rw"],
+        group_add=["2345"],
+        dns=["10.0.0.53"],
+        dns_search=["example.test"],
+        security_opt=["no-new-privileges:true"],
+        ipc_mode="shareable",
+    )
+    made = [api.create_container(BUSYBOX, ["sleep", "600"], name=old, host_config=host)["Id"]]
+    net_host = api.create_host_config(network_mode="host", pid_mode="host")
+    made.append(api.create_container(BUSYBOX, ["sleep", "600"], name=hostnet, host_config=net_host)["Id"])
+    try:
+        for ident in made:
+            api.start(ident)
+        stack.write(
+            f"""
+[containers.app]
+image = "{BUSYBOX}"
+command = ["sleep", "600"]
+adopt = "{old}"
+init = true
+shm_size = "96m"
+ulimits = {{ nofile = {{ soft = 1024, hard = 2048 }} }}
+sysctls = {{ "net.core.somaxconn" = 1000 }}
+logging = {{ driver = "json-file", options = {{ max-size = "2m" }} }}
+devices = ["/dev/null:/dev/xnull:rw"]
+group_add = [2345]
+dns = ["10.0.0.53"]
+dns_search = ["example.test"]
+security_opt = ["no-new-privileges:true"]
+ipc = "shareable"
+
+[containers.hostnet]
+image = "{BUSYBOX}"
+command = ["sleep", "600"]
+adopt = "{hostnet}"
+network_mode = "host"
+pid = "host"
+"""
+        )
+        shown = stack.run("adopt", str(stack.file), "--dry-run", check=True)
+        adoption = shown.out.split("After the adoption")[0]
+        lines = [line for line in adoption.splitlines() if line.strip().startswith("~ ")]
+        assert [line.split(":")[0].strip() for line in lines] == ["~ networks"], shown.out  # bridge -> the stack's
+        stack.run("adopt", str(stack.file), "--auto-approve", check=True)
+        stack.apply()  # moves app from Docker's bridge to the stack's network, in place
+        assert [api.inspect_container(f"{stack.name}-{n}")["Id"] for n in ("app", "hostnet")] == made
+        assert stack.plan().code == 0
+    finally:
+        for ident in made:
+            api.remove_container(ident, force=True)
+
+
+def test_gpus_reach_the_engine_as_a_device_request(stack: StackFixture) -> None:
+    """No GPU here: the engine is asked for one (and says it has no driver for it), by name."""
+    stack.write(f'[containers.ml]\nimage = "{BUSYBOX}"\ncommand = ["sleep", "600"]\ngpus = "all"\n')
+    assert "! risk host-devices: gpus all" in stack.plan().out
+    failed = stack.apply(check=False)
+    assert failed.code == 1 and "containers.ml" in failed.err, failed.both
+    assert "could not select device driver" in failed.err and "gpu" in failed.err, failed.err
