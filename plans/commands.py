@@ -237,7 +237,7 @@ def stage_apply(
 
         applier = SwarmApplier(engine, loaded, plan, parallelism, reporter, builder)
     else:
-        work = EngineWork(engine, loaded, plan.key, parallelism, builder)
+        work = EngineWork(engine, loaded, plan.key, parallelism, builder, reporter)
         applier = Applier(loaded, plan, work, parallelism, reporter)
     with _interruptible(applier), reporter:
         return applier.run()
@@ -342,8 +342,11 @@ class EventReporter:
                 flush=True,
             )
             return
-        if event.kind == "progress":  # a build step: one line each on a pipe
+        if event.kind == "progress":  # a build step, a signal sent: one line each on a pipe
             print_lines([((f"{event.address}: {event.message}", "dim"),)])
+            return
+        if event.kind == "output":  # a line the job wrote, as Compose prefixes a service's
+            print_lines([((f"{event.address} | {event.message}", "dim"),)])
             return
         style = {"failed": "red", "finished": "green", "skipped": "yellow"}.get(event.kind, "")
         took = f" ({event.seconds:.1f}s)" if event.kind in ("finished", "failed") else ""
@@ -484,7 +487,8 @@ def stage_record(
     outcome = Outcome()
     if report is not None:
         failed = tuple(c for c, _ in report.failed)
-        outcome = Outcome(tuple(report.done), failed, tuple(report.skipped), report.interrupted)
+        why = (*report.failed, *((c, report.why_skipped.get(c.address, "not started")) for c in report.skipped))
+        outcome = Outcome(tuple(report.done), failed, tuple(report.skipped), report.interrupted, why)
     try:
         write_record(engine, loaded, plan, outcome, operation, declared)
     except HostformError as exc:
@@ -613,8 +617,12 @@ def cmd_drift(o: DriftCommand) -> int:
             with stack_lock(engine, loaded.name, "drift --fix", o.lock_timeout):
                 report, plan = check()  # under the lock
                 fix = fix_plan(report, plan)
+                if not loaded.stack.on_swarm:  # what `plan` refuses, --fix refuses before touching anything
+                    fix = stage_host_checks(engine, loaded, fix, False, o.netns)
                 if fix.has_changes:
                     print_plan(fix)
+                if not fix.applicable:
+                    raise _cannot_converge(fix)
                 for warning in () if fix.has_changes else fix.warnings:
                     print(f"! {warning}")
                 if fix.has_changes and stage_confirm(o.auto_approve, fix, "fix this drift"):

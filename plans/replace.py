@@ -23,15 +23,31 @@ from hostform.runtime.state import read_state
 from hostform.runtime.waiting import health_budget, require, wait_for
 
 NewContainer = Callable[[Change, str, bool], str]  # (change, engine name, announce) -> its ID, created
+Say = Callable[[str], None]  # a line of progress while the replacement runs
+
+
+def stopping(engine_name: str, grace_ns: int) -> str:
+    """Said before a stop that may wait out the grace period: the wait is not a hang."""
+    from hostform.declare.units import format_duration
+
+    return f"stopping old {engine_name} (grace {format_duration(grace_ns)})"
 
 
 def stop_first(
-    engine: Engine, loaded: LoadedStack, change: Change, old: str, create: NewContainer, abort: threading.Event
+    engine: Engine,
+    loaded: LoadedStack,
+    change: Change,
+    old: str,
+    create: NewContainer,
+    abort: threading.Event,
+    say: Say = lambda line: None,
 ) -> None:
     spec = loaded.stack.services()[change.name]
     new = create(change, names.temp_name(change.engine_name, names.TEMP_NEW), True)
     state = read_state(engine, old)
     was_running = state is not None and state.running
+    if was_running:
+        say(stopping(change.engine_name, spec.stop_grace_period))
     engine.stop(old, timeout=spec.stop_grace_period // 10**9)
     engine.rename(old, names.temp_name(change.engine_name, names.TEMP_OLD))
     try:
@@ -45,7 +61,13 @@ def stop_first(
 
 
 def start_first(
-    engine: Engine, loaded: LoadedStack, change: Change, old: str, create: NewContainer, abort: threading.Event
+    engine: Engine,
+    loaded: LoadedStack,
+    change: Change,
+    old: str,
+    create: NewContainer,
+    abort: threading.Event,
+    say: Say = lambda line: None,
 ) -> None:
     spec = loaded.stack.services()[change.name]
     # unannounced until ready: the old one alone answers the service name meanwhile
@@ -58,6 +80,7 @@ def start_first(
         engine.remove_container(new)
         raise ApplyError(f"{exc}; the old container {change.engine_name} keeps serving") from None
     out_of_service(engine, old)
+    say(stopping(change.engine_name, spec.stop_grace_period))
     actions.stop_and_remove(engine, old, spec.stop_grace_period)
     engine.rename(new, change.engine_name)
 
