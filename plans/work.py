@@ -23,7 +23,7 @@ from hostform.declare.spec import ContainerSpec
 from hostform.plans import replace
 from hostform.plans.apply import Event, Interrupt, Notify
 from hostform.plans.diff import reload_signals
-from hostform.plans.model import Action, Change, ReasonKind, ReplaceOrder
+from hostform.plans.model import ALSO_TAGGED, Action, Change, ReasonKind, ReplaceOrder
 from hostform.runtime import actions
 from hostform.runtime.engine import Engine
 from hostform.runtime.state import read_state
@@ -85,14 +85,20 @@ def make_images(
         ref = loaded.builds[change.name]
         started = time.monotonic()
         notify(Event("started", change.address, change.action.value, message=ref.ref))
+        also = list({b.ref: b for b in loaded.builds.values() if b.ref in _also_tagged(change)}.values())
         try:
-            if change.action is Action.BUILD:
+            if change.action is Action.BUILD and change.current_id:  # the same build, made under another name
+                images.tag(engine, change.current_id, ref)
+            elif change.action is Action.BUILD:
                 step = lambda line: notify(Event("progress", change.address, "build", message=line))  # noqa: E731
                 images.build(engine, loaded.name, ref, step)
-            if ref.push or change.action is Action.PUSH:
-                notify(Event("progress", change.address, "push", message=f"pushing {ref.ref}"))
-                digest = images.push(engine, ref)
-                notify(Event("progress", change.address, "push", message=f"pushed {ref.repository}@{digest}"))
+            for other in also:
+                images.tag(engine, ref.ref, other)
+                notify(Event("progress", change.address, "build", message=f"tagged {other.ref}"))
+            for one in [ref, *also] if ref.push or change.action is Action.PUSH else []:
+                notify(Event("progress", change.address, "push", message=f"pushing {one.ref}"))
+                digest = images.push(engine, one)
+                notify(Event("progress", change.address, "push", message=f"pushed {one.repository}@{digest}"))
         except HostformError as exc:
             failed.append((change, " ".join(exc.lines())))
             return
@@ -101,6 +107,13 @@ def make_images(
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
         list(pool.map(make, [c for c in changes if c.is_image]))
     return failed
+
+
+def _also_tagged(change: Change) -> set[str]:
+    """The other repo:tags the plan says this build is tagged in (services with the same build)."""
+    return {
+        str(t) for r in change.reasons if r.kind is ReasonKind.BUILD and r.path == ALSO_TAGGED for t in r.after or ()
+    }
 
 
 class EngineWork:

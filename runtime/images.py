@@ -66,13 +66,19 @@ def build(engine: Engine, stack: str, ref: BuildRef, on_step: Callable[[str], No
     return image_id or str(engine.image_id(ref.ref) or "")
 
 
+def tag(engine: Engine, source: str, ref: BuildRef) -> None:
+    """Tag the image `source` (repo:tag or ID) as `ref`: the same build under another repository."""
+    engine.call(f"tag {source} as {ref.ref}", engine.api.tag, source, ref.repository, ref.tag)
+
+
 def credentials(engine: Engine, registry: str) -> dict[str, Any] | None:
     """The user's credentials for a registry (config file `auths`, credHelpers, credsStore), or None."""
     from docker import auth
     from docker.errors import DockerException
 
     try:
-        found = auth.resolve_authconfig(engine.api._auth_configs, registry, credstore_env=engine.api.credstore_env)
+        env = engine.api.credstore_env
+        found = auth.resolve_authconfig(auth.load_config(credstore_env=env), registry, credstore_env=env)
     except DockerException as exc:  # a credential helper that fails or is missing
         raise RegistryRefused(f"cannot read the credentials for registry {registry}: {exc}") from None
     return dict(found) if found else None
