@@ -33,6 +33,7 @@ from hostform.plans.model import (
     ReplaceOrder,
     display,
 )
+from hostform.plans.route_plan import route_conflicts, route_reasons
 from hostform.runtime.container_config import declared_aliases, naming, network_attachments
 from hostform.runtime.records import Observed, ObservedContainer, ObservedNetwork, ObservedVolume
 
@@ -89,6 +90,8 @@ def make_plan(loaded: LoadedStack, observed: Observed, options: PlanOptions | No
     changes = list(image_changes(loaded, observed, changes)) + changes
     for blocker in _missing_inputs(loaded, observed, changes):
         conflicts[("input", blocker)] = blocker
+    for clash in route_conflicts(loaded, observed):
+        conflicts[("route", clash)] = clash
     return Plan(
         stack=loaded.name,
         changes=tuple(_ordered(changes, loaded.stack.services())),
@@ -491,6 +494,8 @@ def _container_reasons(
             _build_reason(loaded, observed, name, r) for r in _intent(current.last_applied, desired, reloadable)
         )
         reasons.extend(_live_in_place(loaded, name, spec, current, current.last_applied))
+    if kind == Kind.CONTAINER and current.state == "running":
+        reasons.extend(route_reasons(loaded, name, desired, current, observed))
     reasons.extend(_reloads(desired, current, reloadable))
     reasons.extend(_files_changed_outside(current, reloadable))
     image_id = observed.image_ids.get(spec.image)
