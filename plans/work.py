@@ -385,6 +385,7 @@ class EngineWork:
         if change.kind == Kind.JOB:
             self.engine.remove_container(old)
             self._run_job(change, self.new_container(change, change.engine_name), interrupt.abort)
+            return  # a job is run again, never replaced as a container that stays up
         attach = (lambda ident: self._attach(change.name, ident)) if routing.routed(spec) else None
         if (change.order or _declared_order(spec)) is ReplaceOrder.START_FIRST:
             replace.start_first(self.engine, self.loaded, change, old, self.new_container, interrupt.abort, attach, say)
