@@ -12,6 +12,7 @@
      ├── HostNetError             the host's network state cannot be read (runtime/hostnet)
      ├── PlanError                a saved plan is unreadable or stale (plans/)
      ├── LockError                another apply holds the stack's lock
+     ├── SecretsFileError         an age-encrypted secrets file cannot be changed (hostform secrets)
      └── ApplyError               an apply failed part way (says what was done)
 
 Errors of the libraries underneath (pydantic, jinja2, docker-py, pyroute2) are
@@ -99,3 +100,7 @@ class LockError(HostformError):
 
 class ApplyError(HostformError):
     pass
+
+
+class SecretsFileError(HostformError):
+    """`hostform secrets set|edit` cannot change the file; the message never holds a value."""

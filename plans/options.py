@@ -74,6 +74,12 @@ class ImportCommand(Options):
     target: str = "host"
 
 
+class SecretsCommand(Options):
+    action: str  # set | edit
+    file: str
+    name: str | None = None  # set: the secret's name
+
+
 class PlanCommand(Options):
     stack: StackOptions
     engine: EngineOptions
