@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hostform.declare.compose_shape import check_shape, plain_tree
 from hostform.declare.errors import Problem, StackError
 from hostform.declare.secrets import is_secret_name
 
@@ -26,6 +27,12 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _JINJA = re.compile(r"\{[{%#]")
 # Lists Compose merges by concatenation when files are merged (the others are replaced).
 _CONCAT = ("ports", "expose", "external_links", "dns", "dns_search", "tmpfs", "cap_add", "cap_drop", "extra_hosts")
+
+
+def secret_variable(name: str) -> bool:
+    """A variable whose name says secret (PASSWORD, TOKEN, KEY...), unless it names a file holding
+    one: `MYSQL_ROOT_PASSWORD_FILE=/run/secrets/db` is a path the image reads the password from."""
+    return is_secret_name(name) and not name.upper().endswith("_FILE")
 
 
 def jinja_literal(text: str) -> str:
@@ -72,6 +79,7 @@ class ComposeProject:
     skipped: dict[str, str] = field(default_factory=dict)  # service -> why (profiles)
     unknown_top: tuple[str, ...] = ()  # top-level keys other than Compose's sections and x- fields
     notes: list[tuple[tuple[str, ...], str]] = field(default_factory=list)
+    inputs: tuple[str, ...] = ()  # every file read: the Compose files, those `extends` names, the .env
 
     def source(self, path: tuple[str, ...]) -> Source | None:
         while path:
@@ -104,6 +112,14 @@ def _read_yaml(path: Path, shown: str) -> tuple[Any, dict[tuple[str, ...], Sourc
         raise StackError([Problem(shown, "", "a Compose file is a mapping (services:, networks:, ...)", 1)])
     lines: dict[tuple[str, ...], Source] = {}
     _node_lines(node, (), shown, lines, depth=0)
+    return data, lines
+
+
+def _checked(path: Path, shown: str) -> tuple[dict[str, Any], dict[tuple[str, ...], Source]]:
+    """A Compose file's data, each value of the shape the importer reads (declare.compose_shape)."""
+    data, lines = _read_yaml(path, shown)
+    data = plain_tree(data, shown, lines)
+    check_shape(data, shown, lines)
     return data, lines
 
 
@@ -141,7 +157,7 @@ class _Interpolator:
             resolved, template, names = self._text(value)
             if not names:
                 return resolved
-            secret = any(is_secret_name(n) for n in names)
+            secret = any(secret_variable(n) for n in names)
             return Interpolated(resolved, template, tuple(dict.fromkeys(names)), secret)
         return value
 
@@ -203,7 +219,7 @@ class _Interpolator:
         return value, self._reference(name, value)
 
     def _reference(self, name: str, value: str) -> str:
-        if is_secret_name(name):
+        if secret_variable(name):
             return "{{ secret('" + name + "') }}"
         if self.variables.setdefault(name, value) != value:
             self.notes.append(
@@ -374,7 +390,7 @@ def load_compose(
     docs: dict[str, tuple[dict[str, Any], dict[tuple[str, ...], Source]]] = {}
     for path in paths:
         shown = _shown(path, base_dir)
-        data, file_lines = _read_yaml(path, shown)
+        data, file_lines = _checked(path, shown)
         interp.shown, interp.lines = shown, file_lines
         data = interp.tree(data, ())
         docs[str(path.resolve())] = (data, file_lines)
@@ -408,6 +424,7 @@ def load_compose(
         skipped=skipped,
         notes=interp.notes,
         unknown_top=tuple(k for k in merged if k not in _TOP_LEVEL and not str(k).startswith("x-")),
+        inputs=(*docs, *([str(base_dir / ".env")] if (base_dir / ".env").is_file() else [])),
     )
 
 
@@ -478,7 +495,7 @@ def _extends(
     if "file" in ext:
         other = (base_dir / str(ext["file"])).resolve()
         if str(other) not in docs:
-            data, file_lines = _read_yaml(other, _shown(other, base_dir))
+            data, file_lines = _checked(other, _shown(other, base_dir))
             interp.shown, interp.lines = _shown(other, base_dir), file_lines
             docs[str(other)] = (interp.tree(data, ()), file_lines)
         data, file_lines = docs[str(other)]

@@ -44,6 +44,10 @@ class HostformError(Exception):
     def lines(self) -> list[str]:
         return [str(self)]
 
+    def located(self) -> list[Problem]:
+        """The errors as records (a --json error document): file, line and key where known."""
+        return [Problem(file="", key="", message=line) for line in self.lines()]
+
 
 class StackError(HostformError):
     def __init__(self, problems: list[Problem]) -> None:
@@ -52,6 +56,9 @@ class StackError(HostformError):
 
     def lines(self) -> list[str]:
         return [str(p) for p in self.problems]
+
+    def located(self) -> list[Problem]:
+        return list(self.problems)
 
 
 class EngineError(HostformError):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hostform.declare.access import Access, PathRefused, read_stack_bytes
+from hostform.declare.access import Access, PathRefused, kind_of, read_stack_bytes, shown_path
 from hostform.declare.builds import BuildRef, repository_for
 from hostform.declare.check import check_references
 from hostform.declare.errors import Problem, StackError
@@ -459,10 +459,10 @@ def _resolve_builds(stack: Stack, base: Path, problem: Any, access: Access) -> S
             except PathRefused as exc:
                 problem((kind, name, "build", "dockerfile"), str(exc))
                 dockerfile = None
-            if not context.is_dir():
-                problem(loc, f"build context {spec.build.context!r} is not a folder")
-            elif dockerfile is not None and not dockerfile.is_file():
-                problem((kind, name, "build", "dockerfile"), f"no Dockerfile at {str(dockerfile)!r}")
+            if kind_of(context) != "folder":
+                problem(loc, f"build context {shown_path(spec.build.context)} is not a folder")
+            elif dockerfile is not None and kind_of(dockerfile) != "file":
+                problem((kind, name, "build", "dockerfile"), f"no Dockerfile at {shown_path(str(dockerfile))}")
             build = spec.build.model_copy(update={"context": str(context)})
             image = repository_for(stack.name, name, spec.image, stack.stack.registry)
             out[name] = spec.model_copy(update={"build": build, "image": image})

@@ -190,9 +190,16 @@ def _mount(value: Any, info: ValidationInfo) -> Any:
 def _resolve_host_path(source: str, info: ValidationInfo) -> str:
     import os.path
 
+    from hostform.declare.access import PathRefused, check_shape
+
     base = (info.context or {}).get("base_dir", ".")
-    path = os.path.expanduser(source)
-    return os.path.abspath(os.path.join(base, path))  # the engine needs an absolute path
+    try:
+        check_shape(source, source)
+        path = os.path.abspath(os.path.join(base, os.path.expanduser(source)))  # the engine needs it absolute
+        check_shape(source, path)
+    except PathRefused as exc:
+        raise ValueError(str(exc)) from None
+    return path
 
 
 MountSpec = Annotated[Mount, BeforeValidator(_mount, json_schema_input_type=str | MountTable)]

@@ -31,7 +31,7 @@ from hostform.declare.load import LoadedStack
 from hostform.declare.names import Address, Kind
 from hostform.plans.diff import make_plan
 from hostform.plans.model import Action, Change, Plan
-from hostform.plans.render import Line, plan_lines, print_lines
+from hostform.plans.render import Line, counted, plan_lines, print_lines
 from hostform.runtime.container_config import naming
 from hostform.runtime.engine import Engine
 from hostform.runtime.live_spec import live_files, live_spec
@@ -264,9 +264,9 @@ def adoption_lines(adoption: Adoption, stack: str) -> list[Line]:
         lines.append(
             (
                 (
-                    f"Adopt: {len(found)} containers "
+                    f"Adopt: {counted(len(found), 'container')} "
                     f"({sum(f.old_name != f.container.engine_name for f in found)} renamed), "
-                    f"{len(adoption.networks)} networks, {len(adoption.volumes)} volumes.",
+                    f"{counted(len(adoption.networks), 'network')}, {counted(len(adoption.volumes), 'volume')}.",
                     "bold",
                 ),
             )

@@ -13,11 +13,14 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # hostform's models are not for third-party pydantic plugins; looking for them scans the
 # entry points of every installed package (~4 ms at every start). Before any model is built.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
+if TYPE_CHECKING:
+    from hostform.declare.errors import HostformError
 
 from hostform.plans.options import (  # noqa: E402 - light: no pydantic, no SDK
     Exit,
@@ -225,6 +228,7 @@ def _import_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE", help="the Compose file")
     p.add_argument("-f", "--file", dest="more", action="append", default=[], metavar="FILE", help="merged in order")
     p.add_argument("-o", "--out", metavar="STACK.toml", help="write here (default: standard output)")
+    p.add_argument("--force", action="store_true", help="replace the -o file when it exists (never an input)")
     p.add_argument("--profile", action="append", default=[], metavar="NAME", help="enable a Compose profile")
     p.add_argument("-p", "--project-name", metavar="NAME", help="the stack's name (default: Compose's project name)")
     p.add_argument(
@@ -233,8 +237,10 @@ def _import_parser(p: argparse.ArgumentParser) -> None:
         help="use the project's volumes by the names Compose gave them (external): their data stays",
     )
     p.add_argument(
-        "--target", choices=["host", "swarm"], default="host", help="the stack's target (swarm: deploy's settings too)"
+        "--on", choices=["host", "swarm"], default="host", help="the stack's target (swarm: deploy's settings too)"
     )
+    # the spelling before --on was used by every command: still read, no longer shown
+    p.add_argument("--target", dest="on", choices=["host", "swarm"], help=argparse.SUPPRESS)
 
 
 def _secrets_parser(p: argparse.ArgumentParser) -> None:
@@ -380,12 +386,15 @@ def cmd_schema() -> int:
 
 def cmd_import(o: ImportCommand) -> int:
     """The stack goes to --out or standard output; what was not imported to standard error."""
-    from hostform.plans.compose_import import import_compose
+    from hostform.plans.compose_import import import_compose, refuse_input
 
     files = [o.file, *o.more]
-    text, skipped, secrets = import_compose(files, o.out, list(o.profile), o.project_name, o.existing_volumes, o.target)
     if o.out:
-        _write_text(o.out, text)
+        refuse_input(o.out, files)
+        _refuse_existing(o.out, o.force)
+    text, skipped, secrets = import_compose(files, o.out, list(o.profile), o.project_name, o.existing_volumes, o.on)
+    if o.out:
+        _write_text(o.out, text, o.force)
     else:
         sys.stdout.write(text)
     for item in skipped:
@@ -395,12 +404,22 @@ def cmd_import(o: ImportCommand) -> int:
     return Exit.OK
 
 
-def _write_text(path: str, text: str) -> None:
+def _refuse_existing(path: str, force: bool) -> None:
+    from hostform.declare.errors import Problem, StackError
+
+    if os.path.lexists(path) and not force:
+        raise StackError([Problem(path, "", "exists: --force replaces it")])
+
+
+def _write_text(path: str, text: str, force: bool) -> None:
+    """A new file ('x': never one that appeared meanwhile), or with --force the file replaced whole."""
     from hostform.declare.errors import Problem, StackError
 
     try:
-        with open(path, "w", encoding="utf-8") as out:
+        with open(path, "w" if force else "x", encoding="utf-8") as out:
             out.write(text)
+    except FileExistsError:
+        raise StackError([Problem(path, "", "exists: --force replaces it")]) from None
     except OSError as exc:
         raise StackError([Problem(path, "", f"cannot write: {exc.strerror or exc}")]) from None
 
@@ -426,11 +445,51 @@ def _run(name: str, args: argparse.Namespace) -> int:
     return commands.run(name, args)
 
 
+def _wants_json(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "json", False)) or getattr(args, "format", None) == "json"
+
+
+def _print_error_document(exc: HostformError, one_line: bool) -> None:
+    """A command asked for JSON that failed still writes JSON to standard output: the errors,
+    each with its file, line and key where known (docs/output.md); `apply --json` as one more
+    event line."""
+    from hostform.declare.secrets import mask_secrets
+
+    errors = [
+        {
+            "file": p.file or None,
+            "line": p.line,
+            "key": mask_secrets(p.key) or None,
+            "message": mask_secrets(p.message),
+        }
+        for p in exc.located()
+    ]
+    if one_line:
+        print(json.dumps({"event": "error", "errors": errors}), flush=True)
+    else:
+        print(json.dumps({"format_version": "1.0", "error": True, "errors": errors}, indent=2))
+
+
 def _terminated(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # SIGTERM unwinds like Ctrl-C, so a held stack lock is released
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line run; a reader of standard output that went away (`| head`), met at any
+    write or at the last flush (`--help` too), ends it quietly here alone."""
+    from hostform.plans.entry import reader_gone
+
+    try:
+        try:
+            code = _main(argv)
+        finally:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        return reader_gone(Exit.BROKEN_PIPE)
+    return code
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else argv
     parser = build_parser(_command_in(given))
     args = parser.parse_args(given)  # --help and --version end here, before any of hostform is imported
@@ -446,12 +505,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         for line in exc.lines():
             print(f"error: {mask_secrets(line)}", file=sys.stderr)
+        if _wants_json(args):
+            _print_error_document(exc, one_line=args.command == "apply")
         return Exit.ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return Exit.INTERRUPTED
-    except BrokenPipeError:
-        return Exit.ERROR
     finally:
         signal.signal(signal.SIGTERM, previous)
 

@@ -34,7 +34,7 @@ from hostform.plans.options import (
     UnlockCommand,
     access_of,
 )
-from hostform.plans.render import plan_json, print_lines, print_plan
+from hostform.plans.render import counted, plan_json, print_lines, print_plan
 from hostform.runtime.engine import Engine
 from hostform.runtime.observe import observe, observe_stack
 from hostform.runtime.records import Observed
@@ -283,7 +283,7 @@ def stage_report(report: ApplyReport, plan: Plan, json_lines: bool = False, verb
         )
         return Exit.INTERRUPTED
     if report.ok:
-        msg = f"{verb} complete: {len(report.done)} actions on stack {plan.stack!r}."
+        msg = f"{verb} complete: {counted(len(report.done), 'action')} on stack {plan.stack!r}."
         print(json.dumps({"event": "complete", "done": len(report.done)}) if json_lines else msg)
         return Exit.OK
     lines = [f"{c.address}: {why}" for c, why in report.failed]
@@ -566,7 +566,10 @@ def cmd_adopt(o: AdoptCommand) -> int:
         adoption, problems = adopt.perform(engine, adoption)
         entries = adoption.entries()
         write_adoption(engine, loaded, adoption.plan, adoption.preview, entries, adoption.key)
-        print(f"Adopted {len(entries)} objects into stack {loaded.name!r}; `hostform plan` shows what apply would do.")
+        print(
+            f"Adopted {counted(len(entries), 'object')} into stack {loaded.name!r}; "
+            "`hostform plan` shows what apply would do."
+        )
     if problems:
         raise HostformError("adoption incomplete:\n  " + "\n  ".join(problems))
     return Exit.OK

@@ -31,24 +31,92 @@ def import_compose(
 ) -> tuple[str, list[Skipped], dict[str, str]]:
     """The stack file's text, what was left out, and the secrets to set when applying."""
     project = load_compose(files, profiles=profiles, name=name)
+    if out:
+        refuse_input(out, project.inputs)
     out_dir = Path(out).resolve().parent if out else Path.cwd()
     stack = map_project(project, out_dir, existing_volumes, target)
-    return render(stack, project.files), stack.skipped, stack.secrets
+    text = render(stack, project.files)
+    check_imported(text, stack, out_dir)
+    return text, stack.skipped, stack.secrets
+
+
+def check_imported(text: str, stack: MappedStack, out_dir: Path) -> None:
+    """The stack written is valid (secret values not required), or the import stops with one error
+    naming the Compose line it came from: what the import says is what the stack means.
+
+    It is loaded as `hostform validate` would, from beside where it is written (relative paths,
+    env files and config files resolve there); in a folder that cannot be written, it is not checked."""
+    import os
+    import tempfile
+
+    from hostform.declare.errors import StackError
+    from hostform.declare.load import load
+
+    try:
+        fd, name = tempfile.mkstemp(prefix=".hostform-import-", suffix=".toml", dir=out_dir)
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as temp:
+            temp.write(text)
+        load(name, environ={}, secrets_optional=True)
+    except StackError as exc:
+        raise _at_compose_line(exc, stack) from None
+    finally:
+        os.unlink(name)
+
+
+def _at_compose_line(exc: Any, stack: MappedStack) -> Any:
+    """The loader's first problem, located at the Compose line of the longest stack path it falls under."""
+    from hostform.declare.errors import Problem, StackError
+    from hostform.declare.lines import format_path
+
+    first = exc.problems[0]
+    found: tuple[str, ...] = ()
+    for path in stack.sources:
+        text = format_path(path)
+        if (first.key == text or first.key.startswith((text + ".", text + "["))) and len(path) > len(found):
+            found = path
+    source = stack.sources.get(found)
+    compose = ("services" if found[:1] in (("containers",), ("jobs",)) else found[0], *found[1:]) if found else ()
+    message = f"the stack it makes is invalid: {first.key}: {first.message}"
+    line = source.line if source and source.line else None
+    shown = source.file if source and source.file else stack.files_read[0]
+    return StackError([Problem(shown, format_path(compose), message, line)])
+
+
+def refuse_input(out: str, inputs: Sequence[str]) -> None:
+    """The stack is never written over a file the import reads (the same file by any name)."""
+    import os
+
+    from hostform.declare.errors import Problem, StackError
+
+    for given in inputs:
+        try:
+            same = os.path.samefile(out, given)
+        except OSError:
+            same = os.path.realpath(out) == os.path.realpath(given)
+        if same:
+            raise StackError([Problem(out, "", f"is {Path(given).name}, which the import reads: write elsewhere")])
 
 
 def render(stack: MappedStack, files: Sequence[str]) -> str:
     import tomlkit
 
     doc = tomlkit.document()
-    doc.add(tomlkit.comment(f"Imported from {', '.join(Path(f).name for f in files)} by `hostform import compose`."))
-    doc.add(tomlkit.comment("Comments name the Compose line each table and key came from."))
+    doc.add(_comment(f"Imported from {', '.join(Path(f).name for f in files)} by `hostform import compose`."))
+    doc.add(_comment("Comments name the Compose line each table and key came from."))
     if stack.secrets:
-        doc.add(tomlkit.comment("Secrets are not written here; set them in the environment when you plan and apply:"))
+        doc.add(_comment("Secrets are not written here; set them in the environment when you plan and apply:"))
         for secret, how in sorted(stack.secrets.items()):
-            doc.add(tomlkit.comment(f"  {secret}: {how}"))
+            doc.add(_comment(f"  {secret}: {how}"))
+    if stack.kept_plain:
+        doc.add(_comment("Kept as plain values although their names look secret:"))
+        for note in stack.kept_plain:
+            doc.add(_comment(f"  {note}"))
     if stack.kept_volumes:
-        doc.add(tomlkit.comment("Volumes Compose made, used as they are (external: never recreated nor deleted):"))
-        doc.add(tomlkit.comment(f"  {', '.join(stack.kept_volumes)}"))
+        doc.add(_comment("Volumes Compose made, used as they are (external: never recreated nor deleted):"))
+        doc.add(_comment(f"  {', '.join(stack.kept_volumes)}"))
     doc.add(tomlkit.nl())
     meta = tomlkit.table()
     meta.add("name", stack.name)
@@ -58,7 +126,7 @@ def render(stack: MappedStack, files: Sequence[str]) -> str:
     used = _used_variables(stack)
     if used:
         variables = tomlkit.table()
-        variables.comment("values read from the environment (or .env) at import time; override with --var")
+        variables.comment(_line_text("values read from the environment (or .env) at import time; override with --var"))
         for key in sorted(used):
             variables.add(key, stack.variables.get(key, ""))
         doc.add("vars", variables)
@@ -72,9 +140,9 @@ def render(stack: MappedStack, files: Sequence[str]) -> str:
         doc.add(kind, outer)
     if stack.skipped:
         doc.add(tomlkit.nl())
-        doc.add(tomlkit.comment("Not imported (also printed on stderr when importing):"))
+        doc.add(_comment("Not imported (also printed on stderr when importing):"))
         for skipped in stack.skipped:
-            doc.add(tomlkit.comment(f"  {skipped}"))
+            doc.add(_comment(f"  {skipped}"))
     text = tomlkit.dumps(doc)
     return text if text.endswith("\n") else text + "\n"
 
@@ -86,6 +154,17 @@ def _section(stack: MappedStack, kind: str) -> dict[str, dict[str, Any]]:
         return {name: {"file": where} for name, where in stack.secret_files.items()}
     section: dict[str, dict[str, Any]] = getattr(stack, kind)
     return section
+
+
+def _line_text(text: str) -> str:
+    """One comment line: a key or file name from the Compose file cannot end it and start TOML."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _comment(text: str) -> Any:
+    import tomlkit
+
+    return tomlkit.comment(_line_text(text))
 
 
 def _used_variables(stack: MappedStack) -> set[str]:
@@ -113,7 +192,7 @@ def _table(spec: dict[str, Any], path: tuple[str, ...], sources: dict[tuple[str,
     table = tomlkit.table()
     here = sources.get(path)
     if here is not None and here.line:
-        table.comment(f"{here.file}:{here.line}")
+        table.comment(_line_text(f"{here.file}:{here.line}"))
     subtables = []
     for key, value in spec.items():
         if key in _SUBTABLES and isinstance(value, dict) and value:
@@ -124,13 +203,13 @@ def _table(spec: dict[str, Any], path: tuple[str, ...], sources: dict[tuple[str,
             item.multiline(True)
         src = sources.get((*path, key))
         if src is not None and src.line:
-            item.comment(f"{src.file}:{src.line}")
+            item.comment(_line_text(f"{src.file}:{src.line}"))
         table.add(key, item)
     for key, value in subtables:
         sub = tomlkit.table()
         src = sources.get((*path, key))
         if src is not None and src.line:
-            sub.comment(f"{src.file}:{src.line}")
+            sub.comment(_line_text(f"{src.file}:{src.line}"))
         for k, v in value.items():
             sub.add(k, _value(v, True))
         table.add(key, sub)

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hostform.declare.compose import ComposeProject, Interpolated, Source
-from hostform.declare.secrets import is_secret_name
+from hostform.declare.compose import ComposeProject, Interpolated, Source, secret_variable
+from hostform.declare.errors import Problem, StackError
+from hostform.declare.secrets import SECRET_WORDS
 
 # Compose keys hostform has no field for: the nearest way to get the same effect.
 NEAREST: dict[str, str] = {
@@ -92,10 +93,16 @@ class MappedStack:
     secrets: dict[str, str] = field(default_factory=dict)  # secret name -> what to set
     secret_files: dict[str, str] = field(default_factory=dict)  # secret name -> its file, in the stack's folder
     kept_volumes: list[str] = field(default_factory=list)  # Compose's volumes used as they are (external)
+    kept_plain: list[str] = field(default_factory=list)  # values kept plain although their names look secret
+    files_read: tuple[str, ...] = ()  # the Compose files, as errors name them
 
 
 class Unsupported(Exception):
     """A key (or a part of one) hostform cannot express: the message is the reason and the nearest way."""
+
+
+class Invalid(Exception):
+    """A value of the right type that means nothing (cpus: "lots"): the import stops, naming the key."""
 
 
 @dataclass
@@ -108,6 +115,24 @@ class _Mapper:
     secret_names: dict[str, str] = field(default_factory=dict)  # compose secret key -> the secret's name
     existing_volumes: bool = False
     swarm: bool = False
+
+    def secret(self, var: str, path: tuple[str, ...], why: str) -> None:
+        """A secret the stack reads: the header says what to set, and why it is one."""
+        self.stack.secrets.setdefault(
+            var, f"set {var} (or {var}_FILE) when you plan and apply ({'.'.join(path)}: {why})"
+        )
+
+    def secret_env(self, path: tuple[str, ...], key: str, why: str) -> Interpolated:
+        var = template_name(key)
+        if var != key:
+            why += f"; read as secret('{var}'), the key's letters, digits and '_'"
+        self.secret(var, path, why)
+        return _secret(var)
+
+    def fail(self, path: tuple[str, ...], message: str) -> StackError:
+        source = self.project.source(path)
+        shown = source.file if source else self.project.files[0]
+        return StackError([Problem(shown, ".".join(path), message, source.line if source else None)])
 
     def skip(self, path: tuple[str, ...], reason: str) -> None:
         self.stack.skipped.append(Skipped(".".join(path), self.project.source(path), reason))
@@ -225,8 +250,8 @@ class _Mapper:
         if "content" in spec:
             return {"content": spec["content"]}
         if "environment" in spec:
-            var = str(spec["environment"])
-            value = os.environ.get(var, "")
+            var = template_name(str(spec["environment"]))
+            value = os.environ.get(str(spec["environment"]), "")
             self.stack.variables.setdefault(var, value)
             return {"content": Interpolated(value, "{{ vars." + var + " }}", (var,), False)}
         self.skip(path, "external configs are Swarm's; give a file, content or template")
@@ -272,6 +297,13 @@ class _Mapper:
                     raise Unsupported("not supported")
             except Unsupported as exc:
                 self.skip(path, str(exc))
+            except Invalid as exc:
+                raise self.fail(path, str(exc)) from None
+            except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+                # a shape declare.compose_shape lets through that this key's handler cannot read
+                raise self.fail(path, "this value cannot be read as Compose's specification describes the key") from exc
+        for key in [k for k, v in out.items() if v is None]:
+            out.pop(key)  # `command: null` and the like: Compose's "not set"
         for key in [k for k in out if k != "env"]:
             held = _secret_names(out[key])
             if held:
@@ -289,6 +321,13 @@ class _Mapper:
             self.skip(("services", name), "has neither image nor build")
         if self.swarm:
             self._on_swarm(name, out)
+        elif (out.get("update") or {}).get("order") == "start-first" and any(map(_fixed_port, out.get("ports", []))):
+            out["update"].pop("order")
+            out["update"] or out.pop("update")
+            self.skip(
+                ("services", name, "deploy", "update_config", "order"),
+                "start-first on one host needs a container without fixed host ports: stop-first is kept",
+            )
         if is_job:
             for key in ("restart", "replicas"):
                 if key in out and out[key] not in ("no", 1):
@@ -316,12 +355,19 @@ class _Mapper:
 
 def _secret_names(value: Any) -> list[str]:
     if isinstance(value, Interpolated) and value.secret:
-        return [n for n in value.names if is_secret_name(n)]
+        return [n for n in value.names if secret_variable(n)]
     if isinstance(value, dict):
         return [n for v in value.values() for n in _secret_names(v)]
     if isinstance(value, list):
         return [n for v in value for n in _secret_names(v)]
     return []
+
+
+def _fixed_port(port: Any) -> bool:
+    if isinstance(port, dict):
+        return port.get("published") not in (None, "")
+    parts = str(port).split("/")[0].split(":")
+    return len(parts) >= 2 and parts[-2] != ""
 
 
 def _host_ip(port: Any) -> str:
@@ -402,30 +448,109 @@ def _environment(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None
     env: dict[str, Any] = {}
     for key, val in (value or {}).items():
         key = str(key)
-        from_env = val is None
-        if from_env:
+        path = ("services", name, "environment", key)
+        if val is None:  # `- KEY` alone: the value is the environment's where Compose runs
             val = os.environ.get(key)
             if val is None:
-                m.skip(("services", name, "environment", key), "not set where the import ran: Compose leaves it out")
+                m.skip(path, "not set where the import ran: Compose leaves it out")
                 continue
+            env[key] = _from_environment(m, path, key, val)
+            continue
         text = "true" if val is True else "false" if val is False else str(val) if not isinstance(val, str) else val
-        if is_secret_name(key) and not (isinstance(val, Interpolated) and val.secret):
-            env[key] = _secret(key)
-            m.stack.secrets.setdefault(key, f"set {key} (or {key}_FILE) when you plan and apply")
-        elif from_env:
-            m.stack.variables.setdefault(key, text)
-            env[key] = Interpolated(text, "{{ vars." + key + " }}", (key,), False)
+        if isinstance(val, Interpolated) and val.secret:
+            for n in val.names:
+                if secret_variable(n):
+                    m.secret(n, path, f"${{{n}}} is read in it and its name holds {_secret_word(n)}")
+            env[key] = val
+        elif isinstance(val, Interpolated):
+            env[key] = val
+        elif (why := _why_secret(key, val)) is not None:
+            env[key] = m.secret_env(path, key, why)
         else:
-            if isinstance(val, Interpolated) and val.secret:
-                for n in val.names:
-                    if is_secret_name(n):
-                        m.stack.secrets.setdefault(n, f"set {n} (or {n}_FILE) when you plan and apply")
-            env[key] = val if isinstance(val, str) else text
+            _note_plain(m, path, key, val)
+            env[key] = text
     out["env"] = env
 
 
+def _from_environment(m: _Mapper, path: tuple[str, ...], key: str, value: str) -> Any:
+    """`- KEY`: the value where the import ran, kept as a variable (or a secret, by its name)."""
+    if secret_variable(key):
+        return m.secret_env(path, key, f"its name holds {_secret_word(key)}")
+    var = template_name(key)
+    m.stack.variables.setdefault(var, value)
+    return Interpolated(value, "{{ vars." + var + " }}", (var,), False)
+
+
+_PLAIN_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "none", "null", ""})
+_PATH = re.compile(r"(?:/|\./|\.\./|~/)[\w.@%+=,:/-]*")
+_URL = re.compile(r"[a-z][a-z0-9+.-]*://[^/@?#\s]+(?:/[^?#\s]*)?", re.IGNORECASE)
+
+
+def visibly_plain(value: Any) -> str | None:
+    """Why a literal value is visibly no secret: a number, a truth value, a path, a URL without
+    credentials or query. None: it may be one."""
+    if isinstance(value, bool) or str(value).lower() in _PLAIN_WORDS:
+        return "a truth value or empty"
+    if isinstance(value, int | float) or re.fullmatch(r"-?[0-9]{1,6}(?:\.[0-9]+)?", str(value)):
+        return "a number"
+    text = str(value)
+    if _PATH.fullmatch(text) and "/" in text.lstrip("/~."):
+        return "a path"
+    if _PATH.fullmatch(text) and text.count("/") == 1 and len(text) <= 24:
+        return "a path"
+    if _URL.fullmatch(text):
+        return "a URL without credentials"
+    return None
+
+
+_URL_PASSWORD = re.compile(r"[a-z][a-z0-9+.-]*://[^/@\s:]*:[^/@\s]+@", re.IGNORECASE)
+
+
+def _why_secret(key: str, value: Any) -> str | None:
+    """Why a literal environment value becomes a secret, or None: it stays a plain value."""
+    if isinstance(value, str) and _URL_PASSWORD.match(value):
+        return "its value is a URL with a password in it"
+    if not secret_variable(key):
+        return None
+    if visibly_plain(value) is not None:
+        return None
+    return f"its name holds {_secret_word(key)}"
+
+
+def _note_plain(m: _Mapper, path: tuple[str, ...], key: str, value: Any) -> None:
+    """A name that looks secret whose value stays plain: said, so a reviewer can check it."""
+    if not is_secret_looking(key):
+        return
+    if key.upper().endswith("_FILE"):
+        m.stack.kept_plain.append(f"{'.'.join(path)}: names a file the program reads (…_FILE): a path, kept as it is")
+    elif (kind := visibly_plain(value)) is not None:
+        m.stack.kept_plain.append(f"{'.'.join(path)}: its value is {kind}, kept as it is")
+
+
+def is_secret_looking(name: str) -> bool:
+    return _secret_word(name) != ""
+
+
+def _secret_word(name: str) -> str:
+    upper = name.upper()
+    return next((w for w in SECRET_WORDS if w in upper), "")
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def template_name(key: str) -> str:
+    """A name as a template reads it (`secret('NAME')`, `vars.NAME`): letters, digits and '_'.
+    A Compose key may hold anything but '='; anything else becomes '_', so the template can
+    only ever name that one variable (the notes name it as written)."""
+    if _IDENTIFIER.fullmatch(key):
+        return key
+    name = re.sub(r"[^A-Za-z0-9_]", "_", key)
+    return name if _IDENTIFIER.fullmatch(name) else f"_{name}"
+
+
 def _secret(name: str) -> Interpolated:
-    return Interpolated("", "{{ secret('" + name + "') }}", (name,), True)
+    return Interpolated("", "{{ secret('" + template_name(name) + "') }}", (template_name(name),), True)
 
 
 def _env_file(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
@@ -579,7 +704,7 @@ def _restart(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
     out["restart"] = "no" if value is False else str(value)
 
 
-SWARM_HINT = "a Swarm setting: import with --target swarm"
+SWARM_HINT = "a Swarm setting: import with --on swarm"
 _UPDATE_KEYS = ("order", "parallelism", "delay", "failure_action", "monitor", "max_failure_ratio")
 
 
@@ -634,14 +759,14 @@ def _resources(m: _Mapper, path: tuple[str, ...], value: dict[str, Any], out: di
         for k, v in (spec or {}).items():
             target = keys.get((section, k))
             if section == "reservations" and k in ("memory", "cpus") and m.swarm:
-                out.setdefault("reservations", {})[k] = float(v) if k == "cpus" else v
+                out.setdefault("reservations", {})[k] = _number(k, v) if k == "cpus" else v
             elif section == "reservations" and k == "memory":
                 out["memory_reservation"] = v
             elif target is None:
                 reason = SWARM_HINT if (section, k) == ("reservations", "cpus") else "not supported"
                 m.skip((*path, "resources", section, k), reason)
             else:
-                out[target] = float(v) if target == "cpus" else v
+                out[target] = _number(k, v) if target == "cpus" else v
 
 
 def _files(kind: str) -> Callable[[_Mapper, str, Any, dict[str, Any]], None]:
@@ -682,9 +807,26 @@ def _pull_policy(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None
     out["pull"] = policy
 
 
+def _number(key: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise Invalid(f"{key} {shown_value(value)} is not a number") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise Invalid(f"{key} {shown_value(value)} is not a number")
+    return number
+
+
+def shown_value(value: Any) -> str:
+    """A Compose value for an error message: one that came from a secret's variable is never shown."""
+    if isinstance(value, Interpolated) and value.secret:
+        return f"(from ${{{value.names[0]}}})"
+    return repr(value)[:60]
+
+
 def _float(stack_key: str) -> Callable[[_Mapper, str, Any, dict[str, Any]], None]:
     def handler(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
-        out[stack_key] = float(value)
+        out[stack_key] = _number(stack_key, value)
 
     return handler
 
@@ -735,11 +877,22 @@ def map_project(
     """existing_volumes: the project's named volumes are used by the names Compose gave them;
     target: "swarm" maps deploy's Swarm settings (placement, reservations, rolling updates)."""
     stack = MappedStack(name=project.name, variables=dict(project.variables), target=target)
+    stack.files_read = tuple(Path(f).name for f in project.files)
     mapper = _Mapper(project, out_dir.resolve(), stack, existing_volumes=existing_volumes, swarm=target == "swarm")
-    mapper.networks()
-    mapper.volumes()
-    mapper.files()
-    mapper.services()
+    for section, step in (
+        ("networks", mapper.networks),
+        ("volumes", mapper.volumes),
+        ("secrets", mapper.files),
+        ("services", mapper.services),
+    ):
+        try:
+            step()
+        except Invalid as exc:
+            raise mapper.fail((section,), str(exc)) from None
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+            # a shape declare.compose_shape lets through that this section's mapping cannot read
+            message = "a value here cannot be read as Compose's specification describes it"
+            raise mapper.fail((section,), message) from exc
     for key in project.unknown_top:
         hint = "merge the files it names with -f" if key == "include" else "not supported"
         stack.skipped.append(Skipped(key, project.source((key,)), hint))

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from hostform.plans.drift import Drift, DriftReport, Finding
 from hostform.plans.model import display
-from hostform.plans.render import Line, print_lines
+from hostform.plans.render import Line, counted, print_lines
 
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
@@ -65,7 +65,7 @@ def _evidence(f: Finding) -> Text:
 
 def verdict(report: DriftReport) -> Line:
     pending = len(report.pending)
-    note = f" {pending} pending change(s) in the stack file: see `hostform plan`." if pending else ""
+    note = f" {counted(pending, 'pending change')} in the stack file: see `hostform plan`." if pending else ""
     if report.unset_secrets:
         note += (
             f" Not compared: a new value of {', '.join(report.unset_secrets)} (not set here; the value last "
@@ -81,7 +81,7 @@ def verdict(report: DriftReport) -> Line:
     if by_hand:
         what = " and ".join(_BY_HAND.get(d, f"{d.value} findings") for d in sorted(by_hand, key=list(Drift).index))
         hint += ("; " if hint else "") + f"{what} must be dealt with by hand"
-    return ((f"Drift: {len(report.drifted)} finding(s) in stack {report.stack!r}; {hint}.{note}", "bold red"),)
+    return ((f"Drift: {counted(len(report.drifted), 'finding')} in stack {report.stack!r}; {hint}.{note}", "bold red"),)
 
 
 def print_report(report: DriftReport, console: Console | None = None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jinja2
 
 from hostform.plans.model import Action, Plan
-from hostform.plans.render import MARKS, mark_of
+from hostform.plans.render import MARKS, counted, mark_of, shown_reasons
 
 
 def _env() -> jinja2.Environment:
@@ -24,4 +24,15 @@ def _diff_mark(action: Action) -> str:
 def render_markdown(plan: Plan) -> str:
     template = _env().get_template("plan.md.j2")
     risky = [(c.address, r) for c in plan.actionable for r in c.risks]
-    return template.render(plan=plan, marks=MARKS, mark=mark_of, diff_mark=_diff_mark, risky=risky).rstrip() + "\n"
+    return (
+        template.render(
+            plan=plan,
+            marks=MARKS,
+            mark=mark_of,
+            diff_mark=_diff_mark,
+            risky=risky,
+            counted=counted,
+            reasons=lambda c: shown_reasons(plan, c),
+        ).rstrip()
+        + "\n"
+    )

@@ -18,6 +18,7 @@ class Exit(IntEnum):
     ERROR = 1  # an error (one line per problem on stderr)
     CHANGES = 2  # plan --detailed-exitcode: there are changes; drift: the host drifted
     INTERRUPTED = 130  # Ctrl-C or SIGTERM (128 + SIGINT, as shells count)
+    BROKEN_PIPE = 141  # standard output's reader went away, e.g. `| head` (128 + SIGPIPE)
 
 
 class Options(Frozen):
@@ -71,7 +72,8 @@ class ImportCommand(Options):
     profile: tuple[str, ...] = ()
     project_name: str | None = None
     existing_volumes: bool = False
-    target: str = "host"
+    on: str = "host"
+    force: bool = False  # -o may replace an existing file (never one the import reads)
 
 
 class SecretsCommand(Options):

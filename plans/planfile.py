@@ -271,17 +271,34 @@ def _read(path: str, limit: int | None = None) -> str:
 
 def check_fresh(saved: SavedPlan, plan: Plan, loaded: LoadedStack) -> None:
     """Refuse a plan whose live state, declaration or actions no longer match what was shown."""
+    again = plan_again(saved.request)
     if saved.plan.fingerprint != plan.fingerprint:
-        raise PlanError("saved plan is stale: " + "; ".join(_live_differences(saved.plan.live, plan.live)))
+        raise PlanError("saved plan is stale: " + "; ".join(_live_differences(saved.plan.live, plan.live)) + again)
     now = [(c.address, c.action.value) for c in plan.actionable]
     changed_inputs = (
         "saved plan is stale: the stack file or what it reads (variables, var files, env files, "
-        "config files, templates, secrets) changed since the plan was made"
+        "config files, templates, secrets) changed since the plan was made" + again
     )
     if now != saved.actions():
         raise PlanError(changed_inputs)
     if saved.desired not in (None, desired_digest(loaded, plan)):
         raise PlanError(changed_inputs)
+
+
+def plan_again(request: PlanRequest) -> str:
+    """What to do about a stale plan: the plan command that made it, to run again."""
+    import shlex
+
+    words = ["hostform", "plan", request.stack_path]
+    for flag, values in (
+        ("--var", request.var),
+        ("--var-file", request.var_file),
+        ("--replace", request.replace),
+        ("--target", request.target),
+    ):
+        words += [w for v in values for w in (flag, v)]
+    command = shlex.join([*words, "--out", "FILE"])
+    return f". Nothing was changed: run plan again ({command}), review it, and apply the new plan"
 
 
 def _live_differences(before: dict[str, str], after: dict[str, str]) -> list[str]:

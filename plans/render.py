@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
-from hostform.plans.model import Action, Change, Plan, ReasonKind, ReplaceOrder, display, public
+from hostform.plans.model import Action, Change, Plan, PlanMode, Reason, ReasonKind, ReplaceOrder, display, public
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -48,8 +48,23 @@ def plan_lines(plan: Plan, heading: str = "", empty: str = "") -> Iterator[Line]
     yield ((heading or f"hostform will perform these actions on stack {plan.stack!r}:", ""),)
     yield (("", ""),)
     for change in plan.actionable:
-        yield from _change_lines(change)
+        yield from _change_lines(change, shown_reasons(plan, change))
     yield ((plan.summary(), "bold"),)
+
+
+def counted(n: int, noun: str, plural: str = "") -> str:
+    """`1 change`, `2 changes` (`plural` where adding an s is wrong)."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def shown_reasons(plan: Plan, change: Change) -> list[Reason]:
+    """The reasons worth a line: not `new` under a creation, nor `destroy` under every line of a
+    destroy plan (its heading says so once)."""
+    return [
+        r
+        for r in change.reasons
+        if r.kind is not ReasonKind.NEW and not (plan.mode is PlanMode.DESTROY and r.kind is ReasonKind.ORPHAN)
+    ]
 
 
 def mark_of(change: Change) -> str:
@@ -59,7 +74,7 @@ def mark_of(change: Change) -> str:
     return MARKS[change.action][0]
 
 
-def _change_lines(change: Change) -> Iterable[Line]:
+def _change_lines(change: Change, reasons: list[Reason]) -> Iterable[Line]:
     _, style, verb = MARKS[change.action]
     mark = mark_of(change)
     yield (
@@ -73,9 +88,7 @@ def _change_lines(change: Change) -> Iterable[Line]:
         yield ((f"        {key:<{width}} = {value}", "dim"),)
     for risk in change.risks:
         yield ((f"        ! risk {risk}", "bold red"),)
-    for reason in change.reasons:
-        if reason.kind is ReasonKind.NEW:
-            continue
+    for reason in reasons:
         reason_style = style if change.action is not Action.CREATE else "dim"
         yield ((f"        {_reason_mark(change)} {reason}", reason_style),)
         for diff_line in reason.diff.splitlines():
@@ -189,4 +202,4 @@ def _tf_actions(c: Change) -> list[str]:
     }[c.action]
 
 
-__all__ = ["display", "plan_json", "plan_lines", "print_lines", "print_plan"]
+__all__ = ["counted", "display", "plan_json", "plan_lines", "print_lines", "print_plan"]

@@ -19,6 +19,7 @@ from hostform.declare.names import Kind
 from hostform.plans.diff import hand_made_warning
 from hostform.plans.drift import Drift, DriftReport, Finding, absent, unset_secrets
 from hostform.plans.model import Action, Change, Plan
+from hostform.plans.render import counted
 from hostform.plans.swarm_commands import stage_observe
 from hostform.plans.swarm_plan import swarm_plan
 from hostform.runtime.engine import Engine
@@ -44,7 +45,7 @@ def _nodes(observed: SwarmObserved) -> list[Finding]:
             gone = [t for t in observed.tasks if t.node_id == node.id and t.desired_state == "shutdown"]
             detail = f"node {node.hostname} is {node.state}"
             if ours:
-                detail += f"; {len(ours)} task(s) of the stack still assigned to it"
+                detail += f"; {counted(len(ours), 'task')} of the stack still assigned to it"
             elif gone:
                 detail += "; the stack's tasks that ran there were rescheduled"
             out.append(
@@ -114,7 +115,7 @@ def _service_findings(kind: str, name: str, address: str, live: SwarmService, ob
     pending = [t for t in tasks if t.desired_state == "running" and t.state == "pending"]
     if pending:
         why = pending[0].error or pending[0].message
-        out.append(finding(Drift.UNSCHEDULABLE, f"{len(pending)} task(s) pending: {why}"))
+        out.append(finding(Drift.UNSCHEDULABLE, f"{counted(len(pending), 'task')} pending: {why}"))
     if live.mode == "replicated" and live.replicas is not None:
         running = [t for t in tasks if t.desired_state == "running" and t.state == "running"]
         if len(running) < live.replicas:

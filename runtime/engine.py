@@ -477,11 +477,27 @@ class Engine:
         self.call(f"rename container {ident} to {name}", self.api.rename, ident, name)
 
     def update_resources(self, ident: str, body: dict[str, Any]) -> None:
-        def post() -> None:
-            res = self.api._post_json(self.api._url("/containers/{0}/update", ident), data=body)
-            self.api._raise_for_status(res)
+        self.post_json(f"update container {ident}", f"/containers/{quote(ident, safe='')}/update", body)
 
-        self.call(f"update container {ident}", post)
+    def post_json(self, what: str, path: str, body: dict[str, Any], params: dict[str, Any] | None = None) -> Any:
+        """POST a JSON body to an endpoint the SDK has no call for (or whose call drops fields:
+        `update_container` has no NanoCpus nor PidsLimit, `create_service` wants its own types),
+        through the SDK's public session API, so remote engines' transports work as they are."""
+        api = self.api
+
+        def post() -> Any:
+            from docker.errors import create_api_error_from_http_exception
+            from requests.exceptions import HTTPError
+
+            url = f"{api.base_url}/v{api.api_version}{path}"
+            res = api.post(url, json=body, params=params, timeout=api.timeout)
+            try:
+                res.raise_for_status()
+            except HTTPError as exc:
+                create_api_error_from_http_exception(exc)  # raises docker.errors.APIError
+            return res.json() if res.content else None
+
+        return self.call(what, post)
 
     def connect(self, ident: str, network: str, aliases: list[str]) -> None:
         self.call(
@@ -513,10 +529,9 @@ class Engine:
         import base64
 
         with translated(f"stat {path} in {ident}"):
-            response = self.api._get(
-                self.api._url("/containers/{0}/archive", ident), params={"path": path}, stream=True
-            )
-            response.close()  # the stat is in a header: the folder's tar is not read
+            api = self.api
+            url = f"{api.base_url}/v{api.api_version}/containers/{quote(ident, safe='')}/archive"
+            response = api.head(url, params={"path": path}, timeout=api.timeout)  # the stat is in a header
         header = response.headers.get("X-Docker-Container-Path-Stat")
         if response.status_code != 200 or not header:
             return False

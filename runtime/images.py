@@ -72,7 +72,8 @@ def credentials(engine: Engine, registry: str) -> dict[str, Any] | None:
     from docker.errors import DockerException
 
     try:
-        found = auth.resolve_authconfig(engine.api._auth_configs, registry, credstore_env=engine.api.credstore_env)
+        env = engine.api.credstore_env
+        found = auth.resolve_authconfig(auth.load_config(credstore_env=env), registry, credstore_env=env)
     except DockerException as exc:  # a credential helper that fails or is missing
         raise RegistryRefused(f"cannot read the credentials for registry {registry}: {exc}") from None
     return dict(found) if found else None

@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from hostform.declare import names
 from hostform.declare.errors import EngineError, NotFound
@@ -504,20 +505,17 @@ def _pruned(value: Any) -> Any:
 
 
 def create_service(engine: Engine, body: dict[str, Any]) -> str:
-    api = engine.api
-    what = f"create service {body['Name']}"
-    result = engine.call(what, lambda: api._result(api._post_json(api._url("/services/create"), data=body), True))
+    result = engine.post_json(f"create service {body['Name']}", "/services/create", body)
     return str(result["ID"])
 
 
 def update_service(engine: Engine, service_id: str, version: int, body: dict[str, Any], rollback: bool = False) -> None:
     """The full spec with the version index it was read at."""
-    api = engine.api
     params: dict[str, Any] = {"version": version}
     if rollback:
         params["rollback"] = "previous"
-    url = api._url("/services/{0}/update", service_id)
-    engine.call(f"update service {body['Name']}", lambda: api._result(api._post_json(url, data=body, params=params)))
+    path = f"/services/{quote(service_id, safe='')}/update"
+    engine.post_json(f"update service {body['Name']}", path, body, params)
 
 
 def inspect_service(engine: Engine, ident: str) -> SwarmService | None:

@@ -65,7 +65,7 @@ class Project:
 
     def import_(self) -> CLIResult:
         more = [a for f in self.case.files[1:] for a in ("-f", f)]
-        args = ("import", "compose", self.case.files[0], *more, "-p", self.name, "-o", "hostform.toml")
+        args = ("import", "compose", self.case.files[0], *more, "-p", self.name, "-o", "hostform.toml", "--force")
         return self.hostform(*args)
 
     def compose(self, *args: str) -> None:

@@ -154,7 +154,7 @@ env = {{ V = "1" }}
     stack.write(stack.file.read_text().split("[stack]", 1)[1].split("\n", 2)[2].replace('V = "2"', 'V = "3"'))
     stack.run("plan", str(stack.file), "--out", str(planfile), check=True)
     applied = stack.run("apply", str(planfile), check=True)
-    assert "Apply complete: 1 actions" in applied.out
+    assert "Apply complete: 1 action on" in applied.out
     assert stack.plan().code == 0
 
 

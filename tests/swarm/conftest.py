@@ -41,12 +41,12 @@ class SwarmBed:
         return {n["Description"]["Hostname"]: n["Status"]["State"] for n in self.api().nodes()}
 
     def bed(self, *args: str) -> None:
-        subprocess.run(["python3", "-m", "hostform.runtime.swarm_bed", *args], check=True, cwd=REPO, timeout=120)
+        subprocess.run(["python3", "-m", "tests.swarm.bed", *args], check=True, cwd=REPO, timeout=120)
 
 
 @pytest.fixture(scope="session")
 def swarm_bed() -> Iterator[SwarmBed]:
-    from hostform.runtime.swarm_bed import NODES, Bed, engine_answers
+    from tests.swarm.bed import NODES, Bed, engine_answers
 
     bed = Bed()
     was_up = all(engine_answers(bed, n) for n in NODES)

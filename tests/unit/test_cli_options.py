@@ -97,4 +97,7 @@ def test_options_are_frozen_and_compare_by_value() -> None:
 
 
 def test_exit_codes_are_defined_once() -> None:
-    assert [int(c) for c in Exit] == [0, 1, 2, 130]
+    from hostform.plans import entry
+
+    assert [int(c) for c in Exit] == [0, 1, 2, 130, 141]
+    assert entry.BROKEN_PIPE == Exit.BROKEN_PIPE  # the bare --version's, which imports nothing else

@@ -181,8 +181,9 @@ def test_deploy_on_one_host_lists_the_swarm_keys(tmp_path: Path) -> None:
     write(tmp_path, DEPLOY)
     out, skipped, _ = import_compose([str(tmp_path / "docker-compose.yml")], None)
     s = tomllib.loads(out)["containers"]["s"]
-    assert s["memory_reservation"] == "64M" and s["update"] == {"order": "start-first"}
-    hinted = {x.key for x in skipped if "--target swarm" in x.reason}
+    assert s["memory_reservation"] == "64M" and "update" not in s  # start-first needs no fixed host port
+    assert any(x.key == "services.s.deploy.update_config.order" for x in skipped)
+    hinted = {x.key for x in skipped if "--on swarm" in x.reason}
     assert {"services.s.deploy.placement", "services.s.deploy.mode", "services.s.deploy.rollback_config"} <= hinted
     assert "services.s.deploy.update_config.parallelism" in hinted
 

@@ -112,3 +112,22 @@ def test_save_and_load(tmp_path: Path) -> None:
     assert saved.request.stack_path == str(stack.resolve())
     assert saved.request.var_file == (str(Path("prod.toml").resolve()),)
     assert saved.desired and saved.actions() == [(c.address, c.action.value) for c in PLAN.actionable]
+
+
+@pytest.mark.parametrize("what", ["host", "inputs"])
+def test_a_stale_plan_says_to_run_plan_again(what: str) -> None:
+    from hostform.plans.planfile import check_fresh
+
+    saved = SavedPlan(REQUEST, PLAN)
+    now = (
+        replace(PLAN, fingerprint="def", live={"container blog-web": "333/running"})
+        if what == "host"
+        else replace(PLAN, changes=PLAN.changes[:1])
+    )
+    with pytest.raises(PlanError) as refused:
+        check_fresh(saved, now, None)  # type: ignore[arg-type]  # the declaration is not read: refused before
+    message = str(refused.value)
+    assert message.startswith("saved plan is stale: ")
+    assert "Nothing was changed: run plan again (hostform plan /srv/blog/hostform.toml --var tag=2 " in message
+    assert "--var-file /srv/blog/prod.toml --replace web --target web --target db --out FILE)" in message
+    assert message.endswith("and apply the new plan")

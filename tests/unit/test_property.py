@@ -44,6 +44,7 @@ NASTY = [
     "../../etc:/x", "./x:/y:ro", "data:/d", "/abs:/abs:rw", "1m30s", "512m", "-1", "0", "", " ", "\x00",
     "a\x00b", "é", "x" * 300, "9" * 30, "service_healthy", "completed", "healthy", "start-first", "CMD",
     "KEY=VALUE", "=", "~", ".", "..", "/", "app.env", "templates",
+    "a" * 5000, "a/" * 2100, "../" * 1400, "é" * 200, "~" + "a" * 300, "\u202e\u0301", "%ff", "x\ny", "./" + "b" * 256,
 ]
 KEYS = [
     "image", "command", "ports", "volumes", "networks", "depends_on", "healthcheck", "env", "env_file",
@@ -188,3 +189,53 @@ def test_mutations_through_the_cli(workdirs: dict[str, Path], case: tuple[str, d
         assert out == "" and err
         assert all(line.startswith(f"error: {path}") for line in err.splitlines())
     assert SECRET not in out + err
+
+
+# ---------------------------------------------------------------- paths of any length or bytes
+
+# fmt: off
+PATH_PLACES = {  # where a stack names a path: the key an error names (or one below it), and how to set it
+    "build": ("containers.app.build", lambda p: {"containers": {"app": {"build": p}}}),
+    "context": ("containers.app.build", lambda p: {"containers": {"app": {"build": {"context": p}}}}),
+    "dockerfile": ("containers.app.build",
+                   lambda p: {"containers": {"app": {"build": {"context": ".", "dockerfile": p}}}}),
+    "source": ("files.f", lambda p: {"files": {"f": {"source": p}}}),
+    "template": ("files.f", lambda p: {"files": {"f": {"template": p}}}),
+    "env_file": ("containers.app.env_file", lambda p: {"containers": {"app": {"image": "x", "env_file": p}}}),
+    "bind": ("containers.app.volumes", lambda p: {"containers": {"app": {"image": "x", "volumes": [f"./{p}:/m"]}}}),
+}
+# fmt: on
+odd_paths = st.one_of(
+    st.text(max_size=40),  # any character but lone surrogates (TOML cannot hold those)
+    st.integers(min_value=200, max_value=6000).map(lambda n: "a" * n),
+    st.tuples(
+        st.sampled_from(["a", "é", "日", "../", "a/", "./", "~", "\u202e", "\x00", " ", "\\", "%"]),
+        st.integers(min_value=1, max_value=3000),
+    ).map(lambda t: t[0] * t[1]),
+    st.lists(st.text(min_size=1, max_size=300), min_size=1, max_size=20).map("/".join),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(place=st.sampled_from(sorted(PATH_PLACES)), given_path=odd_paths)
+def test_a_path_of_any_length_or_bytes_is_one_error_naming_its_key(
+    tmp_path_factory: pytest.TempPathFactory, place: str, given_path: str
+) -> None:
+    key, tree_of = PATH_PLACES[place]
+    folder = tmp_path_factory.mktemp("paths", numbered=True)
+    path = folder / "hostform.toml"
+    tree = {"stack": {"name": "paths"}, **tree_of(given_path)}
+    if place in ("source", "template"):
+        tree["containers"] = {"app": {"image": "x", "files": [{"source": "f", "target": "/etc/f"}]}}
+    path.write_text(tomli_w.dumps(tree), encoding="utf-8")
+    try:
+        load(path, environ=ENVIRON)
+    except StackError as exc:
+        for line in exc.lines():
+            assert line.startswith(str(path)) and "\n" not in line
+            assert len(line) < len(str(path)) + 600, line  # a long path is cut short in the message
+        assert any(p.key.startswith(key) for p in exc.problems), exc.lines()
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = main(["validate", "--no-cache", str(path)])
+    assert code in (0, 1) and "Traceback" not in stderr.getvalue()

@@ -1,6 +1,6 @@
 """A three-node Docker Swarm on one machine, for tests and for trying a stack on a cluster.
 
-    python3 -m hostform.runtime.swarm_bed up|down|status|kill NODE|start NODE
+    python3 -m tests.swarm.bed up|down|status|kill NODE|start NODE
     (scripts/swarm-up and scripts/swarm-down call it)
 
 Layout (all names start with `hfsw`, so nothing else on the machine is touched):
@@ -434,7 +434,7 @@ def _until(check: Any, seconds: float, what: str) -> None:
 
 def main(argv: list[str]) -> int:
     bed = Bed()
-    usage = "usage: swarm_bed up|down|env|kill NODE|start NODE"
+    usage = "usage: python3 -m tests.swarm.bed up|down|env|kill NODE|start NODE"
     if not argv:
         print(usage, file=sys.stderr)
         return 2

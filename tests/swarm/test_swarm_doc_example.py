@@ -1,4 +1,4 @@
-"""The README's cluster example runs as written on the bed (under a name of the test's own)."""
+"""docs/swarm.md's example runs as written on the bed (under a name of the test's own)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import re
 from tests.swarm.conftest import REPO, SwarmStack
 
 
-def test_the_readme_cluster_example_runs(swarm_stack: SwarmStack) -> None:
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## From one host to a cluster", 1)[1]
+def test_the_swarm_doc_example_runs(swarm_stack: SwarmStack) -> None:
+    doc = (REPO / "docs" / "swarm.md").read_text(encoding="utf-8")
+    section = doc.split("## By example", 1)[1]
     toml = re.search(r"```toml\n(.*?)```", section, flags=re.S)
     assert toml is not None
     body = toml.group(1).replace('name = "shop"', f'name = "{swarm_stack.name}"')
