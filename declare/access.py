@@ -15,6 +15,7 @@ import stat
 import sys
 from pathlib import Path
 
+from hostform.declare.bounds import ReadMeter
 from hostform.declare.frozen import Frozen
 
 UNTRUSTED_ENV = "HOSTFORM_UNTRUSTED"
@@ -23,6 +24,8 @@ ALLOW_ENV_ENV = "HOSTFORM_ALLOW_ENV"  # variable names, separated by commas
 MAX_FILE_BYTES = 1 << 20  # under --untrusted: any one file a stack reads
 RENDER_SECONDS = 5.0  # under --untrusted: all template rendering of one load
 MAX_RENDER_CHARS = 1 << 20  # any one rendered template
+MAX_RESOURCES = 1000  # under --untrusted: resources one stack declares (--max-resources)
+MAX_READ_BYTES = 64 << 20  # under --untrusted: all the files one run reads (--max-read)
 NAME_MAX = 255  # bytes of one file or folder name (Linux, every common file system)
 PATH_MAX = 4096  # bytes of a whole path, its terminating NUL included (Linux)
 SHOWN_CHARS = 100  # a path longer than this is cut short in messages
@@ -39,6 +42,8 @@ class Access(Frozen):
     allow_env: frozenset[str] = frozenset()
     untrusted: bool = False
     max_file_bytes: int | None = None
+    max_resources: int | None = None
+    meter: ReadMeter | None = None  # the bytes read in this run, against their total
 
     @classmethod
     def from_options(
@@ -46,6 +51,8 @@ class Access(Frozen):
         allow_paths: list[str] | tuple[str, ...] = (),
         allow_env: list[str] | tuple[str, ...] = (),
         untrusted: bool = False,
+        max_resources: int = MAX_RESOURCES,
+        max_read_bytes: int = MAX_READ_BYTES,
     ) -> Access:
         env_paths = [p for p in os.environ.get(ALLOW_PATH_ENV, "").split(os.pathsep) if p]
         env_names = [n.strip() for n in os.environ.get(ALLOW_ENV_ENV, "").split(",") if n.strip()]
@@ -55,6 +62,8 @@ class Access(Frozen):
             allow_env=frozenset([*allow_env, *env_names]),
             untrusted=untrusted,
             max_file_bytes=MAX_FILE_BYTES if untrusted else None,
+            max_resources=max_resources if untrusted else None,
+            meter=ReadMeter(max_read_bytes) if untrusted else None,
         )
 
     def roots(self, stack_dir: Path) -> tuple[Path, ...]:
@@ -71,6 +80,10 @@ class Access(Frozen):
         resolved = Path(os.path.realpath(Path(stack_dir) / os.path.expanduser(text)))
         check_shape(text, str(resolved))
         if not any(resolved == root or resolved.is_relative_to(root) for root in self.roots(stack_dir)):
+            if self.untrusted:  # the path as written and why: never where it leads on this host
+                raise PathRefused(
+                    f"{shown_path(text)} {_why_outside(text)}: a stack reads only files under its own folder"
+                )
             shown = (
                 shown_path(text)
                 if text == str(resolved)
@@ -84,7 +97,10 @@ class Access(Frozen):
 
     def read_bytes(self, stack_dir: Path, given: str | Path) -> bytes:
         """A regular file's bytes, confined; never a device, a FIFO or a socket; size-limited when untrusted."""
-        return read_regular(self.confine(stack_dir, given), self.max_file_bytes, str(given))
+        data = read_regular(self.confine(stack_dir, given), self.max_file_bytes, str(given))
+        if self.meter is not None:
+            self.meter.add(len(data))
+        return data
 
     def read_text(self, stack_dir: Path, given: str | Path) -> str:
         try:
@@ -134,6 +150,17 @@ def kind_of(path: Path) -> str | None:
     except (OSError, ValueError):
         return None
     return "folder" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "other"
+
+
+def _why_outside(text: str) -> str:
+    """Why a path written in a stack leaves its folder, from the text alone."""
+    if text.startswith("~"):
+        return "names a home folder"
+    if os.path.isabs(text):
+        return "is an absolute path outside the stack's folder"
+    if ".." in Path(text).parts:
+        return "climbs out of the stack's folder"
+    return "leads out of the stack's folder through a symbolic link"
 
 
 def read_stack_bytes(path: Path, access: Access) -> bytes:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hostform.declare.access import MAX_FILE_BYTES, PathRefused, read_regular
 from hostform.declare.compose_shape import check_shape, plain_tree
 from hostform.declare.errors import Problem, StackError
 from hostform.declare.secrets import is_secret_name
@@ -95,13 +96,18 @@ class ComposeProject:
 def _read_yaml(path: Path, shown: str) -> tuple[Any, dict[tuple[str, ...], Source]]:
     import yaml
 
+    from hostform.declare.bounded_yaml import MAX_YAML_BYTES, YamlRefused, load_bounded
+
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise StackError([Problem(shown, "", f"cannot read: {exc.strerror or exc}")]) from None
+        text = read_regular(path, MAX_YAML_BYTES, shown).decode("utf-8")
+    except PathRefused as exc:
+        raise StackError([Problem(shown, "", str(exc))]) from None
+    except UnicodeDecodeError:
+        raise StackError([Problem(shown, "", "not UTF-8 text")]) from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506 (SafeLoader)
+        node, data = load_bounded(text)
+    except YamlRefused as exc:
+        raise StackError([Problem(shown, "", f"refused: {exc}")]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -270,7 +276,12 @@ def read_env_file(path: Path) -> dict[str, str]:
     """A .env file: KEY=VALUE lines, # comments, optional quotes."""
     from hostform.declare.load import parse_env_file
 
-    return parse_env_file(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    try:
+        return parse_env_file(read_regular(path, MAX_FILE_BYTES, path.name).decode("utf-8"))
+    except (PathRefused, UnicodeDecodeError) as exc:
+        raise StackError([Problem(path.name, "", f"cannot read: {exc}")]) from None
 
 
 # ---------------------------------------------------------------- paths, normal forms, merging

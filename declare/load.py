@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hostform.declare.access import Access, PathRefused, kind_of, read_stack_bytes, shown_path
+from hostform.declare.bounds import RESOURCES, LimitHit, located
 from hostform.declare.builds import BuildRef, repository_for
 from hostform.declare.check import check_references
 from hostform.declare.errors import Problem, StackError
@@ -120,6 +121,7 @@ def load(
     shown = str(path if Path(path).is_file() else file)
     text = _read(file, shown, access)
     raw = _parse_toml(text, shown)
+    _check_count(raw, access)
     lines = LineIndex(text)
     problems: list[Problem] = []
     unrendered: set[str] = set()  # keys whose template failed: later complaints are noise
@@ -156,11 +158,25 @@ def load(
     sources.check(problem)
     files = _resolve_files(stack, file.parent, renderer, problem, access)
     stack = _secret_files(stack, files, renderer, problem)
+    _route_files(stack, file.parent, files, renderer, problem, access)
     if problems:
         raise StackError(problems)
     roots = tuple(str(r) for r in access.roots(file.parent)) if access.untrusted else None
     unset = tuple(sorted(sources.unset))
     return LoadedStack(stack=stack, path=file, files=files, probe_roots=roots, unset_secrets=unset)
+
+
+RESOURCE_KINDS = ("containers", "jobs", "files", "volumes", "networks", "secrets", "links")
+
+
+def _check_count(raw: dict[str, Any], access: Access) -> None:
+    """Under --untrusted, a stack declares at most access.max_resources resources: checked on the
+    parsed TOML, before anything is rendered or read."""
+    if access.max_resources is None:
+        return
+    count = sum(len(raw[k]) for k in RESOURCE_KINDS if isinstance(raw.get(k), dict))
+    if count > access.max_resources:
+        raise LimitHit(RESOURCES, "loading the stack", f"it declares {count}")
 
 
 class _Invalid(Exception):
@@ -337,7 +353,8 @@ def _render_tree(value: Any, loc: tuple[str | int, ...], renderer: Renderer, pro
     if not isinstance(value, str) or (loc and loc[0] in _PLAIN_TABLES) or loc[:2] in _PLAIN_STACK_KEYS:
         return value
     try:
-        out = renderer.render(value)
+        with located(f"rendering {format_path(loc)}"):
+            out = renderer.render(value)
     except RenderError as exc:
         problem(loc, str(exc))
         return value
@@ -394,7 +411,8 @@ def _merge_env_files(raw: dict[str, Any], base: Path, problem: Any, access: Acce
                 if not isinstance(ef, str):
                     continue  # the schema reports the wrong type
                 try:
-                    merged.update(parse_env_file(access.read_text(base, ef)))
+                    with located(f"reading {kind}.{name}.env_file[{i}]"):
+                        merged.update(parse_env_file(access.read_text(base, ef)))
                 except PathRefused as exc:
                     problem((kind, name, "env_file", i), f"cannot read env file: {exc}")
             env = spec.get("env") or {}
@@ -479,17 +497,18 @@ def _resolve_files(
     out = {}
     for name, spec in stack.files.items():
         content: str | FileBytes | Secret
+        key = "source" if spec.source is not None else "template"
         try:
-            if spec.content is not None:
-                content = spec.content
-            elif spec.source is not None:
-                content = FileBytes(access.read_bytes(base, spec.source))  # byte for byte, not decoded
-            else:
-                assert spec.template is not None
-                source = access.read_text(base, spec.template)
-                content = renderer.render_file_template(source, name)
+            with located(f"reading files.{name}.{key}"):
+                if spec.content is not None:
+                    content = spec.content
+                elif spec.source is not None:
+                    content = FileBytes(access.read_bytes(base, spec.source))  # byte for byte, not decoded
+                else:
+                    assert spec.template is not None
+                    source = access.read_text(base, spec.template)
+                    content = renderer.render_file_template(source, name)
         except PathRefused as exc:
-            key = "source" if spec.source is not None else "template"
             problem(("files", name, key), f"cannot read: {exc}")
             continue
         except RenderError as exc:
@@ -539,6 +558,33 @@ def _secret_files(stack: Stack, files: dict[str, ResolvedFile], renderer: Render
     return stack.model_copy(
         update={"containers": resolve("containers", stack.containers), "jobs": resolve("jobs", stack.jobs)}
     )
+
+
+def route_file_name(container: str, part: str) -> str:
+    """The loaded file holding a route's certificate or key ("cert" or "key")."""
+    return f"route.{container}.{part}"
+
+
+def _route_files(
+    stack: Stack, base: Path, files: dict[str, ResolvedFile], renderer: Renderer, problem: Any, access: Access
+) -> None:
+    """Each TLS route's certificate and key, read now from the stack's folder or as secrets, as
+    loaded files (so plans carry their keyed digests only, never the content)."""
+    for name, spec in stack.containers.items():
+        tls = spec.route.tls if spec.route is not None else None
+        for part in ("cert", "key") if tls is not None else ():
+            path, secret = getattr(tls, part), getattr(tls, f"{part}_secret")
+            content: str | FileBytes | Secret
+            try:
+                content = FileBytes(access.read_bytes(base, path)) if path else renderer.secret(secret)
+            except PathRefused as exc:
+                problem(("containers", name, "route", "tls", part), f"cannot read: {exc}")
+                continue
+            except RenderError as exc:
+                problem(("containers", name, "route", "tls", f"{part}_secret"), str(exc))
+                continue
+            file_name = route_file_name(name, part)
+            files[file_name] = ResolvedFile(file_name, content, _content_sha256(content))
 
 
 def _content_sha256(content: str | FileBytes | Secret) -> str:

@@ -385,6 +385,62 @@ class UpdatePolicy(Model):
     failure_action: Literal["rollback", "pause", "continue"] = "rollback"
     monitor: Duration = 5 * 10**9
     max_failure_ratio: float = Field(default=0.0, ge=0, le=1)
+    # one host, start-first without a route: how long both containers answer the service's name
+    # before the old one leaves its networks (a grace for clients holding its address)
+    drain: Duration = 0
+
+
+HOST_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
+ROUTE_PATH_RE = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*")
+
+
+class RouteTLS(Model):
+    """A route's certificate and key: files in the stack's folder, or secrets (PEM), one of each pair."""
+
+    cert: str | None = None
+    key: str | None = None
+    cert_secret: str | None = None
+    key_secret: str | None = None
+
+    @field_validator("cert_secret", "key_secret")
+    @classmethod
+    def _secret_name(cls, value: str | None) -> str | None:
+        if value is not None and not SECRET_NAME_RE.fullmatch(value):
+            raise ValueError(f"{value!r} is not a secret's name (letters, digits and '_', as in secret('NAME'))")
+        return value
+
+    @model_validator(mode="after")
+    def _one_of_each(self) -> RouteTLS:
+        for what in ("cert", "key"):
+            given = [k for k in (what, f"{what}_secret") if getattr(self, k) is not None]
+            if len(given) != 1:
+                raise ValueError(f"tls needs exactly one of {what!r} (a file) or '{what}_secret' (a secret's name)")
+        return self
+
+
+class Route(Model):
+    """Served through the engine's edge proxy (`hostform proxy up`): requests for `host` (and
+    paths under `path`) go to this container's `port`."""
+
+    host: str
+    port: int = Field(ge=1, le=65535)
+    path: str = "/"
+    tls: RouteTLS | None = None
+
+    @field_validator("host")
+    @classmethod
+    def _hostname(cls, value: str) -> str:
+        value = value.lower()
+        if len(value) > 253 or not HOST_RE.fullmatch(value):
+            raise ValueError(f"route host {value!r} is not a host name (letters, digits, '-' and '.')")
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not ROUTE_PATH_RE.fullmatch(value):
+            raise ValueError(f"route path {value!r} must start with '/' and hold only URL path characters")
+        return value
 
 
 class RollbackPolicy(Model):
@@ -726,6 +782,7 @@ class ContainerSpec(Model):
     reservations: Reservations | None = None
     rollback: RollbackPolicy = RollbackPolicy.model_construct()
     endpoint_mode: Literal["vip", "dnsrr"] = "vip"
+    route: Route | None = None  # served through the edge proxy (one host)
 
     @model_validator(mode="after")
     def _adopt_per_replica(self) -> ContainerSpec:

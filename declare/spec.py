@@ -325,13 +325,14 @@ _POLICY = ("order", "parallelism", "delay", "failure_action", "monitor", "max_fa
 
 
 class UpdatePolicy(Plain):
-    __slots__ = _POLICY
+    __slots__ = (*_POLICY, "drain")
     order: str
     parallelism: int
     delay: int
     failure_action: str
     monitor: int
     max_failure_ratio: float
+    drain: int
     _defaults = {
         "order": "stop-first",
         "parallelism": 1,
@@ -339,6 +340,7 @@ class UpdatePolicy(Plain):
         "failure_action": "rollback",
         "monitor": 5 * 10**9,
         "max_failure_ratio": 0.0,
+        "drain": 0,
     }
 
 
@@ -350,7 +352,7 @@ class RollbackPolicy(Plain):
     failure_action: str
     monitor: int
     max_failure_ratio: float
-    _defaults = {**UpdatePolicy._defaults, "failure_action": "pause"}
+    _defaults = {k: v for k, v in UpdatePolicy._defaults.items() if k != "drain"} | {"failure_action": "pause"}
 
 
 class SpreadPreference(Plain):
@@ -373,6 +375,24 @@ class Reservations(Plain):
     _defaults = {"memory": None, "cpus": None}
 
 
+class RouteTLS(Plain):
+    __slots__ = ("cert", "key", "cert_secret", "key_secret")
+    cert: str | None
+    key: str | None
+    cert_secret: str | None
+    key_secret: str | None
+    _defaults = dict.fromkeys(("cert", "key", "cert_secret", "key_secret"), None)
+
+
+class Route(Plain):
+    __slots__ = ("host", "port", "path", "tls")
+    host: str
+    port: int
+    path: str
+    tls: RouteTLS | None
+    _defaults = {"path": "/", "tls": None}
+
+
 class ContainerSpec(Plain):
     """A long-running container (or, with replicas, several alike)."""
 
@@ -381,7 +401,7 @@ class ContainerSpec(Plain):
         *("networks", "restart", "healthcheck", "depends_on", "labels", "user", "working_dir", "hostname"),
         *("memory", "memory_reservation", "cpus", "pids_limit", "cap_add", "cap_drop", "read_only"),
         *("stop_signal", "stop_grace_period", "extra_hosts", "replicas", "files", "secrets", "update"),
-        *("pull", "adopt", "global_", "placement", "reservations", "rollback", "endpoint_mode"),
+        *("pull", "adopt", "global_", "placement", "reservations", "rollback", "endpoint_mode", "route"),
     )
     image: str
     build: BuildTable | None
@@ -421,11 +441,12 @@ class ContainerSpec(Plain):
     reservations: Reservations | None
     rollback: RollbackPolicy
     endpoint_mode: str
+    route: Route | None
     _defaults = {
         "image": "",
         **dict.fromkeys(("build", "command", "entrypoint", "healthcheck", "user", "working_dir", "hostname"), None),
         **dict.fromkeys(("memory", "memory_reservation", "cpus", "pids_limit", "stop_signal"), None),
-        **dict.fromkeys(("placement", "reservations"), None),
+        **dict.fromkeys(("placement", "reservations", "route"), None),
         **dict.fromkeys(("env", "depends_on", "labels"), {}),
         **dict.fromkeys(("env_file", "ports", "volumes", "tmpfs", "networks", "cap_add", "cap_drop"), ()),
         **dict.fromkeys(("extra_hosts", "files", "secrets", "adopt"), ()),
@@ -538,7 +559,8 @@ CLASSES: dict[str, type[Plain]] = {
     cls.__name__: cls
     for cls in (
         *(PortMapping, Mount, NetworkAttachment, Healthcheck, FileMount, SecretMount, BuildTable),
-        *(UpdatePolicy, RollbackPolicy, SpreadPreference, Placement, Reservations, ContainerSpec, JobSpec),
+        *(UpdatePolicy, RollbackPolicy, RouteTLS, Route, SpreadPreference, Placement, Reservations),
+        *(ContainerSpec, JobSpec),
         *(NetworkSpec, VolumeSpec, FileSpec, SecretSpec, StackMeta, Stack),
     )
 }

@@ -47,6 +47,8 @@ def _swarm_only(stack: Stack) -> Iterator[tuple[Loc, str]]:
         for i, port in enumerate(spec.ports):
             if port.mode is not None:
                 yield (kind, name, "ports", i, "mode"), f"a port's 'mode' {why}"
+        if kind == "jobs" and spec.route is not None:
+            yield (kind, name, "route"), "a job runs once: it cannot serve a route (give it to a container)"
         if spec.update.order == "start-first" and any(p.host_port for p in spec.ports):
             yield (
                 (kind, name),
@@ -65,6 +67,14 @@ def _host_only(stack: Stack) -> Iterator[tuple[Loc, str]]:
                     f"condition 'healthy' cannot be honoured {on_swarm} (Swarm orders nothing by health; "
                     "use 'started': a service waits until its dependencies have converged)",
                 )
+        if spec.route is not None:
+            yield (
+                (kind, name, "route"),
+                f"'route' cannot be honoured {on_swarm}: the edge proxy (`hostform proxy up`) serves one "
+                "engine; on Swarm publish the service's port (the routing mesh) instead",
+            )
+        if spec.update.drain:
+            yield ((kind, name, "update", "drain"), f"'update.drain' cannot be honoured {on_swarm}")
         if spec.adopt:
             yield (
                 (kind, name, "adopt"),

@@ -162,6 +162,8 @@ class Renderer:
             raise RenderError(_at_line(exc, where) + str(exc)) from None
         except TemplateError as exc:
             raise RenderError(_at_line(exc, where) + _template_message(exc)) from None
+        except MemoryError:
+            raise  # a hard limit (declare.bounds), not a problem of this template
         except Exception as exc:  # a sandbox violation or a failing filter
             raise RenderError(f"{_at_line(exc, where)}template failed: {type(exc).__name__}: {exc}") from None
         if not self._secrets_used:

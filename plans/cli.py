@@ -94,6 +94,22 @@ def _untrusted_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _limit_args(p: argparse.ArgumentParser) -> None:
+    """The hard limits of untrusted work (with --untrusted; always for import compose)."""
+    limits = (
+        ("--max-memory", "MIB", 512, "memory of the whole untrusted run"),
+        ("--max-cpu", "SECONDS", 30, "CPU time of the untrusted run"),
+        ("--max-seconds", "SECONDS", 60, "wall time of the untrusted run"),
+        ("--max-output", "MIB", 16, "what the untrusted run prints"),
+        ("--max-resources", "N", 1000, "resources one stack declares"),
+        ("--max-read", "MIB", 64, "all the files one stack reads"),
+    )
+    for flag, metavar, default, text in limits:
+        p.add_argument(
+            flag, type=_positive, default=default, metavar=metavar, help=f"limit: {text} (default {default})"
+        )
+
+
 def _engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", "-H", default=None, help="engine address (default: DOCKER_HOST or the Docker context)")
     # TLS as the docker CLI spells it; DOCKER_TLS_VERIFY and DOCKER_CERT_PATH give the defaults
@@ -137,6 +153,7 @@ def _lock_timeout_arg(p: argparse.ArgumentParser) -> None:
 def _validate_parser(p: argparse.ArgumentParser) -> None:
     _stack_args(p)
     _untrusted_arg(p)
+    _limit_args(p)
     for action in p._actions:
         if action.dest == "stack":
             action.nargs = "+"
@@ -149,6 +166,7 @@ def _no_arguments(p: argparse.ArgumentParser) -> None:
 def _plan_parser(p: argparse.ArgumentParser) -> None:
     _stack_args(p)
     _untrusted_arg(p)
+    _limit_args(p)
     _engine_args(p)
     _build_host_arg(p)
     p.add_argument("--out", metavar="FILE", help="save the plan as JSON for a later apply")
@@ -241,6 +259,7 @@ def _import_parser(p: argparse.ArgumentParser) -> None:
     )
     # the spelling before --on was used by every command: still read, no longer shown
     p.add_argument("--target", dest="on", choices=["host", "swarm"], help=argparse.SUPPRESS)
+    _limit_args(p)
 
 
 def _secrets_parser(p: argparse.ArgumentParser) -> None:
@@ -274,6 +293,7 @@ def _history_parser(p: argparse.ArgumentParser) -> None:
 def _show_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("planfile", metavar="PLANFILE", help="a plan saved with plan --out")
     _untrusted_arg(p)
+    _limit_args(p)
     p.add_argument(
         "--format", choices=["text", "markdown", "json"], default="text", help="how to show the plan (default text)"
     )
@@ -289,6 +309,32 @@ def _unlock_parser(p: argparse.ArgumentParser) -> None:
     _stack_args(p)
     _engine_args(p)
     p.add_argument("--force", action="store_true", help="break it even when its holder is still running here")
+
+
+def _proxy_parser(p: argparse.ArgumentParser) -> None:
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION", help="what to do")
+    for action, text in (
+        ("up", "run (or change) the edge proxy"),
+        ("status", "show the edge proxy and its routes"),
+        ("down", "remove the edge proxy (once no route uses it)"),
+    ):
+        a = actions.add_parser(action, parents=[_common()], help=text)
+        a.add_argument(
+            "--name",
+            default=os.environ.get("HOSTFORM_PROXY") or "hostform-proxy",
+            help="the proxy's stack name (default: $HOSTFORM_PROXY, else hostform-proxy)",
+        )
+        _engine_args(a)
+        if action == "up":
+            a.add_argument("--http", default="0.0.0.0:80", metavar="ADDR:PORT", help="plain HTTP listener")
+            a.add_argument("--https", default=None, metavar="ADDR:PORT", help="TLS listener (routes with tls)")
+            a.add_argument("--image", default="haproxy:2.6", help="the HAProxy image (default haproxy:2.6)")
+        if action == "status":
+            a.add_argument("--json", action="store_true", help="as JSON")
+        if action == "down":
+            a.add_argument("--volumes", action="store_true", help="also delete the proxy's state volume")
+        if action != "status":
+            _lock_timeout_arg(a)
 
 
 # Each command's help and the function adding its arguments, in the order --help lists them.
@@ -307,6 +353,7 @@ SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = 
     "show": ("render a saved plan", _show_parser),
     "host": ("show the host's network facts that plans are checked against", _host_parser),
     "unlock": ("break a lock left by a killed apply", _unlock_parser),
+    "proxy": ("run, show or remove the engine's edge proxy (routes, TLS, zero-downtime switches)", _proxy_parser),
 }
 
 
@@ -440,6 +487,10 @@ def _run(name: str, args: argparse.Namespace) -> int:
         from hostform.plans.secrets_file import cmd_secrets
 
         return cmd_secrets(from_namespace(SecretsCommand, args))
+    if name == "proxy":
+        from hostform.plans.proxy import ProxyCommand, cmd_proxy
+
+        return cmd_proxy(from_namespace(ProxyCommand, args))
     from hostform.plans import commands
 
     return commands.run(name, args)
@@ -493,11 +544,43 @@ def _main(argv: Sequence[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else argv
     parser = build_parser(_command_in(given))
     args = parser.parse_args(given)  # --help and --version end here, before any of hostform is imported
-    from hostform.declare.errors import HostformError
-
     previous = signal.signal(signal.SIGTERM, _terminated)  # the applier installs its own while it runs
     try:
+        subject = _confined_subject(args)
+        if subject is None:
+            return _command(args)
+        from hostform.plans.confined import run_confined
+        from hostform.plans.options import LimitOptions
+
+        return run_confined(lambda: _command(args, confined=True), from_namespace(LimitOptions, args), subject)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _confined_subject(args: argparse.Namespace) -> str | None:
+    """What a confined run's limit errors call its input; None: the command runs as it is (trusted)."""
+    if args.command == "import":
+        return "the Compose project"
+    untrusted = getattr(args, "untrusted", False) or os.environ.get("HOSTFORM_UNTRUSTED", "") not in ("", "0")
+    if args.command in ("plan", "validate") and untrusted:
+        return "untrusted stack"
+    if args.command == "show" and untrusted:
+        return "untrusted plan file"
+    return None
+
+
+def _command(args: argparse.Namespace, confined: bool = False) -> int:
+    """The command, its errors one line each; `confined`: a hard limit is the caller's to report."""
+    from hostform.declare.bounds import LimitHit
+    from hostform.declare.errors import HostformError
+
+    try:
         return _run(args.command, args)
+    except LimitHit as hit:
+        if confined or args.debug:
+            raise
+        print(f"error: {hit.line('hostform', 'the memory it could get')}", file=sys.stderr)
+        return Exit.ERROR
     except HostformError as exc:
         if args.debug:
             raise
@@ -511,8 +594,6 @@ def _main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return Exit.INTERRUPTED
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from hostform.declare.bounds import located
 from hostform.declare.errors import ApplyError, HostformError, StackError
 from hostform.declare.frozen import changed
 from hostform.declare.load import LoadedStack, load
@@ -55,21 +56,23 @@ def stage_load(stack: StackOptions, secrets_optional: bool = False, read_secrets
     secrets_optional: an unset secret stands for the one last applied (drift, which applies nothing).
     read_secrets: False for the commands that need no value (destroy, prune-images): no secrets
     file is decrypted, no secret command runs."""
-    loaded = load(
-        stack.stack,
-        list(stack.var_file),
-        list(stack.var),
-        access=access_of(stack),
-        target=stack.on,
-        secrets_optional=secrets_optional,
-        cache=not stack.no_cache and stack_cache_enabled(),
-        read_secrets=read_secrets,
-    )
+    with located("loading the stack"):
+        loaded = load(
+            stack.stack,
+            list(stack.var_file),
+            list(stack.var),
+            access=access_of(stack),
+            target=stack.on,
+            secrets_optional=secrets_optional,
+            cache=not stack.no_cache and stack_cache_enabled(),
+            read_secrets=read_secrets,
+        )
     if not any(s.build for s in loaded.stack.services().values()):
         return loaded  # nothing to build: the build-context reader is not even imported
     from hostform.runtime.build_context import resolve_builds
 
-    return resolve_builds(loaded)
+    with located("hashing the build contexts"):
+        return resolve_builds(loaded)
 
 
 def stage_connect(options: EngineOptions, loaded: LoadedStack | None = None, check_manager: bool = True) -> Engine:
@@ -377,6 +380,11 @@ def stage_policy(o: PlanCommand, loaded: LoadedStack) -> frozenset[str]:
 
 def cmd_plan(o: PlanCommand) -> int:
     loaded = stage_load(o.stack)
+    with located("planning"):
+        return _plan_loaded(o, loaded)
+
+
+def _plan_loaded(o: PlanCommand, loaded: LoadedStack) -> int:
     denied = stage_policy(o, loaded)
     engine = stage_connect(o.engine, loaded, check_manager=False)
     if loaded.stack.on_swarm:
@@ -665,7 +673,8 @@ def cmd_history(o: HistoryCommand) -> int:
 def cmd_show(o: ShowCommand) -> int:
     from hostform.plans.planfile import load_plan_file
 
-    plan = load_plan_file(o.planfile, access_of(o).max_file_bytes).plan
+    with located("reading the saved plan"):
+        plan = load_plan_file(o.planfile, access_of(o).max_file_bytes).plan
     if o.format == "json":
         print(json.dumps(plan_json(plan), indent=2))
     elif o.format == "markdown":

@@ -22,7 +22,8 @@ from hostform.declare.names import Address, Kind
 from hostform.declare.secrets import MASK, UNKNOWN
 from hostform.declare.spec import ContainerSpec, NetworkSpec
 from hostform.plans.fields import FIELD_EFFECTS, LIFTED_BY_REPLACE, Effect, effect_of
-from hostform.plans.model import Action, Change, Plan, PlanMode, Reason, ReasonKind, ReplaceOrder
+from hostform.plans.model import ALSO_TAGGED, Action, Change, Plan, PlanMode, Reason, ReasonKind, ReplaceOrder
+from hostform.plans.route_plan import route_conflicts, route_reasons
 from hostform.runtime.container_config import declared_aliases, naming, network_attachments
 from hostform.runtime.records import Observed, ObservedContainer, ObservedNetwork, ObservedVolume
 
@@ -79,6 +80,8 @@ def make_plan(loaded: LoadedStack, observed: Observed, options: PlanOptions | No
     changes = list(image_changes(loaded, observed, changes)) + changes
     for blocker in _missing_inputs(loaded, observed, changes):
         conflicts[("input", blocker)] = blocker
+    for clash in route_conflicts(loaded, observed):
+        conflicts[("route", clash)] = clash
     return Plan(
         stack=loaded.name,
         changes=tuple(_ordered(changes)),
@@ -120,27 +123,60 @@ def _missing_inputs(loaded: LoadedStack, observed: Observed, changes: list[Chang
 
 
 def image_changes(loaded: LoadedStack, observed: Observed, changes: list[Change]) -> Iterable[Change]:
-    """A build for each content tag a created or replaced container needs and the engine lacks;
-    a push for each the stack pushes and its registry does not hold yet (per the local image's
-    registry digests). Never a build for an image nobody is about to use."""
+    """A build for each content a created or replaced container needs and the engine lacks, once
+    for every repository that holds it (the same context, Dockerfile, args and target: one build,
+    tagged for each; a content already built under another repository is only tagged); a push
+    for each the stack pushes and its registry does not hold yet (per the local image's registry
+    digests). Never a build for an image nobody is about to use."""
     needed = {c.name for c in changes if c.is_service and c.action in (Action.CREATE, Action.REPLACE)}
-    seen: set[str] = set()
+    for group in same_builds(loaded).values():
+        yield from _group_changes(loaded, observed, needed, group)
+
+
+def same_builds(loaded: LoadedStack) -> dict[tuple[str, str | None], list[str]]:
+    """The built services by what their image is made of: (context digest, build network) ->
+    service names, sorted. One build serves a whole group."""
+    groups: dict[tuple[str, str | None], list[str]] = {}
     for name, build in sorted(loaded.builds.items()):
-        if build.ref in seen:
-            continue
-        users = sorted(n for n, b in loaded.builds.items() if b.ref == build.ref)
-        present = observed.image_ids.get(build.ref) is not None
-        pushed = any(d.startswith(f"{build.repository}@") for d in observed.repo_digests.get(build.ref, ()))
+        groups.setdefault((build.digest, build.network), []).append(name)
+    return groups
+
+
+def also_tagged(refs: list[str]) -> tuple[Reason, ...]:
+    """The reason a build carries for the other repositories it is tagged in (the applier reads
+    them from here: `after` lists them)."""
+    if not refs:
+        return ()
+    return (Reason(ReasonKind.BUILD, ALSO_TAGGED, None, refs, text=f"built once, also tagged {', '.join(refs)}"),)
+
+
+def _group_changes(loaded: LoadedStack, observed: Observed, needed: set[str], group: list[str]) -> Iterable[Change]:
+    refs: dict[str, list[str]] = {}  # repository:tag -> its users
+    for name in group:
+        refs.setdefault(loaded.builds[name].ref, []).append(name)
+    present = [r for r in refs if observed.image_ids.get(r) is not None]
+    wanted = [r for r in refs if r not in present and (needed & set(refs[r]) or loaded.builds[refs[r][0]].push)]
+    built = False
+    for ref, users in refs.items():
+        build = loaded.builds[users[0]]
         address = str(Address(Kind.IMAGE, build.repository))
         used_by = Reason(ReasonKind.NEW, text=f"for {', '.join(users)}")
-        if not present and (needed & set(users) or build.push):
-            seen.add(build.ref)
-            pushes = (Reason(ReasonKind.BUILD, text=f"then pushed to {build.registry or 'its registry'}"),)
-            yield Change(address, Kind.IMAGE, name, build.ref, Action.BUILD, (used_by, *(pushes if build.push else ())))
-        elif present and build.push and not pushed:
-            seen.add(build.ref)
-            reason = Reason(ReasonKind.BUILD, text=f"built, not yet in {build.registry or 'its registry'}")
-            yield Change(address, Kind.IMAGE, name, build.ref, Action.PUSH, (used_by, reason), current_id=build.ref)
+        pushes = (Reason(ReasonKind.BUILD, text=f"then pushed to {build.registry or 'its registry'}"),)
+        if ref in wanted and present:  # the same content is on the engine under another name
+            tagged = Reason(ReasonKind.BUILD, text=f"the same build as {present[0]}: tagged, not built again")
+            reasons = (used_by, tagged, *(pushes if build.push else ()))
+            yield Change(address, Kind.IMAGE, users[0], ref, Action.BUILD, reasons, current_id=present[0])
+        elif ref in wanted and not built:
+            built = True
+            also = also_tagged([r for r in wanted if r != ref])
+            yield Change(
+                address, Kind.IMAGE, users[0], ref, Action.BUILD, (used_by, *also, *(pushes if build.push else ()))
+            )
+        elif ref in present and build.push:
+            pushed = any(d.startswith(f"{build.repository}@") for d in observed.repo_digests.get(ref, ()))
+            if not pushed:
+                reason = Reason(ReasonKind.BUILD, text=f"built, not yet in {build.registry or 'its registry'}")
+                yield Change(address, Kind.IMAGE, users[0], ref, Action.PUSH, (used_by, reason), current_id=ref)
 
 
 def _build_reason(loaded: LoadedStack, observed: Observed, name: str, reason: Reason) -> Reason:
@@ -446,6 +482,8 @@ def _container_reasons(
             _build_reason(loaded, observed, name, r) for r in _intent(current.last_applied, desired, reloadable)
         )
         reasons.extend(_live_in_place(loaded, name, spec, current, current.last_applied))
+    if kind == Kind.CONTAINER and current.state == "running":
+        reasons.extend(route_reasons(loaded, name, desired, current, observed))
     reasons.extend(_reloads(desired, current, reloadable))
     reasons.extend(_files_changed_outside(current, reloadable))
     image_id = observed.image_ids.get(spec.image)

@@ -55,6 +55,7 @@ FIELD_EFFECTS: dict[str, Effect] = {
     "reservations": Effect.NONE,
     "rollback": Effect.NONE,
     "endpoint_mode": Effect.NONE,
+    "route": Effect.UPDATE,  # the edge proxy's configuration: the container stays (plans.routing)
 }
 
 IN_PLACE = tuple(f for f, e in FIELD_EFFECTS.items() if e is Effect.UPDATE)

@@ -9,8 +9,11 @@ What the fields of a Change mean per action (as Terraform tabulates it):
     restart   the container         restart in place
     start     the container         start a stopped container
     delete    the object            stop and remove it (volumes only when asked)
-    build     None                  build an image (kind "image"; engine_name is its content tag), push it
-                                    too when the stack pushes; before anything else is touched
+    build     None, or an image     build an image (kind "image"; engine_name is its content tag), push it
+              of the same content   too when the stack pushes; before anything else is touched. With an
+                                    image (repo:tag of the same build), tag that one instead of building.
+                                    A reason with path ALSO_TAGGED lists more repo:tags the one build
+                                    gets (services whose build is the same), pushed too
     push      the image             push an image built earlier to its registry
     no-op     the object            nothing; listed so renderers can count
 """
@@ -25,6 +28,8 @@ from typing import Any
 from hostform.declare.frozen import Frozen
 from hostform.declare.names import Kind
 from hostform.declare.secrets import MASK
+
+ALSO_TAGGED = "tags"  # a build's reason path: `after` lists the other repo:tags it is tagged in
 
 
 class Action(StrEnum):

@@ -25,6 +25,20 @@ class Options(Frozen):
     """A command's options (frozen records: the 14 option dataclasses took ~8 ms of every start)."""
 
 
+class LimitOptions(Options):
+    """The hard limits of untrusted work (plans.confined, docs/security.md): the operator's flags."""
+
+    max_memory: int = 512  # MiB
+    max_cpu: int = 30  # seconds
+    max_seconds: int = 60  # wall seconds
+    max_output: int = 16  # MiB
+    max_resources: int = 1000
+    max_read: int = 64  # MiB of files read
+
+
+NO_LIMITS_GIVEN = LimitOptions()
+
+
 class StackOptions(Options):
     stack: str
     var: tuple[str, ...] = ()
@@ -34,6 +48,7 @@ class StackOptions(Options):
     allow_env: tuple[str, ...] = ()
     untrusted: bool = False  # the input may come from a stranger (limits)
     no_cache: bool = False  # validate the stack afresh, without the cache of validated stacks
+    limits: LimitOptions = NO_LIMITS_GIVEN
 
 
 class EngineOptions(Options):
@@ -51,7 +66,10 @@ def access_of(options: StackOptions | ValidateCommand | ShowCommand) -> Any:
 
     allow_path = getattr(options, "allow_path", ())
     allow_env = getattr(options, "allow_env", ())
-    return Access.from_options(list(allow_path), list(allow_env), options.untrusted)
+    limits: LimitOptions = getattr(options, "limits", NO_LIMITS_GIVEN)
+    return Access.from_options(
+        list(allow_path), list(allow_env), options.untrusted, limits.max_resources, limits.max_read << 20
+    )
 
 
 class ValidateCommand(Options):
@@ -62,6 +80,7 @@ class ValidateCommand(Options):
     allow_path: tuple[str, ...] = ()
     allow_env: tuple[str, ...] = ()
     untrusted: bool = False
+    limits: LimitOptions = NO_LIMITS_GIVEN
 
 
 class ImportCommand(Options):
@@ -162,6 +181,7 @@ class ShowCommand(Options):
     planfile: str
     format: str = "text"
     untrusted: bool = False
+    limits: LimitOptions = NO_LIMITS_GIVEN
 
 
 class HostCommand(Options):

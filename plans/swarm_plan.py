@@ -23,7 +23,15 @@ from hostform.declare.load import LoadedStack
 from hostform.declare.names import Address, Kind
 from hostform.declare.secrets import UnknownSecret
 from hostform.declare.spec import ContainerSpec
-from hostform.plans.diff import PlanOptions, hand_made_warning, network_reasons, only_targets, with_applied_secrets
+from hostform.plans.diff import (
+    PlanOptions,
+    also_tagged,
+    hand_made_warning,
+    network_reasons,
+    only_targets,
+    same_builds,
+    with_applied_secrets,
+)
 from hostform.plans.model import Action, Change, Plan, Reason, ReasonKind, ReplaceOrder
 from hostform.runtime.swarm import SwarmFile, SwarmNode, SwarmObserved, SwarmService
 from hostform.runtime.swarm_spec import file_engine_name, file_kind, service_name
@@ -213,18 +221,24 @@ def _delete(s: SwarmService, text: str) -> Change:
 
 def _builds(loaded: LoadedStack, observed: SwarmObserved) -> Iterator[Change]:
     """A build (then a push) for each content tag its registry does not hold yet: every node pulls
-    it from there, by digest. A tag the registry holds is the same context: nothing to build."""
-    seen: set[str] = set()
-    for name, build in sorted(loaded.builds.items()):
-        if build.ref in seen or observed.images.get(build.ref) is not None:
+    it from there, by digest. A tag the registry holds is the same context: nothing to build.
+    Services whose build is the same get one build, tagged (and pushed) for each repository."""
+    for group in same_builds(loaded).values():
+        missing: dict[str, list[str]] = {}
+        for name in group:
+            if observed.images.get(loaded.builds[name].ref) is None:
+                missing.setdefault(loaded.builds[name].ref, []).append(name)
+        if not missing:
             continue
-        seen.add(build.ref)
-        users = sorted(n for n, b in loaded.builds.items() if b.ref == build.ref)
+        ref, *others = missing
+        build = loaded.builds[missing[ref][0]]
         reasons = (
-            Reason(ReasonKind.NEW, text=f"for {', '.join(users)}"),
+            Reason(ReasonKind.NEW, text=f"for {', '.join(n for users in missing.values() for n in users)}"),
+            *also_tagged(others),
             Reason(ReasonKind.BUILD, text=f"then pushed to {build.registry}; the services run it by digest"),
         )
-        yield Change(str(Address(Kind.IMAGE, build.repository)), Kind.IMAGE, name, build.ref, Action.BUILD, reasons)
+        address = str(Address(Kind.IMAGE, build.repository))
+        yield Change(address, Kind.IMAGE, missing[ref][0], ref, Action.BUILD, reasons)
 
 
 def _build_reason(reason: Reason, observed: SwarmObserved) -> Reason:

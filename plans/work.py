@@ -19,9 +19,9 @@ from hostform.declare.errors import ApplyError, HostformError
 from hostform.declare.load import LoadedStack
 from hostform.declare.names import Condition, Kind
 from hostform.declare.spec import ContainerSpec
-from hostform.plans import replace
+from hostform.plans import replace, routing
 from hostform.plans.apply import Event, Interrupt, Notify
-from hostform.plans.model import Action, Change, ReasonKind, ReplaceOrder
+from hostform.plans.model import ALSO_TAGGED, Action, Change, ReasonKind, ReplaceOrder
 from hostform.runtime import actions
 from hostform.runtime.engine import Engine
 from hostform.runtime.state import read_state
@@ -77,14 +77,20 @@ def make_images(
         ref = loaded.builds[change.name]
         started = time.monotonic()
         notify(Event("started", change.address, change.action.value, message=ref.ref))
+        also = list({b.ref: b for b in loaded.builds.values() if b.ref in _also_tagged(change)}.values())
         try:
-            if change.action is Action.BUILD:
+            if change.action is Action.BUILD and change.current_id:  # the same build, made under another name
+                images.tag(engine, change.current_id, ref)
+            elif change.action is Action.BUILD:
                 step = lambda line: notify(Event("progress", change.address, "build", message=line))  # noqa: E731
                 images.build(engine, loaded.name, ref, step)
-            if ref.push or change.action is Action.PUSH:
-                notify(Event("progress", change.address, "push", message=f"pushing {ref.ref}"))
-                digest = images.push(engine, ref)
-                notify(Event("progress", change.address, "push", message=f"pushed {ref.repository}@{digest}"))
+            for other in also:
+                images.tag(engine, ref.ref, other)
+                notify(Event("progress", change.address, "build", message=f"tagged {other.ref}"))
+            for one in [ref, *also] if ref.push or change.action is Action.PUSH else []:
+                notify(Event("progress", change.address, "push", message=f"pushing {one.ref}"))
+                digest = images.push(engine, one)
+                notify(Event("progress", change.address, "push", message=f"pushed {one.repository}@{digest}"))
         except HostformError as exc:
             failed.append((change, " ".join(exc.lines())))
             return
@@ -93,6 +99,13 @@ def make_images(
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
         list(pool.map(make, [c for c in changes if c.is_image]))
     return failed
+
+
+def _also_tagged(change: Change) -> set[str]:
+    """The other repo:tags the plan says this build is tagged in (services with the same build)."""
+    return {
+        str(t) for r in change.reasons if r.kind is ReasonKind.BUILD and r.path == ALSO_TAGGED for t in r.after or ()
+    }
 
 
 class EngineWork:
@@ -159,7 +172,10 @@ class EngineWork:
             self._volume(change)
         elif change.action is Action.DELETE:
             spec = self.loaded.stack.services().get(change.name)
-            actions.stop_and_remove(self.engine, need(change.current_id), spec.stop_grace_period if spec else 10**10)
+            grace = spec.stop_grace_period if spec else 10**10
+            if change.kind == Kind.CONTAINER:
+                routing.retire_if_routed(self.engine, self.loaded.name, change.name, need(change.current_id), grace)
+            actions.stop_and_remove(self.engine, need(change.current_id), grace)
         else:
             self._await_dependencies(change, interrupt.stop)
             if change.action is Action.CREATE:
@@ -265,6 +281,17 @@ class EngineWork:
         else:
             self._start_or_remove(ident)
             self._watch(change, ident)
+            if routing.routed(self.loaded.stack.containers.get(change.name)):
+                self._serve(change, ident, interrupt.abort)
+
+    def _serve(self, change: Change, ident: str, abort: threading.Event) -> None:
+        """A new container with a route joins the proxy once ready."""
+        spec = self.loaded.stack.containers[change.name]
+        require(wait_for(self.engine, ident, Condition.READY, health_budget(spec), abort), change.engine_name)
+        self._attach(change.name, ident)
+
+    def _attach(self, name: str, ident: str) -> None:
+        routing.attach(self.engine, self.loaded, name, ident, service_spec(self.loaded, name, self.key))
 
     def _start(self, change: Change) -> None:
         self.engine.start(need(change.current_id))
@@ -276,11 +303,17 @@ class EngineWork:
         if any(r.kind is ReasonKind.RENAME for r in change.reasons):
             self.engine.rename(ident, change.engine_name)  # an adopted container: the same one, renamed
         state = read_state(self.engine, ident)
+        route_changed = change.kind == Kind.CONTAINER and any(r.path == "route" for r in change.reasons)
+        spec = self.loaded.stack.services()[change.name]
+        if route_changed and spec.route is None:  # out of the proxy before it leaves the edge network
+            routing.forget(self.engine, self.loaded.name, change.name)
         live_nets = {net: list(aliases) for net, aliases in (state.networks if state else {}).items()}
         actions.update_in_place(self.engine, self.loaded, change.name, ident, live_nets)
         self._reload_files(change, ident)
         if state is None or state.status != "running":
             self.engine.start(ident)
+        if route_changed and spec.route is not None:
+            self._attach(change.name, ident)
 
     def _reload_files(self, change: Change, ident: str) -> None:
         """Copy changed reloadable config files in, then send each its reload signal (once per signal)."""
@@ -304,10 +337,11 @@ class EngineWork:
         if change.kind == Kind.JOB:
             self.engine.remove_container(old)
             self._run_job(change, self.new_container(change, change.engine_name), interrupt.abort)
-        elif (change.order or _declared_order(spec)) is ReplaceOrder.START_FIRST:
-            replace.start_first(self.engine, self.loaded, change, old, self.new_container, interrupt.abort)
+        attach = (lambda ident: self._attach(change.name, ident)) if routing.routed(spec) else None
+        if (change.order or _declared_order(spec)) is ReplaceOrder.START_FIRST:
+            replace.start_first(self.engine, self.loaded, change, old, self.new_container, interrupt.abort, attach)
         else:
-            replace.stop_first(self.engine, self.loaded, change, old, self.new_container, interrupt.abort)
+            replace.stop_first(self.engine, self.loaded, change, old, self.new_container, interrupt.abort, attach)
 
 
 def _declared_order(spec: ContainerSpec) -> ReplaceOrder:

@@ -26,6 +26,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from hostform.declare.access import MAX_FILE_BYTES, Access, PathRefused, read_regular
+from hostform.declare.bounds import located
 from hostform.declare.builds import BuildRef
 from hostform.declare.errors import Problem, StackError
 from hostform.declare.load import LoadedStack
@@ -46,11 +48,16 @@ class ContextDigest:
 
 
 def _patterns(root: Path) -> list[str]:
-    """.dockerignore lines as the docker SDK reads them (blank lines and comments dropped)."""
-    try:
-        text = (root / ".dockerignore").read_text(encoding="utf-8")
-    except FileNotFoundError:
+    """.dockerignore lines as the docker SDK reads them (blank lines and comments dropped). It is
+    read as every file of a stack is: inside the context (a symbolic link out of it is refused), a
+    regular file (never a device or a FIFO), at most MAX_FILE_BYTES."""
+    if not os.path.lexists(root / ".dockerignore"):
         return []
+    confined = Access(untrusted=True)  # the context's own folder only; it names no host path
+    try:
+        text = read_regular(confined.confine(root, ".dockerignore"), MAX_FILE_BYTES, ".dockerignore").decode()
+    except UnicodeDecodeError:
+        raise PathRefused("'.dockerignore' is not UTF-8 text") from None
     return [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
 
 
@@ -324,14 +331,17 @@ def resolve_builds(loaded: LoadedStack, base: Path | None = None) -> LoadedStack
         b = spec.build
         key = (b.context, b.dockerfile, tuple(sorted(b.args.items())), b.target)
         if key not in digests:
+            kind = "jobs" if name in loaded.stack.jobs else "containers"
             try:
-                if (b.context, b.dockerfile) not in listings:
-                    listing = context_listing(Path(b.context), b.dockerfile, base)
-                    listings[(b.context, b.dockerfile)] = listing, listing_digest(listing)
-                listing, files = listings[(b.context, b.dockerfile)]
-                digests[key] = context_digest(listing, b.dockerfile, b.args, b.target, base, files)
+                with located(f"hashing the build context of {kind}.{name}"):
+                    if (b.context, b.dockerfile) not in listings:
+                        listing = context_listing(Path(b.context), b.dockerfile, base)
+                        listings[(b.context, b.dockerfile)] = listing, listing_digest(listing)
+                    listing, files = listings[(b.context, b.dockerfile)]
+                    digests[key] = context_digest(listing, b.dockerfile, b.args, b.target, base, files)
+            except PathRefused as exc:
+                raise StackError([Problem(str(loaded.path), f"{kind}.{name}.build", f"cannot read: {exc}")]) from None
             except OSError as exc:
-                kind = "jobs" if name in loaded.stack.jobs else "containers"
                 where = f"{kind}.{name}.build"
                 why = exc.strerror or str(exc)
                 raise StackError(

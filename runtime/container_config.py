@@ -16,10 +16,12 @@ if TYPE_CHECKING:
 
 def naming(loaded: LoadedStack) -> names.Naming:
     stack = loaded.stack
+    routed = any(s.route is not None for s in stack.containers.values())
     return names.Naming(
         stack.name,
         frozenset(k for k, n in stack.networks.items() if n.external),
         frozenset(k for k, v in stack.volumes.items() if v.external),
+        names.edge_network(names.proxy_name()) if routed else "",
     )
 
 
@@ -119,11 +121,15 @@ def declared_aliases(live: Sequence[str], hostname: str | None, want: Sequence[s
 
 
 def network_attachments(naming: names.Naming, name: str, spec: ContainerSpec) -> list[tuple[str, list[str]]]:
-    """(engine network, aliases) for each network; every container is reachable by its name."""
+    """(engine network, aliases) for each network; every container is reachable by its name. A
+    container with a route joins the edge proxy's network too, last and without aliases (it is
+    shared by every stack: the proxy reaches it by address)."""
     attachments = spec.networks or ()
-    if not attachments:
-        return [(naming.network(names.DEFAULT_NETWORK), [name])]
-    return [(naming.network(a.name), sorted({name, *a.aliases})) for a in attachments]
+    out = [(naming.network(a.name), sorted({name, *a.aliases})) for a in attachments]
+    out = out or [(naming.network(names.DEFAULT_NETWORK), [name])]
+    if spec.route is not None and naming.edge:
+        out.append((naming.edge, []))
+    return out
 
 
 def healthcheck_body(hc: Healthcheck) -> dict[str, Any]:

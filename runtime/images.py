@@ -66,6 +66,11 @@ def build(engine: Engine, stack: str, ref: BuildRef, on_step: Callable[[str], No
     return image_id or str(engine.image_id(ref.ref) or "")
 
 
+def tag(engine: Engine, source: str, ref: BuildRef) -> None:
+    """Tag the image `source` (repo:tag or ID) as `ref`: the same build under another repository."""
+    engine.call(f"tag {source} as {ref.ref}", engine.api.tag, source, ref.repository, ref.tag)
+
+
 def credentials(engine: Engine, registry: str) -> dict[str, Any] | None:
     """The user's credentials for a registry (config file `auths`, credHelpers, credsStore), or None."""
     from docker import auth

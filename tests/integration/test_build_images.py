@@ -109,3 +109,42 @@ def test_prune_images_keeps_what_is_in_use(built: StackFixture) -> None:
         assert tags[1] in result.out
     finally:
         api.remove_container(other["Id"], force=True)  # type: ignore[attr-defined]
+
+
+SHARED = """
+[containers.db]
+build = { context = "./app", network = "none" }
+stop_signal = "SIGKILL"
+
+[jobs.migrate]
+build = { context = "./app", network = "none" }
+command = ["true"]
+"""
+
+
+def test_one_context_for_two_resources_is_built_once_and_tagged_for_each(built: StackFixture) -> None:
+    built.write(SHARED)
+    plan = built.plan()
+    db, migrate = f"{built.name}/db", f"{built.name}/migrate"
+    assert plan.out.count("+ build ") == 1, plan.out
+    tag = _tag(plan.out)
+    assert tag.startswith(f"{db}:ctx-")
+    assert f"built once, also tagged {migrate}:{tag.rpartition(':')[2]}" in plan.out, plan.out
+    applied = built.apply()
+    assert applied.out.count("Step 1/") == 1, applied.out  # one build, not one per repository
+    api = built.api
+    image = api.inspect_image(tag)["Id"]  # type: ignore[attr-defined]
+    assert api.inspect_image(f"{migrate}:{tag.rpartition(':')[2]}")["Id"] == image  # type: ignore[attr-defined]
+    assert built.inspect(f"{built.name}-db")["Image"] == image
+    assert built.plan().code == 0
+
+
+def test_a_second_user_of_a_context_already_built_only_tags_it(built: StackFixture) -> None:
+    built.apply()  # web built alone
+    built.write(STACK + '\n[jobs.migrate]\nbuild = { context = "./app", network = "none" }\ncommand = ["true"]\n')
+    plan = built.plan()
+    assert plan.code == 2 and plan.out.count("+ build ") == 1, plan.out
+    assert f"the same build as {built.name}/web:ctx-" in plan.out and "tagged, not built again" in plan.out
+    applied = built.apply()
+    assert "Step 1/" not in applied.out, applied.out  # tagged, not built
+    assert built.plan().code == 0

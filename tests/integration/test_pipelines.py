@@ -11,9 +11,7 @@ from tests.integration.conftest import BUSYBOX, StackFixture
 
 
 def test_plan_json_into_a_closed_pipe_ends_quietly(stack: StackFixture) -> None:
-    stack.write(
-        "".join(f'[containers.w{i}]\nimage = "{BUSYBOX}"\ncommand = ["sleep", "600"]\n\n' for i in range(40))
-    )
+    stack.write("".join(f'[containers.w{i}]\nimage = "{BUSYBOX}"\ncommand = ["sleep", "600"]\n\n' for i in range(40)))
     read, write = os.pipe()
     os.close(read)  # `| head` that has read its lines and gone
     try:

@@ -89,3 +89,52 @@ def assert_clean_error(result: CLIResult, *fragments: str) -> None:
     assert "Traceback" not in result.both, result.both
     for fragment in fragments:
         assert fragment in result.err, f"{fragment!r} not in:\n{result.err}"
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A hostform run with what it cost: wall seconds and the peak RSS of its whole process tree."""
+
+    result: CLIResult
+    seconds: float
+    peak_mib: float
+
+
+# Runs hostform as its child and prints the largest RSS among all the processes it waited for
+# (hostform and the child it forks for untrusted work): getrusage(RUSAGE_CHILDREN).ru_maxrss.
+_MEASURE = """
+import resource, subprocess, sys, json
+proc = subprocess.run([sys.executable, "-m", "hostform.plans.cli", *sys.argv[1:]], capture_output=True, text=True)
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+print(json.dumps({"code": proc.returncode, "out": proc.stdout, "err": proc.stderr, "peak": peak}))
+"""
+
+
+def measured(on: StackFixture | None, *args: str, timeout: float = 60, cwd: Path | None = None) -> Measured:
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from tests.integration.conftest import REPO
+
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-c", _MEASURE, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(on.env if on else {})},
+        timeout=timeout,
+        cwd=cwd or (on.dir if on else REPO),
+    )
+    seconds = time.monotonic() - started
+    got = json.loads(proc.stdout)
+    return Measured(CLIResult(got["code"], got["out"], got["err"]), seconds, got["peak"])
+
+
+def assert_one_line(result: CLIResult, *fragments: str) -> None:
+    """Exit 1, nothing on standard output, exactly one line on standard error holding `fragments`."""
+    assert_clean_error(result, *fragments)
+    assert result.out == "", result.both
+    assert len(result.err.strip().splitlines()) == 1, result.err

@@ -14,6 +14,7 @@ from hostform.plans.options import (
     DriftCommand,
     EngineOptions,
     Exit,
+    LimitOptions,
     Options,
     StackOptions,
     ValidateCommand,
@@ -42,6 +43,14 @@ def test_every_flag_has_help_text() -> None:
     assert _flags_without_help(build_parser(), "hostform") == []
 
 
+def _fields_read(options: Options) -> set[str]:
+    read: set[str] = set()
+    for field in options._fields:
+        value = getattr(options, field)
+        read |= _fields_read(value) if isinstance(value, Options) else {field}
+    return read
+
+
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_each_command_reads_exactly_its_flags(name: str) -> None:
     p = _subparsers()[name]
@@ -49,12 +58,10 @@ def test_each_command_reads_exactly_its_flags(name: str) -> None:
     args = build_parser().parse_args(argv)
     options_type, _ = COMMANDS[name]
     options = from_namespace(options_type, args)  # every field has its flag
-    read: set[str] = set()
-    for field in options._fields:
-        value = getattr(options, field)
-        read |= set(value._fields) if isinstance(value, Options) else {field}
+    read = _fields_read(options)
     flags = {a.dest for a in p._actions if not isinstance(a, argparse._HelpAction)} - {"debug"}
-    optional = {"untrusted"}  # in the stack group; only plan, validate and show take --untrusted
+    # in the stack group; only plan, validate and show take --untrusted and the limits of untrusted work
+    optional = {"untrusted", *LimitOptions._fields}
     assert flags - read == set(), f"{name}: flags nothing reads {flags - read}"
     assert read - flags <= optional, f"{name}: fields without a flag {read - flags}"
 
