@@ -572,7 +572,7 @@ def _confined_subject(args: argparse.Namespace) -> str | None:
 def _command(args: argparse.Namespace, confined: bool = False) -> int:
     """The command, its errors one line each; `confined`: a hard limit is the caller's to report."""
     from hostform.declare.bounds import LimitHit
-    from hostform.declare.errors import HostformError
+    from hostform.declare.errors import ApplyFailed, HostformError
 
     try:
         return _run(args.command, args)
@@ -588,7 +588,7 @@ def _command(args: argparse.Namespace, confined: bool = False) -> int:
 
         for line in exc.lines():
             print(f"error: {mask_secrets(line)}", file=sys.stderr)
-        if _wants_json(args):
+        if _wants_json(args) and not isinstance(exc, ApplyFailed):  # whose summary line is out already
             _print_error_document(exc, one_line=args.command == "apply")
         return Exit.ERROR
     except KeyboardInterrupt:

@@ -20,7 +20,7 @@ from hostform.declare.frozen import Frozen
 from hostform.declare.load import LoadedStack
 from hostform.declare.names import Address, Kind
 from hostform.declare.secrets import MASK, UNKNOWN
-from hostform.declare.spec import ContainerSpec, NetworkSpec
+from hostform.declare.spec import HOST_DEFAULTS, ContainerSpec, NetworkSpec
 from hostform.plans.fields import FIELD_EFFECTS, LIFTED_BY_REPLACE, Effect, effect_of
 from hostform.plans.model import ALSO_TAGGED, Action, Change, Plan, PlanMode, Reason, ReasonKind, ReplaceOrder
 from hostform.plans.route_plan import route_conflicts, route_reasons
@@ -542,8 +542,9 @@ def _intent(
     old = {k: v for k, v in last_applied.items() if FIELD_EFFECTS.get(k, Effect.REPLACE) is Effect.REPLACE}
     new = {k: v for k, v in desired.items() if FIELD_EFFECTS.get(k, Effect.REPLACE) is Effect.REPLACE}
     for k in list(new):
-        if k not in old and k not in last_applied:
+        if k not in old and k not in last_applied and k not in HOST_DEFAULTS:
             new.pop(k)  # a field added by a newer hostform: not a change the user made
+        # (a host setting is left out of a spec at its default: absent there means the default)
     seen: dict[str, Reason] = {}
     old_files = [f for f in old.pop("files", []) if f["target"] not in reloadable]
     new_files = [f for f in new.pop("files", []) if f["target"] not in reloadable]
@@ -639,6 +640,8 @@ def _live_in_place(
         if want != have:
             outside = last_applied.get(field, want) == want
             yield Reason(ReasonKind.LIVE, field, have, want, outside=outside)
+    if spec.network_mode is not None:
+        return  # in the host's or another container's network namespace: network_mode is compared instead
     want_nets = {net: tuple(aliases) for net, aliases in network_attachments(naming(loaded), name, spec)}
     have_nets = {
         net: declared_aliases(aliases, spec.hostname, want_nets.get(net, ())) for net, aliases in live.networks

@@ -126,7 +126,33 @@ class EngineWork:
     def prepare(self, changes: Sequence[Change], notify: Notify) -> list[tuple[Change, str]]:
         failed = make_images(self.builder, self.loaded, changes, notify, self.parallelism)
         failed = failed or self._pull_by_digest(changes, notify)
-        return failed or prepare_images(self.engine, self.loaded, changes, notify)
+        failed = failed or prepare_images(self.engine, self.loaded, changes, notify)
+        return failed or self._check_file_targets(changes)
+
+    def _check_file_targets(self, changes: Sequence[Change]) -> list[tuple[Change, str]]:
+        """Every file target of a container to create or replace, checked against its image once
+        the images are ready and before anything is touched: a folder there (the copy would
+        replace it) is refused now, not halfway through the apply."""
+        services = self.loaded.stack.services()
+        users: dict[str, list[Change]] = {}
+        for c in changes:
+            if c.is_service and c.action in (Action.CREATE, Action.REPLACE) and services[c.name].files:
+                users.setdefault(self.by_digest.get(c.name) or services[c.name].image, []).append(c)
+        failed = []
+        for image, those in sorted(users.items()):
+            targets = sorted({fm.target for c in those for fm in services[c.name].files})
+            try:
+                folders = actions.folders_in_image(
+                    self.engine, self.loaded, those[0].name, those[0].kind, image, targets
+                )
+            except HostformError as exc:
+                failed += [(c, " ".join(exc.lines())) for c in those]
+                continue
+            for c in those:
+                bad = [fm.target for fm in services[c.name].files if fm.target in folders]
+                if bad:
+                    failed.append((c, "; ".join(_folder_target(t, image) for t in bad)))
+        return failed
 
     def _pull_by_digest(self, changes: Sequence[Change], notify: Notify) -> list[tuple[Change, str]]:
         """Images built on another engine: the target pulls what was pushed, by digest."""
@@ -342,6 +368,10 @@ class EngineWork:
             replace.start_first(self.engine, self.loaded, change, old, self.new_container, interrupt.abort, attach)
         else:
             replace.stop_first(self.engine, self.loaded, change, old, self.new_container, interrupt.abort, attach)
+
+
+def _folder_target(target: str, image: str) -> str:
+    return f"file target {target} is a folder in the image {image}: name a file (e.g. {target.rstrip('/')}/app.conf)"
 
 
 def _declared_order(spec: ContainerSpec) -> ReplaceOrder:

@@ -452,9 +452,9 @@ class Engine:
 
     # -- containers
 
-    def create_container(self, name: str, config: dict[str, Any]) -> str:
+    def create_container(self, name: str, config: dict[str, Any], platform: str | None = None) -> str:
         with translated(f"create container {name}"):
-            result = self.api.create_container_from_config(config, name=name)
+            result = self.api.create_container_from_config(config, name=name, platform=platform)
         return str(result["Id"])
 
     def start(self, ident: str) -> None:
