@@ -969,7 +969,8 @@ class ContainerSpec(Model):
         mode = self.network_mode
         if mode is None:
             return self
-        given = [k for k in ("networks", "route") if k in self.model_fields_set]  # a route joins the proxy's network
+        # a route joins the edge proxy's network: none in another namespace
+        given: list[str] = [k for k in ("networks", "route") if k in self.model_fields_set]
         if mode != "bridge":
             given += [k for k in ("ports", "mac_address") if k in self.model_fields_set]
         if mode.startswith(("container:", "service:")):

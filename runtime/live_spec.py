@@ -155,8 +155,8 @@ def host_settings(
         "security_opt": [
             o
             for o in host.get("SecurityOpt") or []
-            if not (o == "label=disable" and host.get("Privileged") and o not in declared.security_opt)
-        ],  # the engine adds label=disable to a privileged container
+            if not (o == "label=disable" and _engine_unlabelled(host) and o not in declared.security_opt)
+        ],
         "group_add": list(host.get("GroupAdd") or []),
         "dns": list(host.get("Dns") or []),
         "dns_search": list(host.get("DnsSearch") or []),
@@ -181,6 +181,12 @@ def host_settings(
             live = f"container:{joined[ident]}"
         raw[field] = _namespace_mode(live, getattr(declared, field), engine_key, naming)
     return raw
+
+
+def _engine_unlabelled(host: Mapping[str, Any]) -> bool:
+    """The engine adds label=disable itself to a privileged container and to one in the host's PID
+    or IPC namespace."""
+    return bool(host.get("Privileged")) or "host" in (host.get("PidMode"), host.get("IpcMode"))
 
 
 def _namespace_mode(live: Any, declared: str | None, engine_key: str, naming: Naming) -> str | None:

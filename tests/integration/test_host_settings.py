@@ -86,6 +86,8 @@ def test_host_settings_apply_read_back_and_plan_nothing(stack: StackFixture) -> 
     stack.apply()
     again = stack.plan()
     assert again.code == 0, again.both  # no perpetual diff: the engine's defaults are not changes
+    drift = stack.run("drift", str(stack.file))
+    assert drift.code == 0, drift.both
 
     app = stack.inspect(f"{stack.name}-app")
     host = app["HostConfig"]
@@ -157,3 +159,66 @@ def test_privileged_reaches_the_engine_and_a_policy_refuses_it(stack: StackFixtu
     spec = loaded.stack.containers["root"]
     live = live_spec(info, image, spec, "root", naming(loaded), loaded.stack.all_networks(), b"k" * 16)
     assert live == canonical
+
+
+def test_adopt_reads_the_host_settings_back(stack: StackFixture) -> None:
+    """Containers started by hand with host settings are adopted without a difference in them:
+    the same containers afterwards, and the plan after the adoption touches nothing of theirs."""
+    api: Any = stack.api
+    old, hostnet = f"{stack.name}-by-hand", f"{stack.name}-hostnet-by-hand"
+    host = api.create_host_config(
+        init=True,
+        shm_size="96m",
+        ulimits=[{"Name": "nofile", "Soft": 1024, "Hard": 2048}],
+        sysctls={"net.core.somaxconn": "1000"},
+        log_config={"Type": "json-file", "Config": {"max-size": "2m"}},
+        devices=["/dev/null:/dev/xnull:rw"],
+        group_add=["2345"],
+        dns=["10.0.0.53"],
+        dns_search=["example.test"],
+        security_opt=["no-new-privileges:true"],
+        ipc_mode="shareable",
+    )
+    made = [api.create_container(BUSYBOX, ["sleep", "600"], name=old, host_config=host)["Id"]]
+    net_host = api.create_host_config(network_mode="host", pid_mode="host")
+    made.append(api.create_container(BUSYBOX, ["sleep", "600"], name=hostnet, host_config=net_host)["Id"])
+    try:
+        for ident in made:
+            api.start(ident)
+        stack.write(
+            f"""
+[containers.app]
+image = "{BUSYBOX}"
+command = ["sleep", "600"]
+adopt = "{old}"
+init = true
+shm_size = "96m"
+ulimits = {{ nofile = {{ soft = 1024, hard = 2048 }} }}
+sysctls = {{ "net.core.somaxconn" = 1000 }}
+logging = {{ driver = "json-file", options = {{ max-size = "2m" }} }}
+devices = ["/dev/null:/dev/xnull:rw"]
+group_add = [2345]
+dns = ["10.0.0.53"]
+dns_search = ["example.test"]
+security_opt = ["no-new-privileges:true"]
+ipc = "shareable"
+
+[containers.hostnet]
+image = "{BUSYBOX}"
+command = ["sleep", "600"]
+adopt = "{hostnet}"
+network_mode = "host"
+pid = "host"
+"""
+        )
+        shown = stack.run("adopt", str(stack.file), "--dry-run", check=True)
+        adoption = shown.out.split("After the adoption")[0]
+        lines = [line for line in adoption.splitlines() if line.strip().startswith("~ ")]
+        assert [line.split(":")[0].strip() for line in lines] == ["~ networks"], shown.out  # bridge -> the stack's
+        stack.run("adopt", str(stack.file), "--auto-approve", check=True)
+        stack.apply()  # moves app from Docker's bridge to the stack's network, in place
+        assert [api.inspect_container(f"{stack.name}-{n}")["Id"] for n in ("app", "hostnet")] == made
+        assert stack.plan().code == 0
+    finally:
+        for ident in made:
+            api.remove_container(ident, force=True)

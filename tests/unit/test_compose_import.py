@@ -137,7 +137,7 @@ def test_bad_yaml_is_one_error_with_a_line(tmp_path: Path, capsys: pytest.Captur
 
 
 @pytest.mark.parametrize("target", ["host", "swarm"])
-@pytest.mark.parametrize("folder", sorted(p.name for p in CORPUS.iterdir() if p.is_dir()))
+@pytest.mark.parametrize("folder", sorted(p.name for p in CORPUS.iterdir() if (p / "docker-compose.yml").is_file()))
 def test_corpus_imports_to_a_valid_stack_the_same_each_time(tmp_path: Path, folder: str, target: str) -> None:
     import shutil
 
