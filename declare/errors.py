@@ -13,6 +13,7 @@
      ├── PlanError                a saved plan is unreadable or stale (plans/)
      ├── LockError                another apply holds the stack's lock
      ├── SecretsFileError         an age-encrypted secrets file cannot be changed (hostform secrets)
+     ├── GitError                 a repository the agent deploys from cannot be fetched or read
      └── ApplyError               an apply failed part way (says what was done)
           └── ApplyFailed         ... after its report was written (apply --json: the summary line)
 
@@ -103,6 +104,10 @@ class PlanError(HostformError):
 
 
 class LockError(HostformError):
+    pass
+
+
+class GitError(HostformError):
     pass
 
 

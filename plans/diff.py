@@ -73,7 +73,9 @@ def make_plan(loaded: LoadedStack, observed: Observed, options: PlanOptions | No
     net_changes = list(_network_changes(loaded, observed, conflicts))
     replaced_nets = {c.name for c in net_changes if c.action is Action.REPLACE}
     vol_changes = list(_volume_changes(loaded, observed, options, conflicts, warnings))
-    svc_changes = list(_service_changes(loaded, observed, options, key, replaced_nets, conflicts))
+    svc_changes = joined_namespaces(
+        loaded, list(_service_changes(loaded, observed, options, key, replaced_nets, conflicts))
+    )
     changes = net_changes + vol_changes + svc_changes
     if options.targets:
         changes = only_targets(loaded, changes, options.targets)
@@ -362,6 +364,33 @@ def _service_changes(
                 else f"replica {replica} is beyond replicas = {services[name].replicas}"
             )
             yield _delete(c, ReasonKind.ORPHAN, why)
+
+
+def joined_namespaces(loaded: LoadedStack, changes: list[Change]) -> list[Change]:
+    """A container in the network, IPC or PID namespace of another (`service:NAME`) loses it when
+    that one is made anew: it is replaced after it, naming why."""
+    services = loaded.stack.services()
+    made = {c.name for c in changes if c.is_service and c.action in (Action.CREATE, Action.REPLACE)}
+    out = list(changes)
+    grew = True
+    while grew:
+        grew = False
+        for i, c in enumerate(out):
+            spec = services.get(c.name)
+            if spec is None or not c.is_service or c.action in (Action.CREATE, Action.REPLACE, Action.DELETE):
+                continue
+            joined = sorted({_joined(getattr(spec, k)) for k in ("network_mode", "ipc", "pid")} & made)
+            if joined:
+                why = Reason(ReasonKind.DEPENDENCY, text=f"joins the namespace of {joined[0]!r}, which is made anew")
+                out[i] = replace(c, action=Action.REPLACE, reasons=(*c.reasons, why))
+                made.add(c.name)
+                grew = True
+    return out
+
+
+def _joined(mode: str | None) -> str:
+    kind, _, name = (mode or "").partition(":")
+    return name if kind == "service" else ""
 
 
 def _replace_order(kind: str, spec: ContainerSpec) -> ReplaceOrder:
