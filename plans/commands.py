@@ -627,7 +627,7 @@ def cmd_drift(o: DriftCommand) -> int:
                 if fix.has_changes:
                     print_plan(fix)
                 for warning in () if fix.has_changes else fix.warnings:
-                    print(f"! {warning}")
+                    print_lines([((f"! {warning}", ""),)])
                 if fix.has_changes and stage_confirm(o.auto_approve, fix, "fix this drift"):
                     fixed = stage_apply(engine, loaded, fix, o.parallelism)
                     unrecorded = stage_record(engine, loaded, fix, fixed, "drift --fix")

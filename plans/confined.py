@@ -28,6 +28,7 @@ import traceback
 from collections.abc import Callable
 
 from hostform.declare.bounds import CPU, MEMORY, OUTPUT, READ, RESOURCES, WALL, LimitHit
+from hostform.plans.escape import for_terminal
 from hostform.plans.options import LimitOptions
 
 GRACE = 2.0  # seconds between asking the child to stop and killing it
@@ -191,7 +192,7 @@ def _outcome(
     if not tripped and os.WIFSIGNALED(wait_status):
         tripped = _killed(os.WTERMSIG(wait_status), usage, limits, subject)
     if tripped:
-        print(f"error: {tripped}", file=sys.stderr)
+        print(for_terminal(f"error: {tripped}"), file=sys.stderr)
         return 1
     sys.stdout.write(got.text(out).decode("utf-8", "replace"))
     sys.stdout.flush()

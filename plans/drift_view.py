@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hostform.plans.drift import Drift, DriftReport, Finding
+from hostform.plans.escape import for_terminal
 from hostform.plans.model import display
 from hostform.plans.render import Line, counted, print_lines
 
@@ -47,7 +48,12 @@ class DriftView:
                 table.add_column(column, overflow="fold")
             for f in report.findings:
                 style = _STYLE.get(f.drift, "yellow") if report.counts(f) else "dim"
-                table.add_row(f.address, f.engine_name, Text(f.drift.value, style=style), _evidence(f))
+                table.add_row(
+                    Text(for_terminal(f.address)),  # Text, not str: a str cell would be read as rich markup
+                    Text(for_terminal(f.engine_name)),
+                    Text(f.drift.value, style=style),
+                    _evidence(f),
+                )
             yield table
             yield Text("")
         ((words, style),) = verdict(report)
@@ -57,9 +63,10 @@ class DriftView:
 def _evidence(f: Finding) -> Text:
     from rich.text import Text
 
-    text = Text(f.detail)
+    text = Text(for_terminal(f.detail))
     for d in f.fields:
-        text.append(f"\n  {d.path}: {display(d.live, d.path)} (expected {display(d.expected, d.path)})", style="dim")
+        shown = for_terminal(f"{d.path}: {display(d.live, d.path)} (expected {display(d.expected, d.path)})")
+        text.append(f"\n  {shown}", style="dim")
     return text
 
 
