@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import jinja2
 
-from hostform.plans.escape import markdown_cell_code, markdown_code, markdown_fenced, markdown_text
+from hostform.plans.escape import Verbatim, markdown_cell_code, markdown_code, markdown_fenced, markdown_text
 from hostform.plans.model import Action, Plan
 from hostform.plans.render import MARKS, counted, mark_of, shown_reasons
 
@@ -32,11 +32,12 @@ def render_markdown(plan: Plan) -> str:
     return (
         template.render(
             plan=plan,
+            summary=Verbatim(plan.summary()),  # hostform's own words and marks: shown as they are
             marks=MARKS,
-            mark=mark_of,
+            mark=lambda c: Verbatim(mark_of(c)),
             diff_mark=_diff_mark,
             risky=risky,
-            counted=counted,
+            counted=lambda n, noun: Verbatim(counted(n, noun)),
             reasons=lambda c: shown_reasons(plan, c),
         ).rstrip()
         + "\n"

@@ -51,7 +51,6 @@ _CHANGE = {
 }
 PLAN = {
     "request": {"stack_path": str, "var": [str], "var_file": [str], "replace": [str], "target": [str]},
-    "desired": (str, type(None)),
     "plan": {
         "stack": str,
         "mode": str,
@@ -62,6 +61,7 @@ PLAN = {
         "key_known": bool,
         "changes": [_CHANGE],
     },
+    "desired": (str, type(None)),
 }
 _NAMES = {str: "a string", int: "a whole number", bool: "true or false", type(None): "null"}
 
@@ -97,11 +97,11 @@ def _check_map(value: Any, item: Any, path: str) -> None:
 def _check_object(value: Any, fields: dict[str, Any], path: str) -> None:
     if not isinstance(value, dict):
         raise ShapeError(f"{path or 'the document'} must be an object")
+    missing = [name for name in fields if name not in value]
+    if missing:  # what this level lacks before what a level below does
+        raise ShapeError(f"{f'{path}.' if path else ''}{missing[0]} is missing")
     for name, shape in fields.items():
-        where = f"{path}.{name}" if path else name
-        if name not in value:
-            raise ShapeError(f"{where} is missing")
-        check_shape(value[name], shape, where)
+        check_shape(value[name], shape, f"{path}.{name}" if path else name)
 
 
 def _check_scalar(value: Any, types: tuple[type, ...], path: str) -> None:

@@ -81,6 +81,11 @@ def test_case_7_escape_bytes_reach_no_output(hostile: StackFixture) -> None:
         assert "hidden" in result.out
     result = hostile.run("plan", str(hostile.file), "--untrusted", timeout=60)
     assert "\\x1b[2K" in result.out, result.out
+    hostile.env["FORCE_COLOR"] = "1"  # rich draws the plan: its own colour codes, none of the stack's
+    for extra in ((), ("--untrusted",)):
+        result = hostile.run("plan", str(hostile.file), *extra, timeout=60)
+        assert "\x1b[32m" in result.out and "\\x1b[2K" in result.out, result.out
+        assert "\x1b[2K" not in result.out and "\x1b[1A" not in result.out, result.out
 
 
 def _plan_file(path: Path, **plan: object) -> Path:
