@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from hostform.declare.load import LoadedStack
 from hostform.declare.secrets import UNKNOWN, Secret, UnknownSecret
-from hostform.declare.spec import fields_of
+from hostform.declare.spec import HOST_DEFAULTS, fields_of
 from hostform.declare.targets import SWARM_ONLY
 
 if TYPE_CHECKING:
@@ -38,7 +38,15 @@ def service_spec(loaded: LoadedStack, name: str, key: bytes) -> dict[str, Any]:
         for f in spec.files
         if f.source in loaded.files
     ]
-    return canonical_of(spec, key, stack.on_swarm, files)
+    data = canonical_of(spec, key, stack.on_swarm, files)
+    if spec.route is not None and spec.route.tls is not None:
+        from hostform.declare.load import route_file_name
+
+        tls = data["route"]["tls"]
+        for part in ("cert", "key"):
+            resolved = loaded.files.get(route_file_name(name, part))
+            tls[f"{part}_sha256"] = file_digest(resolved.content, key) if resolved else UNKNOWN
+    return data
 
 
 def canonical_of(spec: ContainerSpec, key: bytes, on_swarm: bool, files: list[dict[str, Any]]) -> dict[str, Any]:
@@ -53,6 +61,11 @@ def canonical_of(spec: ContainerSpec, key: bytes, on_swarm: bool, files: list[di
         data = fields_of(spec, exclude={"env_file", "build", "secrets", "adopt", *SWARM_ONLY})
         data["update"] = {"order": spec.update.order}
         data["ports"] = [{k: v for k, v in p.items() if k != "mode"} for p in data["ports"]]
+    if spec.route is None:
+        del data["route"]  # no route: the spec (and its hash) stays as it was before routes existed
+    for name, default in HOST_DEFAULTS.items():
+        if data[name] == default:  # left out at their defaults: specs applied before they existed stay the same
+            del data[name]
     data["env"] = {k: _masked(v, key) for k, v in spec.env.items()}
     data["files"] = files
     out: dict[str, Any] = _jsonable(data)

@@ -13,6 +13,7 @@
      ├── PlanError                a saved plan is unreadable or stale (plans/)
      ├── LockError                another apply holds the stack's lock
      └── ApplyError               an apply failed part way (says what was done)
+          └── ApplyFailed         ... after its report was written (apply --json: the summary line)
 
 Errors of the libraries underneath (pydantic, jinja2, docker-py, pyroute2) are
 translated into this tree where they are raised; the CLI prints one line per
@@ -106,3 +107,8 @@ class LockError(HostformError):
 
 class ApplyError(HostformError):
     pass
+
+
+class ApplyFailed(ApplyError):
+    """An apply (destroy, drift --fix) that ran and did not converge, raised after its report
+    was given: `apply --json` has already ended its event stream with the summary."""

@@ -160,6 +160,7 @@ def load(
         problem(loc, message)
     files = _resolve_files(stack, file.parent, renderer, problem, access)
     stack = _secret_files(stack, files, renderer, problem)
+    _route_files(stack, file.parent, files, renderer, problem, access)
     if problems:
         raise StackError(problems)
     roots = tuple(str(r) for r in access.roots(file.parent)) if access.untrusted else None
@@ -554,6 +555,33 @@ def _secret_files(stack: Stack, files: dict[str, ResolvedFile], renderer: Render
     return stack.model_copy(
         update={"containers": resolve("containers", stack.containers), "jobs": resolve("jobs", stack.jobs)}
     )
+
+
+def route_file_name(container: str, part: str) -> str:
+    """The loaded file holding a route's certificate or key ("cert" or "key")."""
+    return f"route.{container}.{part}"
+
+
+def _route_files(
+    stack: Stack, base: Path, files: dict[str, ResolvedFile], renderer: Renderer, problem: Any, access: Access
+) -> None:
+    """Each TLS route's certificate and key, read now from the stack's folder or as secrets, as
+    loaded files (so plans carry their keyed digests only, never the content)."""
+    for name, spec in stack.containers.items():
+        tls = spec.route.tls if spec.route is not None else None
+        for part in ("cert", "key") if tls is not None else ():
+            path, secret = getattr(tls, part), getattr(tls, f"{part}_secret")
+            content: str | FileBytes | Secret
+            try:
+                content = FileBytes(access.read_bytes(base, path)) if path else renderer.secret(secret)
+            except PathRefused as exc:
+                problem(("containers", name, "route", "tls", part), f"cannot read: {exc}")
+                continue
+            except RenderError as exc:
+                problem(("containers", name, "route", "tls", f"{part}_secret"), str(exc))
+                continue
+            file_name = route_file_name(name, part)
+            files[file_name] = ResolvedFile(file_name, content, _content_sha256(content))
 
 
 def _content_sha256(content: str | FileBytes | Secret) -> str:

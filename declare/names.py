@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from enum import StrEnum
 
 from hostform.declare.frozen import Frozen
@@ -101,6 +102,20 @@ def container_name(stack: str, name: str, replica: int, replicas: int) -> str:
     return f"{stack}-{name}" if replicas <= 1 and replica == 1 else f"{stack}-{name}-{replica}"
 
 
+PROXY_ENV = "HOSTFORM_PROXY"  # which edge proxy routes go through (`hostform proxy up --name`)
+DEFAULT_PROXY = "hostform-proxy"
+EDGE_NETWORK = "edge"  # the proxy stack's network that routed containers join
+
+
+def proxy_name(environ: Mapping[str, str] | None = None) -> str:
+    """The edge proxy's stack name: $HOSTFORM_PROXY, else hostform-proxy."""
+    return (os.environ if environ is None else environ).get(PROXY_ENV) or DEFAULT_PROXY
+
+
+def edge_network(proxy: str) -> str:
+    return network_name(proxy, EDGE_NETWORK)
+
+
 def temp_name(engine_name: str, suffix: str) -> str:
     """Unique, so leftovers of an interrupted apply never block the next one."""
     return f"{engine_name}{suffix}-{os.urandom(3).hex()}"
@@ -135,11 +150,13 @@ def volume_name(stack: str, name: str) -> str:
 
 class Naming(Frozen):
     """Engine names of a stack's networks and volumes: `<stack>_<key>`, or the key itself for one
-    declared `external = true` (an existing object hostform uses but does not own)."""
+    declared `external = true` (an existing object hostform uses but does not own). `edge`: the
+    edge proxy's network, which a container with a route joins ("" when no container has one)."""
 
     stack: str
     external_networks: frozenset[str] = frozenset()
     external_volumes: frozenset[str] = frozenset()
+    edge: str = ""
 
     def network(self, key: str) -> str:
         return key if key in self.external_networks else network_name(self.stack, key)

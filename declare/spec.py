@@ -325,13 +325,14 @@ _POLICY = ("order", "parallelism", "delay", "failure_action", "monitor", "max_fa
 
 
 class UpdatePolicy(Plain):
-    __slots__ = _POLICY
+    __slots__ = (*_POLICY, "drain")
     order: str
     parallelism: int
     delay: int
     failure_action: str
     monitor: int
     max_failure_ratio: float
+    drain: int
     _defaults = {
         "order": "stop-first",
         "parallelism": 1,
@@ -339,6 +340,7 @@ class UpdatePolicy(Plain):
         "failure_action": "rollback",
         "monitor": 5 * 10**9,
         "max_failure_ratio": 0.0,
+        "drain": 0,
     }
 
 
@@ -350,7 +352,7 @@ class RollbackPolicy(Plain):
     failure_action: str
     monitor: int
     max_failure_ratio: float
-    _defaults = {**UpdatePolicy._defaults, "failure_action": "pause"}
+    _defaults = {k: v for k, v in UpdatePolicy._defaults.items() if k != "drain"} | {"failure_action": "pause"}
 
 
 class SpreadPreference(Plain):
@@ -373,6 +375,49 @@ class Reservations(Plain):
     _defaults = {"memory": None, "cpus": None}
 
 
+class Ulimit(Plain):
+    __slots__ = ("soft", "hard")
+    soft: int
+    hard: int
+
+
+class Logging(Plain):
+    __slots__ = ("driver", "options")
+    driver: str
+    options: dict[str, str]
+    _defaults = {"options": {}}
+
+
+HOST_DEFAULTS: dict[str, Any] = {
+    **dict.fromkeys(("privileged", "init"), False),
+    **dict.fromkeys(("devices", "security_opt", "group_add", "dns", "dns_search"), ()),
+    **dict.fromkeys(("gpus", "network_mode", "shm_size", "logging", "ipc", "pid", "platform", "mac_address"), None),
+    **dict.fromkeys(("ulimits", "sysctls"), {}),
+}
+HOST_SETTINGS = (
+    *("privileged", "devices", "gpus", "network_mode", "init", "shm_size", "ulimits", "sysctls", "logging"),
+    *("security_opt", "group_add", "ipc", "pid", "dns", "dns_search", "platform", "mac_address"),
+)
+
+
+class RouteTLS(Plain):
+    __slots__ = ("cert", "key", "cert_secret", "key_secret")
+    cert: str | None
+    key: str | None
+    cert_secret: str | None
+    key_secret: str | None
+    _defaults = dict.fromkeys(("cert", "key", "cert_secret", "key_secret"), None)
+
+
+class Route(Plain):
+    __slots__ = ("host", "port", "path", "tls")
+    host: str
+    port: int
+    path: str
+    tls: RouteTLS | None
+    _defaults = {"path": "/", "tls": None}
+
+
 class ContainerSpec(Plain):
     """A long-running container (or, with replicas, several alike)."""
 
@@ -381,7 +426,8 @@ class ContainerSpec(Plain):
         *("networks", "restart", "healthcheck", "depends_on", "labels", "user", "working_dir", "hostname"),
         *("memory", "memory_reservation", "cpus", "pids_limit", "cap_add", "cap_drop", "read_only"),
         *("stop_signal", "stop_grace_period", "extra_hosts", "replicas", "files", "secrets", "update"),
-        *("pull", "adopt", "global_", "placement", "reservations", "rollback", "endpoint_mode"),
+        *("pull", "adopt", "global_", "placement", "reservations", "rollback", "endpoint_mode", "route"),
+        *HOST_SETTINGS,
     )
     image: str
     build: BuildTable | None
@@ -421,11 +467,29 @@ class ContainerSpec(Plain):
     reservations: Reservations | None
     rollback: RollbackPolicy
     endpoint_mode: str
+    route: Route | None
+    privileged: bool
+    devices: tuple[str, ...]
+    gpus: int | None
+    network_mode: str | None
+    init: bool
+    shm_size: int | None
+    ulimits: dict[str, Ulimit]
+    sysctls: dict[str, str]
+    logging: Logging | None
+    security_opt: tuple[str, ...]
+    group_add: tuple[str, ...]
+    ipc: str | None
+    pid: str | None
+    dns: tuple[str, ...]
+    dns_search: tuple[str, ...]
+    platform: str | None
+    mac_address: str | None
     _defaults = {
         "image": "",
         **dict.fromkeys(("build", "command", "entrypoint", "healthcheck", "user", "working_dir", "hostname"), None),
         **dict.fromkeys(("memory", "memory_reservation", "cpus", "pids_limit", "stop_signal"), None),
-        **dict.fromkeys(("placement", "reservations"), None),
+        **dict.fromkeys(("placement", "reservations", "route"), None),
         **dict.fromkeys(("env", "depends_on", "labels"), {}),
         **dict.fromkeys(("env_file", "ports", "volumes", "tmpfs", "networks", "cap_add", "cap_drop"), ()),
         **dict.fromkeys(("extra_hosts", "files", "secrets", "adopt"), ()),
@@ -438,6 +502,7 @@ class ContainerSpec(Plain):
         "global_": False,
         "rollback": RollbackPolicy(),
         "endpoint_mode": "vip",
+        **HOST_DEFAULTS,
     }
 
 
@@ -526,7 +591,9 @@ CLASSES: dict[str, type[Plain]] = {
     cls.__name__: cls
     for cls in (
         *(PortMapping, Mount, NetworkAttachment, Healthcheck, FileMount, SecretMount, BuildTable),
-        *(UpdatePolicy, RollbackPolicy, SpreadPreference, Placement, Reservations, ContainerSpec, JobSpec),
+        *(UpdatePolicy, RollbackPolicy, RouteTLS, Route, SpreadPreference, Placement, Reservations),
+        *(ContainerSpec, JobSpec),
+        *(Ulimit, Logging),
         *(NetworkSpec, VolumeSpec, FileSpec, StackMeta, Stack),
     )
 }

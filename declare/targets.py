@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from hostform.declare.builds import registry_of
-from hostform.declare.spec import ContainerSpec, Stack
+from hostform.declare.spec import HOST_SETTINGS, ContainerSpec, Stack
 
 Loc = tuple[str | int, ...]
 
@@ -47,6 +47,8 @@ def _swarm_only(stack: Stack) -> Iterator[tuple[Loc, str]]:
         for i, port in enumerate(spec.ports):
             if port.mode is not None:
                 yield (kind, name, "ports", i, "mode"), f"a port's 'mode' {why}"
+        if kind == "jobs" and spec.route is not None:
+            yield (kind, name, "route"), "a job runs once: it cannot serve a route (give it to a container)"
         if spec.update.order == "start-first" and any(p.host_port for p in spec.ports):
             yield (
                 (kind, name),
@@ -65,6 +67,14 @@ def _host_only(stack: Stack) -> Iterator[tuple[Loc, str]]:
                     f"condition 'healthy' cannot be honoured {on_swarm} (Swarm orders nothing by health; "
                     "use 'started': a service waits until its dependencies have converged)",
                 )
+        if spec.route is not None:
+            yield (
+                (kind, name, "route"),
+                f"'route' cannot be honoured {on_swarm}: the edge proxy (`hostform proxy up`) serves one "
+                "engine; on Swarm publish the service's port (the routing mesh) instead",
+            )
+        if spec.update.drain:
+            yield ((kind, name, "update", "drain"), f"'update.drain' cannot be honoured {on_swarm}")
         if spec.adopt:
             yield (
                 (kind, name, "adopt"),
@@ -82,6 +92,13 @@ def _host_only(stack: Stack) -> Iterator[tuple[Loc, str]]:
                 (kind, name, "memory_reservation"),
                 f"'memory_reservation' is a host setting; {on_swarm} use reservations = {{ memory = ... }}",
             )
+        for key in HOST_SETTINGS:
+            if key in spec.model_fields_set:
+                yield (
+                    (kind, name, key),
+                    f"{key!r} cannot be honoured {on_swarm}: a host setting hostform sets on one engine's "
+                    "containers only (Swarm services are created without it)",
+                )
         if spec.global_ and "replicas" in spec.model_fields_set:
             yield (kind, name, "global"), "'global' runs one task per node: it cannot be given with 'replicas'"
         if kind == "jobs" and spec.global_:

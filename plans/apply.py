@@ -59,8 +59,8 @@ class Work(Protocol):
     """What the changes do on the host, one change at a time."""
 
     def prepare(self, changes: Sequence[Change], notify: Notify) -> list[tuple[Change, str]]:
-        """Make ready what the changes need before anything is touched (images): the changes
-        that cannot be done, with why. Any of them stops the apply before it starts."""
+        """Make ready (images) and check (file targets) what the changes need before anything is
+        touched: the changes that cannot be done, with why. Any of them stops the apply before it starts."""
         ...
 
     def perform(self, change: Change, interrupt: Interrupt) -> None:
@@ -117,7 +117,7 @@ class Applier:
                 self._fail(change, message)
             for c in todo + deletes:
                 if all(c is not f for f, _ in self.report.failed):
-                    self._skip(c, "nothing was changed: an image could not be made ready")
+                    self._skip(c, "nothing was changed: refused before the first change")
             return self.report
         with self._lock:
             self.report.done.extend(images)

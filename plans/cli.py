@@ -295,6 +295,32 @@ def _unlock_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="break it even when its holder is still running here")
 
 
+def _proxy_parser(p: argparse.ArgumentParser) -> None:
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION", help="what to do")
+    for action, text in (
+        ("up", "run (or change) the edge proxy"),
+        ("status", "show the edge proxy and its routes"),
+        ("down", "remove the edge proxy (once no route uses it)"),
+    ):
+        a = actions.add_parser(action, parents=[_common()], help=text)
+        a.add_argument(
+            "--name",
+            default=os.environ.get("HOSTFORM_PROXY") or "hostform-proxy",
+            help="the proxy's stack name (default: $HOSTFORM_PROXY, else hostform-proxy)",
+        )
+        _engine_args(a)
+        if action == "up":
+            a.add_argument("--http", default="0.0.0.0:80", metavar="ADDR:PORT", help="plain HTTP listener")
+            a.add_argument("--https", default=None, metavar="ADDR:PORT", help="TLS listener (routes with tls)")
+            a.add_argument("--image", default="haproxy:2.6", help="the HAProxy image (default haproxy:2.6)")
+        if action == "status":
+            a.add_argument("--json", action="store_true", help="as JSON")
+        if action == "down":
+            a.add_argument("--volumes", action="store_true", help="also delete the proxy's state volume")
+        if action != "status":
+            _lock_timeout_arg(a)
+
+
 # Each command's help and the function adding its arguments, in the order --help lists them.
 SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "validate": ("load and check stacks (no engine)", _validate_parser),
@@ -310,6 +336,7 @@ SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = 
     "show": ("render a saved plan", _show_parser),
     "host": ("show the host's network facts that plans are checked against", _host_parser),
     "unlock": ("break a lock left by a killed apply", _unlock_parser),
+    "proxy": ("run, show or remove the engine's edge proxy (routes, TLS, zero-downtime switches)", _proxy_parser),
 }
 
 
@@ -436,6 +463,10 @@ def _run(name: str, args: argparse.Namespace) -> int:
         return cmd_host(from_namespace(HostCommand, args))
     if name == "import":
         return cmd_import(from_namespace(ImportCommand, args))
+    if name == "proxy":
+        from hostform.plans.proxy import ProxyCommand, cmd_proxy
+
+        return cmd_proxy(from_namespace(ProxyCommand, args))
     from hostform.plans import commands
 
     return commands.run(name, args)
@@ -517,7 +548,7 @@ def _confined_subject(args: argparse.Namespace) -> str | None:
 def _command(args: argparse.Namespace, confined: bool = False) -> int:
     """The command, its errors one line each; `confined`: a hard limit is the caller's to report."""
     from hostform.declare.bounds import LimitHit
-    from hostform.declare.errors import HostformError
+    from hostform.declare.errors import ApplyFailed, HostformError
 
     try:
         return _run(args.command, args)
@@ -533,7 +564,7 @@ def _command(args: argparse.Namespace, confined: bool = False) -> int:
 
         for line in exc.lines():
             print(for_terminal(f"error: {mask_secrets(line)}"), file=sys.stderr)
-        if _wants_json(args):
+        if _wants_json(args) and not isinstance(exc, ApplyFailed):  # whose summary line is out already
             _print_error_document(exc, one_line=args.command == "apply")
         return Exit.ERROR
     except KeyboardInterrupt:

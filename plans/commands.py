@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from hostform.declare.bounds import located
-from hostform.declare.errors import ApplyError, HostformError, StackError
+from hostform.declare.errors import ApplyFailed, HostformError, StackError
 from hostform.declare.frozen import changed
 from hostform.declare.load import LoadedStack, load
 from hostform.declare.names import Address, Kind
@@ -288,7 +288,7 @@ def stage_report(report: ApplyReport, plan: Plan, json_lines: bool = False, verb
         return Exit.OK
     lines = [f"{c.address}: {why}" for c, why in report.failed]
     lines += [f"{c.address}: not done ({report.why_skipped.get(c.address, 'not started')})" for c in report.skipped]
-    raise ApplyError(
+    raise ApplyFailed(
         f"{verb.lower()} failed: {len(report.done)} done, {len(report.failed)} failed, "
         f"{len(report.skipped)} not done\n  " + "\n  ".join(lines)
     )

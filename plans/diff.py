@@ -20,9 +20,10 @@ from hostform.declare.frozen import Frozen
 from hostform.declare.load import LoadedStack
 from hostform.declare.names import Address, Kind
 from hostform.declare.secrets import MASK, UNKNOWN
-from hostform.declare.spec import ContainerSpec, NetworkSpec
+from hostform.declare.spec import HOST_DEFAULTS, ContainerSpec, NetworkSpec
 from hostform.plans.fields import FIELD_EFFECTS, LIFTED_BY_REPLACE, Effect, effect_of
 from hostform.plans.model import ALSO_TAGGED, Action, Change, Plan, PlanMode, Reason, ReasonKind, ReplaceOrder
+from hostform.plans.route_plan import route_conflicts, route_reasons
 from hostform.runtime.container_config import declared_aliases, naming, network_attachments
 from hostform.runtime.records import Observed, ObservedContainer, ObservedNetwork, ObservedVolume
 
@@ -72,13 +73,17 @@ def make_plan(loaded: LoadedStack, observed: Observed, options: PlanOptions | No
     net_changes = list(_network_changes(loaded, observed, conflicts))
     replaced_nets = {c.name for c in net_changes if c.action is Action.REPLACE}
     vol_changes = list(_volume_changes(loaded, observed, options, conflicts, warnings))
-    svc_changes = list(_service_changes(loaded, observed, options, key, replaced_nets, conflicts))
+    svc_changes = joined_namespaces(
+        loaded, list(_service_changes(loaded, observed, options, key, replaced_nets, conflicts))
+    )
     changes = net_changes + vol_changes + svc_changes
     if options.targets:
         changes = only_targets(loaded, changes, options.targets)
     changes = list(image_changes(loaded, observed, changes)) + changes
     for blocker in _missing_inputs(loaded, observed, changes):
         conflicts[("input", blocker)] = blocker
+    for clash in route_conflicts(loaded, observed):
+        conflicts[("route", clash)] = clash
     return Plan(
         stack=loaded.name,
         changes=tuple(_ordered(changes)),
@@ -361,6 +366,33 @@ def _service_changes(
             yield _delete(c, ReasonKind.ORPHAN, why)
 
 
+def joined_namespaces(loaded: LoadedStack, changes: list[Change]) -> list[Change]:
+    """A container in the network, IPC or PID namespace of another (`service:NAME`) loses it when
+    that one is made anew: it is replaced after it, naming why."""
+    services = loaded.stack.services()
+    made = {c.name for c in changes if c.is_service and c.action in (Action.CREATE, Action.REPLACE)}
+    out = list(changes)
+    grew = True
+    while grew:
+        grew = False
+        for i, c in enumerate(out):
+            spec = services.get(c.name)
+            if spec is None or not c.is_service or c.action in (Action.CREATE, Action.REPLACE, Action.DELETE):
+                continue
+            joined = sorted({_joined(getattr(spec, k)) for k in ("network_mode", "ipc", "pid")} & made)
+            if joined:
+                why = Reason(ReasonKind.DEPENDENCY, text=f"joins the namespace of {joined[0]!r}, which is made anew")
+                out[i] = replace(c, action=Action.REPLACE, reasons=(*c.reasons, why))
+                made.add(c.name)
+                grew = True
+    return out
+
+
+def _joined(mode: str | None) -> str:
+    kind, _, name = (mode or "").partition(":")
+    return name if kind == "service" else ""
+
+
 def _replace_order(kind: str, spec: ContainerSpec) -> ReplaceOrder:
     """A container's declared update.order; a job is always removed before it runs again."""
     if kind == Kind.CONTAINER and spec.update.order == "start-first":
@@ -479,6 +511,8 @@ def _container_reasons(
             _build_reason(loaded, observed, name, r) for r in _intent(current.last_applied, desired, reloadable)
         )
         reasons.extend(_live_in_place(loaded, name, spec, current, current.last_applied))
+    if kind == Kind.CONTAINER and current.state == "running":
+        reasons.extend(route_reasons(loaded, name, desired, current, observed))
     reasons.extend(_reloads(desired, current, reloadable))
     reasons.extend(_files_changed_outside(current, reloadable))
     image_id = observed.image_ids.get(spec.image)
@@ -543,8 +577,9 @@ def _intent(
     old = {k: v for k, v in last_applied.items() if FIELD_EFFECTS.get(k, Effect.REPLACE) is Effect.REPLACE}
     new = {k: v for k, v in desired.items() if FIELD_EFFECTS.get(k, Effect.REPLACE) is Effect.REPLACE}
     for k in list(new):
-        if k not in old and k not in last_applied:
+        if k not in old and k not in last_applied and k not in HOST_DEFAULTS:
             new.pop(k)  # a field added by a newer hostform: not a change the user made
+        # (a host setting is left out of a spec at its default: absent there means the default)
     seen: dict[str, Reason] = {}
     old_files = [f for f in old.pop("files", []) if f["target"] not in reloadable]
     new_files = [f for f in new.pop("files", []) if f["target"] not in reloadable]
@@ -640,6 +675,8 @@ def _live_in_place(
         if want != have:
             outside = last_applied.get(field, want) == want
             yield Reason(ReasonKind.LIVE, field, have, want, outside=outside)
+    if spec.network_mode is not None:
+        return  # in the host's or another container's network namespace: network_mode is compared instead
     want_nets = {net: tuple(aliases) for net, aliases in network_attachments(naming(loaded), name, spec)}
     have_nets = {
         net: declared_aliases(aliases, spec.hostname, want_nets.get(net, ())) for net, aliases in live.networks

@@ -19,7 +19,7 @@ from hostform.declare.errors import ApplyError, HostformError
 from hostform.declare.load import LoadedStack
 from hostform.declare.names import Condition, Kind
 from hostform.declare.spec import ContainerSpec
-from hostform.plans import replace
+from hostform.plans import replace, routing
 from hostform.plans.apply import Event, Interrupt, Notify
 from hostform.plans.model import ALSO_TAGGED, Action, Change, ReasonKind, ReplaceOrder
 from hostform.runtime import actions
@@ -126,7 +126,33 @@ class EngineWork:
     def prepare(self, changes: Sequence[Change], notify: Notify) -> list[tuple[Change, str]]:
         failed = make_images(self.builder, self.loaded, changes, notify, self.parallelism)
         failed = failed or self._pull_by_digest(changes, notify)
-        return failed or prepare_images(self.engine, self.loaded, changes, notify)
+        failed = failed or prepare_images(self.engine, self.loaded, changes, notify)
+        return failed or self._check_file_targets(changes)
+
+    def _check_file_targets(self, changes: Sequence[Change]) -> list[tuple[Change, str]]:
+        """Every file target of a container to create or replace, checked against its image once
+        the images are ready and before anything is touched: a folder there (the copy would
+        replace it) is refused now, not halfway through the apply."""
+        services = self.loaded.stack.services()
+        users: dict[str, list[Change]] = {}
+        for c in changes:
+            if c.is_service and c.action in (Action.CREATE, Action.REPLACE) and services[c.name].files:
+                users.setdefault(self.by_digest.get(c.name) or services[c.name].image, []).append(c)
+        failed = []
+        for image, those in sorted(users.items()):
+            targets = sorted({fm.target for c in those for fm in services[c.name].files})
+            try:
+                folders = actions.folders_in_image(
+                    self.engine, self.loaded, those[0].name, those[0].kind, image, targets
+                )
+            except HostformError as exc:
+                failed += [(c, " ".join(exc.lines())) for c in those]
+                continue
+            for c in those:
+                bad = [fm.target for fm in services[c.name].files if fm.target in folders]
+                if bad:
+                    failed.append((c, "; ".join(_folder_target(t, image) for t in bad)))
+        return failed
 
     def _pull_by_digest(self, changes: Sequence[Change], notify: Notify) -> list[tuple[Change, str]]:
         """Images built on another engine: the target pulls what was pushed, by digest."""
@@ -172,7 +198,10 @@ class EngineWork:
             self._volume(change)
         elif change.action is Action.DELETE:
             spec = self.loaded.stack.services().get(change.name)
-            actions.stop_and_remove(self.engine, need(change.current_id), spec.stop_grace_period if spec else 10**10)
+            grace = spec.stop_grace_period if spec else 10**10
+            if change.kind == Kind.CONTAINER:
+                routing.retire_if_routed(self.engine, self.loaded.name, change.name, need(change.current_id), grace)
+            actions.stop_and_remove(self.engine, need(change.current_id), grace)
         else:
             self._await_dependencies(change, interrupt.stop)
             if change.action is Action.CREATE:
@@ -278,6 +307,17 @@ class EngineWork:
         else:
             self._start_or_remove(ident)
             self._watch(change, ident)
+            if routing.routed(self.loaded.stack.containers.get(change.name)):
+                self._serve(change, ident, interrupt.abort)
+
+    def _serve(self, change: Change, ident: str, abort: threading.Event) -> None:
+        """A new container with a route joins the proxy once ready."""
+        spec = self.loaded.stack.containers[change.name]
+        require(wait_for(self.engine, ident, Condition.READY, health_budget(spec), abort), change.engine_name)
+        self._attach(change.name, ident)
+
+    def _attach(self, name: str, ident: str) -> None:
+        routing.attach(self.engine, self.loaded, name, ident, service_spec(self.loaded, name, self.key))
 
     def _start(self, change: Change) -> None:
         self.engine.start(need(change.current_id))
@@ -289,11 +329,17 @@ class EngineWork:
         if any(r.kind is ReasonKind.RENAME for r in change.reasons):
             self.engine.rename(ident, change.engine_name)  # an adopted container: the same one, renamed
         state = read_state(self.engine, ident)
+        route_changed = change.kind == Kind.CONTAINER and any(r.path == "route" for r in change.reasons)
+        spec = self.loaded.stack.services()[change.name]
+        if route_changed and spec.route is None:  # out of the proxy before it leaves the edge network
+            routing.forget(self.engine, self.loaded.name, change.name)
         live_nets = {net: list(aliases) for net, aliases in (state.networks if state else {}).items()}
         actions.update_in_place(self.engine, self.loaded, change.name, ident, live_nets)
         self._reload_files(change, ident)
         if state is None or state.status != "running":
             self.engine.start(ident)
+        if route_changed and spec.route is not None:
+            self._attach(change.name, ident)
 
     def _reload_files(self, change: Change, ident: str) -> None:
         """Copy changed reloadable config files in, then send each its reload signal (once per signal)."""
@@ -317,10 +363,15 @@ class EngineWork:
         if change.kind == Kind.JOB:
             self.engine.remove_container(old)
             self._run_job(change, self.new_container(change, change.engine_name), interrupt.abort)
-        elif (change.order or _declared_order(spec)) is ReplaceOrder.START_FIRST:
-            replace.start_first(self.engine, self.loaded, change, old, self.new_container, interrupt.abort)
+        attach = (lambda ident: self._attach(change.name, ident)) if routing.routed(spec) else None
+        if (change.order or _declared_order(spec)) is ReplaceOrder.START_FIRST:
+            replace.start_first(self.engine, self.loaded, change, old, self.new_container, interrupt.abort, attach)
         else:
-            replace.stop_first(self.engine, self.loaded, change, old, self.new_container, interrupt.abort)
+            replace.stop_first(self.engine, self.loaded, change, old, self.new_container, interrupt.abort, attach)
+
+
+def _folder_target(target: str, image: str) -> str:
+    return f"file target {target} is a folder in the image {image}: name a file (e.g. {target.rstrip('/')}/app.conf)"
 
 
 def _declared_order(spec: ContainerSpec) -> ReplaceOrder:

@@ -42,7 +42,7 @@ def create_container(
     body = create_body(naming(loaded), name, kind, spec, replica, canonical, image)
     for endpoint in body["NetworkingConfig"]["EndpointsConfig"].values() if not announce else ():
         endpoint["Aliases"] = []
-    ident = engine.create_container(engine_name, body)
+    ident = engine.create_container(engine_name, body, spec.platform)
     try:
         for fm in spec.files:
             engine.put_file(ident, fm.target, loaded.files[fm.source].data, fm.mode)
@@ -52,6 +52,30 @@ def create_container(
         engine.remove_container(ident)
         raise
     return ident
+
+
+def folders_in_image(
+    engine: Engine, loaded: LoadedStack, name: str, kind: str, image: str, paths: list[str]
+) -> list[str]:
+    """Which of `paths` are folders in `image`, asked of a container made from it that is never
+    started and is removed at once. It carries the service's labels under a temporary name, so
+    that a probe an interrupted apply left behind is removed by the next one, as its other
+    temporary containers are."""
+    spec = loaded.stack.services()[name]
+    home = names.container_name(loaded.name, name, 1, spec.replicas)
+    labels = {**names.owner_labels(loaded.name, name, kind), names.LABEL_REPLICA: "1"}
+    body = {
+        "Image": image,
+        "Entrypoint": ["/hostform-probe"],  # never run: an image without a command can be created too
+        "Labels": labels,
+        "NetworkDisabled": True,
+        "HostConfig": {"NetworkMode": "none"},
+    }
+    ident = engine.create_container(names.temp_name(home, names.TEMP_NEW), body)
+    try:
+        return [p for p in paths if engine.is_folder(ident, p)]
+    finally:
+        engine.remove_container(ident)
 
 
 def announce(engine: Engine, loaded: LoadedStack, name: str, ident: str) -> None:
@@ -70,6 +94,8 @@ def update_in_place(engine: Engine, loaded: LoadedStack, name: str, ident: str, 
         body["MemorySwap"] = -1 if body["Memory"] == 0 else body["MemorySwap"]
     body["RestartPolicy"] = restart_policy(spec.restart)
     engine.update_resources(ident, body)
+    if spec.network_mode is not None:
+        return  # the networks are its namespace's (network_mode): nothing to connect
     want = dict((n, a) for n, a in network_attachments(naming(loaded), name, spec))
     for net in sorted(set(live_networks) - set(want)):
         engine.disconnect(ident, net)

@@ -452,9 +452,9 @@ class Engine:
 
     # -- containers
 
-    def create_container(self, name: str, config: dict[str, Any]) -> str:
+    def create_container(self, name: str, config: dict[str, Any], platform: str | None = None) -> str:
         with translated(f"create container {name}"):
-            result = self.api.create_container_from_config(config, name=name)
+            result = self.api.create_container_from_config(config, name=name, platform=platform)
         return str(result["Id"])
 
     def start(self, ident: str) -> None:
@@ -509,6 +509,17 @@ class Engine:
             f"disconnect {ident} from {network}", self.api.disconnect_container_from_network, ident, network, force=True
         )
 
+    def exec_run(self, ident: str, argv: list[str]) -> tuple[int, str]:
+        """Run argv in a running container; its exit code and output (stdout and stderr together)."""
+
+        def run() -> tuple[int, str]:
+            made = self.api.exec_create(ident, argv, stdout=True, stderr=True)
+            output = self.api.exec_start(made["Id"])
+            code = self.api.exec_inspect(made["Id"]).get("ExitCode")
+            return int(code if code is not None else -1), bytes(output).decode("utf-8", "replace")
+
+        return self.call(f"exec {argv[0]} in {ident}", run)
+
     def put_file(self, ident: str, path: str, data: bytes, mode: int) -> None:
         """Copy a file in; parent folders are made only when missing (an existing /tmp keeps its mode).
         A target that is a folder in the container is refused: the copy would replace the folder."""
@@ -523,6 +534,19 @@ class Engine:
             )
         except NotFound:  # its folder is missing: the tar extracted at / carries the folders too
             self.call(f"copy {path} into {ident}", self.api.put_archive, ident, "/", _tar_of(path, data, mode))
+
+    def put_files(self, ident: str, folder: str, files: dict[str, tuple[bytes, int]]) -> None:
+        """Several files (name -> data, mode) into an existing folder, in one copy."""
+        import tarfile
+
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            for name, (data, mode) in sorted(files.items()):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                info.mode = mode
+                tar.addfile(info, io.BytesIO(data))
+        self.call(f"copy files into {ident}:{folder}", self.api.put_archive, ident, folder, buf.getvalue())
 
     def is_folder(self, ident: str, path: str) -> bool:
         """Whether `path` is a folder in the container (running or not), from the engine's stat of it."""

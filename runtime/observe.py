@@ -62,6 +62,12 @@ def observe_stack(engine: Engine, loaded: LoadedStack, builder: Engine | None = 
         external=external,
         with_lock=engine.remote,  # free there, one more round trip on the local socket: read when needed
     )
+    if any(s.route is not None for s in loaded.stack.containers.values()) or any(
+        c.last_applied and c.last_applied.get("route") for c in observed.containers
+    ):
+        from hostform.runtime.edge import observe_edge
+
+        observed = replace(observed, edge=observe_edge(engine, names.proxy_name()))
     if not loaded.builds:
         return observed
     ids, digests = dict(observed.image_ids), dict(observed.repo_digests)

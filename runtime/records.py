@@ -11,6 +11,9 @@ if TYPE_CHECKING:
 from hostform.declare.frozen import Frozen
 from hostform.declare.names import Kind
 
+if TYPE_CHECKING:
+    from hostform.runtime.routes import EdgeView
+
 
 class LiveSettings(Frozen):
     """The fields the engine can change in place, as the container has them now."""
@@ -107,6 +110,8 @@ class Observed:
     # labels, None when there is no lock; not read (a local socket reads it only when needed).
     lock_read: bool = False
     lock_labels: dict[str, str] | None = None
+    # The edge proxy as seen for a stack with routes (runtime.edge.EdgeView); None: not read
+    edge: EdgeView | None = None
 
     def tokens(self) -> dict[str, str]:
         """One short token per live object, to say which one changed between two observations."""
@@ -124,6 +129,8 @@ class Observed:
         out.update({f"external {x}": "missing" for x in self.missing_external})
         if self.record is not None:
             out["record"] = str(self.record.number)
+        if self.edge is not None:
+            out["edge proxy"] = self.edge.token()
         return out
 
     def fingerprint(self) -> str:

@@ -125,3 +125,40 @@ def test_an_image_that_cannot_be_pulled_changes_nothing(stack: StackFixture) -> 
     assert "nothing was changed" in result.both and "Traceback" not in result.both, result.both
     assert stack.inspect(f"{stack.name}-app")["Id"] == before
     assert [c["Names"][0] for c in stack.containers()] == [f"/{stack.name}-app"]
+
+
+def test_a_file_target_that_is_a_folder_in_the_image_is_refused_before_anything_changes(stack: StackFixture) -> None:
+    """The network, the volume and the other container would have come first: none is made."""
+    stack.write(
+        f"""
+[networks.back]
+
+[volumes.data]
+
+[files.conf]
+content = "x"
+
+[containers.first]
+image = "{BUSYBOX}"
+command = ["sleep", "600"]
+networks = ["back"]
+volumes = ["data:/data"]
+
+[containers.web]
+image = "{BUSYBOX}"
+command = ["sleep", "600"]
+networks = ["back"]
+depends_on = ["first"]
+files = [{{ source = "conf", target = "/etc" }}]
+"""
+    )
+    result = stack.apply(check=False)
+    assert result.code == 1 and "Traceback" not in result.both, result.both
+    assert f"containers.web: file target /etc is a folder in the image {BUSYBOX}: name a file" in result.err
+    assert "containers.first: not done (nothing was changed" in result.err, result.err
+    label = {"label": f"io.hostform.stack={stack.name}"}
+    assert stack.containers() == []  # neither container, nor the probe the check used
+    assert stack.api.networks(filters=label) == []  # type: ignore[attr-defined]
+    assert (stack.api.volumes(filters=label).get("Volumes") or []) == []  # type: ignore[attr-defined]
+    assert stack.plan().code == 2  # the plan itself changed nothing either
+    assert stack.containers() == [] and stack.api.networks(filters=label) == []  # type: ignore[attr-defined]

@@ -17,7 +17,8 @@ def test_table_names_no_unknown_field() -> None:
 
 
 def test_in_place_fields_are_the_engines_updatable_ones() -> None:
-    assert set(IN_PLACE) == {"restart", "memory", "memory_reservation", "cpus", "pids_limit", "networks"}
+    # and `route`, which changes the edge proxy, not the container
+    assert set(IN_PLACE) == {"restart", "memory", "memory_reservation", "cpus", "pids_limit", "networks", "route"}
 
 
 def test_nested_paths_take_their_top_field() -> None:
