@@ -12,6 +12,7 @@
      ├── HostNetError             the host's network state cannot be read (runtime/hostnet)
      ├── PlanError                a saved plan is unreadable or stale (plans/)
      ├── LockError                another apply holds the stack's lock
+     ├── GitError                 a repository the agent deploys from cannot be fetched or read
      └── ApplyError               an apply failed part way (says what was done)
           └── ApplyFailed         ... after its report was written (apply --json: the summary line)
 
@@ -102,6 +103,10 @@ class PlanError(HostformError):
 
 
 class LockError(HostformError):
+    pass
+
+
+class GitError(HostformError):
     pass
 
 

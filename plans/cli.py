@@ -295,6 +295,10 @@ def _unlock_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="break it even when its holder is still running here")
 
 
+def _agent_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", metavar="AGENT.toml", help="the agent's configuration (docs/agent.md)")
+
+
 def _proxy_parser(p: argparse.ArgumentParser) -> None:
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION", help="what to do")
     for action, text in (
@@ -336,6 +340,7 @@ SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = 
     "show": ("render a saved plan", _show_parser),
     "host": ("show the host's network facts that plans are checked against", _host_parser),
     "unlock": ("break a lock left by a killed apply", _unlock_parser),
+    "agent": ("keep the stacks of git repositories deployed, heal drift, serve a status page", _agent_parser),
     "proxy": ("run, show or remove the engine's edge proxy (routes, TLS, zero-downtime switches)", _proxy_parser),
 }
 
@@ -463,6 +468,10 @@ def _run(name: str, args: argparse.Namespace) -> int:
         return cmd_host(from_namespace(HostCommand, args))
     if name == "import":
         return cmd_import(from_namespace(ImportCommand, args))
+    if name == "agent":
+        from hostform.plans.agent.run import cmd_agent
+
+        return cmd_agent(args.config)
     if name == "proxy":
         from hostform.plans.proxy import ProxyCommand, cmd_proxy
 
