@@ -247,7 +247,7 @@ def stage_apply(
 
         applier = SwarmApplier(engine, loaded, plan, parallelism, notify, builder)
     else:
-        work = EngineWork(engine, loaded, plan.key, parallelism, builder)
+        work = EngineWork(engine, loaded, plan.key, parallelism, builder, notify)
         applier = Applier(loaded, plan, work, parallelism, notify)
     in_main = threading.current_thread() is threading.main_thread()
     with _interruptible(applier) if in_main else nullcontext(), shown if shown is not None else nullcontext():
@@ -353,8 +353,11 @@ class EventReporter:
                 flush=True,
             )
             return
-        if event.kind == "progress":  # a build step: one line each on a pipe
+        if event.kind == "progress":  # a build step, a signal sent: one line each on a pipe
             print_lines([((f"{event.address}: {event.message}", "dim"),)])
+            return
+        if event.kind == "output":  # a line the job wrote, as Compose prefixes a service's
+            print_lines([((f"{event.address} | {event.message}", "dim"),)])
             return
         style = {"failed": "red", "finished": "green", "skipped": "yellow"}.get(event.kind, "")
         took = f" ({event.seconds:.1f}s)" if event.kind in ("finished", "failed") else ""
@@ -543,7 +546,8 @@ def stage_record(
     outcome = Outcome()
     if report is not None:
         failed = tuple(c for c, _ in report.failed)
-        outcome = Outcome(tuple(report.done), failed, tuple(report.skipped), report.interrupted)
+        why = (*report.failed, *((c, report.why_skipped.get(c.address, "not started")) for c in report.skipped))
+        outcome = Outcome(tuple(report.done), failed, tuple(report.skipped), report.interrupted, why)
     try:
         write_record(engine, loaded, plan, outcome, operation, declared)
     except HostformError as exc:
@@ -749,7 +753,11 @@ def fix_drift(
     with stack_lock(engine, loaded.name, "drift --fix", o.lock_timeout):
         report, plan = check()  # under the lock
         fix = fix_plan(select(report) if select is not None else report, plan)
+        if not loaded.stack.on_swarm:  # what `plan` refuses, a fix refuses before touching anything
+            fix = stage_host_checks(engine, loaded, fix, False, o.netns)
         show(fix)
+        if not fix.applicable:
+            raise _cannot_converge(fix)
         if not fix.has_changes or not confirm(fix):
             return Fixed(fix, None)
         fixed = stage_apply(engine, loaded, fix, o.parallelism, reporter=reporter)
