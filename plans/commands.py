@@ -53,9 +53,11 @@ if TYPE_CHECKING:  # the applier, the live view, the lock and saved plans: impor
 # ---------------------------------------------------------------- stages
 
 
-def stage_load(stack: StackOptions, secrets_optional: bool = False) -> LoadedStack:
+def stage_load(stack: StackOptions, secrets_optional: bool = False, read_secrets: bool = True) -> LoadedStack:
     """The stack, with every image built from a folder tagged by its content.
-    secrets_optional: an unset secret stands for the one last applied (drift, which applies nothing)."""
+    secrets_optional: an unset secret stands for the one last applied (drift, which applies nothing).
+    read_secrets: False for the commands that need no value (destroy, prune-images): no secrets
+    file is decrypted, no secret command runs."""
     with located("loading the stack"):
         loaded = load(
             stack.stack,
@@ -65,6 +67,7 @@ def stage_load(stack: StackOptions, secrets_optional: bool = False) -> LoadedSta
             target=stack.on,
             secrets_optional=secrets_optional,
             cache=not stack.no_cache and stack_cache_enabled(),
+            read_secrets=read_secrets,
         )
     if not any(s.build for s in loaded.stack.services().values()):
         return loaded  # nothing to build: the build-context reader is not even imported
@@ -577,7 +580,7 @@ def reported(code: int, unrecorded: HostformError | None) -> int:
 
 def cmd_destroy(o: DestroyCommand) -> int:
     try:
-        loaded = stage_load(o.stack)
+        loaded = stage_load(o.stack, read_secrets=False)
     except StackError as exc:  # destroy needs the name only: secrets need not be set to remove
         from hostform.declare.load import load_name_only
 
@@ -699,7 +702,7 @@ def cmd_drift(o: DriftCommand) -> int:
                 if fix.has_changes:
                     print_plan(fix)
                 for warning in () if fix.has_changes else fix.warnings:
-                    print(f"! {warning}")
+                    print_lines([((f"! {warning}", ""),)])
 
             def confirm(fix: Plan) -> bool:
                 if stage_confirm(o.auto_approve, fix, "fix this drift"):
@@ -856,7 +859,7 @@ def cmd_prune_images(o: PruneImagesCommand) -> int:
 
     if o.keep < 0:
         raise HostformError(f"--keep {o.keep}: must be 0 or more")
-    loaded = stage_load(o.stack)
+    loaded = stage_load(o.stack, read_secrets=False)
     engine = stage_connect(o.engine)
     declared = {b.ref for b in loaded.builds.values()}
     doomed = images.prune_plan(images.built_images(engine, loaded.name), images.images_in_use(engine), declared, o.keep)

@@ -38,7 +38,7 @@ from hostform.declare import names
 from hostform.declare.canonical import file_digest
 from hostform.declare.load import LoadedStack
 from hostform.declare.names import Address, Kind
-from hostform.declare.secrets import MASK, UNKNOWN, Secret, UnknownSecret, read_secret
+from hostform.declare.secrets import MASK, UNKNOWN, Secret
 from hostform.declare.spec import ContainerSpec
 from hostform.plans.diff import PlanOptions, hand_made_warning, make_plan, reload_targets
 from hostform.plans.fields import IN_PLACE, LIFTED_BY_REPLACE
@@ -187,10 +187,7 @@ def unset_secrets(loaded: LoadedStack) -> tuple[str, ...]:
     """The secrets (env values, files, the `secrets` key) not set where drift runs, which needs none:
     each stands for the value last applied, so everything else is compared; a new value of one of
     them is what drift cannot see (`hostform plan`, with it set, shows it)."""
-    values: list[object] = [f.content for f in loaded.files.values()]
-    values += [v for spec in loaded.stack.services().values() for v in spec.env.values()]
-    names = {n for v in values if isinstance(v, UnknownSecret) for n in v.names}
-    return tuple(sorted(n for n in names if read_secret(n) is None))
+    return loaded.unset_secrets
 
 
 def detect(
