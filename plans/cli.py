@@ -22,7 +22,16 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 if TYPE_CHECKING:
     from hostform.declare.errors import HostformError
 
-from hostform.plans.options import Exit, HostCommand, ImportCommand, ValidateCommand, access_of, from_namespace  # noqa: E402 - light: no pydantic, no SDK
+from hostform.plans.escape import for_terminal  # noqa: E402 - light: the standard library only
+from hostform.plans.options import (  # noqa: E402 - light: no pydantic, no SDK
+    Exit,
+    HostCommand,
+    ImportCommand,
+    SecretsCommand,
+    ValidateCommand,
+    access_of,
+    from_namespace,
+)
 
 
 class _VersionAction(argparse.Action):
@@ -254,6 +263,15 @@ def _import_parser(p: argparse.ArgumentParser) -> None:
     _limit_args(p)
 
 
+def _secrets_parser(p: argparse.ArgumentParser) -> None:
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION", help="what to do (docs/secrets.md)")
+    s = actions.add_parser("set", parents=[_common()], help="add or change one value, read from standard input")
+    s.add_argument("file", metavar="FILE", help="the age-encrypted secrets file ([stack] secrets_file)")
+    s.add_argument("name", metavar="NAME", help="the secret's name; its value comes from standard input, never here")
+    e = actions.add_parser("edit", parents=[_common()], help="decrypt into $EDITOR, encrypt again on save")
+    e.add_argument("file", metavar="FILE", help="the age-encrypted secrets file ([stack] secrets_file)")
+
+
 def _prune_images_parser(p: argparse.ArgumentParser) -> None:
     _stack_args(p)
     _engine_args(p)
@@ -261,7 +279,7 @@ def _prune_images_parser(p: argparse.ArgumentParser) -> None:
 
 
 def _history_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("stack", metavar="STACK", help="a .toml file or a folder holding hostform.toml")
+    p.add_argument("stack", metavar="STACK", help="a .toml file, a folder holding hostform.toml, or a stack's name")
     _engine_args(p)
     p.add_argument("--json", action="store_true", help="the history (or the generation) as JSON")
     p.add_argument("--show", type=_positive, metavar="N", help="one generation with its resources")
@@ -271,6 +289,11 @@ def _history_parser(p: argparse.ArgumentParser) -> None:
         default=None,
         help="the record on one engine or on Swarm (overrides [stack] target)",
     )
+
+
+def _ls_parser(p: argparse.ArgumentParser) -> None:
+    _engine_args(p)
+    p.add_argument("--json", action="store_true", help="the stacks as JSON")
 
 
 def _show_parser(p: argparse.ArgumentParser) -> None:
@@ -292,6 +315,10 @@ def _unlock_parser(p: argparse.ArgumentParser) -> None:
     _stack_args(p)
     _engine_args(p)
     p.add_argument("--force", action="store_true", help="break it even when its holder is still running here")
+
+
+def _agent_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", metavar="AGENT.toml", help="the agent's configuration (docs/agent.md)")
 
 
 def _proxy_parser(p: argparse.ArgumentParser) -> None:
@@ -330,11 +357,14 @@ SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = 
     "destroy": ("remove the stack's objects", _destroy_parser),
     "adopt": ("take over running containers (Compose, hand-made) without recreating them", _adopt_parser),
     "import": ("write a stack file from another tool's files", _import_parser),
+    "secrets": ("change an age-encrypted secrets file (set one value, edit)", _secrets_parser),
     "prune-images": ("remove the stack's old built images no container uses", _prune_images_parser),
     "history": ("list the applies recorded on the engine, newest first", _history_parser),
+    "ls": ("list every stack recorded on the engine, with its newest generation", _ls_parser),
     "show": ("render a saved plan", _show_parser),
     "host": ("show the host's network facts that plans are checked against", _host_parser),
     "unlock": ("break a lock left by a killed apply", _unlock_parser),
+    "agent": ("keep the stacks of git repositories deployed, heal drift, serve a status page", _agent_parser),
     "proxy": ("run, show or remove the engine's edge proxy (routes, TLS, zero-downtime switches)", _proxy_parser),
 }
 
@@ -371,14 +401,17 @@ def _command_in(argv: Sequence[str]) -> str | None:
 
 
 def cmd_validate(o: ValidateCommand) -> int:
-    """Every stack given is checked; all problems of all of them are reported."""
+    """Every stack given is checked; all problems of all of them are reported. No secret's value
+    is read (a lint job has none): each reference and declared source is checked, not opened."""
     from hostform.declare.errors import StackError
     from hostform.declare.load import load
 
     problems = []
     for path in o.stack:
         try:
-            loaded = load(path, list(o.var_file), list(o.var), access=access_of(o), target=o.on)
+            loaded = load(
+                path, list(o.var_file), list(o.var), access=access_of(o), target=o.on, read_secrets=False
+            )
         except StackError as exc:
             problems.extend(exc.problems)
             continue
@@ -424,9 +457,9 @@ def cmd_import(o: ImportCommand) -> int:
     else:
         sys.stdout.write(text)
     for item in skipped:
-        print(f"not imported: {item}", file=sys.stderr)
+        print(for_terminal(f"not imported: {item}"), file=sys.stderr)
     for name, how in sorted(secrets.items()):
-        print(f"secret {name}: {how}", file=sys.stderr)
+        print(for_terminal(f"secret {name}: {how}"), file=sys.stderr)
     return Exit.OK
 
 
@@ -462,6 +495,14 @@ def _run(name: str, args: argparse.Namespace) -> int:
         return cmd_host(from_namespace(HostCommand, args))
     if name == "import":
         return cmd_import(from_namespace(ImportCommand, args))
+    if name == "secrets":
+        from hostform.plans.secrets_file import cmd_secrets
+
+        return cmd_secrets(from_namespace(SecretsCommand, args))
+    if name == "agent":
+        from hostform.plans.agent.run import cmd_agent
+
+        return cmd_agent(args.config)
     if name == "proxy":
         from hostform.plans.proxy import ProxyCommand, cmd_proxy
 
@@ -554,7 +595,7 @@ def _command(args: argparse.Namespace, confined: bool = False) -> int:
     except LimitHit as hit:
         if confined or args.debug:
             raise
-        print(f"error: {hit.line('hostform', 'the memory it could get')}", file=sys.stderr)
+        print(for_terminal(f"error: {hit.line('hostform', 'the memory it could get')}"), file=sys.stderr)
         return Exit.ERROR
     except HostformError as exc:
         if args.debug:
@@ -562,7 +603,7 @@ def _command(args: argparse.Namespace, confined: bool = False) -> int:
         from hostform.declare.secrets import mask_secrets
 
         for line in exc.lines():
-            print(f"error: {mask_secrets(line)}", file=sys.stderr)
+            print(for_terminal(f"error: {mask_secrets(line)}"), file=sys.stderr)
         if _wants_json(args) and not isinstance(exc, ApplyFailed):  # whose summary line is out already
             _print_error_document(exc, one_line=args.command == "apply")
         return Exit.ERROR

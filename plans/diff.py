@@ -10,22 +10,33 @@ It reads facts and emits changes; it never touches the host.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any, Protocol
 
 from hostform.declare import names
-from hostform.declare.canonical import service_spec
+from hostform.declare.canonical import service_spec, spec_hash
 from hostform.declare.frozen import Frozen
 from hostform.declare.load import LoadedStack
 from hostform.declare.names import Address, Kind
 from hostform.declare.secrets import MASK, UNKNOWN
 from hostform.declare.spec import HOST_DEFAULTS, ContainerSpec, NetworkSpec
 from hostform.plans.fields import FIELD_EFFECTS, LIFTED_BY_REPLACE, Effect, effect_of
-from hostform.plans.model import ALSO_TAGGED, Action, Change, Plan, PlanMode, Reason, ReasonKind, ReplaceOrder
+from hostform.plans.model import (
+    ALSO_TAGGED,
+    Action,
+    Change,
+    Plan,
+    PlanMode,
+    Reason,
+    ReasonKind,
+    ReplaceOrder,
+    display,
+)
 from hostform.plans.route_plan import route_conflicts, route_reasons
 from hostform.runtime.container_config import declared_aliases, naming, network_attachments
 from hostform.runtime.records import Observed, ObservedContainer, ObservedNetwork, ObservedVolume
+from hostform.runtime.seal import foreign_warning
 
 MASKED = {"secret": MASK}
 LOCAL_DRIVERS = ("bridge", "macvlan", "ipvlan")
@@ -68,6 +79,7 @@ def make_plan(loaded: LoadedStack, observed: Observed, options: PlanOptions | No
     conflicts = {(c.kind, c.engine_name): str(c) for c in observed.conflicts}
     unrecorded = list(observed.hand_made)
     warnings = [hand_made_warning(loaded.name, k, n) for k, n in unrecorded]
+    warnings += [foreign_warning(loaded.name, n) for n in observed.foreign]
     live = observed  # the fingerprint covers every object, hand-made ones too
     observed = _without(observed, unrecorded)
     net_changes = list(_network_changes(loaded, observed, conflicts))
@@ -86,7 +98,7 @@ def make_plan(loaded: LoadedStack, observed: Observed, options: PlanOptions | No
         conflicts[("route", clash)] = clash
     return Plan(
         stack=loaded.name,
-        changes=tuple(_ordered(changes)),
+        changes=tuple(_ordered(changes, loaded.stack.services())),
         fingerprint=live.fingerprint(),
         conflicts=tuple(sorted(set(conflicts.values()))),
         warnings=tuple(warnings),
@@ -116,7 +128,7 @@ def _missing_inputs(loaded: LoadedStack, observed: Observed, changes: list[Chang
                 yield f"external volume {m.source!r} does not exist on the engine ({name} mounts it); create it first"
             if m.type == "bind" and m.source in missing:
                 yield (
-                    f"bind-mount source {m.source} does not exist ({name} mounts it at {m.target}); "
+                    f"bind-mount source {loaded.shown_path(m.source)} does not exist ({name} mounts it at {m.target}); "
                     "create it, or mount a named volume"
                 )
 
@@ -348,6 +360,10 @@ def _service_changes(
                 engine_name = current.engine_name  # replica 1 keeps its name when replicas grow or shrink
             yield from (_delete(c, ReasonKind.LEFTOVER, "left by an interrupted apply") for c in leftovers)
             if current is None:
+                done = completed_before(observed, address, desired) if kind == Kind.JOB else None
+                if done is not None:
+                    yield Change(address, kind, name, engine_name, Action.NOOP, (done,), replica)
+                    continue
                 yield Change(address, kind, name, engine_name, Action.CREATE, (Reason(ReasonKind.NEW),), replica)
                 continue
             known = with_applied_secrets(desired, current.last_applied)
@@ -355,6 +371,8 @@ def _service_changes(
                 loaded, name, kind, spec, known, current, observed, options, replaced_nets, engine_name
             )
             action, order = _action_for(reasons), _replace_order(kind, spec)
+            if action is Action.UPDATE and current.state == "running":  # a stopped one is started, not signalled
+                reasons += [signal_reason(s, engine_name) for s in reload_signals(loaded, spec, reasons)]
             yield Change(address, kind, name, engine_name, action, tuple(reasons), replica, current.id, order=order)
     for (name, replica), leftover in sorted(groups.items()):
         for c in leftover:
@@ -364,6 +382,20 @@ def _service_changes(
                 else f"replica {replica} is beyond replicas = {services[name].replicas}"
             )
             yield _delete(c, ReasonKind.ORPHAN, why)
+
+
+def completed_before(observed: Observed, address: str, desired: dict[str, Any]) -> Reason | None:
+    """A job whose container is gone (pruned) that the record says ran to completion with this
+    very spec: not run again. A changed spec (another digest) runs."""
+    record = observed.record
+    digest = record.completed.get(address) if record is not None else None
+    if record is None or digest is None or digest != spec_hash(desired):
+        return None
+    text = (
+        f"completed with this spec (recorded in generation {record.number}, {record.at}); "
+        "its container is gone (pruned?): not run again"
+    )
+    return Reason(ReasonKind.COMPLETED, text=text)
 
 
 def joined_namespaces(loaded: LoadedStack, changes: list[Change]) -> list[Change]:
@@ -536,20 +568,41 @@ def reload_targets(loaded: LoadedStack, spec: ContainerSpec) -> set[str]:
     return {f.target for f in spec.files if f.source in loaded.files and loaded.files[f.source].reload_signal}
 
 
+def reload_signals(loaded: LoadedStack, spec: ContainerSpec, reasons: Iterable[Reason]) -> list[str]:
+    """The signals an in-place update sends once its reloadable files are copied in: one each."""
+    targets = {r.path.removeprefix("files[").split("]", 1)[0] for r in reasons if r.kind is ReasonKind.RELOAD}
+    signals: list[str] = []
+    for fm in spec.files:
+        sig = loaded.files[fm.source].reload_signal if fm.target in targets else None
+        if sig and sig not in signals:
+            signals.append(sig)
+    return signals
+
+
+def signal_reason(sig: str, engine_name: str) -> Reason:
+    return Reason(ReasonKind.SIGNAL, text=f"reload: {sig} to {engine_name}")
+
+
 def _reloads(desired: dict[str, Any], current: ObservedContainer, reloadable: set[str]) -> Iterable[Reason]:
     """Reloadable files are compared with the live file: the label's hash goes stale after a reload."""
     live = dict(current.file_hashes)
-    applied_secret = {f["target"] for f in (current.last_applied or {}).get("files") or [] if f.get("secret")}
+    applied = {f["target"]: f for f in (current.last_applied or {}).get("files") or []}
     for f in desired.get("files", []):
         target = f["target"]
         if target in reloadable and target in live and live[target] != f["sha256"]:
             have = live[target]
             before = "sha256:" + have[:12] if have else None
-            # the live file still holds what was applied: a secret then is a secret now
-            hidden = HIDDEN_DIFF if f.get("secret") or target in applied_secret else ""
+            # The label is written once, when the container is made: a live file it does not describe
+            # was reloaded since (or edited), and whether that content held a secret is not known.
+            hidden = "" if not f.get("secret") and _known_plain(applied.get(target), have) else HIDDEN_DIFF
             yield Reason(
                 ReasonKind.RELOAD, f"files[{target}].sha256", before, "sha256:" + f["sha256"][:12], diff=hidden
             )
+
+
+def _known_plain(applied: dict[str, Any] | None, live_sha: str | None) -> bool:
+    """The live file is exactly what the label says was applied, and that held no secret."""
+    return applied is not None and not applied.get("secret") and live_sha is not None and applied["sha256"] == live_sha
 
 
 def _files_changed_outside(current: ObservedContainer, reloadable: set[str]) -> Iterable[Reason]:
@@ -668,7 +721,7 @@ def _live_in_place(
     ):
         if want != have:
             outside = last_applied.get(field, want) == want
-            yield Reason(ReasonKind.LIVE, field, have, want, outside=outside)
+            yield Reason(ReasonKind.LIVE, field, have, want, text=_lifted(field, have, want), outside=outside)
     if spec.network_mode is not None:
         return  # in the host's or another container's network namespace: network_mode is compared instead
     want_nets = {net: tuple(aliases) for net, aliases in network_attachments(naming(loaded), name, spec)}
@@ -678,6 +731,16 @@ def _live_in_place(
     if want_nets != have_nets:
         outside = last_applied.get("networks") == [{"name": a.name, "aliases": list(a.aliases)} for a in spec.networks]
         yield Reason(ReasonKind.LIVE, "networks", _net_view(have_nets), _net_view(want_nets), outside=outside)
+
+
+def _lifted(field: str, have: Any, want: Any) -> str:
+    """Why removing a limit replaces the container ('' for a change made in place)."""
+    if field not in LIFTED_BY_REPLACE or want is not None:
+        return ""
+    return (
+        f"{field}: {display(have, field)} -> (none): the engine cannot lift a limit in place "
+        "(its update API reads 0 as unchanged), so the container is replaced"
+    )
 
 
 def _net_view(nets: dict[str, tuple[str, ...]]) -> dict[str, list[str]]:
@@ -693,8 +756,9 @@ _PHASE = {
 }
 
 
-def _ordered(changes: list[Change]) -> list[Change]:
-    """Creation of networks/volumes, then containers, then deletions (containers before networks)."""
+def _ordered(changes: list[Change], services: Mapping[str, ContainerSpec] | None = None) -> list[Change]:
+    """Creation of networks/volumes, then containers and jobs in the order apply runs them (given
+    their specs: plans.graph), then deletions (containers before networks)."""
 
     def rank(c: Change) -> tuple[int, str]:
         if c.is_image:
@@ -705,7 +769,14 @@ def _ordered(changes: list[Change]) -> list[Change]:
             return (_PHASE.get((c.kind, c.action), 2), c.address)
         return (3, c.address)
 
-    return sorted(changes, key=rank)
+    ranked = sorted(changes, key=rank)
+    walked = [c for c in ranked if rank(c)[0] == 3 and c.action is not Action.NOOP]
+    if services is None or len(walked) < 2:
+        return ranked
+    from hostform.plans.graph import in_apply_order  # only a plan with changes to order loads it
+
+    ordered = iter(in_apply_order(walked, services))
+    return [next(ordered) if rank(c)[0] == 3 and c.action is not Action.NOOP else c for c in ranked]
 
 
 def only_targets(loaded: LoadedStack, changes: list[Change], targets: tuple[str, ...]) -> list[Change]:
@@ -734,6 +805,27 @@ def only_targets(loaded: LoadedStack, changes: list[Change], targets: tuple[str,
         if tag in wanted or c.name in targets:
             keep.append(c)
     return keep
+
+
+def adopted_deletes(plan: Plan, observed: Observed) -> bool:
+    """Whether the plan deletes an object the stack adopted (then who else holds it is read)."""
+    adopted = {c.id for c in observed.containers if c.adopted} | {n.id for n in observed.networks if n.adopted}
+    return any(c.action is Action.DELETE and c.current_id in adopted for c in plan.changes)
+
+
+def spare_held(plan: Plan, held: dict[str, str]) -> Plan:
+    """The plan without deleting what another stack's record holds (adopted there): said instead.
+    An object two records claim (adopted twice by an older hostform) is neither stack's to remove."""
+    spared = [c for c in plan.changes if c.action is Action.DELETE and (c.current_id or "") in held]
+    if not spared:
+        return plan
+    warnings = [
+        f"{c.kind} {c.engine_name!r} ({c.address}) is held by the record of stack {held[c.current_id or '']!r} "
+        "(adopted there too): hostform leaves it alone"
+        for c in spared
+    ]
+    kept = tuple(c for c in plan.changes if c not in spared)
+    return replace(plan, changes=kept, warnings=plan.warnings + tuple(warnings))
 
 
 def destroy_plan(stack: str, observed: Observed, volumes: bool) -> Plan:

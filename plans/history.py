@@ -5,11 +5,13 @@ Who changed the stack, when, from which commit, and what each operation did.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
 from hostform.declare.errors import HostformError
 from hostform.plans.render import print_lines
+from hostform.runtime.engine import Engine
 from hostform.runtime.record import Generation, RecordStore
 
 _MARKS = (("add", "+"), ("replace", "-/+"), ("change", "~"), ("destroy", "-"))
@@ -72,6 +74,25 @@ def print_history(stack: str, found: list[Generation]) -> None:
     print_lines([((line, ""),) for line in _table(rows)])
 
 
+def stacks_on(engine: Engine) -> list[Generation]:
+    """The newest generation of every stack recorded on the engine, by stack name."""
+    from hostform.runtime.record import every_stack
+
+    found = every_stack(engine)
+    return [found[k] for k in sorted(found)]
+
+
+def print_stacks(found: list[Generation]) -> None:
+    if not found:
+        print_lines([(("No stack is recorded on this engine.", ""),)])
+        return
+    rows = [("stack", "gen", "when", "who", "commit", "operation", "outcome")]
+    for g in found:
+        commit = (g.commit or "-")[:12] + ("+dirty" if (g.commit or "").endswith("+dirty") else "")
+        rows.append((g.stack, str(g.number), g.at, g.by, commit, g.operation, str(g.summary.get("outcome", ""))))
+    print_lines([((line, ""),) for line in _table(rows)])
+
+
 def print_generation(g: Generation) -> None:
     lines = [
         f"generation {g.number} of stack {g.stack!r}: {g.operation} {g.summary.get('outcome', '')}",
@@ -80,20 +101,52 @@ def print_generation(g: Generation) -> None:
         f"  done: {changed(g)}",
     ]
     for c in g.summary.get("changes") or []:
-        what = f"{c.get('action', '')} {c.get('address', '')} ({c.get('engine_name', '')})"
-        lines.append(f"    {what}: {c.get('result')}")
+        lines += change_lines(c)
     lines.append("")
     rows = [("address", "kind", "engine name", "digest")]
     rows += [(r.address, r.kind, r.engine_name, (r.digest or "-")[:16]) for r in g.resources]
     lines += _table(rows)
     if g.adopted:
         lines.append(f"adopted (no hostform labels; kept here by ID): {', '.join(sorted(g.adopted))}")
-    print_lines([((line, ""),) for line in lines])
+    print_lines([((_printable(line), ""),) for line in lines])
+
+
+def _printable(text: str) -> str:
+    """A record's text (a label's, an older hostform's unsealed record) as a terminal shows it
+    safely: control characters escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def change_lines(c: dict[str, Any]) -> list[str]:
+    """One recorded action: what, its result, then why it was planned and what went wrong.
+    Everything is read back from the engine: shown on one line each, control characters escaped."""
+    what = f"{c.get('action', '')} {c.get('address', '')} ({c.get('engine_name', '')})"
+    lines = [_line(f"    {what}: {c.get('result')}")]
+    lines += [_line(f"        ~ {reason}") for reason in c.get("reasons") or []]
+    for key, label in (("error", "error"), ("why", "not done")):
+        if c.get(key):
+            lines.append(_line(f"        {label}: {c[key]}"))
+    return lines
+
+
+def _line(text: str) -> str:
+    return text if text.isprintable() else json.dumps(text, ensure_ascii=False)[1:-1]
 
 
 def _table(rows: Sequence[tuple[str, ...]]) -> list[str]:
+    rows = [tuple(_printable(cell) for cell in r) for r in rows]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
 
-__all__ = ["changed", "generation_json", "generations", "history_json", "pick", "print_generation", "print_history"]
+__all__ = [
+    "changed",
+    "generation_json",
+    "generations",
+    "history_json",
+    "pick",
+    "print_generation",
+    "print_history",
+    "print_stacks",
+    "stacks_on",
+]

@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hostform.plans.apply import Event
+from hostform.plans.escape import for_terminal
 
 MARKS = {"finished": ("✓", "green"), "failed": ("✗", "red"), "skipped": ("-", "yellow")}
 
@@ -46,6 +47,9 @@ class LiveTable:
 
     def update(self, event: Event) -> None:
         running = [r for r in self.rows if (r.address, r.action, r.kind) == (event.address, event.action, "started")]
+        if event.kind == "output":  # a job's line: above the table, where it stays
+            self._live.console.print(Text(f"{event.address} | {event.message}", style="dim"))
+            return
         if event.kind == "progress":  # a build step: shown on its row while it runs
             for row in self.rows:
                 if row.address == event.address and row.kind == "started":
@@ -53,8 +57,8 @@ class LiveTable:
             self._live.refresh()
             return
         if event.kind in ("finished", "failed") and running:
-            row = running[-1]
-            row.kind, row.seconds, row.message = event.kind, event.seconds, event.message
+            row = running[-1]  # a finished row keeps what it said last (the signal it sent)
+            row.kind, row.seconds, row.message = event.kind, event.seconds, event.message or row.message
         else:
             self.rows.append(Row(event.address, event.action, event.kind, event.message, event.seconds))
         self._live.refresh()
@@ -80,5 +84,5 @@ class LiveTable:
         else:
             mark = Text(symbol, style=style)
             took = "" if row.kind == "skipped" else f"{row.seconds:.1f}s"
-        message = Text(row.message, style=style)
-        return mark, Text(row.address, style="bold"), Text(row.action), Text(took, style="dim"), message
+        message = Text(for_terminal(row.message), style=style)
+        return mark, Text(for_terminal(row.address), style="bold"), Text(row.action), Text(took, style="dim"), message

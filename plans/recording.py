@@ -15,7 +15,7 @@ import os
 import shutil
 import socket
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,17 +23,21 @@ from typing import TYPE_CHECKING, Any
 from hostform.declare import names
 from hostform.declare.canonical import canonical_json
 from hostform.declare.load import LoadedStack
-from hostform.plans.model import Action, Change, Plan
+from hostform.declare.secrets import mask_secrets
+from hostform.plans.model import Action, Change, Plan, ReasonKind
 from hostform.runtime.engine import Engine
 from hostform.runtime.observe import observe
 from hostform.runtime.record import (
     HISTORY_LIMIT,
     ContainerRecordStore,
     Generation,
+    GenerationHead,
     RecordedResource,
     RecordStore,
+    VolumeRecordStore,
     commit,
     newest,
+    read_book,
 )
 from hostform.runtime.records import Observed
 
@@ -51,41 +55,85 @@ class Outcome:
     failed: tuple[Change, ...] = ()
     not_done: tuple[Change, ...] = ()
     interrupted: bool = False
+    why: tuple[tuple[Change, str], ...] = ()  # a failed action's error, why one was not done
 
     @property
     def word(self) -> str:
         if self.interrupted:
             return "interrupted"
-        return "incomplete" if self.failed or self.not_done else "complete"
+        if self.failed:
+            return "failed"
+        return "incomplete" if self.not_done else "complete"
 
 
 def write_record(
     engine: Engine, loaded: LoadedStack, plan: Plan, outcome: Outcome, operation: str, declared: bool = True
 ) -> Generation:
     """Record what `operation` left; `declared` is False for a destroy (nothing is declared any more)."""
-    store = record_store(engine, loaded)
-    heads = store.heads()
-    previous = newest(store, heads)
-    after: Observed | SwarmObserved
     if loaded.stack.on_swarm:
         from hostform.runtime.swarm import observe_swarm
 
-        after = observe_swarm(engine, loaded.name, [], with_tasks=False, with_nodes=False)
-    else:
-        after = observe(engine, loaded.name, inspect=False)
-    number = max([h.number for h in heads], default=0) + 1
+        store = record_store(engine, loaded)
+        heads = store.heads()
+        previous = newest(store, heads)
+        swarm_after = observe_swarm(engine, loaded.name, [], with_tasks=False, with_nodes=False)
+        number = store.next_number(heads)
+        generation = build_generation(loaded, plan, outcome, operation, swarm_after, previous, number, declared)
+        commit(store, generation, heads)
+        return generation
+    after = observe(engine, loaded.name, inspect=False)
+    volumes = VolumeRecordStore(engine, loaded.name, after.key or plan.key or os.urandom(16))
+    volumes.ensure_key()
+    previous, heads = _moved_in(engine, volumes, loaded.name, after)
+    number = volumes.next_number(heads)
     generation = build_generation(loaded, plan, outcome, operation, after, previous, number, declared)
-    commit(store, generation, heads)
+    commit(volumes, generation, heads)
+    _forget_containers(engine, volumes, loaded.name)
     return generation
 
 
+def _moved_in(
+    engine: Engine, volumes: VolumeRecordStore, stack: str, after: Observed
+) -> tuple[Generation | None, list[GenerationHead]]:
+    """The newest generation and the heads of the volume store. A stack whose record an older
+    hostform kept in containers, and that has no sealed generation yet, has them copied in
+    first, sealed (adopted entries only for the objects observe took as adopted). Only then: a
+    container of the record's name found beside sealed generations is not read (it is what a
+    killed copy left, removed below, or a forgery)."""
+    heads = volumes.heads()
+    if heads:
+        return newest(volumes, heads), heads
+    legacy = ContainerRecordStore(engine, stack)
+    old = [g for g in (legacy.load(h) for h in reversed(legacy.heads())) if g is not None]
+    if not old:
+        return None, heads
+    still = {c.engine_name for c in after.containers if c.adopted}
+    still |= {n.engine_name for n in after.networks if n.adopted} | {v.engine_name for v in after.volumes if v.adopted}
+    for g in old:
+        names_of = {r.address: r.engine_name for r in g.resources}
+        adopted = {a: e for a, e in g.adopted.items() if names_of.get(a) in still}
+        volumes.write(replace(g, adopted=adopted))
+    heads = volumes.heads_again()
+    return newest(volumes, heads), heads
+
+
+def _forget_containers(engine: Engine, volumes: VolumeRecordStore, stack: str) -> None:
+    """The containers of an older hostform's record whose generations are in sealed volumes now."""
+    copied = {h.number for h in volumes.heads_again()}
+    legacy = ContainerRecordStore(engine, stack)
+    for head in legacy.heads():
+        if head.number in copied:
+            legacy.remove(head)
+
+
 def record_store(engine: Engine, loaded: LoadedStack) -> RecordStore:
-    """Containers on one engine; Swarm configs on the manager (runtime.swarm_record)."""
+    """Sealed volumes on one engine; Swarm configs on the manager (runtime.swarm_record)."""
     if loaded.stack.on_swarm:
         from hostform.runtime.swarm_record import ConfigRecordStore
 
         return ConfigRecordStore(engine, loaded.name)
-    return ContainerRecordStore(engine, loaded.name)
+    book = read_book(engine, loaded.name)
+    return VolumeRecordStore(engine, loaded.name, book.key or b"", book)
 
 
 def write_adoption(
@@ -98,14 +146,15 @@ def write_adoption(
 ) -> Generation:
     """Record what `hostform adopt` took over: `after` is the observation as it is once adopted
     (unlabelled objects included), `adopting` the record's entries for them (see Generation)."""
-    store = ContainerRecordStore(engine, loaded.name)
-    heads = store.heads()
-    previous = newest(store, heads)
-    number = max([h.number for h in heads], default=0) + 1
+    volumes = VolumeRecordStore(engine, loaded.name, after.key or key)
+    volumes.ensure_key()
+    previous, heads = _moved_in(engine, volumes, loaded.name, after)
+    number = volumes.next_number(heads)
     generation = build_generation(
         loaded, plan, Outcome(), "adopt", after, previous, number, adopting=adopting, key=key.hex()
     )
-    commit(store, generation, heads)
+    commit(volumes, generation, heads)
+    _forget_containers(engine, volumes, loaded.name)
     return generation
 
 
@@ -144,6 +193,7 @@ def build_generation(
     kept_key = key or (previous.key if previous else None)
     known = {n: g for n, g in (previous.known if previous else {}).items() if g > number - HISTORY_LIMIT}
     known.update({r.engine_name: number for r in resources})
+    completed = _completed(loaded, after, previous, declared) if isinstance(after, Observed) else {}
     return Generation(
         stack=loaded.name,
         number=number,
@@ -158,7 +208,30 @@ def build_generation(
         known=dict(sorted(known.items())),
         adopted=dict(sorted(adopted.items())),
         key=kept_key if isinstance(after, Observed) and _no_key_label(after) else None,
+        completed=completed,
     )
+
+
+def _completed(loaded: LoadedStack, after: Observed, previous: Generation | None, declared: bool) -> dict[str, str]:
+    """Jobs that ran to completion (exited 0), with the spec digest of that run; a declared job
+    whose container is gone keeps what the previous generation said (pruned, still completed)."""
+    jobs = loaded.stack.jobs if declared else {}
+    job = names.Kind.JOB
+    replicas = [(n, i, j.replicas) for n, j in jobs.items() for i in range(1, j.replicas + 1)]
+    addresses = {str(names.Address.of(job, n, i, count)) for n, i, count in replicas}
+    out: dict[str, str] = {}
+    present: set[str] = set()
+    for c in after.containers:
+        if c.kind != names.Kind.JOB or c.name not in jobs:
+            continue
+        address = str(names.Address.of(names.Kind.JOB, c.name, c.replica, jobs[c.name].replicas))
+        present.add(address)
+        if c.state == "exited" and c.exit_code == 0 and c.spec_hash:
+            out[address] = c.spec_hash
+    for address, digest in (previous.completed if previous else {}).items():
+        if address in addresses and address not in present:
+            out[address] = digest
+    return dict(sorted(out.items()))
 
 
 def _no_key_label(after: Observed) -> bool:
@@ -171,8 +244,16 @@ def summary_of(plan: Plan, outcome: Outcome) -> dict[str, Any]:
     state = {id(c): "done" for c in outcome.done}
     state.update({id(c): "failed" for c in outcome.failed})
     state.update({id(c): "not done" for c in outcome.not_done})
+    why = {id(c): text for c, text in outcome.why}
     changes = [
-        {"address": c.address, "action": c.action.value, "engine_name": c.engine_name, "result": state.get(id(c), "")}
+        {
+            "address": c.address,
+            "action": c.action.value,
+            "engine_name": c.engine_name,
+            "result": state.get(id(c), ""),
+            "reasons": reasons_of(c),
+            **({_WHY_KEY[state[id(c)]]: _bounded(why[id(c)])} if id(c) in why and id(c) in state else {}),
+        }
         for c in plan.actionable
     ]
     done = [c for c in plan.actionable if state.get(id(c)) == "done"]
@@ -183,6 +264,25 @@ def summary_of(plan: Plan, outcome: Outcome) -> dict[str, Any]:
         "destroy": sum(c.action is Action.DELETE for c in done),
     }
     return {"outcome": outcome.word, "plan": plan.counts(), "done": counts, "changes": changes}
+
+
+_WHY_KEY = {"failed": "error", "not done": "why", "done": "note"}
+REASONS_KEPT = 20  # of one action: a generation stays small (docs/record.md: Cost)
+TEXT_KEPT = 500  # characters of one reason or error
+
+
+def reasons_of(change: Change) -> list[str]:
+    """Why the action was planned, as the plan said it (field, old -> new; never a secret's value)."""
+    shown = [str(r) for r in change.reasons if r.kind is not ReasonKind.NEW]
+    return [_bounded(text) for text in shown[:REASONS_KEPT]] + (
+        [f"and {len(shown) - REASONS_KEPT} more"] if len(shown) > REASONS_KEPT else []
+    )
+
+
+def _bounded(text: str) -> str:
+    """Masked (a secret an engine error quotes), and cut to TEXT_KEPT characters."""
+    text = mask_secrets(text)
+    return text if len(text) <= TEXT_KEPT else text[: TEXT_KEPT - 1] + "…"
 
 
 def _resources(
