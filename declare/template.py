@@ -104,7 +104,10 @@ class Renderer:
         if name in self.environ:
             return self.environ[name]
         if default is None:
-            raise RenderError(f"environment variable {name!r} is not set (give env({name!r}, default=...))")
+            raise RenderError(
+                f"environment variable {name!r} is not set (set it, in the environment or in .env next to the "
+                f"stack file, or give env({name!r}, default=...))"
+            )
         return default
 
     def _secret_fn(self, name: Any) -> _SecretRef:
@@ -121,7 +124,10 @@ class Renderer:
         except SecretUnreadable as exc:
             raise RenderError(str(exc)) from None
         if value is None and not self.secrets_optional:
-            raise RenderError(f"secret {name!r} is not set (set {name} or {name}_FILE in the environment)")
+            raise RenderError(
+                f"secret {name!r} is not set (set {name} or {name}_FILE in the environment, "
+                f"or {name} in .env next to the stack file)"
+            )
         return value
 
     def secret(self, name: str) -> Secret:
