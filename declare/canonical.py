@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from hostform.declare.load import LoadedStack
 from hostform.declare.secrets import UNKNOWN, Secret, UnknownSecret
-from hostform.declare.spec import fields_of
+from hostform.declare.spec import HOST_DEFAULTS, fields_of
 from hostform.declare.targets import SWARM_ONLY
 
 if TYPE_CHECKING:
@@ -63,6 +63,9 @@ def canonical_of(spec: ContainerSpec, key: bytes, on_swarm: bool, files: list[di
         data["ports"] = [{k: v for k, v in p.items() if k != "mode"} for p in data["ports"]]
     if spec.route is None:
         del data["route"]  # no route: the spec (and its hash) stays as it was before routes existed
+    for name, default in HOST_DEFAULTS.items():
+        if data[name] == default:  # left out at their defaults: specs applied before they existed stay the same
+            del data[name]
     data["env"] = {k: _masked(v, key) for k, v in spec.env.items()}
     data["files"] = files
     out: dict[str, Any] = _jsonable(data)

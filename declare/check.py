@@ -19,6 +19,7 @@ def check_references(stack: Stack) -> list[tuple[Loc, str]]:
         *_engine_name_clashes(stack),
         *_reserved_labels(stack),
         *_dependencies(stack),
+        *_namespace_services(stack),
         *_mounts_and_networks(stack),
         *_cycles(stack),
         *(() if stack.on_swarm else _port_clashes(stack)),  # Swarm places host-mode ports itself
@@ -125,6 +126,27 @@ def _dependencies(stack: Stack) -> Iterator[tuple[Loc, str]]:
                     )
                 elif condition == "healthy" and _no_healthcheck(stack, dep):
                     yield loc, f"condition 'healthy' needs a healthcheck on {dep!r}"
+
+
+def _namespace_services(stack: Stack) -> Iterator[tuple[Loc, str]]:
+    """network_mode / ipc / pid = "service:NAME": a container of this stack (one replica), started first."""
+    for kind in ("containers", "jobs"):
+        for name, spec in getattr(stack, kind).items():
+            for key in ("network_mode", "ipc", "pid"):
+                mode, _, other = (getattr(spec, key) or "").partition(":")
+                if mode != "service":
+                    continue
+                loc: Loc = (kind, name, key)
+                if other not in stack.containers or other == name:
+                    yield loc, f"{key} names service {other!r}, which is not another declared container"
+                elif stack.containers[other].replicas != 1:
+                    yield (
+                        loc,
+                        f"{key} names service {other!r}, which has {stack.containers[other].replicas} replicas "
+                        "(one is needed)",
+                    )
+                elif other not in spec.depends_on:
+                    yield loc, f'{key} joins {other!r}: add depends_on = {{ {other} = "started" }} so it starts first'
 
 
 def _no_healthcheck(stack: Stack, name: str) -> bool:

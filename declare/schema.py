@@ -730,6 +730,161 @@ RestartPolicy = Annotated[
 ]
 
 
+# ---------------------------------------------------------------- host settings (Compose's names)
+
+_DEVICE_HELP = (
+    "expected /dev/HOST[:/dev/CONTAINER[:PERMISSIONS]] (permissions: r, w, m) or { source, target, permissions }"
+)
+
+
+class DeviceTable(Model):
+    source: str
+    target: str | None = None
+    permissions: str = "rwm"
+
+
+def _device(value: Any) -> Any:
+    """A host device in the engine's full form: HOST:CONTAINER:PERMISSIONS."""
+    if isinstance(value, dict):
+        table: Any = _table(DeviceTable, value, "a device table")
+        value = f"{table.source}:{table.target or table.source}:{table.permissions}"
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a device ({_DEVICE_HELP})")
+    parts = value.split(":")
+    if len(parts) == 1 or (len(parts) == 2 and not parts[1].startswith("/")):
+        host, ctr, perms = parts[0], parts[0], (parts[1] if len(parts) == 2 else "rwm")
+    elif len(parts) in (2, 3):
+        host, ctr, perms = parts[0], parts[1], (parts[2] if len(parts) == 3 else "rwm")
+    else:
+        raise ValueError(f"{value!r} is not a device ({_DEVICE_HELP})")
+    if not host.startswith("/") or not ctr.startswith("/") or not perms or set(perms) - set("rwm"):
+        raise ValueError(f"{value!r} is not a device ({_DEVICE_HELP})")
+    return f"{host}:{ctr}:{''.join(c for c in 'rwm' if c in perms)}"
+
+
+def _devices(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(sorted({_device(v) for v in value}))
+    return value
+
+
+def _gpus(value: Any) -> Any:
+    if value == "all":
+        return -1
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"gpus {value!r}: expected 'all' or a number of GPUs (1 or more)")
+    return value
+
+
+class Ulimit(Model):
+    soft: int = Field(ge=-1)
+    hard: int = Field(ge=-1)
+
+
+ULIMIT_NAMES = frozenset(
+    {
+        *("as", "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile"),
+        *("nproc", "rss", "rtprio", "rttime", "sigpending", "stack"),
+    }
+)
+
+
+def _ulimits(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for name, limit in sorted(value.items()):
+        if name not in ULIMIT_NAMES:
+            raise ValueError(f"{name!r} is not a ulimit (one of {', '.join(sorted(ULIMIT_NAMES))})")
+        if isinstance(limit, int) and not isinstance(limit, bool):
+            limit = {"soft": limit, "hard": limit}
+        table: Any = _table(Ulimit, limit, f"ulimit {name!r}")
+        if table.hard != -1 and (table.soft == -1 or table.soft > table.hard):
+            raise ValueError(f"ulimit {name!r}: soft limit {table.soft} is above the hard limit {table.hard}")
+        out[name] = table
+    return out
+
+
+_SYSCTL = re.compile(r"[a-z0-9_]+(?:[./][a-zA-Z0-9_-]+)+")
+
+
+def _sysctls(value: Any) -> Any:
+    if isinstance(value, list):
+        value = dict(str(v).partition("=")[::2] for v in value)
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for key, val in sorted(value.items()):
+        if not isinstance(key, str) or not _SYSCTL.fullmatch(key):
+            raise ValueError(f"{key!r} is not a sysctl name (e.g. net.core.somaxconn)")
+        if isinstance(val, bool) or not isinstance(val, str | int | float):
+            raise ValueError(f"sysctl {key!r}: {val!r} is not a value")
+        out[key] = str(val)
+    return out
+
+
+class Logging(Model):
+    """The container's log driver, as Compose's `logging` (the engine's default when not given)."""
+
+    driver: str = Field(min_length=1)
+    options: dict[str, str] = {}
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+        return value
+
+
+def _namespace(what: str, words: tuple[str, ...]) -> Any:
+    """ipc / pid / network_mode: one of `words`, container:NAME (a container outside the stack)
+    or service:NAME (a container of this stack)."""
+
+    def check(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        kind, sep, name = value.partition(":")
+        if (not sep and value in words) or (sep and kind in ("container", "service") and NAME_RE.fullmatch(name)):
+            return value
+        raise ValueError(
+            f"{what} {value!r}: expected {', '.join(repr(w) for w in words)}, 'container:NAME' or 'service:NAME'"
+        )
+
+    return check
+
+
+IPC_MODES = ("private", "shareable", "host", "none")
+PID_MODES = ("host",)
+NETWORK_MODES = ("host", "none", "bridge")
+_MAC = re.compile(r"[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}")
+_PLATFORM = re.compile(r"[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?")
+
+
+def _group(value: Any) -> Any:
+    if isinstance(value, list):
+        if not all(isinstance(v, str | int) and not isinstance(v, bool) for v in value):
+            raise ValueError("group_add must be a list of group names or GIDs")
+        return tuple(sorted({str(v) for v in value}))
+    return value
+
+
+def _ip_list(value: Any) -> Any:
+    value = [value] if isinstance(value, str) else value
+    if isinstance(value, list):
+        for item in value:
+            try:
+                ipaddress.ip_address(item)
+            except (TypeError, ValueError):
+                raise ValueError(f"dns {item!r} is not an IP address") from None
+        return tuple(value)
+    return value
+
+
+def _strs(value: Any) -> Any:
+    return tuple([value] if isinstance(value, str) else value) if isinstance(value, str | list) else value
+
+
 # ---------------------------------------------------------------- resources
 
 
@@ -789,6 +944,46 @@ class ContainerSpec(Model):
     rollback: RollbackPolicy = RollbackPolicy.model_construct()
     endpoint_mode: Literal["vip", "dnsrr"] = "vip"
     route: Route | None = None  # served through the edge proxy (one host)
+    # host settings, Compose's names (one host only: declare/targets.py refuses them on Swarm)
+    privileged: bool = False
+    devices: Annotated[tuple[str, ...], BeforeValidator(_devices, json_schema_input_type=list[str | DeviceTable])] = ()
+    gpus: Annotated[int | None, BeforeValidator(_gpus, json_schema_input_type=Literal["all"] | int)] = None
+    network_mode: Annotated[str | None, BeforeValidator(_namespace("network_mode", NETWORK_MODES))] = None
+    init: bool = False
+    shm_size: Size | None = None
+    ulimits: Annotated[
+        dict[str, Ulimit], BeforeValidator(_ulimits, json_schema_input_type=dict[str, int | Ulimit])
+    ] = {}
+    sysctls: Annotated[
+        dict[str, str],
+        BeforeValidator(_sysctls, json_schema_input_type=dict[str, str | int | float] | list[str]),
+    ] = {}
+    logging: Logging | None = None
+    security_opt: Annotated[tuple[str, ...], BeforeValidator(_strs, json_schema_input_type=list[str])] = ()
+    group_add: Annotated[tuple[str, ...], BeforeValidator(_group, json_schema_input_type=list[str | int])] = ()
+    ipc: Annotated[str | None, BeforeValidator(_namespace("ipc", IPC_MODES))] = None
+    pid: Annotated[str | None, BeforeValidator(_namespace("pid", PID_MODES))] = None
+    dns: Annotated[tuple[str, ...], BeforeValidator(_ip_list, json_schema_input_type=str | list[str])] = ()
+    dns_search: Annotated[tuple[str, ...], BeforeValidator(_strs, json_schema_input_type=str | list[str])] = ()
+    platform: str | None = Field(default=None, pattern=_PLATFORM.pattern)
+    mac_address: str | None = Field(default=None, pattern=_MAC.pattern)
+
+    @model_validator(mode="after")
+    def _own_network_namespace(self) -> ContainerSpec:
+        """A container in another's (or the host's) network namespace has no networks, ports or
+        name settings of its own: the engine refuses them or drops them."""
+        mode = self.network_mode
+        if mode is None:
+            return self
+        # a route joins the edge proxy's network: none in another namespace
+        given: list[str] = [k for k in ("networks", "route") if k in self.model_fields_set]
+        if mode != "bridge":
+            given += [k for k in ("ports", "mac_address") if k in self.model_fields_set]
+        if mode.startswith(("container:", "service:")):
+            given += [k for k in ("hostname", "extra_hosts", "dns", "dns_search") if k in self.model_fields_set]
+        if given:
+            raise ValueError(f"network_mode {mode!r} cannot be given with {', '.join(map(repr, given))}")
+        return self
 
     @model_validator(mode="after")
     def _adopt_per_replica(self) -> ContainerSpec:
@@ -931,12 +1126,44 @@ class FileSpec(Model):
         return self
 
 
+class SecretSpec(Model):
+    """`[secrets.NAME]`: where secret('NAME') reads its value (declare.secret_sources): the
+    standard output of a command (no shell; never under --untrusted) or a file in the stack's folder."""
+
+    command: tuple[str, ...] | None = None
+    file: str | None = None
+    timeout: Duration = 30 * 10**9  # for a command
+
+    @field_validator("command")
+    @classmethod
+    def _argv(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and (not value or not all(value)):
+            raise ValueError("a command is a non-empty list of non-empty strings: the program, then its arguments")
+        return value
+
+    @field_validator("file")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        if value is not None and not value:
+            raise ValueError("a file's path, relative to the stack's folder")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SecretSpec:
+        if self.command is not None and self.file is not None:
+            raise ValueError("the secret is given by both 'command' and 'file': keep one")
+        if self.command is None and self.file is None:
+            raise ValueError("a secret needs one of 'command' or 'file'")
+        return self
+
+
 class StackMeta(Model):
     name: str
     env: tuple[str, ...] = ()  # environment variables templates may read with env(), as plain values
     target: Literal["host", "swarm"] = "host"  # one engine, or Docker Swarm through a manager
     registry: str | None = None  # where built images are pushed (an image naming a registry host wins)
     push: bool = False  # push every built image on apply
+    secrets_file: str | None = None  # age-encrypted NAME=VALUE lines in the stack's folder
 
     @field_validator("name")
     @classmethod
@@ -958,6 +1185,17 @@ class Stack(StackMethods, Model):
     networks: dict[str, NetworkSpec] = {}
     volumes: dict[str, VolumeSpec] = {}
     files: dict[str, FileSpec] = {}
+    secrets: dict[str, SecretSpec] = {}
+
+    @field_validator("secrets")
+    @classmethod
+    def _secret_names(cls, value: dict[str, SecretSpec]) -> dict[str, SecretSpec]:
+        for name in value:
+            if not SECRET_NAME_RE.fullmatch(name):
+                raise ValueError(
+                    f"[secrets.{name}]: a secret's name is an environment variable's name (letters, digits and '_')"
+                )
+        return value
 
     @field_validator("containers", "jobs", "networks", "volumes", "files", mode="before")
     @classmethod

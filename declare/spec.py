@@ -375,6 +375,31 @@ class Reservations(Plain):
     _defaults = {"memory": None, "cpus": None}
 
 
+class Ulimit(Plain):
+    __slots__ = ("soft", "hard")
+    soft: int
+    hard: int
+
+
+class Logging(Plain):
+    __slots__ = ("driver", "options")
+    driver: str
+    options: dict[str, str]
+    _defaults = {"options": {}}
+
+
+HOST_DEFAULTS: dict[str, Any] = {
+    **dict.fromkeys(("privileged", "init"), False),
+    **dict.fromkeys(("devices", "security_opt", "group_add", "dns", "dns_search"), ()),
+    **dict.fromkeys(("gpus", "network_mode", "shm_size", "logging", "ipc", "pid", "platform", "mac_address"), None),
+    **dict.fromkeys(("ulimits", "sysctls"), {}),
+}
+HOST_SETTINGS = (
+    *("privileged", "devices", "gpus", "network_mode", "init", "shm_size", "ulimits", "sysctls", "logging"),
+    *("security_opt", "group_add", "ipc", "pid", "dns", "dns_search", "platform", "mac_address"),
+)
+
+
 class RouteTLS(Plain):
     __slots__ = ("cert", "key", "cert_secret", "key_secret")
     cert: str | None
@@ -402,6 +427,7 @@ class ContainerSpec(Plain):
         *("memory", "memory_reservation", "cpus", "pids_limit", "cap_add", "cap_drop", "read_only"),
         *("stop_signal", "stop_grace_period", "extra_hosts", "replicas", "files", "secrets", "update"),
         *("pull", "adopt", "global_", "placement", "reservations", "rollback", "endpoint_mode", "route"),
+        *HOST_SETTINGS,
     )
     image: str
     build: BuildTable | None
@@ -442,6 +468,23 @@ class ContainerSpec(Plain):
     rollback: RollbackPolicy
     endpoint_mode: str
     route: Route | None
+    privileged: bool
+    devices: tuple[str, ...]
+    gpus: int | None
+    network_mode: str | None
+    init: bool
+    shm_size: int | None
+    ulimits: dict[str, Ulimit]
+    sysctls: dict[str, str]
+    logging: Logging | None
+    security_opt: tuple[str, ...]
+    group_add: tuple[str, ...]
+    ipc: str | None
+    pid: str | None
+    dns: tuple[str, ...]
+    dns_search: tuple[str, ...]
+    platform: str | None
+    mac_address: str | None
     _defaults = {
         "image": "",
         **dict.fromkeys(("build", "command", "entrypoint", "healthcheck", "user", "working_dir", "hostname"), None),
@@ -459,6 +502,7 @@ class ContainerSpec(Plain):
         "global_": False,
         "rollback": RollbackPolicy(),
         "endpoint_mode": "vip",
+        **HOST_DEFAULTS,
     }
 
 
@@ -510,20 +554,31 @@ class FileSpec(Plain):
     _defaults = dict.fromkeys(("source", "content", "template", "reload_signal"), None)
 
 
+class SecretSpec(Plain):
+    """`[secrets.NAME]`: a command or a file that gives secret('NAME') its value."""
+
+    __slots__ = ("command", "file", "timeout")
+    command: tuple[str, ...] | None
+    file: str | None
+    timeout: int
+    _defaults = {"command": None, "file": None, "timeout": 30 * 10**9}
+
+
 class StackMeta(Plain):
-    __slots__ = ("name", "env", "target", "registry", "push")
+    __slots__ = ("name", "env", "target", "registry", "push", "secrets_file")
     name: str
     env: tuple[str, ...]
     target: str
     registry: str | None
     push: bool
-    _defaults = {"env": (), "target": "host", "registry": None, "push": False}
+    secrets_file: str | None
+    _defaults = {"env": (), "target": "host", "registry": None, "push": False, "secrets_file": None}
 
 
 class Stack(StackMethods, Plain):
     """A whole stack file, validated, with every default explicit."""
 
-    __slots__ = ("stack", "vars", "containers", "jobs", "networks", "volumes", "files")
+    __slots__ = ("stack", "vars", "containers", "jobs", "networks", "volumes", "files", "secrets")
     stack: StackMeta
     vars: dict[str, Any]
     containers: dict[str, ContainerSpec]
@@ -531,7 +586,8 @@ class Stack(StackMethods, Plain):
     networks: dict[str, NetworkSpec]
     volumes: dict[str, VolumeSpec]
     files: dict[str, FileSpec]
-    _defaults = dict.fromkeys(("vars", "containers", "jobs", "networks", "volumes", "files"), {})
+    secrets: dict[str, SecretSpec]
+    _defaults = dict.fromkeys(("vars", "containers", "jobs", "networks", "volumes", "files", "secrets"), {})
 
     def _default_network(self) -> NetworkSpec:
         return NetworkSpec()
@@ -549,6 +605,7 @@ CLASSES: dict[str, type[Plain]] = {
         *(PortMapping, Mount, NetworkAttachment, Healthcheck, FileMount, SecretMount, BuildTable),
         *(UpdatePolicy, RollbackPolicy, RouteTLS, Route, SpreadPreference, Placement, Reservations),
         *(ContainerSpec, JobSpec),
-        *(NetworkSpec, VolumeSpec, FileSpec, StackMeta, Stack),
+        *(Ulimit, Logging),
+        *(NetworkSpec, VolumeSpec, FileSpec, SecretSpec, StackMeta, Stack),
     )
 }

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from hostform.declare.builds import registry_of
-from hostform.declare.spec import ContainerSpec, Stack
+from hostform.declare.spec import HOST_SETTINGS, ContainerSpec, Stack
 
 Loc = tuple[str | int, ...]
 
@@ -92,6 +92,13 @@ def _host_only(stack: Stack) -> Iterator[tuple[Loc, str]]:
                 (kind, name, "memory_reservation"),
                 f"'memory_reservation' is a host setting; {on_swarm} use reservations = {{ memory = ... }}",
             )
+        for key in HOST_SETTINGS:
+            if key in spec.model_fields_set:
+                yield (
+                    (kind, name, key),
+                    f"{key!r} cannot be honoured {on_swarm}: a host setting hostform sets on one engine's "
+                    "containers only (Swarm services are created without it)",
+                )
         if spec.global_ and "replicas" in spec.model_fields_set:
             yield (kind, name, "global"), "'global' runs one task per node: it cannot be given with 'replicas'"
         if kind == "jobs" and spec.global_:

@@ -34,7 +34,7 @@ from hostform.plans.model import Action, Change, Plan
 from hostform.plans.render import Line, counted, plan_lines, print_lines
 from hostform.runtime.container_config import naming
 from hostform.runtime.engine import Engine
-from hostform.runtime.live_spec import live_files, live_spec
+from hostform.runtime.live_spec import joined_ids, live_files, live_spec
 from hostform.runtime.observe import adopted_container, adopted_network, adopted_volume, file_hashes
 from hostform.runtime.records import Observed, ObservedContainer, ObservedNetwork, ObservedVolume
 
@@ -170,7 +170,8 @@ def _read(
     found = {f["target"]: engine.read_file(info["Id"], f["target"]) for f in declared_files}
     image = engine.image_config(str(info.get("Image") or "")) or {}
     files = live_files(declared_files, found, key)
-    canonical = live_spec(info, image, spec, name, naming(loaded), loaded.stack.all_networks(), key, files)
+    joined = {i: str((engine.inspect_container(i) or {}).get("Name") or "").lstrip("/") for i in joined_ids(info)}
+    canonical = live_spec(info, image, spec, name, naming(loaded), loaded.stack.all_networks(), key, files, joined)
     container = adopted_container(info, address, canonical)
     hashes = file_hashes(engine, container.id, [f["target"] for f in declared_files], key)
     return Found(changed(container, file_hashes=hashes), _name_of(listed), how)

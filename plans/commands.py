@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +41,7 @@ from hostform.runtime.observe import observe, observe_stack
 from hostform.runtime.records import Observed
 
 if TYPE_CHECKING:  # the applier, the live view, the lock and saved plans: imported by the commands that apply
+    from hostform.plans import drift
     from hostform.plans.apply import Applier, ApplyReport, Event
     from hostform.plans.planfile import SavedPlan
     from hostform.plans.progress import LiveTable
@@ -51,9 +52,11 @@ if TYPE_CHECKING:  # the applier, the live view, the lock and saved plans: impor
 # ---------------------------------------------------------------- stages
 
 
-def stage_load(stack: StackOptions, secrets_optional: bool = False) -> LoadedStack:
+def stage_load(stack: StackOptions, secrets_optional: bool = False, read_secrets: bool = True) -> LoadedStack:
     """The stack, with every image built from a folder tagged by its content.
-    secrets_optional: an unset secret stands for the one last applied (drift, which applies nothing)."""
+    secrets_optional: an unset secret stands for the one last applied (drift, which applies nothing).
+    read_secrets: False for the commands that need no value (destroy, prune-images): no secrets
+    file is decrypted, no secret command runs."""
     with located("loading the stack"):
         loaded = load(
             stack.stack,
@@ -63,6 +66,7 @@ def stage_load(stack: StackOptions, secrets_optional: bool = False) -> LoadedSta
             target=stack.on,
             secrets_optional=secrets_optional,
             cache=not stack.no_cache and stack_cache_enabled(),
+            read_secrets=read_secrets,
         )
     if not any(s.build for s in loaded.stack.services().values()):
         return loaded  # nothing to build: the build-context reader is not even imported
@@ -229,20 +233,27 @@ def stage_apply(
     parallelism: int = 10,
     json_lines: bool = False,
     builder: Engine | None = None,
+    reporter: Callable[[Event], None] | None = None,
 ) -> ApplyReport:
-    reporter = EventReporter(json_lines=json_lines, live=not json_lines and sys.stdout.isatty())
+    """`reporter`: where the events go (default: the terminal, as EventReporter shows them).
+    Outside the main thread (the agent) SIGINT/SIGTERM are the caller's to handle."""
     from hostform.plans.apply import Applier
     from hostform.plans.work import EngineWork
 
+    shown = None
+    if reporter is None:
+        shown = EventReporter(json_lines=json_lines, live=not json_lines and sys.stdout.isatty())
+    notify: Callable[[Event], None] = reporter or shown or EventReporter()
     applier: Applier | SwarmApplier
     if loaded.stack.on_swarm:
         from hostform.plans.swarm_apply import SwarmApplier
 
-        applier = SwarmApplier(engine, loaded, plan, parallelism, reporter, builder)
+        applier = SwarmApplier(engine, loaded, plan, parallelism, notify, builder)
     else:
-        work = EngineWork(engine, loaded, plan.key, parallelism, builder)
-        applier = Applier(loaded, plan, work, parallelism, reporter)
-    with _interruptible(applier), reporter:
+        work = EngineWork(engine, loaded, plan.key, parallelism, builder, notify)
+        applier = Applier(loaded, plan, work, parallelism, notify)
+    in_main = threading.current_thread() is threading.main_thread()
+    with _interruptible(applier) if in_main else nullcontext(), shown if shown is not None else nullcontext():
         return applier.run()
 
 
@@ -345,8 +356,11 @@ class EventReporter:
                 flush=True,
             )
             return
-        if event.kind == "progress":  # a build step: one line each on a pipe
+        if event.kind == "progress":  # a build step, a signal sent: one line each on a pipe
             print_lines([((f"{event.address}: {event.message}", "dim"),)])
+            return
+        if event.kind == "output":  # a line the job wrote, as Compose prefixes a service's
+            print_lines([((f"{event.address} | {event.message}", "dim"),)])
             return
         style = {"failed": "red", "finished": "green", "skipped": "yellow"}.get(event.kind, "")
         took = f" ({event.seconds:.1f}s)" if event.kind in ("finished", "failed") else ""
@@ -384,22 +398,7 @@ def cmd_plan(o: PlanCommand) -> int:
 def _plan_loaded(o: PlanCommand, loaded: LoadedStack) -> int:
     denied = stage_policy(o, loaded)
     engine = stage_connect(o.engine, loaded, check_manager=False)
-    if loaded.stack.on_swarm:
-        from hostform.plans import swarm_commands
-
-        options = plan_options(loaded, o.replace, o.target)
-        # the manager check and the lock (a config on the manager) in the observe wave
-        live = swarm_commands.stage_observe(engine, loaded, for_drift=False, check_manager=True, with_lock=True)
-        plan = swarm_commands.plan_of(loaded, live, options)  # images are always resolved in their registry
-        plan = stage_busy(engine, loaded, plan, live)
-    else:
-        loaded, builder = stage_builder(o.build_host, o.engine.host, engine, loaded)
-        if o.pull:
-            stage_pull(engine, loaded)
-        observed = stage_observe(engine, loaded, builder)
-        plan = stage_plan(loaded, observed, o.replace, o.target)
-        plan = stage_host_checks(engine, loaded, plan, o.strict, o.netns)
-        plan = stage_busy(engine, loaded, stage_explain(plan, loaded, engine), observed)
+    loaded, plan = planned(o, engine, loaded)
     fmt = "json" if o.json else o.format
     if fmt == "json":
         print(json.dumps(plan_json(plan), indent=2))
@@ -425,6 +424,25 @@ def _plan_loaded(o: PlanCommand, loaded: LoadedStack) -> int:
     return Exit.OK
 
 
+def planned(o: PlanCommand, engine: Engine, loaded: LoadedStack) -> tuple[LoadedStack, Plan]:
+    """observe -> plan -> host checks -> explain -> busy: the plan `hostform plan` shows (the agent's too)."""
+    if loaded.stack.on_swarm:
+        from hostform.plans import swarm_commands
+
+        options = plan_options(loaded, o.replace, o.target)
+        # the manager check and the lock (a config on the manager) in the observe wave
+        live = swarm_commands.stage_observe(engine, loaded, for_drift=False, check_manager=True, with_lock=True)
+        plan = swarm_commands.plan_of(loaded, live, options)  # images are always resolved in their registry
+        return loaded, stage_busy(engine, loaded, plan, live)
+    loaded, builder = stage_builder(o.build_host, o.engine.host, engine, loaded)
+    if o.pull:
+        stage_pull(engine, loaded)
+    observed = stage_observe(engine, loaded, builder)
+    plan = stage_plan(loaded, observed, o.replace, o.target)
+    plan = stage_host_checks(engine, loaded, plan, o.strict, o.netns)
+    return loaded, stage_busy(engine, loaded, stage_explain(plan, loaded, engine), observed)
+
+
 def cmd_apply(o: ApplyCommand) -> int:
     from hostform.plans.planfile import is_plan_file, load_plan_file
 
@@ -436,16 +454,55 @@ def cmd_apply(o: ApplyCommand) -> int:
         o = changed(o, stack=stack, replace=r.replace, target=r.target)
     loaded = stage_load(o.stack)
     engine = stage_connect(o.engine, loaded)
+
+    def confirm(plan: Plan) -> bool:
+        if saved is not None or stage_confirm(o.auto_approve, plan):
+            return True
+        print("Apply cancelled.")
+        return False
+
+    return apply_loaded(o, engine, loaded, saved, None if o.json else print_plan, confirm).code
+
+
+def apply_loaded(
+    o: ApplyCommand,
+    engine: Engine,
+    loaded: LoadedStack,
+    saved: SavedPlan | None,
+    show: Callable[[Plan], None] | None,
+    confirm: Callable[[Plan], bool],
+    reporter: Callable[[Event], None] | None = None,
+) -> Converged:
+    """The builder, then the stack's lock, then `converge`: `hostform apply` once the stack is loaded."""
     loaded, builder = stage_builder(o.build_host, o.engine.host, engine, loaded)
     from hostform.runtime.lock import stack_lock
 
     with stack_lock(engine, loaded.name, "apply", o.lock_timeout):
-        return _apply_locked(o, engine, loaded, saved, builder)
+        return converge(o, engine, loaded, saved, builder, show, confirm, reporter)
 
 
-def _apply_locked(
-    o: ApplyCommand, engine: Engine, loaded: LoadedStack, saved: SavedPlan | None, builder: Engine
-) -> int:
+@dataclass(frozen=True)
+class Converged:
+    """What `converge` did: the plan (as shown), the exit code, the applier's report (None: nothing applied)."""
+
+    plan: Plan
+    code: int
+    report: ApplyReport | None = None
+
+
+def converge(
+    o: ApplyCommand,
+    engine: Engine,
+    loaded: LoadedStack,
+    saved: SavedPlan | None,
+    builder: Engine,
+    show: Callable[[Plan], None] | None,
+    confirm: Callable[[Plan], bool],
+    reporter: Callable[[Event], None] | None = None,
+) -> Converged:
+    """Under the stack's lock: observe -> plan -> check -> show -> confirm -> apply -> record -> report.
+    `show` gets the plan explained (None: not shown, not explained); `reporter` the apply's events.
+    The apply command and the agent both converge through here."""
     observed: Observed | None = None
     swarm_observed: SwarmObserved | None = None
     if loaded.stack.on_swarm:
@@ -461,8 +518,9 @@ def _apply_locked(
         from hostform.plans.planfile import check_fresh
 
         check_fresh(saved, plan, loaded)
-    if not o.json:
-        print_plan(plan if loaded.stack.on_swarm else stage_explain(plan, loaded, engine))
+    if show is not None:
+        plan = plan if loaded.stack.on_swarm else stage_explain(plan, loaded, engine)
+        show(plan)
     if not plan.applicable:
         raise _cannot_converge(plan)
     if not plan.has_changes:
@@ -472,14 +530,13 @@ def _apply_locked(
             and bool(swarm_observed.services or swarm_observed.networks)
         ) or (observed is not None and observed.record is None and bool(observed.containers or observed.networks))
         if before_record:  # objects applied before the record: start it
-            return reported(Exit.OK, stage_record(engine, loaded, plan, None, "apply"))
-        return Exit.OK
-    if saved is None and not stage_confirm(o.auto_approve, plan):
-        print("Apply cancelled.")
-        return Exit.ERROR
-    report = stage_apply(engine, loaded, plan, o.parallelism, o.json, builder)
+            return Converged(plan, reported(Exit.OK, stage_record(engine, loaded, plan, None, "apply")))
+        return Converged(plan, Exit.OK)
+    if not confirm(plan):
+        return Converged(plan, Exit.ERROR)
+    report = stage_apply(engine, loaded, plan, o.parallelism, o.json, builder, reporter)
     unrecorded = stage_record(engine, loaded, plan, report, "apply")
-    return reported(stage_report(report, plan, o.json), unrecorded)
+    return Converged(plan, reported(stage_report(report, plan, o.json), unrecorded), report)
 
 
 def stage_record(
@@ -492,7 +549,8 @@ def stage_record(
     outcome = Outcome()
     if report is not None:
         failed = tuple(c for c, _ in report.failed)
-        outcome = Outcome(tuple(report.done), failed, tuple(report.skipped), report.interrupted)
+        why = (*report.failed, *((c, report.why_skipped.get(c.address, "not started")) for c in report.skipped))
+        outcome = Outcome(tuple(report.done), failed, tuple(report.skipped), report.interrupted, why)
     try:
         write_record(engine, loaded, plan, outcome, operation, declared)
     except HostformError as exc:
@@ -508,7 +566,7 @@ def reported(code: int, unrecorded: HostformError | None) -> int:
 
 def cmd_destroy(o: DestroyCommand) -> int:
     try:
-        loaded = stage_load(o.stack)
+        loaded = stage_load(o.stack, read_secrets=False)
     except StackError as exc:  # destroy needs the name only: secrets need not be set to remove
         from hostform.declare.load import load_name_only
 
@@ -522,30 +580,47 @@ def cmd_destroy(o: DestroyCommand) -> int:
     engine = stage_connect(o.engine, loaded)
     from hostform.runtime.lock import stack_lock
 
+    def show(plan: Plan) -> None:
+        print_plan(
+            plan,
+            heading=f"hostform will destroy these objects of stack {plan.stack!r}:",
+            empty=f"Nothing to destroy: stack {plan.stack!r} has no objects on this engine.",
+        )
+
+    def confirm(plan: Plan) -> bool:
+        if stage_confirm(o.auto_approve, plan, "destroy these objects"):
+            return True
+        print("Destroy cancelled.")
+        return False
+
     with stack_lock(engine, loaded.name, "destroy", o.lock_timeout):
-        return _destroy_locked(o, engine, loaded)
+        return destroy_locked(o, engine, loaded, show, confirm).code
 
 
-def _destroy_locked(o: DestroyCommand, engine: Engine, loaded: LoadedStack) -> int:
+def destroy_locked(
+    o: DestroyCommand,
+    engine: Engine,
+    loaded: LoadedStack,
+    show: Callable[[Plan], None],
+    confirm: Callable[[Plan], bool],
+    reporter: Callable[[Event], None] | None = None,
+) -> Converged:
+    """Under the stack's lock: plan the destruction -> show -> confirm -> apply -> record -> report
+    (`hostform destroy`, and the agent's prune of a stack that left its repository)."""
     if loaded.stack.on_swarm:
         from hostform.plans import swarm_commands
 
         plan = swarm_commands.destroy_plan(engine, loaded.name)
     else:
         plan = destroy_plan(loaded.name, observe(engine, loaded.name, inspect=False), o.volumes)
-    print_plan(
-        plan,
-        heading=f"hostform will destroy these objects of stack {plan.stack!r}:",
-        empty=f"Nothing to destroy: stack {plan.stack!r} has no objects on this engine.",
-    )
+    show(plan)
     if not plan.has_changes:
-        return Exit.OK
-    if not stage_confirm(o.auto_approve, plan, "destroy these objects"):
-        print("Destroy cancelled.")
-        return Exit.ERROR
-    report = stage_apply(engine, loaded, plan, o.parallelism)
+        return Converged(plan, Exit.OK)
+    if not confirm(plan):
+        return Converged(plan, Exit.ERROR)
+    report = stage_apply(engine, loaded, plan, o.parallelism, reporter=reporter)
     unrecorded = stage_record(engine, loaded, plan, report, "destroy", declared=False)
-    return reported(stage_report(report, plan, verb="Destroy"), unrecorded)
+    return Converged(plan, reported(stage_report(report, plan, verb="Destroy"), unrecorded), report)
 
 
 def cmd_adopt(o: AdoptCommand) -> int:
@@ -602,47 +677,108 @@ def cmd_drift(o: DriftCommand) -> int:
         else:
             print(message)
         return Exit.OK
-    if loaded.stack.on_swarm:
-        from hostform.plans import swarm_drift
-
-        def check(observed: Observed | None = None) -> tuple[drift.DriftReport, Plan]:
-            return swarm_drift.check(engine, loaded, o.include_pending)
-
-        fix_plan = swarm_drift.fix_plan
-    else:
-
-        def check(observed: Observed | None = None) -> tuple[drift.DriftReport, Plan]:
-            return drift.check(engine, loaded, o.include_pending, o.netns, observed)
-
-        fix_plan = drift.fix_plan
+    check = drift_check(engine, loaded, o)
     report, plan = check(observed)
     if o.fix and not report.in_sync:
         with redirect_stdout(sys.stderr if o.json else sys.stdout):  # --json: stdout holds the report only
             print_report(report)
-            from hostform.runtime.lock import stack_lock
 
-            with stack_lock(engine, loaded.name, "drift --fix", o.lock_timeout):
-                report, plan = check()  # under the lock
-                fix = fix_plan(report, plan)
+            def show(fix: Plan) -> None:
                 if fix.has_changes:
                     print_plan(fix)
                 for warning in () if fix.has_changes else fix.warnings:
                     print(f"! {warning}")
-                if fix.has_changes and stage_confirm(o.auto_approve, fix, "fix this drift"):
-                    fixed = stage_apply(engine, loaded, fix, o.parallelism)
-                    unrecorded = stage_record(engine, loaded, fix, fixed, "drift --fix")
-                    code = reported(stage_report(fixed, fix, verb="Fix"), unrecorded)
-                    if code != Exit.OK:
-                        return code
-                    report, _ = check()
-                    print("After the fix:")
-                elif fix.has_changes:
-                    print("Fix cancelled.")
+
+            def confirm(fix: Plan) -> bool:
+                if stage_confirm(o.auto_approve, fix, "fix this drift"):
+                    return True
+                print("Fix cancelled.")
+                return False
+
+            fixed = fix_drift(engine, loaded, o, check, show, confirm)
+            if fixed.code != Exit.OK:
+                return fixed.code
+            if fixed.report is not None:
+                report = fixed.report
+                print("After the fix:")
     if o.json:
         print(json.dumps(drift.report_json(report), indent=2))
     else:
         print_report(report)
     return Exit.OK if report.in_sync else Exit.CHANGES
+
+
+DriftCheck = Callable[..., "tuple[drift.DriftReport, Plan]"]
+
+
+def drift_check(engine: Engine, loaded: LoadedStack, o: DriftCommand) -> DriftCheck:
+    """The drift check of the stack's target: `check(observed=None) -> (report, plan)`."""
+    if loaded.stack.on_swarm:
+        from hostform.plans import swarm_drift
+
+        def check_swarm(observed: Observed | None = None) -> tuple[drift.DriftReport, Plan]:
+            return swarm_drift.check(engine, loaded, o.include_pending)
+
+        return check_swarm
+    from hostform.plans import drift
+
+    def check(observed: Observed | None = None) -> tuple[drift.DriftReport, Plan]:
+        return drift.check(engine, loaded, o.include_pending, o.netns, observed)
+
+    return check
+
+
+@dataclass(frozen=True)
+class Fixed:
+    """What `fix_drift` did: the fix planned, the drift report after it (None: nothing applied), the exit code."""
+
+    fix: Plan
+    report: drift.DriftReport | None
+    code: int = Exit.OK
+
+
+def fix_drift(
+    engine: Engine,
+    loaded: LoadedStack,
+    o: DriftCommand,
+    check: DriftCheck,
+    show: Callable[[Plan], None],
+    confirm: Callable[[Plan], bool],
+    reporter: Callable[[Event], None] | None = None,
+    select: Callable[[drift.DriftReport], drift.DriftReport] | None = None,
+) -> Fixed:
+    """Under the stack's lock: check again -> plan the fix (the drifted resources only) -> show ->
+    confirm -> apply -> record -> check again. `drift --fix` and the agent's heal both fix through here.
+    `select`: the findings to fix (default: every drifted one)."""
+    from hostform.runtime.lock import stack_lock
+
+    fix_plan = _fix_plan_of(loaded)
+    with stack_lock(engine, loaded.name, "drift --fix", o.lock_timeout):
+        report, plan = check()  # under the lock
+        fix = fix_plan(select(report) if select is not None else report, plan)
+        if not loaded.stack.on_swarm:  # what `plan` refuses, a fix refuses before touching anything
+            fix = stage_host_checks(engine, loaded, fix, False, o.netns)
+        show(fix)
+        if not fix.applicable:
+            raise _cannot_converge(fix)
+        if not fix.has_changes or not confirm(fix):
+            return Fixed(fix, None)
+        fixed = stage_apply(engine, loaded, fix, o.parallelism, reporter=reporter)
+        unrecorded = stage_record(engine, loaded, fix, fixed, "drift --fix")
+        code = reported(stage_report(fixed, fix, verb="Fix"), unrecorded)
+        if code != Exit.OK:
+            return Fixed(fix, None, code)
+        return Fixed(fix, check()[0])
+
+
+def _fix_plan_of(loaded: LoadedStack) -> Callable[[drift.DriftReport, Plan], Plan]:
+    if loaded.stack.on_swarm:
+        from hostform.plans import swarm_drift
+
+        return swarm_drift.fix_plan
+    from hostform.plans import drift
+
+    return drift.fix_plan
 
 
 def cmd_history(o: HistoryCommand) -> int:
@@ -690,7 +826,7 @@ def cmd_prune_images(o: PruneImagesCommand) -> int:
 
     if o.keep < 0:
         raise HostformError(f"--keep {o.keep}: must be 0 or more")
-    loaded = stage_load(o.stack)
+    loaded = stage_load(o.stack, read_secrets=False)
     engine = stage_connect(o.engine)
     declared = {b.ref for b in loaded.builds.values()}
     doomed = images.prune_plan(images.built_images(engine, loaded.name), images.images_in_use(engine), declared, o.keep)

@@ -17,33 +17,18 @@ from typing import Any
 from hostform.declare.compose import ComposeProject, Interpolated, Source, secret_variable
 from hostform.declare.errors import Problem, StackError
 from hostform.declare.secrets import SECRET_WORDS
+from hostform.declare.spec import HOST_SETTINGS
 
 # Compose keys hostform has no field for: the nearest way to get the same effect.
 NEAREST: dict[str, str] = {
     "expose": "not needed: containers on a stack network reach each other's ports; `ports` publishes on the host",
-    "privileged": "not supported; `cap_add` lists the capabilities it needs",
-    "init": "not supported; use an image whose entrypoint reaps children (tini, dumb-init)",
-    "network_mode": "not supported; `networks` attaches it to the stack's networks",
     "links": "not needed: containers reach each other by name on the stack's networks (add aliases)",
     "external_links": "not needed: containers reach each other by name on shared networks",
-    "logging": "not supported; set the engine's default log driver (daemon.json log-driver)",
-    "dns": "not supported; set it for the engine (daemon.json dns)",
-    "dns_search": "not supported; set it for the engine (daemon.json dns-search)",
     "dns_opt": "not supported; set it for the engine (daemon.json dns-opts)",
-    "devices": "not supported; hostform does not pass host devices",
-    "ulimits": "not supported; set default-ulimits for the engine (daemon.json)",
-    "sysctls": "not supported; set them on the host",
-    "security_opt": "not supported; `cap_add`/`cap_drop` and `read_only` narrow a container",
-    "shm_size": 'not supported; mount a tmpfs at /dev/shm (`tmpfs = ["/dev/shm:size=..."]`)',
-    "ipc": "not supported",
-    "pid": "not supported",
-    "platform": "not supported; the engine runs the image for its own platform",
     "tty": "not supported; a container's log is its output",
     "stdin_open": "not supported",
     "volumes_from": "not supported; mount the same named volumes",
-    "mac_address": "not supported",
     "domainname": "not supported; `hostname` sets the host name",
-    "group_add": 'not supported; `user = "UID:GID"` sets the group',
     "cpu_shares": "not supported; `cpus` limits CPU",
     "cpu_quota": "not supported; `cpus` limits CPU",
     "cpu_period": "not supported; `cpus` limits CPU",
@@ -91,6 +76,7 @@ class MappedStack:
     sources: dict[tuple[str, ...], Source] = field(default_factory=dict)
     skipped: list[Skipped] = field(default_factory=list)
     secrets: dict[str, str] = field(default_factory=dict)  # secret name -> what to set
+    secret_files: dict[str, str] = field(default_factory=dict)  # secret name -> its file, in the stack's folder
     kept_volumes: list[str] = field(default_factory=list)  # Compose's volumes used as they are (external)
     kept_plain: list[str] = field(default_factory=list)  # values kept plain although their names look secret
     plain_env: list[str] = field(default_factory=list)  # [stack] env: variables passed through (`- KEY`)
@@ -115,6 +101,7 @@ class _Mapper:
     secret_names: dict[str, str] = field(default_factory=dict)  # compose secret key -> the secret's name
     existing_volumes: bool = False
     swarm: bool = False
+    namespace_deps: dict[str, list[str]] = field(default_factory=dict)  # service -> services whose namespace it joins
 
     def secret(self, var: str, path: tuple[str, ...], why: str) -> None:
         """A secret the stack reads: the header says what to set, and why it is one."""
@@ -231,8 +218,11 @@ class _Mapper:
 
     def _secret(self, key: str, spec: dict[str, Any], path: tuple[str, ...]) -> None:
         name = str(spec.get("environment") or re.sub(r"[^A-Z0-9_]", "_", key.upper()))
-        if "file" in spec:
-            where = self.path(str(spec["file"]))
+        where = self.path(str(spec["file"])) if "file" in spec else ""
+        if where and not os.path.isabs(where):  # inside the stack's folder: [secrets.NAME] file, nothing to set
+            self.stack.secret_files[name] = where
+            self.stack.sources[("secrets", name)] = self.project.source(path) or Source("", 0)
+        elif where:
             self.stack.secrets[name] = f"set {name}_FILE={where} (or {name}) when you plan and apply"
         elif "environment" in spec:
             self.stack.secrets[name] = f"set {name} (or {name}_FILE) when you plan and apply"
@@ -299,6 +289,8 @@ class _Mapper:
             except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
                 # a shape declare.compose_shape lets through that this key's handler cannot read
                 raise self.fail(path, "this value cannot be read as Compose's specification describes the key") from exc
+        for other in self.namespace_deps.get(name, []):
+            out.setdefault("depends_on", {}).setdefault(other, "started")
         for key in [k for k, v in out.items() if v is None]:
             out.pop(key)  # `command: null` and the like: Compose's "not set"
         for key in [k for k in out if k != "env"]:
@@ -336,6 +328,12 @@ class _Mapper:
         """What one host honours and Swarm cannot: the nearest Swarm way, said."""
         if "memory_reservation" in out:
             out.setdefault("reservations", {}).setdefault("memory", out.pop("memory_reservation"))
+        for key in [k for k in HOST_SETTINGS if k in out]:
+            out.pop(key)
+            self.skip(
+                ("services", name, _compose_key(key, {})),
+                "a host setting hostform sets on one engine's containers only: not on Swarm services",
+            )
         for dep, cond in (out.get("depends_on") or {}).items():
             if cond == "healthy":
                 out["depends_on"][dep] = "started"
@@ -413,6 +411,7 @@ def _compose_key(key: str, spec: dict[str, Any]) -> str:
         "endpoint_mode": "deploy",
         "pull": "pull_policy",
         "files": "configs",
+        "gpus": "deploy",
     }
     return back.get(key, key)
 
@@ -754,7 +753,9 @@ def _resources(m: _Mapper, path: tuple[str, ...], value: dict[str, Any], out: di
     for section, spec in value.items():
         for k, v in (spec or {}).items():
             target = keys.get((section, k))
-            if section == "reservations" and k in ("memory", "cpus") and m.swarm:
+            if section == "reservations" and k == "devices":
+                _gpus(m, (*path, "resources", "reservations"), list(v or []), out)
+            elif section == "reservations" and k in ("memory", "cpus") and m.swarm:
                 out.setdefault("reservations", {})[k] = _number(k, v) if k == "cpus" else v
             elif section == "reservations" and k == "memory":
                 out["memory_reservation"] = v
@@ -827,6 +828,46 @@ def _float(stack_key: str) -> Callable[[_Mapper, str, Any, dict[str, Any]], None
     return handler
 
 
+def _network_mode(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
+    """service:NAME starts after NAME, as Compose orders it."""
+    out["network_mode"] = value
+    kind, _, other = str(value).partition(":")
+    if kind == "service":
+        m.namespace_deps.setdefault(name, []).append(other)
+
+
+def _logging(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
+    spec = dict(value or {})
+    if "driver" not in spec:
+        if spec.get("options"):
+            raise Unsupported("options without a driver: hostform sets both (the engine's default driver is json-file)")
+        return
+    table: dict[str, Any] = {"driver": spec["driver"]}
+    options = {
+        str(k): "" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
+        for k, v in (spec.get("options") or {}).items()
+    }
+    if options:
+        table["options"] = options
+    out["logging"] = table
+
+
+def _gpus(m: _Mapper, path: tuple[str, ...], devices: list[Any], out: dict[str, Any]) -> None:
+    """Compose's GPU reservations (deploy.resources.reservations.devices) as `gpus`."""
+    for i, device in enumerate(devices):
+        here = (*path, "devices", str(i))
+        if "gpu" not in (device.get("capabilities") or []):
+            m.skip(here, "only GPU reservations (capabilities: [gpu]) are supported: `gpus`")
+            continue
+        if device.get("device_ids"):
+            m.skip(here, "device_ids are not supported: `gpus` takes 'all' or a count")
+            continue
+        count = device.get("count", "all")
+        out["gpus"] = "all" if count in ("all", -1) else count
+        for k in sorted(set(device) - {"capabilities", "count"}):
+            m.skip((*here, k), "not supported; `gpus` takes 'all' or a count")
+
+
 def _labels_key(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None:
     out["labels"] = _labels(value)
 
@@ -864,6 +905,15 @@ _HANDLERS: dict[str, Callable[[_Mapper, str, Any, dict[str, Any]], None]] = {
     "secrets": _files("secrets"),
     "scale": _scale,
     "pull_policy": _pull_policy,
+    **{
+        key: _direct(key)
+        for key in (
+            *("privileged", "init", "devices", "shm_size", "ulimits", "sysctls", "security_opt", "group_add"),
+            *("ipc", "pid", "dns", "dns_search", "platform", "mac_address"),
+        )
+    },
+    "network_mode": _network_mode,
+    "logging": _logging,
 }
 
 

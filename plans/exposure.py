@@ -23,6 +23,9 @@ RULES = {
     "engine-socket": "a bind mount of the container engine's socket (full control of the host)",
     "dangerous-caps": "a capability that lets the container escape or control the host",
     "host-path-mount": "a bind mount of a host path outside the stack's folder",
+    "privileged": "privileged = true, or a security_opt that lifts seccomp, AppArmor or SELinux confinement",
+    "host-devices": "a host device (devices) or GPUs passed into the container",
+    "host-namespaces": "the host's network, IPC or PID namespace (network_mode, ipc or pid = 'host')",
 }
 SYSTEM_DIRS = (
     *("/etc", "/proc", "/sys", "/dev", "/boot", "/root", "/usr", "/bin", "/sbin", "/lib", "/lib64"),
@@ -70,10 +73,60 @@ def attributes(loaded: LoadedStack, name: str) -> tuple[tuple[str, str], ...]:
     if spec.cap_drop:
         rows.append(("cap_drop", ", ".join(spec.cap_drop)))
     rows.append(("networks", ", ".join(a.name for a in spec.networks) or "default"))
+    if spec.route is not None:
+        route = spec.route
+        tls = " (tls)" if route.tls is not None else ""
+        rows.append(("route", f"{route.host}{route.path} -> port {route.port}{tls}, through the edge proxy"))
     rows += [(key, str(getattr(spec, key))) for key in ("read_only", "hostname", "working_dir") if getattr(spec, key)]
     rows += [("extra_hosts", h) for h in spec.extra_hosts]
     rows += [(f"labels.{k}", v) for k, v in sorted(spec.labels.items())]
+    rows += host_rows(spec)
     return tuple((key, _one_line(value)) for key, value in rows)
+
+
+def host_rows(spec: ContainerSpec) -> list[tuple[str, str]]:
+    """The host settings a create plan lists (those the stack sets)."""
+    rows: list[tuple[str, str]] = []
+    for key in ("privileged", "init"):
+        if getattr(spec, key):
+            rows.append((key, "true"))
+    rows += [("devices", d) for d in spec.devices]
+    if spec.gpus is not None:
+        rows.append(("gpus", "all" if spec.gpus == -1 else str(spec.gpus)))
+    for key in ("network_mode", "ipc", "pid", "platform", "mac_address"):
+        if getattr(spec, key) is not None:
+            rows.append((key, str(getattr(spec, key))))
+    if spec.shm_size is not None:
+        rows.append(("shm_size", str(spec.shm_size)))
+    rows += [(f"ulimits.{k}", f"{u.soft}:{u.hard}") for k, u in sorted(spec.ulimits.items())]
+    rows += [(f"sysctls.{k}", v) for k, v in sorted(spec.sysctls.items())]
+    if spec.logging is not None:
+        options = ", ".join(f"{k}={v}" for k, v in sorted(spec.logging.options.items()))
+        rows.append(("logging", spec.logging.driver + (f" ({options})" if options else "")))
+    for key in ("security_opt", "group_add", "dns", "dns_search"):
+        rows += [(key, v) for v in getattr(spec, key)]
+    return rows
+
+
+UNCONFINED = ("seccomp=unconfined", "seccomp:unconfined", "apparmor=unconfined", "apparmor:unconfined")
+
+
+def host_risks(spec: ContainerSpec) -> list[Risk]:
+    found = [Risk("privileged", "privileged = true")] if spec.privileged else []
+    found += [
+        Risk("privileged", f"security_opt {o}")
+        for o in spec.security_opt
+        if o.lower() in UNCONFINED or o.lower().startswith(("label=disable", "label:disable"))
+    ]
+    found += [Risk("host-devices", f"devices {d}") for d in spec.devices]
+    if spec.gpus is not None:
+        found.append(Risk("host-devices", f"gpus {'all' if spec.gpus == -1 else spec.gpus}"))
+    found += [
+        Risk("host-namespaces", f"{key} = 'host'")
+        for key in ("network_mode", "ipc", "pid")
+        if getattr(spec, key) == "host"
+    ]
+    return found
 
 
 def risks(loaded: LoadedStack, spec: ContainerSpec) -> tuple[Risk, ...]:
@@ -91,6 +144,7 @@ def risks(loaded: LoadedStack, spec: ContainerSpec) -> tuple[Risk, ...]:
         elif not (source == stack_dir or source.startswith(stack_dir.rstrip("/") + "/")):
             found.append(Risk("host-path-mount", setting))
     found += [Risk("dangerous-caps", f"cap_add {cap}") for cap in spec.cap_add if cap in DANGEROUS_CAPS]
+    found += host_risks(spec)
     return tuple(found)
 
 

@@ -56,6 +56,14 @@ FIELD_EFFECTS: dict[str, Effect] = {
     "rollback": Effect.NONE,
     "endpoint_mode": Effect.NONE,
     "route": Effect.UPDATE,  # the edge proxy's configuration: the container stays (plans.routing)
+    # host settings: the engine's update API changes none of them, so each change is a new container
+    **{
+        key: Effect.REPLACE
+        for key in (
+            *("privileged", "devices", "gpus", "network_mode", "init", "shm_size", "ulimits", "sysctls"),
+            *("logging", "security_opt", "group_add", "ipc", "pid", "dns", "dns_search", "platform", "mac_address"),
+        )
+    },
 }
 
 IN_PLACE = tuple(f for f, e in FIELD_EFFECTS.items() if e is Effect.UPDATE)

@@ -16,7 +16,7 @@ def ensure_image(engine: Engine, spec: ContainerSpec) -> str:
     """The image per the pull policy; returns its ID."""
     have = engine.image_id(spec.image)
     if spec.pull == "always" or (have is None and spec.pull == "missing"):
-        return engine.pull(spec.image)
+        return engine.pull(spec.image, spec.platform) if spec.platform else engine.pull(spec.image)
     if have is None:
         raise ImageMissing(f"image {spec.image!r} is not on the engine and pull = 'never'")
     return have
@@ -42,7 +42,7 @@ def create_container(
     body = create_body(naming(loaded), name, kind, spec, replica, canonical, image)
     for endpoint in body["NetworkingConfig"]["EndpointsConfig"].values() if not announce else ():
         endpoint["Aliases"] = []
-    ident = engine.create_container(engine_name, body)
+    ident = engine.create_container(engine_name, body, spec.platform)
     try:
         for fm in spec.files:
             engine.put_file(ident, fm.target, loaded.files[fm.source].data, fm.mode)
@@ -94,6 +94,8 @@ def update_in_place(engine: Engine, loaded: LoadedStack, name: str, ident: str, 
         body["MemorySwap"] = -1 if body["Memory"] == 0 else body["MemorySwap"]
     body["RestartPolicy"] = restart_policy(spec.restart)
     engine.update_resources(ident, body)
+    if spec.network_mode is not None:
+        return  # the networks are its namespace's (network_mode): nothing to connect
     want = dict((n, a) for n, a in network_attachments(naming(loaded), name, spec))
     for net in sorted(set(live_networks) - set(want)):
         engine.disconnect(ident, net)

@@ -36,7 +36,7 @@ def create_body(
 ) -> dict[str, Any]:
     """`image`, when given, is what the engine runs instead of spec.image (a pushed image by digest)."""
     attachments = network_attachments(naming, name, spec)
-    first_net, first_aliases = attachments[0]
+    first_net, first_aliases = attachments[0] if attachments else (namespace(naming, spec.network_mode), [])
     labels = {
         **spec.labels,
         **names.owner_labels(naming.stack, name, kind),
@@ -51,7 +51,7 @@ def create_body(
         "ExposedPorts": {f"{p.container_port}/{p.protocol}": {} for p in spec.ports},
         "StopTimeout": spec.stop_grace_period // 10**9,
         "HostConfig": host_config(naming, spec, first_net),
-        "NetworkingConfig": {"EndpointsConfig": {first_net: {"Aliases": first_aliases}}},
+        "NetworkingConfig": {"EndpointsConfig": {first_net: {"Aliases": first_aliases}} if attachments else {}},
     }
     if spec.command is not None:
         config["Cmd"] = list(spec.command)
@@ -62,6 +62,7 @@ def create_body(
         ("WorkingDir", spec.working_dir),
         ("Hostname", spec.hostname),
         ("StopSignal", spec.stop_signal),
+        ("MacAddress", spec.mac_address),
     ):
         if value is not None:
             config[key] = value
@@ -97,7 +98,45 @@ def host_config(naming: names.Naming, spec: ContainerSpec, network_mode: str) ->
         "Tmpfs": dict(_tmpfs(t) for t in spec.tmpfs) or None,
     }
     host.update(resources(spec))
+    host.update(host_settings(naming, spec))
     return host
+
+
+def host_settings(naming: names.Naming, spec: ContainerSpec) -> dict[str, Any]:
+    """The host settings (Compose's names) as HostConfig fields; at their defaults, the engine's own."""
+    out: dict[str, Any] = {
+        "Privileged": spec.privileged,
+        "Devices": [_device(d) for d in spec.devices] or None,
+        "Init": True if spec.init else None,
+        "Ulimits": [{"Name": k, "Soft": u.soft, "Hard": u.hard} for k, u in sorted(spec.ulimits.items())] or None,
+        "Sysctls": dict(spec.sysctls) or None,
+        "SecurityOpt": list(spec.security_opt) or None,
+        "GroupAdd": list(spec.group_add) or None,
+        "Dns": list(spec.dns) or None,
+        "DnsSearch": list(spec.dns_search) or None,
+    }
+    if spec.gpus is not None:
+        out["DeviceRequests"] = [{"Driver": "", "Count": spec.gpus, "Capabilities": [["gpu"]]}]
+    if spec.shm_size is not None:
+        out["ShmSize"] = spec.shm_size
+    if spec.logging is not None:
+        out["LogConfig"] = {"Type": spec.logging.driver, "Config": dict(spec.logging.options)}
+    if spec.ipc is not None:
+        out["IpcMode"] = namespace(naming, spec.ipc)
+    if spec.pid is not None:
+        out["PidMode"] = namespace(naming, spec.pid)
+    return out
+
+
+def namespace(naming: names.Naming, mode: str | None) -> str:
+    """A namespace setting as the engine reads it: service:NAME is the stack's container NAME."""
+    kind, _, name = (mode or "").partition(":")
+    return f"container:{names.container_name(naming.stack, name, 1, 1)}" if kind == "service" else str(mode)
+
+
+def _device(entry: str) -> dict[str, str]:
+    host, ctr, perms = entry.split(":")
+    return {"PathOnHost": host, "PathInContainer": ctr, "CgroupPermissions": perms}
 
 
 def resources(spec: ContainerSpec) -> dict[str, Any]:
@@ -123,7 +162,10 @@ def declared_aliases(live: Sequence[str], hostname: str | None, want: Sequence[s
 def network_attachments(naming: names.Naming, name: str, spec: ContainerSpec) -> list[tuple[str, list[str]]]:
     """(engine network, aliases) for each network; every container is reachable by its name. A
     container with a route joins the edge proxy's network too, last and without aliases (it is
-    shared by every stack: the proxy reaches it by address)."""
+    shared by every stack: the proxy reaches it by address). None for a container with a
+    network_mode: it lives in the host's or another container's namespace."""
+    if spec.network_mode is not None:
+        return []
     attachments = spec.networks or ()
     out = [(naming.network(a.name), sorted({name, *a.aliases})) for a in attachments]
     out = out or [(naming.network(names.DEFAULT_NETWORK), [name])]

@@ -36,8 +36,11 @@ def live_spec(
     networks: Mapping[str, Any],
     key: bytes,
     files: list[dict[str, Any]] | None = None,
+    joined: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The canonical spec of the container `info` (docker inspect), whose image's config is `image`.
+    `joined`: the engine names of the containers whose namespaces it joins, by ID (the engine
+    keeps `container:<ID>`; see `joined_ids`).
 
     `declared` is the resource `name` it is adopted as: which env values are secret (hashed
     under `key`), and what to keep where the live value is the image's own. `networks` are the
@@ -45,7 +48,7 @@ def live_spec(
     as found in the container (canonical entries, see `live_files`)."""
     from hostform.declare import schema  # the live container is read as a declaration is: validated
 
-    raw = stack_form(info, image or {}, declared, name, naming, networks)
+    raw = stack_form(info, image or {}, declared, name, naming, networks, joined or {})
     spec = plain_of(schema.ContainerSpec.model_validate(raw))
     return canonical_of(spec, key, False, files or [])
 
@@ -70,6 +73,7 @@ def stack_form(
     name: str,
     naming: Naming,
     networks: Mapping[str, Any],
+    joined: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The container as a stack file's table would declare it (before validation)."""
     config = info.get("Config") or {}
@@ -104,12 +108,98 @@ def stack_form(
     raw["cap_drop"] = list(host.get("CapDrop") or [])
     raw["read_only"] = bool(host.get("ReadonlyRootfs"))
     raw["extra_hosts"] = list(host.get("ExtraHosts") or [])
+    raw.update(host_settings(info, declared, naming, joined or {}))
+    mode = raw.get("network_mode")
+    if mode is not None:  # in another namespace: no networks (nor ports, nor names) of its own
+        gone = ["networks"] if mode == "bridge" else ["networks", "ports", "mac_address"]
+        if mode.startswith(("container:", "service:")):
+            gone += ["hostname", "extra_hosts", "dns", "dns_search"]
+        elif mode == "host" and declared.hostname is None:
+            gone.append("hostname")  # the host's own name
+        for key in gone:
+            raw.pop(key, None)
     for field in BOOKKEEPING:
         value = getattr(declared, field)
         if isinstance(value, Plain):  # `update`: the fields the declaration set, as a stack file sets them
             value = {k: getattr(value, k) for k in value.model_fields_set}
         raw[field] = value
     return {k: v for k, v in raw.items() if v is not None}
+
+
+ENGINE_SHM = 64 * 1024 * 1024  # the engine's /dev/shm when none is given
+DEFAULT_NAMESPACES = {"IpcMode": ("private", "shareable", ""), "PidMode": ("",), "NetworkMode": ("default", "")}
+
+
+def joined_ids(info: Mapping[str, Any]) -> list[str]:
+    """The IDs of the containers whose network, IPC or PID namespace the container joins."""
+    host = info.get("HostConfig") or {}
+    modes = (str(host.get(k) or "") for k in ("NetworkMode", "IpcMode", "PidMode"))
+    return sorted({m.partition(":")[2] for m in modes if m.startswith("container:")})
+
+
+def host_settings(
+    info: Mapping[str, Any], declared: ContainerSpec, naming: Naming, joined: Mapping[str, str]
+) -> dict[str, Any]:
+    """The host settings (privileged, devices, ulimits...) in the stack file's form; the engine's
+    defaults (a 64m /dev/shm, its log driver, a private IPC namespace) as not declared, unless the
+    declaration says the same."""
+    host = info.get("HostConfig") or {}
+    raw: dict[str, Any] = {
+        "privileged": bool(host.get("Privileged")),
+        "init": bool(host.get("Init")),
+        "devices": [
+            f"{d['PathOnHost']}:{d['PathInContainer']}:{d['CgroupPermissions']}" for d in host.get("Devices") or []
+        ],
+        "ulimits": {u["Name"]: {"soft": u["Soft"], "hard": u["Hard"]} for u in host.get("Ulimits") or []},
+        "sysctls": dict(host.get("Sysctls") or {}),
+        "security_opt": [
+            o
+            for o in host.get("SecurityOpt") or []
+            if not (o == "label=disable" and _engine_unlabelled(host) and o not in declared.security_opt)
+        ],
+        "group_add": list(host.get("GroupAdd") or []),
+        "dns": list(host.get("Dns") or []),
+        "dns_search": list(host.get("DnsSearch") or []),
+        "platform": declared.platform,  # the engine keeps only the OS ("linux"): the declaration's word stands
+    }
+    gpus = [r for r in host.get("DeviceRequests") or [] if ["gpu"] in (r.get("Capabilities") or [])]
+    if gpus:
+        raw["gpus"] = int(gpus[0].get("Count") or 0) or None
+    shm = host.get("ShmSize")
+    if shm and (shm != ENGINE_SHM or declared.shm_size == shm):
+        raw["shm_size"] = int(shm)
+    log = host.get("LogConfig") or {}
+    if log.get("Type") and (declared.logging is not None or log.get("Config") or log.get("Type") != "json-file"):
+        raw["logging"] = {"driver": log["Type"], "options": dict(log.get("Config") or {})}
+    mac = (info.get("Config") or {}).get("MacAddress")
+    if mac and declared.mac_address is not None:  # the engine makes one up for every container
+        raw["mac_address"] = mac
+    for field, engine_key in (("ipc", "IpcMode"), ("pid", "PidMode"), ("network_mode", "NetworkMode")):
+        live = str(host.get(engine_key) or "")
+        kind, _, ident = live.partition(":")
+        if kind == "container" and ident in joined:
+            live = f"container:{joined[ident]}"
+        raw[field] = _namespace_mode(live, getattr(declared, field), engine_key, naming)
+    return raw
+
+
+def _engine_unlabelled(host: Mapping[str, Any]) -> bool:
+    """The engine adds label=disable itself to a privileged container and to one in the host's PID
+    or IPC namespace."""
+    return bool(host.get("Privileged")) or "host" in (host.get("PidMode"), host.get("IpcMode"))
+
+
+def _namespace_mode(live: Any, declared: str | None, engine_key: str, naming: Naming) -> str | None:
+    from hostform.runtime.container_config import namespace
+
+    text = str(live or "")
+    if declared is not None and namespace(naming, declared) == text:
+        return declared  # service:NAME reads back as the engine's container:<stack>-NAME
+    if text in DEFAULT_NAMESPACES[engine_key]:
+        return None
+    if engine_key == "NetworkMode" and text not in ("host", "none", "bridge") and not text.startswith("container:"):
+        return None  # a user-defined network: the container's `networks`
+    return text
 
 
 def _own(live: Any, from_image: Any, declared: Any) -> Any:
@@ -235,4 +325,4 @@ def _restart(policy: Mapping[str, Any]) -> str:
     return f"on-failure:{count}" if name == "on-failure" and count else name
 
 
-__all__ = ["BOOKKEEPING", "live_files", "live_spec", "stack_form"]
+__all__ = ["BOOKKEEPING", "joined_ids", "live_files", "live_spec", "stack_form"]
