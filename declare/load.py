@@ -231,6 +231,20 @@ def load_name_only(path: str | Path, target: str | None = None) -> LoadedStack:
     return LoadedStack(stack=Stack(stack=found), path=file)
 
 
+STACK_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
+
+
+def load_name_or_file(given: str, target: str | None = None) -> LoadedStack:
+    """A stack file or folder, or a bare stack name (no such path here): for the commands that
+    need the name alone (history, unlock), on an operations box without the checkout."""
+    if Path(given).exists() or not STACK_NAME_RE.fullmatch(given):
+        return load_name_only(given, target)
+    from hostform.declare.schema import StackMeta
+
+    meta = plain_of(StackMeta.model_validate({"name": given, "target": target or "host"}))
+    return LoadedStack(stack=Stack(stack=meta), path=Path.cwd() / given / "hostform.toml")
+
+
 def _read(file: Path, shown: str, access: Access) -> str:
     try:
         return read_stack_bytes(file, access).decode("utf-8")
