@@ -18,8 +18,15 @@ from hostform.declare.frozen import changed
 from hostform.declare.load import LoadedStack, load
 from hostform.declare.names import Address, Kind
 from hostform.declare.stack_cache import enabled_by_env as stack_cache_enabled
-from hostform.plans.diff import PlanOptions, adopted_deletes, destroy_plan, make_plan, spare_held
-from hostform.plans.model import Plan
+from hostform.plans.diff import (
+    RESOURCE_UPDATES,
+    PlanOptions,
+    adopted_deletes,
+    destroy_plan,
+    make_plan,
+    spare_held,
+)
+from hostform.plans.model import Action, Plan
 from hostform.plans.options import (
     AdoptCommand,
     ApplyCommand,
@@ -129,13 +136,27 @@ def stage_builder(
 
 
 def stage_plan(
+    engine: Engine,
     loaded: LoadedStack,
     observed: Observed,
     replace: tuple[str, ...] = (),
     target: tuple[str, ...] = (),
     prune_volumes: bool = False,
 ) -> Plan:
-    return make_plan(loaded, observed, plan_options(loaded, replace, target, prune_volumes))
+    options = plan_options(loaded, replace, target, prune_volumes)
+    plan = make_plan(loaded, observed, options)
+    if not updates_resources(plan):
+        return plan
+    kind, version = engine.product()  # read only for a plan that would use the update API
+    if kind != "podman":
+        return plan
+    return make_plan(loaded, observed, changed(options, no_resource_update=f"podman {version}"))
+
+
+def updates_resources(plan: Plan) -> bool:
+    return any(
+        c.action is Action.UPDATE and any(r.path in RESOURCE_UPDATES for r in c.reasons) for c in plan.changes
+    )
 
 
 def stage_spare(engine: Engine, plan: Plan, observed: Observed) -> Plan:
@@ -452,7 +473,7 @@ def planned(o: PlanCommand, engine: Engine, loaded: LoadedStack) -> tuple[Loaded
     if o.pull:
         stage_pull(engine, loaded)
     observed = stage_observe(engine, loaded, builder)
-    plan = stage_spare(engine, stage_plan(loaded, observed, o.replace, o.target), observed)
+    plan = stage_spare(engine, stage_plan(engine, loaded, observed, o.replace, o.target), observed)
     plan = stage_host_checks(engine, loaded, plan, o.strict, o.netns)
     return loaded, stage_busy(engine, loaded, stage_explain(plan, loaded, engine), observed)
 
@@ -526,7 +547,7 @@ def converge(
         plan = swarm_commands.plan_of(loaded, swarm_observed, plan_options(loaded, o.replace, o.target))
     else:
         observed = stage_observe(engine, loaded, builder)
-        plan = stage_plan(loaded, observed, o.replace, o.target, o.prune_volumes)
+        plan = stage_plan(engine, loaded, observed, o.replace, o.target, o.prune_volumes)
         plan = stage_host_checks(engine, loaded, stage_spare(engine, plan, observed), o.strict, o.netns)
     if saved is not None:
         from hostform.plans.planfile import check_fresh

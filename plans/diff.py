@@ -47,6 +47,11 @@ class PlanOptions(Frozen):
     replace: tuple[str, ...] = ()
     targets: tuple[str, ...] = ()
     prune_volumes: bool = False
+    no_resource_update: str = ""  # an engine without the container update API ("podman 4.3.1")
+
+
+# what the engine's container update API changes; the rest of IN_PLACE is network membership and routes
+RESOURCE_UPDATES = ("restart", "memory", "memory_reservation", "cpus", "pids_limit")
 
 
 def _without(observed: Observed, objects: list[tuple[str, str]]) -> Observed:
@@ -545,6 +550,7 @@ def _container_reasons(
         reasons.extend(_live_in_place(loaded, name, spec, current, current.last_applied))
     if kind == Kind.CONTAINER and current.state == "running":
         reasons.extend(route_reasons(loaded, name, desired, current, observed))
+    reasons.extend(_without_update_api(reasons, options.no_resource_update))
     reasons.extend(_reloads(desired, current, reloadable))
     reasons.extend(_files_changed_outside(current, reloadable))
     image_id = observed.image_ids.get(spec.image)
@@ -561,6 +567,17 @@ def _container_reasons(
     elif current.state in ("created", "exited", "dead"):
         reasons.append(Reason(ReasonKind.STOPPED, text=f"container is {current.state}"))
     return reasons
+
+
+def _without_update_api(reasons: list[Reason], engine: str) -> Iterable[Reason]:
+    """On an engine that cannot update a container's resources, such a change is a replacement,
+    said at plan time rather than found halfway through an apply."""
+    if not engine:
+        return
+    fields = sorted({r.path for r in reasons if r.kind in (ReasonKind.FIELD, ReasonKind.LIVE)} & set(RESOURCE_UPDATES))
+    if fields:
+        what = ", ".join(fields)
+        yield Reason(ReasonKind.FORCED, text=f"{what} changes in place are not supported by {engine}; replaced")
 
 
 def reload_targets(loaded: LoadedStack, spec: ContainerSpec) -> set[str]:

@@ -41,7 +41,8 @@ def container_state(info: dict[str, Any]) -> ContainerState:
     raw_health = state.get("Health")
     health = None
     log: tuple[str, ...] = ()
-    if isinstance(raw_health, dict):
+    # Podman reports {"Status": ""} for a container without any healthcheck; Docker no Health at all
+    if isinstance(raw_health, dict) and (raw_health.get("Status") or (info.get("Config") or {}).get("Healthcheck")):
         status = raw_health.get("Status")
         health = Health(status) if status in tuple(Health) else Health.STARTING
         log = tuple(str(entry.get("Output", "")).strip() for entry in raw_health.get("Log") or [])

@@ -128,6 +128,7 @@ def test_planner_case(case_file: Path, tmp_path: Path, monkeypatch: pytest.Monke
         replace=tuple(case.get("replace", ())),
         targets=tuple(case.get("target", ())),
         prune_volumes=case.get("prune_volumes", False),
+        no_resource_update=case.get("no_resource_update", ""),
     )
     plan = make_plan(loaded, _observed(case, loaded), options)
     got = [
