@@ -111,8 +111,8 @@ def ensure_lock_image(engine: Engine) -> None:
         info = tarfile.TarInfo("hostform-lock")
         info.size = 0
         tar.addfile(info, io.BytesIO(b""))
-    repo, _, tag = LOCK_IMAGE.partition(":")
-    engine.call("make the lock image", engine.api.import_image_from_data, buf.getvalue(), repository=repo, tag=tag)
+    # the tag goes in the repository parameter: Podman's import ignores a separate tag
+    engine.call("make the lock image", engine.api.import_image_from_data, buf.getvalue(), repository=LOCK_IMAGE)
 
 
 def acquire(engine: Engine, stack: str, operation: str, timeout: float = 0.0) -> None:

@@ -24,6 +24,13 @@ BUSYBOX = "hostform-test/busybox:1"
 BUSYBOX2 = "hostform-test/busybox:2"
 RICH = "hostform-test/rich:1"
 REPO = Path(__file__).resolve().parents[2]
+PODMAN_SOCKET = "unix:///run/podman/podman.sock"
+
+# HOSTFORM_TEST_ENGINE=podman runs these tests against Podman's Docker-compatible API
+# (scripts/podman-up): hostform, the test's API client and the docker CLI all follow DOCKER_HOST.
+ENGINE = os.environ.get("HOSTFORM_TEST_ENGINE", "docker")
+if ENGINE == "podman":
+    os.environ["DOCKER_HOST"] = os.environ.get("HOSTFORM_PODMAN_HOST", PODMAN_SOCKET)
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +38,7 @@ def docker_api():  # type: ignore[no-untyped-def]
     import docker
 
     try:
-        api = docker.APIClient(version="1.41", timeout=60)
+        api = docker.APIClient(base_url=os.environ.get("DOCKER_HOST") or None, version="1.41", timeout=60)
         api.ping()
     except Exception as exc:  # noqa: BLE001 - any failure means no engine
         if os.environ.get("CI"):
