@@ -143,6 +143,7 @@ def load(
             problems.append(Problem(shown, key, message, lines.line_of(loc)))
 
     env = dict(os.environ if environ is None else environ)
+    env.update(_dot_env(file.parent, env, problem, access))
     variables, var_problems = _variables(raw.get("vars", {}), var_files, var_overrides, shown, lines, file, access)
     problems.extend(var_problems)
     plain_env = _plain_env(raw, access, problem)
@@ -445,6 +446,24 @@ def _merge_env_files(raw: dict[str, Any], base: Path, problem: Any, access: Acce
                 spec["env"] = {**merged, **env}
             elif isinstance(env, list):  # KEY=VALUE entries: later ones win
                 spec["env"] = [f"{k}={v}" for k, v in merged.items()] + env
+
+
+DOT_ENV = ".env"
+
+
+def _dot_env(base: Path, env: Mapping[str, str], problem: Any, access: Access) -> dict[str, str]:
+    """The `.env` next to the stack file, read as Compose reads it: values for the variables the
+    stack reads (`env('X')` of a name in [stack] env, `secret('X')`), where the environment does
+    not set them (it wins, as with Compose). A `X_FILE` there is ignored: a file the stack names
+    is read only inside its folder, and `X_FILE` would point anywhere."""
+    if kind_of(base / DOT_ENV) is None:
+        return {}
+    try:
+        found = parse_env_file(access.read_text(base, DOT_ENV))
+    except PathRefused as exc:
+        problem((), f"cannot read {DOT_ENV} next to the stack file: {exc}")
+        return {}
+    return {k: v for k, v in found.items() if not k.endswith("_FILE") and k not in env and f"{k}_FILE" not in env}
 
 
 def parse_env_file(text: str) -> dict[str, str]:
