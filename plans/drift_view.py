@@ -104,7 +104,10 @@ def verdict(report: DriftReport) -> Line:
         return ((f"No drift: stack {report.stack!r} matches what hostform applied.{note}", "bold green"),)
     fixable = sum(f.fixable for f in report.drifted)
     by_hand = {f.drift for f in report.drifted if not f.fixable}
+    taken = {f.address for f in report.drifted if f.drift is Drift.PORT and not f.fixable}
+    blocked = any(f.fixable and f.address in taken for f in report.drifted)  # --fix would bind a taken port
     hint = "`hostform drift --fix` converges them" if fixable else ""
+    hint = "`hostform drift --fix` refuses while a port it would publish is taken" if blocked else hint
     if by_hand:
         what = " and ".join(_BY_HAND.get(d, f"{d.value} findings") for d in sorted(by_hand, key=list(Drift).index))
         hint += ("; " if hint else "") + f"{what} must be dealt with by hand"
