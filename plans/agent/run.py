@@ -47,9 +47,9 @@ class Agent:
         self.syncs: dict[str, SourceSync] = {}
         for source in config.sources:
             repo = RepositoryCache(repository_address(source.repo, base), source.branch, cache / source.shown_name)
-            self.syncs[source.shown_name] = SourceSync(
-                config, source, repo, self.board, self.guards, self.metrics, self.notify
-            )
+            sync = SourceSync(config, source, repo, self.board, self.guards, self.metrics, self.notify)
+            sync.signers = (base / source.allowed_signers) if source.allowed_signers else None
+            self.syncs[source.shown_name] = sync
         self.healer = Healer(
             self.board, self.syncs, self.guards, self.metrics, self.notify, config.heal_debounce, config.backoff_max
         )

@@ -71,6 +71,7 @@ class SourceSync:
         self.error = SourceError()
         self.commit: str | None = None
         self.synced_at: str | None = None
+        self.signers: Path | None = None  # the allowed-signers file, resolved by the agent
         self._saving = threading.Lock()
         self._restore()
 
@@ -79,6 +80,8 @@ class SourceSync:
     def sync(self) -> None:
         try:
             commit = self.cache.fetch()
+            if self.signers is not None:
+                self.cache.verify(commit, self.signers)
             paths = sorted(p for p in self.cache.files(commit) if any(glob_matches(g, p) for g in self.source.stacks))
             root = self.cache.worktree(commit)
         except HostformError as exc:
