@@ -72,6 +72,7 @@ class SourceSync:
         self.commit: str | None = None
         self.synced_at: str | None = None
         self.signers: Path | None = None  # the allowed-signers file, resolved by the agent
+        self.stopping = threading.Event()  # the agent's: set on SIGTERM
         self._saving = threading.Lock()
         self._restore()
 
@@ -119,6 +120,8 @@ class SourceSync:
     # ------------------------------------------------------------ one stack
 
     def _deploy(self, s: StackStatus, root: Path, commit: str) -> None:
+        if self.stopping.is_set():
+            return  # SIGTERM: the applies in flight finish, no new one starts
         with self.guards.hold(self._key(s)):
             self.show_state(self.board.update(self.name, s.path, state=State.APPLYING))
             try:
