@@ -73,6 +73,10 @@ def attributes(loaded: LoadedStack, name: str) -> tuple[tuple[str, str], ...]:
     if spec.cap_drop:
         rows.append(("cap_drop", ", ".join(spec.cap_drop)))
     rows.append(("networks", ", ".join(a.name for a in spec.networks) or "default"))
+    if spec.route is not None:
+        route = spec.route
+        tls = " (tls)" if route.tls is not None else ""
+        rows.append(("route", f"{route.host}{route.path} -> port {route.port}{tls}, through the edge proxy"))
     rows += [(key, str(getattr(spec, key))) for key in ("read_only", "hostname", "working_dir") if getattr(spec, key)]
     rows += [("extra_hosts", h) for h in spec.extra_hosts]
     rows += [(f"labels.{k}", v) for k, v in sorted(spec.labels.items())]

@@ -128,15 +128,23 @@ def cmd_proxy(o: ProxyCommand) -> int:
 
 
 def _refuse_while_routed(o: ProxyCommand) -> None:
+    """Containers of other stacks still on the edge network: their routes would go with the proxy."""
     from hostform.plans.commands import stage_connect
+    from hostform.runtime.state import read_state
 
     engine = stage_connect(o.engine)
-    found = edge.find_edge(engine, o.name)
-    if found is not None and found.routes:
-        users = sorted({f"{e.stack}.{e.name}" for e in found.routes.values()})
+    network = names.edge_network(o.name)
+    found = [n for n in engine.list_networks(names=[network]) if n.get("Name") == network]  # a name filter is a prefix
+    members = engine.network_members(str(found[0]["Id"])) if found else []
+    users = []
+    for ident in members:
+        state = read_state(engine, ident)
+        if state is not None and state.labels.get(names.LABEL_STACK) != o.name:
+            users.append(state.engine_name)
+    if users:
         raise HostformError(
-            f"edge proxy {o.name!r} still serves routes of {', '.join(users)}: remove those routes "
-            "(or destroy those stacks) first"
+            f"edge proxy {o.name!r} still serves {', '.join(sorted(users))}: remove their routes "
+            "(or destroy their stacks) first"
         )
 
 

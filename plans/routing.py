@@ -8,6 +8,7 @@ finish its requests happens outside the lock.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -107,8 +108,17 @@ def retire(engine: Engine, stack: str, name: str, ident: str, grace_ns: int) -> 
 
 def retire_if_routed(engine: Engine, stack: str, name: str, ident: str, grace_ns: int) -> None:
     """retire(), for a container that may be on the edge network (a delete, a destroy)."""
+    proxy = names.proxy_name()
+    if stack == proxy:
+        return  # the proxy's own container is on the edge network, and holds no route
     state = read_state(engine, ident)
-    if state is not None and names.edge_network(names.proxy_name()) in state.networks:
+    if state is None or names.edge_network(proxy) not in state.networks:
+        return
+    try:
+        has_route = bool(json.loads(state.labels.get(names.LABEL_SPEC) or "{}").get("route"))
+    except ValueError:
+        has_route = False
+    if has_route:  # its last-applied spec
         retire(engine, stack, name, ident, grace_ns)
 
 

@@ -16,7 +16,7 @@ def ensure_image(engine: Engine, spec: ContainerSpec) -> str:
     """The image per the pull policy; returns its ID."""
     have = engine.image_id(spec.image)
     if spec.pull == "always" or (have is None and spec.pull == "missing"):
-        return engine.pull(spec.image)
+        return engine.pull(spec.image, spec.platform) if spec.platform else engine.pull(spec.image)
     if have is None:
         raise ImageMissing(f"image {spec.image!r} is not on the engine and pull = 'never'")
     return have

@@ -439,10 +439,11 @@ class Engine:
             self._credentials = may_hold_credentials(docker_config())
         return self._credentials
 
-    def pull(self, ref: str) -> str:
+    def pull(self, ref: str, platform: str | None = None) -> str:
+        """`platform`: the image for that platform (a container's `platform`), not the engine's own."""
         repo, tag = _split_ref(ref)
         with translated(f"pull {ref}"):
-            for event in self.api.pull(repo, tag=tag, stream=True, decode=True):
+            for event in self.api.pull(repo, tag=tag, stream=True, decode=True, platform=platform):
                 if "error" in event:
                     raise EngineError(f"pull {ref}: {event['error']}")
         found = self.image_id(ref)

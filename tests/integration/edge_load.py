@@ -37,6 +37,7 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 ThreadingHTTPServer.daemon_threads = True
+ThreadingHTTPServer.request_queue_size = 128  # the default 5 drops connections in a burst
 ThreadingHTTPServer(("0.0.0.0", 8000), Handler).serve_forever()
 """
 

@@ -17,6 +17,8 @@ from hostform.declare.load import load
 from hostform.runtime.container_config import create_body, naming
 from hostform.runtime.live_spec import joined_ids, live_spec
 from tests.integration.conftest import BUSYBOX, StackFixture
+from tests.integration.test_registry_pull import _push
+from tests.integration.test_registry_pull import registry_repo as registry_repo  # noqa: F401 (fixture)
 
 STACK = f"""
 [networks.front]
@@ -237,3 +239,20 @@ def test_gpus_reach_the_engine_as_a_device_request(stack: StackFixture) -> None:
     failed = stack.apply(check=False)
     assert failed.code == 1 and "containers.ml" in failed.err, failed.both
     assert "could not select device driver" in failed.err and "gpu" in failed.err, failed.err
+
+
+def test_platform_is_pulled_for(stack: StackFixture, registry_repo: str) -> None:
+    """The image is pulled for the declared platform: the engine's own when it is that one, and a
+    clear refusal naming the platform when the registry holds none for it."""
+    api: Any = stack.api
+    ref = f"{registry_repo}:v1"
+    _push(api, BUSYBOX, registry_repo, "v1")
+    api.remove_image(ref)
+    body = f'[containers.app]\nimage = "{ref}"\ncommand = ["sleep", "600"]\nplatform = "linux/amd64"\n'
+    stack.write(body)
+    stack.apply()
+    assert stack.plan().code == 0
+    stack.write(body.replace("linux/amd64", "linux/s390x") + 'pull = "always"\n')
+    refused = stack.apply(check=False)
+    assert refused.code == 1 and "linux/s390x" in refused.err, refused.both
+    assert stack.inspect(f"{stack.name}-app")["State"]["Running"], "a failed pull touched the running container"

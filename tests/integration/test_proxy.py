@@ -14,6 +14,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -72,7 +73,9 @@ def proxy(docker_api) -> Iterator[Proxy]:  # type: ignore[no-untyped-def]
     http, https = f"127.0.0.1:{found.http}", f"127.0.0.1:{found.https}"
     run_cli("proxy", "up", "--name", found.name, "--http", http, "--https", https, "--image", DEBIAN, check=True)
     yield found
+    down = run_cli("proxy", "down", "--name", found.name, "--volumes")
     remove_stack_objects(docker_api, found.name)
+    assert down.code == 0, down.both
 
 
 @pytest.fixture
@@ -207,7 +210,9 @@ def _https_get(port: int, host: str, cafile: Path) -> tuple[str, str]:
 def test_tls_from_files_per_host_with_http_redirected(web: StackFixture, proxy: Proxy) -> None:
     host = _host(web)
     cert, key = _self_signed(web.dir, host)
-    tls = '\n[containers.web.route.tls]\ncert = "certs/site.pem"\nkey = "certs/site.key"\n'
+    web.env["SITE_KEY"] = key.read_text()  # the key as a secret, the certificate as a file
+    key.unlink()
+    tls = '\n[containers.web.route.tls]\ncert = "certs/site.pem"\nkey_secret = "SITE_KEY"\n'
     body = app_container(host, "s1").replace(f'route = {{ host = "{host}", port = 8000 }}\n', "")
     web.write(body + f'\n[containers.web.route]\nhost = "{host}"\nport = 8000\n' + tls)
     plan = web.plan()
@@ -220,4 +225,43 @@ def test_tls_from_files_per_host_with_http_redirected(web: StackFixture, proxy: 
     conn = http.client.HTTPConnection("127.0.0.1", proxy.http, timeout=10)
     conn.request("GET", "/x?y=1", headers={"Host": host})
     assert conn.getresponse().getheader("Location") == f"https://{host}:{proxy.https}/x?y=1"
-    assert key.read_text() not in json.dumps(web.inspect(f"{web.name}-web")["Config"]["Labels"])
+    assert "PRIVATE KEY" not in json.dumps(web.inspect(f"{web.name}-web")["Config"]["Labels"])
+
+
+def test_start_first_without_a_route_keeps_both_answering_the_name_for_the_drain(stack: StackFixture) -> None:
+    body = """
+[containers.web]
+image = "hostform-test/busybox:1"
+command = ["httpd", "-f", "-p", "8000", "-h", "/"]
+env = {{ V = "{v}" }}
+update = {{ order = "start-first", drain = "3s" }}
+healthcheck = {{ test = "wget -q -O /dev/null http://127.0.0.1:8000/etc/passwd", interval = "1s" }}
+stop_grace_period = "1s"
+"""
+    stack.write(body.format(v=1))
+    stack.apply()
+    network = f"{stack.name}_default"
+    both: list[float] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            answering = 0
+            for c in stack.containers():
+                info = stack.inspect(c["Id"])
+                endpoint = (info["NetworkSettings"]["Networks"] or {}).get(network) or {}
+                answering += "web" in (endpoint.get("Aliases") or [])
+            if answering == 2:
+                both.append(time.monotonic())
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        stack.write(body.format(v=2))
+        stack.apply()
+    finally:
+        done.set()
+        watcher.join()
+    assert both and both[-1] - both[0] >= 2.5, both
+    assert len(stack.containers()) == 1
