@@ -12,6 +12,7 @@
      ├── HostNetError             the host's network state cannot be read (runtime/hostnet)
      ├── PlanError                a saved plan is unreadable or stale (plans/)
      ├── LockError                another apply holds the stack's lock
+     ├── SecretsFileError         an age-encrypted secrets file cannot be changed (hostform secrets)
      ├── GitError                 a repository the agent deploys from cannot be fetched or read
      └── ApplyError               an apply failed part way (says what was done)
           └── ApplyFailed         ... after its report was written (apply --json: the summary line)
@@ -117,3 +118,7 @@ class ApplyError(HostformError):
 class ApplyFailed(ApplyError):
     """An apply (destroy, drift --fix) that ran and did not converge, raised after its report
     was given: `apply --json` has already ended its event stream with the summary."""
+
+
+class SecretsFileError(HostformError):
+    """`hostform secrets set|edit` cannot change the file; the message never holds a value."""

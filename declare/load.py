@@ -18,6 +18,7 @@ from hostform.declare.builds import BuildRef, repository_for
 from hostform.declare.check import check_references
 from hostform.declare.errors import Problem, StackError
 from hostform.declare.lines import LineIndex, format_path
+from hostform.declare.secret_sources import SecretSources, declared_in
 from hostform.declare.secrets import UNKNOWN, FileBytes, Secret, UnknownSecret, reveal
 from hostform.declare.spec import FileMount, JobSpec, Stack, plain_of
 from hostform.declare.stack_cache import validated
@@ -70,6 +71,8 @@ class LoadedStack:
     # under --untrusted: the folders whose paths a plan may look at (a bind-mount source elsewhere
     # is not even looked for, so a stranger's stack cannot probe which host paths exist)
     probe_roots: tuple[str, ...] | None = None
+    # the secrets that stood for an unknown value (drift without them; validate reads none)
+    unset_secrets: tuple[str, ...] = ()
 
     def may_probe(self, path: str) -> bool:
         return self.probe_roots is None or any(
@@ -104,10 +107,13 @@ def load(
     target: str | None = None,
     secrets_optional: bool = False,
     cache: bool = False,
+    read_secrets: bool = True,
 ) -> LoadedStack:
     """Load and check a stack completely; raise StackError with every problem found.
 
     cache: use the cache of validated stacks (declare.stack_cache; never under --untrusted).
+    secrets_optional: a secret with no value stands for the one last applied (drift).
+    read_secrets: False reads no secret's value (validate): every reference stands for an unknown one.
 
     Every file the stack reads goes through `access` (inside the stack's folder, regular files).
     `target` ("host" or "swarm", the CLI's --on) overrides the file's [stack] target."""
@@ -129,7 +135,9 @@ def load(
     variables, var_problems = _variables(raw.get("vars", {}), var_files, var_overrides, shown, lines, file, access)
     problems.extend(var_problems)
     plain_env = _plain_env(raw, access, problem)
-    renderer = (Renderer.untrusted if access.untrusted else Renderer)(variables, env, plain_env)
+    secrets_file, declared = declared_in(raw)
+    sources = SecretSources(env, file.parent, access, secrets_file, declared, read_values=read_secrets)
+    renderer = (Renderer.untrusted if access.untrusted else Renderer)(variables, env, plain_env, sources=sources)
     renderer.secrets_optional = secrets_optional  # drift: an unset secret stands for what was applied
     rendered = _render_tree(raw, (), renderer, problem)
     unrendered.update(p.key for p in problems)
@@ -147,13 +155,15 @@ def load(
     stack = _resolve_builds(stack, file.parent, problem, access)
     for loc, message in check_references(stack):
         problem(loc, message)
+    sources.check(problem)
     files = _resolve_files(stack, file.parent, renderer, problem, access)
     stack = _secret_files(stack, files, renderer, problem)
     _route_files(stack, file.parent, files, renderer, problem, access)
     if problems:
         raise StackError(problems)
     roots = tuple(str(r) for r in access.roots(file.parent)) if access.untrusted else None
-    return LoadedStack(stack=stack, path=file, files=files, probe_roots=roots)
+    unset = tuple(sorted(sources.unset))
+    return LoadedStack(stack=stack, path=file, files=files, probe_roots=roots, unset_secrets=unset)
 
 
 RESOURCE_KINDS = ("containers", "jobs", "files", "volumes", "networks", "secrets", "links")
@@ -331,12 +341,16 @@ def _templates_in(value: Any, loc: tuple[str | int, ...]) -> Iterator[tuple[tupl
         )
 
 
+_PLAIN_TABLES = ("vars", "secrets")  # never rendered: variables, and where secrets come from
+_PLAIN_STACK_KEYS = (("stack", "env"), ("stack", "secrets_file"))
+
+
 def _render_tree(value: Any, loc: tuple[str | int, ...], renderer: Renderer, problem: Any) -> Any:
     if isinstance(value, dict):
         return {k: _render_tree(v, (*loc, k), renderer, problem) for k, v in value.items()}
     if isinstance(value, list):
         return [_render_tree(v, (*loc, i), renderer, problem) for i, v in enumerate(value)]
-    if not isinstance(value, str) or (loc and loc[0] == "vars") or loc[:2] == ("stack", "env"):
+    if not isinstance(value, str) or (loc and loc[0] in _PLAIN_TABLES) or loc[:2] in _PLAIN_STACK_KEYS:
         return value
     try:
         with located(f"rendering {format_path(loc)}"):

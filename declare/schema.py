@@ -1120,12 +1120,44 @@ class FileSpec(Model):
         return self
 
 
+class SecretSpec(Model):
+    """`[secrets.NAME]`: where secret('NAME') reads its value (declare.secret_sources): the
+    standard output of a command (no shell; never under --untrusted) or a file in the stack's folder."""
+
+    command: tuple[str, ...] | None = None
+    file: str | None = None
+    timeout: Duration = 30 * 10**9  # for a command
+
+    @field_validator("command")
+    @classmethod
+    def _argv(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and (not value or not all(value)):
+            raise ValueError("a command is a non-empty list of non-empty strings: the program, then its arguments")
+        return value
+
+    @field_validator("file")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        if value is not None and not value:
+            raise ValueError("a file's path, relative to the stack's folder")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SecretSpec:
+        if self.command is not None and self.file is not None:
+            raise ValueError("the secret is given by both 'command' and 'file': keep one")
+        if self.command is None and self.file is None:
+            raise ValueError("a secret needs one of 'command' or 'file'")
+        return self
+
+
 class StackMeta(Model):
     name: str
     env: tuple[str, ...] = ()  # environment variables templates may read with env(), as plain values
     target: Literal["host", "swarm"] = "host"  # one engine, or Docker Swarm through a manager
     registry: str | None = None  # where built images are pushed (an image naming a registry host wins)
     push: bool = False  # push every built image on apply
+    secrets_file: str | None = None  # age-encrypted NAME=VALUE lines in the stack's folder
 
     @field_validator("name")
     @classmethod
@@ -1147,6 +1179,17 @@ class Stack(StackMethods, Model):
     networks: dict[str, NetworkSpec] = {}
     volumes: dict[str, VolumeSpec] = {}
     files: dict[str, FileSpec] = {}
+    secrets: dict[str, SecretSpec] = {}
+
+    @field_validator("secrets")
+    @classmethod
+    def _secret_names(cls, value: dict[str, SecretSpec]) -> dict[str, SecretSpec]:
+        for name in value:
+            if not SECRET_NAME_RE.fullmatch(name):
+                raise ValueError(
+                    f"[secrets.{name}]: a secret's name is an environment variable's name (letters, digits and '_')"
+                )
+        return value
 
     @field_validator("containers", "jobs", "networks", "volumes", "files", mode="before")
     @classmethod

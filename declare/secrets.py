@@ -96,6 +96,13 @@ def _remember(value: str | None) -> str | None:
     return value
 
 
+def remember(value: str) -> str:
+    """A value just read from any source, so that error messages mask it (mask_secrets)."""
+    if value:
+        _READ.add(value)
+    return value
+
+
 class UnknownSecret(Secret):
     """A secret that is not set where hostform runs (drift without the secrets): it stands for
     whatever was applied. Its digest is UNKNOWN, which the planner replaces by the last-applied

@@ -554,20 +554,31 @@ class FileSpec(Plain):
     _defaults = dict.fromkeys(("source", "content", "template", "reload_signal"), None)
 
 
+class SecretSpec(Plain):
+    """`[secrets.NAME]`: a command or a file that gives secret('NAME') its value."""
+
+    __slots__ = ("command", "file", "timeout")
+    command: tuple[str, ...] | None
+    file: str | None
+    timeout: int
+    _defaults = {"command": None, "file": None, "timeout": 30 * 10**9}
+
+
 class StackMeta(Plain):
-    __slots__ = ("name", "env", "target", "registry", "push")
+    __slots__ = ("name", "env", "target", "registry", "push", "secrets_file")
     name: str
     env: tuple[str, ...]
     target: str
     registry: str | None
     push: bool
-    _defaults = {"env": (), "target": "host", "registry": None, "push": False}
+    secrets_file: str | None
+    _defaults = {"env": (), "target": "host", "registry": None, "push": False, "secrets_file": None}
 
 
 class Stack(StackMethods, Plain):
     """A whole stack file, validated, with every default explicit."""
 
-    __slots__ = ("stack", "vars", "containers", "jobs", "networks", "volumes", "files")
+    __slots__ = ("stack", "vars", "containers", "jobs", "networks", "volumes", "files", "secrets")
     stack: StackMeta
     vars: dict[str, Any]
     containers: dict[str, ContainerSpec]
@@ -575,7 +586,8 @@ class Stack(StackMethods, Plain):
     networks: dict[str, NetworkSpec]
     volumes: dict[str, VolumeSpec]
     files: dict[str, FileSpec]
-    _defaults = dict.fromkeys(("vars", "containers", "jobs", "networks", "volumes", "files"), {})
+    secrets: dict[str, SecretSpec]
+    _defaults = dict.fromkeys(("vars", "containers", "jobs", "networks", "volumes", "files", "secrets"), {})
 
     def _default_network(self) -> NetworkSpec:
         return NetworkSpec()
@@ -594,6 +606,6 @@ CLASSES: dict[str, type[Plain]] = {
         *(UpdatePolicy, RollbackPolicy, RouteTLS, Route, SpreadPreference, Placement, Reservations),
         *(ContainerSpec, JobSpec),
         *(Ulimit, Logging),
-        *(NetworkSpec, VolumeSpec, FileSpec, StackMeta, Stack),
+        *(NetworkSpec, VolumeSpec, FileSpec, SecretSpec, StackMeta, Stack),
     )
 }

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
 
 from hostform.declare.access import MAX_RENDER_CHARS, RENDER_SECONDS
-from hostform.declare.secrets import Secret, SecretUnreadable, UnknownSecret, read_secret
+from hostform.declare.secret_sources import SecretSources
+from hostform.declare.secrets import Secret, SecretUnreadable, UnknownSecret
 
 MAX_NUMBER_BITS = 4096  # an integer a template makes: far beyond any port, size or count
 MAX_WIDTH = 4096  # width-like arguments of filters and string methods (center, indent, ljust...)
@@ -76,13 +77,24 @@ class Renderer:
     plain_env: frozenset[str] = frozenset()
     budget: float | None = None
     secrets_optional: bool = False  # an unset secret gives an UnknownSecret instead of an error
+    sources: SecretSources | None = None  # where secret() reads (default: the environment alone)
     _sandbox: SandboxedEnvironment | None = field(init=False, default=None)
     _secrets_used: dict[str, tuple[str, str | None]] = field(init=False, default_factory=dict)  # token -> (name, value)
     _nonce: str = field(init=False, default_factory=lambda: os.urandom(6).hex())
 
+    def __post_init__(self) -> None:
+        if self.sources is None:
+            self.sources = SecretSources(self.environ)
+
     @classmethod
-    def untrusted(cls, variables: Mapping[str, Any], environ: Mapping[str, str], plain_env: frozenset[str]) -> Renderer:
-        return cls(variables, environ, plain_env, budget=RENDER_SECONDS)
+    def untrusted(
+        cls,
+        variables: Mapping[str, Any],
+        environ: Mapping[str, str],
+        plain_env: frozenset[str],
+        sources: SecretSources | None = None,
+    ) -> Renderer:
+        return cls(variables, environ, plain_env, budget=RENDER_SECONDS, sources=sources)
 
     @property
     def _env(self) -> SandboxedEnvironment:
@@ -116,13 +128,12 @@ class Renderer:
         return _SecretRef(name, token)
 
     def _secret_value(self, name: str) -> str | None:
+        """None: the value stands for an unknown one (validate reads none; drift without it)."""
+        assert self.sources is not None
         try:
-            value = read_secret(name, dict(self.environ))
+            return self.sources.value(name, optional=self.secrets_optional)
         except SecretUnreadable as exc:
             raise RenderError(str(exc)) from None
-        if value is None and not self.secrets_optional:
-            raise RenderError(f"secret {name!r} is not set (set {name} or {name}_FILE in the environment)")
-        return value
 
     def secret(self, name: str) -> Secret:
         """secret('NAME') as a whole value (a `secrets = [...]` entry's source); an unset one is an

@@ -23,7 +23,8 @@ from hostform.plans.model import Action, Change, Plan
 
 @dataclass(frozen=True)
 class Event:
-    kind: str  # started | progress (a build step, a push) | finished | failed | skipped
+    # started | progress (a build step, a push, a signal) | output (a line of a job's) | finished | failed | skipped
+    kind: str
     address: str
     action: str
     seconds: float = 0.0

@@ -22,7 +22,15 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 if TYPE_CHECKING:
     from hostform.declare.errors import HostformError
 
-from hostform.plans.options import Exit, HostCommand, ImportCommand, ValidateCommand, access_of, from_namespace  # noqa: E402 - light: no pydantic, no SDK
+from hostform.plans.options import (  # noqa: E402 - light: no pydantic, no SDK
+    Exit,
+    HostCommand,
+    ImportCommand,
+    SecretsCommand,
+    ValidateCommand,
+    access_of,
+    from_namespace,
+)
 
 
 class _VersionAction(argparse.Action):
@@ -254,6 +262,15 @@ def _import_parser(p: argparse.ArgumentParser) -> None:
     _limit_args(p)
 
 
+def _secrets_parser(p: argparse.ArgumentParser) -> None:
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION", help="what to do (docs/secrets.md)")
+    s = actions.add_parser("set", parents=[_common()], help="add or change one value, read from standard input")
+    s.add_argument("file", metavar="FILE", help="the age-encrypted secrets file ([stack] secrets_file)")
+    s.add_argument("name", metavar="NAME", help="the secret's name; its value comes from standard input, never here")
+    e = actions.add_parser("edit", parents=[_common()], help="decrypt into $EDITOR, encrypt again on save")
+    e.add_argument("file", metavar="FILE", help="the age-encrypted secrets file ([stack] secrets_file)")
+
+
 def _prune_images_parser(p: argparse.ArgumentParser) -> None:
     _stack_args(p)
     _engine_args(p)
@@ -334,6 +351,7 @@ SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = 
     "destroy": ("remove the stack's objects", _destroy_parser),
     "adopt": ("take over running containers (Compose, hand-made) without recreating them", _adopt_parser),
     "import": ("write a stack file from another tool's files", _import_parser),
+    "secrets": ("change an age-encrypted secrets file (set one value, edit)", _secrets_parser),
     "prune-images": ("remove the stack's old built images no container uses", _prune_images_parser),
     "history": ("list the applies recorded on the engine, newest first", _history_parser),
     "show": ("render a saved plan", _show_parser),
@@ -376,14 +394,17 @@ def _command_in(argv: Sequence[str]) -> str | None:
 
 
 def cmd_validate(o: ValidateCommand) -> int:
-    """Every stack given is checked; all problems of all of them are reported."""
+    """Every stack given is checked; all problems of all of them are reported. No secret's value
+    is read (a lint job has none): each reference and declared source is checked, not opened."""
     from hostform.declare.errors import StackError
     from hostform.declare.load import load
 
     problems = []
     for path in o.stack:
         try:
-            loaded = load(path, list(o.var_file), list(o.var), access=access_of(o), target=o.on)
+            loaded = load(
+                path, list(o.var_file), list(o.var), access=access_of(o), target=o.on, read_secrets=False
+            )
         except StackError as exc:
             problems.extend(exc.problems)
             continue
@@ -467,6 +488,10 @@ def _run(name: str, args: argparse.Namespace) -> int:
         return cmd_host(from_namespace(HostCommand, args))
     if name == "import":
         return cmd_import(from_namespace(ImportCommand, args))
+    if name == "secrets":
+        from hostform.plans.secrets_file import cmd_secrets
+
+        return cmd_secrets(from_namespace(SecretsCommand, args))
     if name == "agent":
         from hostform.plans.agent.run import cmd_agent
 

@@ -52,9 +52,11 @@ if TYPE_CHECKING:  # the applier, the live view, the lock and saved plans: impor
 # ---------------------------------------------------------------- stages
 
 
-def stage_load(stack: StackOptions, secrets_optional: bool = False) -> LoadedStack:
+def stage_load(stack: StackOptions, secrets_optional: bool = False, read_secrets: bool = True) -> LoadedStack:
     """The stack, with every image built from a folder tagged by its content.
-    secrets_optional: an unset secret stands for the one last applied (drift, which applies nothing)."""
+    secrets_optional: an unset secret stands for the one last applied (drift, which applies nothing).
+    read_secrets: False for the commands that need no value (destroy, prune-images): no secrets
+    file is decrypted, no secret command runs."""
     with located("loading the stack"):
         loaded = load(
             stack.stack,
@@ -64,6 +66,7 @@ def stage_load(stack: StackOptions, secrets_optional: bool = False) -> LoadedSta
             target=stack.on,
             secrets_optional=secrets_optional,
             cache=not stack.no_cache and stack_cache_enabled(),
+            read_secrets=read_secrets,
         )
     if not any(s.build for s in loaded.stack.services().values()):
         return loaded  # nothing to build: the build-context reader is not even imported
@@ -247,7 +250,7 @@ def stage_apply(
 
         applier = SwarmApplier(engine, loaded, plan, parallelism, notify, builder)
     else:
-        work = EngineWork(engine, loaded, plan.key, parallelism, builder)
+        work = EngineWork(engine, loaded, plan.key, parallelism, builder, notify)
         applier = Applier(loaded, plan, work, parallelism, notify)
     in_main = threading.current_thread() is threading.main_thread()
     with _interruptible(applier) if in_main else nullcontext(), shown if shown is not None else nullcontext():
@@ -353,8 +356,11 @@ class EventReporter:
                 flush=True,
             )
             return
-        if event.kind == "progress":  # a build step: one line each on a pipe
+        if event.kind == "progress":  # a build step, a signal sent: one line each on a pipe
             print_lines([((f"{event.address}: {event.message}", "dim"),)])
+            return
+        if event.kind == "output":  # a line the job wrote, as Compose prefixes a service's
+            print_lines([((f"{event.address} | {event.message}", "dim"),)])
             return
         style = {"failed": "red", "finished": "green", "skipped": "yellow"}.get(event.kind, "")
         took = f" ({event.seconds:.1f}s)" if event.kind in ("finished", "failed") else ""
@@ -543,7 +549,8 @@ def stage_record(
     outcome = Outcome()
     if report is not None:
         failed = tuple(c for c, _ in report.failed)
-        outcome = Outcome(tuple(report.done), failed, tuple(report.skipped), report.interrupted)
+        why = (*report.failed, *((c, report.why_skipped.get(c.address, "not started")) for c in report.skipped))
+        outcome = Outcome(tuple(report.done), failed, tuple(report.skipped), report.interrupted, why)
     try:
         write_record(engine, loaded, plan, outcome, operation, declared)
     except HostformError as exc:
@@ -559,7 +566,7 @@ def reported(code: int, unrecorded: HostformError | None) -> int:
 
 def cmd_destroy(o: DestroyCommand) -> int:
     try:
-        loaded = stage_load(o.stack)
+        loaded = stage_load(o.stack, read_secrets=False)
     except StackError as exc:  # destroy needs the name only: secrets need not be set to remove
         from hostform.declare.load import load_name_only
 
@@ -749,7 +756,11 @@ def fix_drift(
     with stack_lock(engine, loaded.name, "drift --fix", o.lock_timeout):
         report, plan = check()  # under the lock
         fix = fix_plan(select(report) if select is not None else report, plan)
+        if not loaded.stack.on_swarm:  # what `plan` refuses, a fix refuses before touching anything
+            fix = stage_host_checks(engine, loaded, fix, False, o.netns)
         show(fix)
+        if not fix.applicable:
+            raise _cannot_converge(fix)
         if not fix.has_changes or not confirm(fix):
             return Fixed(fix, None)
         fixed = stage_apply(engine, loaded, fix, o.parallelism, reporter=reporter)
@@ -815,7 +826,7 @@ def cmd_prune_images(o: PruneImagesCommand) -> int:
 
     if o.keep < 0:
         raise HostformError(f"--keep {o.keep}: must be 0 or more")
-    loaded = stage_load(o.stack)
+    loaded = stage_load(o.stack, read_secrets=False)
     engine = stage_connect(o.engine)
     declared = {b.ref for b in loaded.builds.values()}
     doomed = images.prune_plan(images.built_images(engine, loaded.name), images.images_in_use(engine), declared, o.keep)

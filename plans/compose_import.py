@@ -130,8 +130,8 @@ def render(stack: MappedStack, files: Sequence[str]) -> str:
         for key in sorted(used):
             variables.add(key, stack.variables.get(key, ""))
         doc.add("vars", variables)
-    for kind in ("networks", "volumes", "files", "jobs", "containers"):
-        section: dict[str, dict[str, Any]] = getattr(stack, kind)
+    for kind in ("networks", "volumes", "files", "secrets", "jobs", "containers"):
+        section: dict[str, dict[str, Any]] = _section(stack, kind)
         if not section:
             continue
         outer = tomlkit.table(is_super_table=True)
@@ -145,6 +145,15 @@ def render(stack: MappedStack, files: Sequence[str]) -> str:
             doc.add(_comment(f"  {skipped}"))
     text = tomlkit.dumps(doc)
     return text if text.endswith("\n") else text + "\n"
+
+
+def _section(stack: MappedStack, kind: str) -> dict[str, dict[str, Any]]:
+    """`secrets`: the file secrets as `[secrets.NAME] file = ...` (MappedStack.secrets are the
+    ones to set in the environment, which the file does not hold)."""
+    if kind == "secrets":
+        return {name: {"file": where} for name, where in stack.secret_files.items()}
+    section: dict[str, dict[str, Any]] = getattr(stack, kind)
+    return section
 
 
 def _line_text(text: str) -> str:

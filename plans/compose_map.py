@@ -76,6 +76,7 @@ class MappedStack:
     sources: dict[tuple[str, ...], Source] = field(default_factory=dict)
     skipped: list[Skipped] = field(default_factory=list)
     secrets: dict[str, str] = field(default_factory=dict)  # secret name -> what to set
+    secret_files: dict[str, str] = field(default_factory=dict)  # secret name -> its file, in the stack's folder
     kept_volumes: list[str] = field(default_factory=list)  # Compose's volumes used as they are (external)
     kept_plain: list[str] = field(default_factory=list)  # values kept plain although their names look secret
     files_read: tuple[str, ...] = ()  # the Compose files, as errors name them
@@ -216,8 +217,11 @@ class _Mapper:
 
     def _secret(self, key: str, spec: dict[str, Any], path: tuple[str, ...]) -> None:
         name = str(spec.get("environment") or re.sub(r"[^A-Z0-9_]", "_", key.upper()))
-        if "file" in spec:
-            where = self.path(str(spec["file"]))
+        where = self.path(str(spec["file"])) if "file" in spec else ""
+        if where and not os.path.isabs(where):  # inside the stack's folder: [secrets.NAME] file, nothing to set
+            self.stack.secret_files[name] = where
+            self.stack.sources[("secrets", name)] = self.project.source(path) or Source("", 0)
+        elif where:
             self.stack.secrets[name] = f"set {name}_FILE={where} (or {name}) when you plan and apply"
         elif "environment" in spec:
             self.stack.secrets[name] = f"set {name} (or {name}_FILE) when you plan and apply"

@@ -10,7 +10,7 @@ It reads facts and emits changes; it never touches the host.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -22,7 +22,17 @@ from hostform.declare.names import Address, Kind
 from hostform.declare.secrets import MASK, UNKNOWN
 from hostform.declare.spec import HOST_DEFAULTS, ContainerSpec, NetworkSpec
 from hostform.plans.fields import FIELD_EFFECTS, LIFTED_BY_REPLACE, Effect, effect_of
-from hostform.plans.model import ALSO_TAGGED, Action, Change, Plan, PlanMode, Reason, ReasonKind, ReplaceOrder
+from hostform.plans.model import (
+    ALSO_TAGGED,
+    Action,
+    Change,
+    Plan,
+    PlanMode,
+    Reason,
+    ReasonKind,
+    ReplaceOrder,
+    display,
+)
 from hostform.plans.route_plan import route_conflicts, route_reasons
 from hostform.runtime.container_config import declared_aliases, naming, network_attachments
 from hostform.runtime.records import Observed, ObservedContainer, ObservedNetwork, ObservedVolume
@@ -86,7 +96,7 @@ def make_plan(loaded: LoadedStack, observed: Observed, options: PlanOptions | No
         conflicts[("route", clash)] = clash
     return Plan(
         stack=loaded.name,
-        changes=tuple(_ordered(changes)),
+        changes=tuple(_ordered(changes, loaded.stack.services())),
         fingerprint=live.fingerprint(),
         conflicts=tuple(sorted(set(conflicts.values()))),
         warnings=tuple(warnings),
@@ -355,6 +365,8 @@ def _service_changes(
                 loaded, name, kind, spec, known, current, observed, options, replaced_nets, engine_name
             )
             action, order = _action_for(reasons), _replace_order(kind, spec)
+            if action is Action.UPDATE and current.state == "running":  # a stopped one is started, not signalled
+                reasons += [signal_reason(s, engine_name) for s in reload_signals(loaded, spec, reasons)]
             yield Change(address, kind, name, engine_name, action, tuple(reasons), replica, current.id, order=order)
     for (name, replica), leftover in sorted(groups.items()):
         for c in leftover:
@@ -536,6 +548,21 @@ def reload_targets(loaded: LoadedStack, spec: ContainerSpec) -> set[str]:
     return {f.target for f in spec.files if f.source in loaded.files and loaded.files[f.source].reload_signal}
 
 
+def reload_signals(loaded: LoadedStack, spec: ContainerSpec, reasons: Iterable[Reason]) -> list[str]:
+    """The signals an in-place update sends once its reloadable files are copied in: one each."""
+    targets = {r.path.removeprefix("files[").split("]", 1)[0] for r in reasons if r.kind is ReasonKind.RELOAD}
+    signals: list[str] = []
+    for fm in spec.files:
+        sig = loaded.files[fm.source].reload_signal if fm.target in targets else None
+        if sig and sig not in signals:
+            signals.append(sig)
+    return signals
+
+
+def signal_reason(sig: str, engine_name: str) -> Reason:
+    return Reason(ReasonKind.SIGNAL, text=f"reload: {sig} to {engine_name}")
+
+
 def _reloads(desired: dict[str, Any], current: ObservedContainer, reloadable: set[str]) -> Iterable[Reason]:
     """Reloadable files are compared with the live file: the label's hash goes stale after a reload."""
     live = dict(current.file_hashes)
@@ -668,7 +695,7 @@ def _live_in_place(
     ):
         if want != have:
             outside = last_applied.get(field, want) == want
-            yield Reason(ReasonKind.LIVE, field, have, want, outside=outside)
+            yield Reason(ReasonKind.LIVE, field, have, want, text=_lifted(field, have, want), outside=outside)
     if spec.network_mode is not None:
         return  # in the host's or another container's network namespace: network_mode is compared instead
     want_nets = {net: tuple(aliases) for net, aliases in network_attachments(naming(loaded), name, spec)}
@@ -678,6 +705,16 @@ def _live_in_place(
     if want_nets != have_nets:
         outside = last_applied.get("networks") == [{"name": a.name, "aliases": list(a.aliases)} for a in spec.networks]
         yield Reason(ReasonKind.LIVE, "networks", _net_view(have_nets), _net_view(want_nets), outside=outside)
+
+
+def _lifted(field: str, have: Any, want: Any) -> str:
+    """Why removing a limit replaces the container ('' for a change made in place)."""
+    if field not in LIFTED_BY_REPLACE or want is not None:
+        return ""
+    return (
+        f"{field}: {display(have, field)} -> (none): the engine cannot lift a limit in place "
+        "(its update API reads 0 as unchanged), so the container is replaced"
+    )
 
 
 def _net_view(nets: dict[str, tuple[str, ...]]) -> dict[str, list[str]]:
@@ -693,8 +730,9 @@ _PHASE = {
 }
 
 
-def _ordered(changes: list[Change]) -> list[Change]:
-    """Creation of networks/volumes, then containers, then deletions (containers before networks)."""
+def _ordered(changes: list[Change], services: Mapping[str, ContainerSpec] | None = None) -> list[Change]:
+    """Creation of networks/volumes, then containers and jobs in the order apply runs them (given
+    their specs: plans.graph), then deletions (containers before networks)."""
 
     def rank(c: Change) -> tuple[int, str]:
         if c.is_image:
@@ -705,7 +743,14 @@ def _ordered(changes: list[Change]) -> list[Change]:
             return (_PHASE.get((c.kind, c.action), 2), c.address)
         return (3, c.address)
 
-    return sorted(changes, key=rank)
+    ranked = sorted(changes, key=rank)
+    walked = [c for c in ranked if rank(c)[0] == 3 and c.action is not Action.NOOP]
+    if services is None or len(walked) < 2:
+        return ranked
+    from hostform.plans.graph import in_apply_order  # only a plan with changes to order loads it
+
+    ordered = iter(in_apply_order(walked, services))
+    return [next(ordered) if rank(c)[0] == 3 and c.action is not Action.NOOP else c for c in ranked]
 
 
 def only_targets(loaded: LoadedStack, changes: list[Change], targets: tuple[str, ...]) -> list[Change]:

@@ -38,10 +38,10 @@ from hostform.declare import names
 from hostform.declare.canonical import file_digest
 from hostform.declare.load import LoadedStack
 from hostform.declare.names import Address, Kind
-from hostform.declare.secrets import MASK, UNKNOWN, Secret, UnknownSecret, read_secret
+from hostform.declare.secrets import MASK, UNKNOWN, Secret
 from hostform.declare.spec import ContainerSpec
 from hostform.plans.diff import PlanOptions, hand_made_warning, make_plan, reload_targets
-from hostform.plans.fields import IN_PLACE
+from hostform.plans.fields import IN_PLACE, LIFTED_BY_REPLACE
 from hostform.plans.model import Action, Change, Plan, PlanMode, Reason, ReasonKind, public, short_image_id
 from hostform.runtime.container_config import naming
 from hostform.runtime.engine import Engine
@@ -177,19 +177,17 @@ def check(
         observed = observe_stack(engine, loaded)  # the record's newest generation comes with it (one inspect)
     plan = make_plan(loaded, observed, PlanOptions())
     report = replace(detect(loaded, observed, plan, include_pending), unset_secrets=unset_secrets(loaded))
-    from hostform.plans.portdrift import with_port_drift  # the host's sockets: only where ports are published
+    from hostform.plans.portdrift import with_blocked_fix, with_port_drift  # the host's sockets: only where needed
 
-    return with_port_drift(engine, loaded, observed, report, netns), plan
+    report = with_port_drift(engine, loaded, observed, report, netns)
+    return with_blocked_fix(engine, loaded, report, plan, netns), plan
 
 
 def unset_secrets(loaded: LoadedStack) -> tuple[str, ...]:
     """The secrets (env values, files, the `secrets` key) not set where drift runs, which needs none:
     each stands for the value last applied, so everything else is compared; a new value of one of
     them is what drift cannot see (`hostform plan`, with it set, shows it)."""
-    values: list[object] = [f.content for f in loaded.files.values()]
-    values += [v for spec in loaded.stack.services().values() for v in spec.env.values()]
-    names = {n for v in values if isinstance(v, UnknownSecret) for n in v.names}
-    return tuple(sorted(n for n in names if read_secret(n) is None))
+    return loaded.unset_secrets
 
 
 def detect(
@@ -277,12 +275,20 @@ def _service_findings(
     changed, pending, notes = _sorted_reasons(loaded, change, current)
     changed += _settings_drift(last, current, observed.key) + _file_drift(loaded, spec, last, current, observed.key)
     if changed:
-        in_place = all(f.path.split(".", 1)[0] in IN_PLACE for f in changed)
+        in_place = all(f.path.split(".", 1)[0] in IN_PLACE and not lifted(f) for f in changed)
+        notes += [
+            f"the engine cannot lift a {f.path} limit in place: a new container does" for f in changed if lifted(f)
+        ]
         detail = f"changed outside hostform: {_paths(changed)}" + "".join(f"; {n}" for n in notes)
         yield _finding(change, Drift.CHANGED, changed, detail, Action.UPDATE if in_place else Action.REPLACE)
     if pending:
         detail = f"declared change not applied yet: {_paths(pending)}"
         yield _finding(change, Drift.PENDING, pending, detail, change.action)
+
+
+def lifted(f: FieldDrift) -> bool:
+    """A limit set outside hostform on a container declared without one: only a new container lifts it."""
+    return f.path in LIFTED_BY_REPLACE and f.expected is None
 
 
 def _sorted_reasons(

@@ -6,6 +6,8 @@ as plain text on a pipe, without importing rich (see plans.render.print_lines).
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import TYPE_CHECKING
 
 from hostform.plans.drift import Drift, DriftReport, Finding
@@ -58,9 +60,28 @@ def _evidence(f: Finding) -> Text:
     from rich.text import Text
 
     text = Text(f.detail)
-    for d in f.fields:
-        text.append(f"\n  {d.path}: {display(d.live, d.path)} (expected {display(d.expected, d.path)})", style="dim")
+    for line in evidence_lines(f):
+        text.append(f"\n  {line}", style="dim")
     return text
+
+
+def evidence_lines(f: Finding) -> list[str]:
+    """One line per field that differs: a field the host holds as expected says nothing (a job's
+    state is `exited` either way: its exit code tells), and a value the stack file does not set
+    is said so, not `expected (none)`."""
+    lines = []
+    for d in f.fields:
+        live, expected = display(d.live, d.path), display(d.expected, d.path)
+        if live == expected:
+            continue
+        if d.expected is None:
+            lines.append(f"{d.path}: {live}" + ("" if d.path in _NO_EXPECTATION else " (the stack file sets none)"))
+        else:
+            lines.append(f"{d.path}: {live} (expected {expected})")
+    return lines
+
+
+_NO_EXPECTATION = ("exit_code",)  # a container that should run has no exit code to expect
 
 
 def verdict(report: DriftReport) -> Line:
@@ -90,7 +111,18 @@ def print_report(report: DriftReport, console: Console | None = None) -> None:
         return
     from rich.console import Console
 
-    (console or Console(highlight=False, soft_wrap=False)).print(DriftView(report))
+    (console or Console(highlight=False, soft_wrap=False, width=_pipe_width())).print(DriftView(report))
 
 
-__all__ = ["DriftView", "print_report", "verdict"]
+def _pipe_width() -> int | None:
+    """Not on a terminal (a pipe, a file, a cron mail) rows are not wrapped at rich's default 80
+    columns: a line holds the whole row. COLUMNS, when set, still says how wide."""
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        return None
+    return PIPE_WIDTH
+
+
+PIPE_WIDTH = 100_000  # wider than any row: the table's columns are as wide as their cells
+
+
+__all__ = ["DriftView", "evidence_lines", "print_report", "verdict"]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import heapq
+from collections.abc import Iterable, Mapping, Sequence
 
 from hostform.declare import names
 from hostform.declare.spec import ContainerSpec
@@ -39,3 +40,28 @@ def action_edges(changes: Iterable[Change], services: Mapping[str, ContainerSpec
         for before, after in zip(group, group[1:], strict=False):
             edges[after.address].add(before.address)
     return edges
+
+
+def in_apply_order(changes: Sequence[Change], services: Mapping[str, ContainerSpec]) -> list[Change]:
+    """Declared changes (no deletions: they run last, on their own) in an order the applier's walk
+    runs them: each after what it waits for in action_edges, otherwise as given. So what a plan
+    lists first is what apply does first (a job before the container that waits for it)."""
+    index = {c.address: i for i, c in enumerate(changes)}
+    edges = action_edges(changes, services)
+    waits = {index[a]: len(needs) for a, needs in edges.items()}
+    dependents: dict[int, list[int]] = {}
+    for address, needs in edges.items():
+        for need in needs:
+            dependents.setdefault(index[need], []).append(index[address])
+    ready = [i for i, n in waits.items() if n == 0]
+    heapq.heapify(ready)
+    out: list[Change] = []
+    while ready:
+        i = heapq.heappop(ready)
+        out.append(changes[i])
+        for j in dependents.get(i, ()):
+            waits[j] -= 1
+            if waits[j] == 0:
+                heapq.heappush(ready, j)
+    listed = {id(c) for c in out}
+    return out + [c for c in changes if id(c) not in listed]  # a cycle (refused at load): as given

@@ -5,6 +5,7 @@ Who changed the stack, when, from which commit, and what each operation did.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -80,8 +81,7 @@ def print_generation(g: Generation) -> None:
         f"  done: {changed(g)}",
     ]
     for c in g.summary.get("changes") or []:
-        what = f"{c.get('action', '')} {c.get('address', '')} ({c.get('engine_name', '')})"
-        lines.append(f"    {what}: {c.get('result')}")
+        lines += change_lines(c)
     lines.append("")
     rows = [("address", "kind", "engine name", "digest")]
     rows += [(r.address, r.kind, r.engine_name, (r.digest or "-")[:16]) for r in g.resources]
@@ -89,6 +89,22 @@ def print_generation(g: Generation) -> None:
     if g.adopted:
         lines.append(f"adopted (no hostform labels; kept here by ID): {', '.join(sorted(g.adopted))}")
     print_lines([((line, ""),) for line in lines])
+
+
+def change_lines(c: dict[str, Any]) -> list[str]:
+    """One recorded action: what, its result, then why it was planned and what went wrong.
+    Everything is read back from the engine: shown on one line each, control characters escaped."""
+    what = f"{c.get('action', '')} {c.get('address', '')} ({c.get('engine_name', '')})"
+    lines = [_line(f"    {what}: {c.get('result')}")]
+    lines += [_line(f"        ~ {reason}") for reason in c.get("reasons") or []]
+    for key, label in (("error", "error"), ("why", "not done")):
+        if c.get(key):
+            lines.append(_line(f"        {label}: {c[key]}"))
+    return lines
+
+
+def _line(text: str) -> str:
+    return text if text.isprintable() else json.dumps(text, ensure_ascii=False)[1:-1]
 
 
 def _table(rows: Sequence[tuple[str, ...]]) -> list[str]:

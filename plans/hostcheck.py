@@ -51,19 +51,28 @@ def with_host_checks(
     """The plan with the host checks' conflicts and warnings added (the planner's hook).
 
     Skipped when nothing is bound or created; for a remote engine, one warning says so."""
+    facts = read_facts(engine, loaded, plan, netns)
+    if facts is None:
+        return plan
+    if isinstance(facts, str):
+        return replace(plan, warnings=(*plan.warnings, facts))
+    found = check(loaded, plan, facts, strict)
+    return replace(plan, conflicts=(*plan.conflicts, *found.conflicts), warnings=(*plan.warnings, *found.warnings))
+
+
+def read_facts(engine: Engine, loaded: LoadedStack, plan: Plan, netns: str | None = None) -> NetworkFacts | str | None:
+    """What the checks of this plan read from the host and the engine: None when they need
+    nothing, a warning when they cannot be read here (a remote engine)."""
     what = wanted(loaded, plan)
     if what is None:
-        return plan
+        return None
     from hostform.runtime.enginenet import NetworkFacts, read_engine_net
     from hostform.runtime.hostnet import is_local_engine, read_host
 
     if not is_local_engine(engine.address):
-        skipped = f"host network checks skipped: the engine at {engine.address} does not run on this machine"
-        return replace(plan, warnings=(*plan.warnings, skipped))
+        return f"host network checks skipped: the engine at {engine.address} does not run on this machine"
     facts = NetworkFacts(read_host(netns, what), read_engine_net(engine))
-    facts = NetworkFacts(facts.host.with_owners(listeners_to_explain(loaded, plan, facts)), facts.engine)
-    found = check(loaded, plan, facts, strict)
-    return replace(plan, conflicts=(*plan.conflicts, *found.conflicts), warnings=(*plan.warnings, *found.warnings))
+    return NetworkFacts(facts.host.with_owners(listeners_to_explain(loaded, plan, facts)), facts.engine)
 
 
 def needs_facts(loaded: LoadedStack, plan: Plan) -> bool:
@@ -274,6 +283,7 @@ def _parent_problems(change: Change, spec: NetworkSpec, host: HostNet) -> Iterat
 __all__ = [
     "HostFindings",
     "check",
+    "read_facts",
     "with_host_checks",
     "listeners_to_explain",
     "needs_facts",

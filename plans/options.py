@@ -95,6 +95,12 @@ class ImportCommand(Options):
     force: bool = False  # -o may replace an existing file (never one the import reads)
 
 
+class SecretsCommand(Options):
+    action: str  # set | edit
+    file: str
+    name: str | None = None  # set: the secret's name
+
+
 class PlanCommand(Options):
     stack: StackOptions
     engine: EngineOptions

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from hostform.declare.load import LoadedStack
 from hostform.declare.names import Address, Kind
 from hostform.plans.drift import Drift, DriftReport, FieldDrift, Finding, sort_findings
-from hostform.plans.model import Action
+from hostform.plans.model import Action, Plan
 from hostform.runtime.engine import Engine
 from hostform.runtime.records import Observed, ObservedContainer
 
@@ -44,6 +44,33 @@ def with_port_drift(
     inodes = {s.inode for c in observed.containers for p in _fixed_ports(c) for s in _sockets(facts, p)}
     found = port_findings(loaded, observed, NetworkFacts(host.with_owners(inodes), facts.engine))
     return replace(report, findings=sort_findings([*report.findings, *found]))
+
+
+def with_blocked_fix(
+    engine: Engine, loaded: LoadedStack, report: DriftReport, plan: Plan, netns: str | None = None
+) -> DriftReport:
+    """What `--fix` would bind that the host holds for someone else (a container missing or
+    stopped, its port now published by another): the plan's host checks (plans.hostcheck) run on
+    the fix, each conflict a `port` finding of its resource, so drift names the squatter and
+    --fix refuses before it changes anything, as `plan` does. Read only when --fix would bind."""
+    from hostform.plans.drift import fix_plan
+
+    fix = fix_plan(report, plan) if report.drifted else None
+    if fix is None or not any(c.is_service for c in fix.actionable):
+        return report
+    from hostform.plans.hostcheck import check, read_facts
+
+    facts = read_facts(engine, loaded, fix, netns)
+    if facts is None or isinstance(facts, str):
+        return report
+    said = {f.address for f in report.findings if f.drift is Drift.PORT}
+    found = [
+        Finding(c.kind, c.name, c.address, c.engine_name, Drift.PORT, (), conflict)
+        for c in fix.actionable
+        if c.is_service and c.address not in said
+        for conflict in check(loaded, replace(fix, changes=(c,)), facts).conflicts
+    ]
+    return replace(report, findings=sort_findings([*report.findings, *found])) if found else report
 
 
 def port_findings(loaded: LoadedStack, observed: Observed, facts: NetworkFacts) -> list[Finding]:
@@ -88,4 +115,4 @@ def _finding(
     return Finding("container", c.name, address, c.engine_name, Drift.PORT, (field,), detail, remedy)
 
 
-__all__ = ["port_findings", "with_port_drift"]
+__all__ = ["port_findings", "with_blocked_fix", "with_port_drift"]

@@ -46,6 +46,9 @@ class LiveTable:
 
     def update(self, event: Event) -> None:
         running = [r for r in self.rows if (r.address, r.action, r.kind) == (event.address, event.action, "started")]
+        if event.kind == "output":  # a job's line: above the table, where it stays
+            self._live.console.print(Text(f"{event.address} | {event.message}", style="dim"))
+            return
         if event.kind == "progress":  # a build step: shown on its row while it runs
             for row in self.rows:
                 if row.address == event.address and row.kind == "started":
@@ -53,8 +56,8 @@ class LiveTable:
             self._live.refresh()
             return
         if event.kind in ("finished", "failed") and running:
-            row = running[-1]
-            row.kind, row.seconds, row.message = event.kind, event.seconds, event.message
+            row = running[-1]  # a finished row keeps what it said last (the signal it sent)
+            row.kind, row.seconds, row.message = event.kind, event.seconds, event.message or row.message
         else:
             self.rows.append(Row(event.address, event.action, event.kind, event.message, event.seconds))
         self._live.refresh()

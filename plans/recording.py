@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 from hostform.declare import names
 from hostform.declare.canonical import canonical_json
 from hostform.declare.load import LoadedStack
-from hostform.plans.model import Action, Change, Plan
+from hostform.declare.secrets import mask_secrets
+from hostform.plans.model import Action, Change, Plan, ReasonKind
 from hostform.runtime.engine import Engine
 from hostform.runtime.observe import observe
 from hostform.runtime.record import (
@@ -51,12 +52,15 @@ class Outcome:
     failed: tuple[Change, ...] = ()
     not_done: tuple[Change, ...] = ()
     interrupted: bool = False
+    why: tuple[tuple[Change, str], ...] = ()  # a failed action's error, why one was not done
 
     @property
     def word(self) -> str:
         if self.interrupted:
             return "interrupted"
-        return "incomplete" if self.failed or self.not_done else "complete"
+        if self.failed:
+            return "failed"
+        return "incomplete" if self.not_done else "complete"
 
 
 def write_record(
@@ -171,8 +175,16 @@ def summary_of(plan: Plan, outcome: Outcome) -> dict[str, Any]:
     state = {id(c): "done" for c in outcome.done}
     state.update({id(c): "failed" for c in outcome.failed})
     state.update({id(c): "not done" for c in outcome.not_done})
+    why = {id(c): text for c, text in outcome.why}
     changes = [
-        {"address": c.address, "action": c.action.value, "engine_name": c.engine_name, "result": state.get(id(c), "")}
+        {
+            "address": c.address,
+            "action": c.action.value,
+            "engine_name": c.engine_name,
+            "result": state.get(id(c), ""),
+            "reasons": reasons_of(c),
+            **({_WHY_KEY[state[id(c)]]: _bounded(why[id(c)])} if id(c) in why and id(c) in state else {}),
+        }
         for c in plan.actionable
     ]
     done = [c for c in plan.actionable if state.get(id(c)) == "done"]
@@ -183,6 +195,25 @@ def summary_of(plan: Plan, outcome: Outcome) -> dict[str, Any]:
         "destroy": sum(c.action is Action.DELETE for c in done),
     }
     return {"outcome": outcome.word, "plan": plan.counts(), "done": counts, "changes": changes}
+
+
+_WHY_KEY = {"failed": "error", "not done": "why", "done": "note"}
+REASONS_KEPT = 20  # of one action: a generation stays small (docs/record.md: Cost)
+TEXT_KEPT = 500  # characters of one reason or error
+
+
+def reasons_of(change: Change) -> list[str]:
+    """Why the action was planned, as the plan said it (field, old -> new; never a secret's value)."""
+    shown = [str(r) for r in change.reasons if r.kind is not ReasonKind.NEW]
+    return [_bounded(text) for text in shown[:REASONS_KEPT]] + (
+        [f"and {len(shown) - REASONS_KEPT} more"] if len(shown) > REASONS_KEPT else []
+    )
+
+
+def _bounded(text: str) -> str:
+    """Masked (a secret an engine error quotes), and cut to TEXT_KEPT characters."""
+    text = mask_secrets(text)
+    return text if len(text) <= TEXT_KEPT else text[: TEXT_KEPT - 1] + "…"
 
 
 def _resources(

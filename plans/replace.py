@@ -25,6 +25,14 @@ from hostform.runtime.waiting import health_budget, require, wait_for
 
 NewContainer = Callable[[Change, str, bool], str]  # (change, engine name, announce) -> its ID, created
 Attach = Callable[[str], None]  # a ready container (its ID) serves the change's route through the edge proxy
+Say = Callable[[str], None]  # a line of progress while the replacement runs
+
+
+def stopping(engine_name: str, grace_ns: int) -> str:
+    """Said before a stop that may wait out the grace period: the wait is not a hang."""
+    from hostform.declare.units import format_duration
+
+    return f"stopping old {engine_name} (grace {format_duration(grace_ns)})"
 
 
 def stop_first(
@@ -35,11 +43,14 @@ def stop_first(
     create: NewContainer,
     abort: threading.Event,
     attach: Attach | None = None,
+    say: Say = lambda line: None,
 ) -> None:
     spec = loaded.stack.services()[change.name]
     new = create(change, names.temp_name(change.engine_name, names.TEMP_NEW), True)
     state = read_state(engine, old)
     was_running = state is not None and state.running
+    if was_running:
+        say(stopping(change.engine_name, spec.stop_grace_period))
     if attach is not None:
         routing.retire_if_routed(engine, loaded.name, change.name, old, spec.stop_grace_period)
     engine.stop(old, timeout=spec.stop_grace_period // 10**9)
@@ -66,6 +77,7 @@ def start_first(
     create: NewContainer,
     abort: threading.Event,
     attach: Attach | None = None,
+    say: Say = lambda line: None,
 ) -> None:
     """With a route (`attach`), the proxy switches: the new container is added once ready, the old
     one drained (its requests in flight finish, up to stop_grace_period) and deleted from the proxy
@@ -83,6 +95,7 @@ def start_first(
         routing.retire_if_routed(engine, loaded.name, change.name, new, 0)
         engine.remove_container(new)
         raise ApplyError(f"{exc}; the old container {change.engine_name} keeps serving") from None
+    say(stopping(change.engine_name, spec.stop_grace_period))  # its drain and its stop may take that long
     if attach is not None:
         routing.retire_if_routed(engine, loaded.name, change.name, old, spec.stop_grace_period)
     elif spec.update.drain:

@@ -8,6 +8,7 @@ is touched; a container that dies right after its start is reported at the end.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from hostform.declare.names import Condition, Kind
 from hostform.declare.spec import ContainerSpec
 from hostform.plans import replace, routing
 from hostform.plans.apply import Event, Interrupt, Notify
+from hostform.plans.diff import reload_signals
 from hostform.plans.model import ALSO_TAGGED, Action, Change, ReasonKind, ReplaceOrder
 from hostform.runtime import actions
 from hostform.runtime.engine import Engine
@@ -28,6 +30,12 @@ from hostform.runtime.state import read_state
 from hostform.runtime.waiting import SETTLE, health_budget, require, settled, wait_for
 
 JOB_BUDGET = 3600.0
+JOB_OUTPUT_LINES = 10  # the last lines of a job's output, shown once it completed
+
+
+def printable(line: str) -> str:
+    """A line a container wrote, its control characters escaped: it cannot move the cursor or recolour."""
+    return line if line.isprintable() else json.dumps(line, ensure_ascii=False)[1:-1]
 
 
 def prepare_images(
@@ -112,9 +120,16 @@ class EngineWork:
     """The applier's `Work` on a Docker engine."""
 
     def __init__(
-        self, engine: Engine, loaded: LoadedStack, key: bytes, parallelism: int = 10, builder: Engine | None = None
+        self,
+        engine: Engine,
+        loaded: LoadedStack,
+        key: bytes,
+        parallelism: int = 10,
+        builder: Engine | None = None,
+        notify: Notify = lambda e: None,
     ) -> None:
         self.engine = engine
+        self.notify = notify  # what a change is doing while it runs (a signal sent, a job's output)
         self.loaded = loaded
         self.key = key  # the stack's secret-hashing key, as the plan has it
         self.parallelism = parallelism  # builds at once, as the applier's actions
@@ -217,6 +232,9 @@ class EngineWork:
             else:
                 raise ApplyError(f"internal: no work for {change.action.value} of {change.address}")
 
+    def _say(self, change: Change, message: str) -> None:
+        self.notify(Event("progress", change.address, change.action.value, message=message))
+
     # ------------------------------------------------------------ networks and volumes
 
     def _network(self, change: Change) -> None:
@@ -293,8 +311,10 @@ class EngineWork:
         self._start_or_remove(ident)
         readiness = wait_for(self.engine, ident, Condition.COMPLETED, JOB_BUDGET, abort)
         if not readiness.ok:
-            logs = " | ".join(self.engine.logs_tail(ident, 5))
+            logs = " | ".join(printable(line) for line in self.engine.logs_tail(ident, 5))
             raise ApplyError(f"job {change.name!r} {readiness.detail}" + (f"; last log lines: {logs}" if logs else ""))
+        for line in self.engine.logs_tail(ident, JOB_OUTPUT_LINES):
+            self.notify(Event("output", change.address, change.action.value, message=printable(line)))
 
     def _watch(self, change: Change, ident: str) -> None:
         with self._lock:
@@ -346,28 +366,27 @@ class EngineWork:
         targets = {
             r.path.removeprefix("files[").split("]", 1)[0] for r in change.reasons if r.kind is ReasonKind.RELOAD
         }
-        signals: list[str] = []
-        for fm in self.loaded.stack.services()[change.name].files:
+        spec = self.loaded.stack.services()[change.name]
+        for fm in spec.files:
             if fm.target in targets:
-                resolved = self.loaded.files[fm.source]
-                self.engine.put_file(ident, fm.target, resolved.data, fm.mode)
-                if resolved.reload_signal and resolved.reload_signal not in signals:
-                    signals.append(resolved.reload_signal)
+                self.engine.put_file(ident, fm.target, self.loaded.files[fm.source].data, fm.mode)
         state = read_state(self.engine, ident)
-        for sig in signals if state is not None and state.running else []:
+        for sig in reload_signals(self.loaded, spec, change.reasons) if state is not None and state.running else []:
+            self._say(change, f"reload: {sig} to {change.engine_name}")
             self.engine.kill(ident, sig)
 
     def _replace(self, change: Change, interrupt: Interrupt) -> None:
         old = need(change.current_id)
         spec = self.loaded.stack.services()[change.name]
+        say = lambda line: self._say(change, line)  # noqa: E731
         if change.kind == Kind.JOB:
             self.engine.remove_container(old)
             self._run_job(change, self.new_container(change, change.engine_name), interrupt.abort)
         attach = (lambda ident: self._attach(change.name, ident)) if routing.routed(spec) else None
         if (change.order or _declared_order(spec)) is ReplaceOrder.START_FIRST:
-            replace.start_first(self.engine, self.loaded, change, old, self.new_container, interrupt.abort, attach)
+            replace.start_first(self.engine, self.loaded, change, old, self.new_container, interrupt.abort, attach, say)
         else:
-            replace.stop_first(self.engine, self.loaded, change, old, self.new_container, interrupt.abort, attach)
+            replace.stop_first(self.engine, self.loaded, change, old, self.new_container, interrupt.abort, attach, say)
 
 
 def _folder_target(target: str, image: str) -> str:

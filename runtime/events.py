@@ -51,8 +51,9 @@ class EventStream:
 
     def _follow(self, since: float, on_event: Callable[[ContainerEvent], None]) -> float:
         filters = {"type": ["container"], "label": [names.LABEL_STACK]}
-        stream = self.engine.call("follow the engine's events", self.engine.api.events, since=int(since),
-                                  filters=filters, decode=True)
+        stream = self.engine.call(
+            "follow the engine's events", self.engine.api.events, since=int(since), filters=filters, decode=True
+        )
         with self._guard:
             self._stream = stream
         if self._closed.is_set():

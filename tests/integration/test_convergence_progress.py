@@ -36,7 +36,9 @@ def test_json_progress_is_one_event_per_line(stack: StackFixture) -> None:
     assert parsed[-1] == {"event": "complete", "done": 5}
     addresses = {"networks.default", "volumes.data", "jobs.setup", "containers.one", "containers.two"}
     for address in addresses:
-        mine = [e for e in parsed if e.get("address") == address]
+        said = [e for e in parsed if e.get("address") == address]
+        assert [e["message"] for e in said if e["event"] == "output"] == (["setting-up"] if "jobs" in address else [])
+        mine = [e for e in said if e["event"] != "output"]  # a job's lines come between its start and its end
         assert [e["event"] for e in mine] == ["started", "finished"], mine
         assert all(e["action"] == "create" and isinstance(e["seconds"], float | int) for e in mine)
         assert mine[1]["seconds"] >= 0 and mine[1]["message"] == ""

@@ -97,7 +97,9 @@ def test_stop_first_replaces_in_place_on_a_fixed_host_port(stack: StackFixture) 
     assert f"-/+ container {stack.name}-web" in stack.plan().out  # the plan says: stop first
     result = stack.apply("--json")
     replaced = [e for e in events(result.out) if e.get("address") == "containers.web"]
-    assert [(e["event"], e["action"]) for e in replaced] == [("started", "replace"), ("finished", "replace")]
+    steps = [("started", "replace"), ("progress", "replace"), ("finished", "replace")]
+    assert [(e["event"], e["action"]) for e in replaced] == steps
+    assert replaced[1]["message"].startswith(f"stopping old {stack.name}-web (grace ")  # the wait is said
     # the new container binds the very host port the old one held: the old was stopped first
     assert http_get(port) == "v2"
     after = stack.inspect(f"{stack.name}-web")

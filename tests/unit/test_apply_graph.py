@@ -351,6 +351,27 @@ def test_ordered_puts_creations_first_and_deletions_last() -> None:
     ]
 
 
+def test_the_plan_lists_what_apply_runs_first_first(loaded: LoadedStack) -> None:
+    """A job before the container waiting for it, a dependency before its dependents: the plan's
+    order is one the applier's graph walks (issue 30: the plan listed web before migrate)."""
+    plan = make_plan(loaded, _host(loaded, []))
+    listed = [c.address for c in plan.changes if c.is_service]
+    assert listed.index("jobs.migrate") < listed.index("containers.web")
+    assert listed.index("containers.db") < listed.index("jobs.migrate")
+    assert listed.index("containers.worker[2]") < listed.index("containers.front")
+    edges = _edges(loaded, [c for c in plan.changes if c.action is not Action.DELETE])
+    position = {c.address: i for i, c in enumerate(plan.changes)}
+    assert all(position[need] < position[a] for a, needs in edges.items() for need in needs)
+
+
+def test_replicas_replaced_one_after_another_are_listed_in_that_order(loaded: LoadedStack) -> None:
+    from hostform.plans.graph import in_apply_order
+
+    replicas = [_change(f"containers.worker[{i}]", Action.REPLACE, f"w{i}") for i in (10, 2, 1)]
+    ordered = in_apply_order(replicas, loaded.stack.services())
+    assert [c.replica for c in ordered] == [1, 2, 10]
+
+
 # ---------------------------------------------------------------- leftovers of interrupted applies
 
 

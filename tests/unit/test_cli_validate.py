@@ -204,4 +204,5 @@ def test_schema_command_prints_a_json_schema(capsys: pytest.CaptureFixture[str])
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert schema["title"] == "hostform stack"
     assert schema["required"] == ["stack"]
-    assert set(schema["properties"]) == {"stack", "vars", "containers", "jobs", "networks", "volumes", "files"}
+    kinds = {"stack", "vars", "containers", "jobs", "networks", "volumes", "files", "secrets"}
+    assert set(schema["properties"]) == kinds

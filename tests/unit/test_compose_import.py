@@ -10,6 +10,7 @@ import pytest
 from hostform.declare.compose import load_compose
 from hostform.declare.errors import StackError
 from hostform.declare.load import load
+from hostform.declare.secrets import reveal
 from hostform.plans.cli import main
 from hostform.plans.compose_import import import_compose
 
@@ -242,17 +243,15 @@ def test_service_secrets_become_the_secrets_key_never_a_value(
         {"source": "APP_TOKEN", "target": "/run/secrets/token", "mode": "0440"},
         {"source": "TLS_KEY", "target": "/etc/tls/site.key"},
     ]
-    assert secrets == {
-        "DB_PW": "set DB_PW_FILE=./db_pw.txt (or DB_PW) when you plan and apply",
-        "APP_TOKEN": "set APP_TOKEN (or APP_TOKEN_FILE) when you plan and apply",
-        "TLS_KEY": "set TLS_KEY_FILE=./site.key (or TLS_KEY) when you plan and apply",
-    }
+    assert secrets == {"APP_TOKEN": "set APP_TOKEN (or APP_TOKEN_FILE) when you plan and apply"}
+    # a file secret reads its file: nothing to set for it
+    assert stack["secrets"] == {"DB_PW": {"file": "./db_pw.txt"}, "TLS_KEY": {"file": "./site.key"}}
     reasons = {x.key: x.reason for x in skipped}
     assert reasons["secrets.outside"].startswith("external secrets are Swarm's")
     assert reasons["services.s.secrets.outside"] == "secret 'outside' is not imported (see secrets.outside)"
     (tmp_path / "hostform.toml").write_text(out, encoding="utf-8")
-    environ = {"DB_PW_FILE": str(tmp_path / "db_pw.txt"), "APP_TOKEN": "app-token-value", "TLS_KEY": "tls-key-value"}
-    loaded = load(tmp_path / "hostform.toml", environ=environ)
+    loaded = load(tmp_path / "hostform.toml", environ={"APP_TOKEN": "app-token-value"})
+    assert reveal(loaded.files["secret.DB_PW"].content) == "pw-in-a-file"
     assert [(s.source, s.target, s.mode) for s in loaded.stack.containers["s"].secrets] == [
         ("DB_PW", "/run/secrets/db_pw", 0o444),
         ("APP_TOKEN", "/run/secrets/token", 0o440),

@@ -462,3 +462,46 @@ def test_the_default_network_is_recorded_like_any_other(tmp_path: Path) -> None:
     o = replace(o, networks=tuple(n for n in o.networks if n.name != names.DEFAULT_NETWORK))
     report = check(loaded, o)
     assert ("networks.default", "missing", []) in summary(report)
+
+
+# ---------------------------------------------------------------- the evidence as printed
+
+
+def test_evidence_shows_only_what_differs(tmp_path: Path) -> None:
+    """A failed job is `exited` as expected: its exit code tells, not `state: "exited" (expected
+    "exited")`; a limit the stack file does not set is said so, not `expected (none)`."""
+    from hostform.plans.drift_view import evidence_lines
+
+    loaded = load_stack(tmp_path)
+    (failed,) = check(loaded, with_container(host(loaded), "migrate", exit_code=2)).findings
+    assert evidence_lines(failed) == ["exit_code: 2 (expected 0)"]
+    (stopped, *_) = check(loaded, with_container(host(loaded), "worker", state="exited", exit_code=137)).findings
+    assert evidence_lines(stopped) == ['state: "exited" (expected "running")', "exit_code: 137"]
+    unlimited = load_stack(tmp_path, STACK.replace('memory = "64m"\n', ""))
+    (lifted,) = check(unlimited, with_settings(host(unlimited), "web", memory=128 * 2**20)).findings
+    assert evidence_lines(lifted) == ["memory: 128m (the stack file sets none)"]
+    assert lifted.remedy is Action.REPLACE and "cannot lift a memory limit in place" in lifted.detail
+
+
+def test_a_piped_report_is_not_wrapped_at_80_columns(tmp_path: Path) -> None:
+    """Not on a terminal, a row is one line however long (a cron mail, a pipeline's log)."""
+    import os
+    import subprocess
+    import sys
+
+    loaded = load_stack(tmp_path)
+    report = check(loaded, with_container(host(loaded), "worker", state="exited", exit_code=137))
+    probe = (
+        "import pickle, sys\n"
+        "from hostform.plans.drift_view import print_report\n"
+        "print_report(pickle.loads(sys.stdin.buffer.read()))\n"
+    )
+    import pickle
+
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "FORCE_COLOR", "TERM")}
+    out = subprocess.run(
+        [sys.executable, "-c", probe], input=pickle.dumps(report), capture_output=True, env=env, check=True
+    ).stdout.decode()
+    row = next(line for line in out.splitlines() if line.startswith("containers.worker[1]"))
+    assert "stopped outside hostform (exit code 137: killed by SIGKILL)" in row, out
+    assert max(len(line.rstrip()) for line in out.splitlines()) > 80

@@ -85,3 +85,12 @@ def test_the_fix_keeps_the_plan_key(tmp_path: Path) -> None:
     # a replacement writes the canonical spec with the stack's secret-hashing key
     _, fix = actions(tmp_path, lambda o: with_settings(o, "web", labels=()))
     assert fix.key == b"k" * 16
+
+
+def test_a_limit_set_by_hand_on_a_container_declared_without_one_is_replaced(tmp_path: Path) -> None:
+    """`docker update --memory 128m` on a container declared without memory: the engine's update
+    API cannot lift a limit (0 reads as unchanged, -1 is refused), so --fix replaces, and says why."""
+    no_memory = STACK.replace('memory = "64m"\n', "")
+    got, fix = actions(tmp_path, lambda o: with_settings(o, "web", memory=128 * 2**20), no_memory)
+    assert got == {"containers.web": Action.REPLACE}
+    assert "cannot lift a limit in place" in str(fix.actionable[0].reasons[0])

@@ -2,7 +2,8 @@
 
 A case holds the stack (TOML), what the engine has (each container's last-applied
 spec given as a patch over the desired one, its live state and in-place settings),
-and the expected changes. Adding a case is adding a file.
+and the expected changes (and, under "said" / "not_said", what the reasons tell or must not).
+Adding a case is adding a file.
 """
 
 from __future__ import annotations
@@ -143,5 +144,10 @@ def test_planner_case(case_file: Path, tmp_path: Path, monkeypatch: pytest.Monke
     for fragment in case.get("warnings", []):
         assert any(fragment in w for w in plan.warnings), plan.warnings
     rendered = canonical_json([str(r) for c in plan.changes for r in c.reasons])
+    said = [str(r) for c in plan.actionable for r in c.reasons]
+    for fragment in case.get("said", []):  # what the plan tells the reader, beyond field paths
+        assert any(fragment in line for line in said), said
+    for fragment in case.get("not_said", []):
+        assert not any(fragment in line for line in said), said
     for secret in case.get("env", {}).values():
         assert secret not in rendered
