@@ -87,6 +87,17 @@ class LoadedStack:
     def base_dir(self) -> Path:
         return self.path.parent
 
+    def shown_path(self, path: str) -> str:
+        """A host path as a plan shows it: relative (`./data`) under the stack's folder, so a plan
+        posted as a comment does not tell where the runner keeps the stack; others as they are."""
+        for base in {str(self.base_dir.absolute()), os.path.realpath(self.base_dir)}:
+            base = base.rstrip("/")
+            if path == base:
+                return "."
+            if path.startswith(base + "/"):
+                return "./" + path[len(base) + 1 :]
+        return path
+
 
 def find_stack_file(path: str | Path) -> Path:
     p = Path(path)

@@ -82,12 +82,41 @@ class Secret:
 _READ: set[str] = set()  # every secret value read in this process, so error messages can be masked
 
 
+WITHHELD = "(message withheld: it holds text equal to a secret's value)"
+MIN_MASKED = 8  # a secret shorter than this, found in a message, withholds the message
+
+
 def mask_secrets(text: str) -> str:
-    """`text` with every secret value read so far replaced by the mask: the last line of defence
-    for messages hostform does not write itself (the engine's errors quote what it was sent)."""
+    """`text` with every secret value read so far masked: the last line of defence for messages
+    hostform does not write itself (the engine's errors quote what it was sent).
+
+    Only whole values are masked: a value of at least MIN_MASKED characters standing alone
+    (`PW=hunter2hunter2`, `"hunter2hunter2"`). A value found inside other text (a secret `x`
+    in `build context`), or a short one, would be told by where a mark stands, so the text
+    is withheld instead of marked."""
     for value in sorted(_READ, key=len, reverse=True):
+        if value not in text:
+            continue
+        if len(value) < MIN_MASKED or not _stands_alone(text, value):
+            return WITHHELD
         text = text.replace(value, MASK)
     return text
+
+
+def holds_secret(text: str) -> bool:
+    """Whether `text` holds the value of a secret read so far, anywhere in it."""
+    return any(value in text for value in _READ)
+
+
+def _stands_alone(text: str, value: str) -> bool:
+    """Every occurrence of `value` in `text` is bounded by something that is not a letter or digit."""
+    start = text.find(value)
+    while start != -1:
+        end = start + len(value)
+        if (start > 0 and text[start - 1].isalnum()) or (end < len(text) and text[end].isalnum()):
+            return False
+        start = text.find(value, end)
+    return True
 
 
 def _remember(value: str | None) -> str | None:

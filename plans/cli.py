@@ -22,6 +22,7 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 if TYPE_CHECKING:
     from hostform.declare.errors import HostformError
 
+from hostform.plans.escape import for_terminal  # noqa: E402 - light: the standard library only
 from hostform.plans.options import (  # noqa: E402 - light: no pydantic, no SDK
     Exit,
     HostCommand,
@@ -450,9 +451,9 @@ def cmd_import(o: ImportCommand) -> int:
     else:
         sys.stdout.write(text)
     for item in skipped:
-        print(f"not imported: {item}", file=sys.stderr)
+        print(for_terminal(f"not imported: {item}"), file=sys.stderr)
     for name, how in sorted(secrets.items()):
-        print(f"secret {name}: {how}", file=sys.stderr)
+        print(for_terminal(f"secret {name}: {how}"), file=sys.stderr)
     return Exit.OK
 
 
@@ -588,7 +589,7 @@ def _command(args: argparse.Namespace, confined: bool = False) -> int:
     except LimitHit as hit:
         if confined or args.debug:
             raise
-        print(f"error: {hit.line('hostform', 'the memory it could get')}", file=sys.stderr)
+        print(for_terminal(f"error: {hit.line('hostform', 'the memory it could get')}"), file=sys.stderr)
         return Exit.ERROR
     except HostformError as exc:
         if args.debug:
@@ -596,7 +597,7 @@ def _command(args: argparse.Namespace, confined: bool = False) -> int:
         from hostform.declare.secrets import mask_secrets
 
         for line in exc.lines():
-            print(f"error: {mask_secrets(line)}", file=sys.stderr)
+            print(for_terminal(f"error: {mask_secrets(line)}"), file=sys.stderr)
         if _wants_json(args) and not isinstance(exc, ApplyFailed):  # whose summary line is out already
             _print_error_document(exc, one_line=args.command == "apply")
         return Exit.ERROR

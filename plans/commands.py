@@ -687,7 +687,7 @@ def cmd_drift(o: DriftCommand) -> int:
                 if fix.has_changes:
                     print_plan(fix)
                 for warning in () if fix.has_changes else fix.warnings:
-                    print(f"! {warning}")
+                    print_lines([((f"! {warning}", ""),)])
 
             def confirm(fix: Plan) -> bool:
                 if stage_confirm(o.auto_approve, fix, "fix this drift"):

@@ -28,6 +28,7 @@ import traceback
 from collections.abc import Callable
 
 from hostform.declare.bounds import CPU, MEMORY, OUTPUT, READ, RESOURCES, WALL, LimitHit
+from hostform.plans.escape import for_terminal
 from hostform.plans.options import LimitOptions
 
 GRACE = 2.0  # seconds between asking the child to stop and killing it
@@ -63,13 +64,26 @@ def run_confined(work: Callable[[], int], limits: LimitOptions, subject: str) ->
     """work() in a child under `limits`; its exit code, its output replayed, or one error line."""
     sys.stdout.flush()
     sys.stderr.flush()
+    terminal = _terminal_size()
     pipes = [os.pipe() for _ in range(3)]  # stdout, stderr, the limit that tripped
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child never returns (coverage does not see it)
+        if terminal is not None:  # what it prints reaches the terminal: in colour, at its width
+            os.environ["FORCE_COLOR"] = "1"
+            if terminal > 0:  # a terminal whose size was never set says 0
+                os.environ["COLUMNS"] = str(terminal)
         _child(work, limits, subject, pipes)
     for _, write_end in pipes:
         os.close(write_end)
     return _parent(pid, [r for r, _ in pipes], limits, subject)
+
+
+def _terminal_size() -> int | None:
+    """The columns of the terminal standard output is, None when it is not one."""
+    try:
+        return os.get_terminal_size(sys.stdout.fileno()).columns if sys.stdout.isatty() else None
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 # ---------------------------------------------------------------- the child
@@ -191,7 +205,7 @@ def _outcome(
     if not tripped and os.WIFSIGNALED(wait_status):
         tripped = _killed(os.WTERMSIG(wait_status), usage, limits, subject)
     if tripped:
-        print(f"error: {tripped}", file=sys.stderr)
+        print(for_terminal(f"error: {tripped}"), file=sys.stderr)
         return 1
     sys.stdout.write(got.text(out).decode("utf-8", "replace"))
     sys.stdout.flush()

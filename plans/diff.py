@@ -126,7 +126,7 @@ def _missing_inputs(loaded: LoadedStack, observed: Observed, changes: list[Chang
                 yield f"external volume {m.source!r} does not exist on the engine ({name} mounts it); create it first"
             if m.type == "bind" and m.source in missing:
                 yield (
-                    f"bind-mount source {m.source} does not exist ({name} mounts it at {m.target}); "
+                    f"bind-mount source {loaded.shown_path(m.source)} does not exist ({name} mounts it at {m.target}); "
                     "create it, or mount a named volume"
                 )
 
@@ -566,17 +566,23 @@ def signal_reason(sig: str, engine_name: str) -> Reason:
 def _reloads(desired: dict[str, Any], current: ObservedContainer, reloadable: set[str]) -> Iterable[Reason]:
     """Reloadable files are compared with the live file: the label's hash goes stale after a reload."""
     live = dict(current.file_hashes)
-    applied_secret = {f["target"] for f in (current.last_applied or {}).get("files") or [] if f.get("secret")}
+    applied = {f["target"]: f for f in (current.last_applied or {}).get("files") or []}
     for f in desired.get("files", []):
         target = f["target"]
         if target in reloadable and target in live and live[target] != f["sha256"]:
             have = live[target]
             before = "sha256:" + have[:12] if have else None
-            # the live file still holds what was applied: a secret then is a secret now
-            hidden = HIDDEN_DIFF if f.get("secret") or target in applied_secret else ""
+            # The label is written once, when the container is made: a live file it does not describe
+            # was reloaded since (or edited), and whether that content held a secret is not known.
+            hidden = "" if not f.get("secret") and _known_plain(applied.get(target), have) else HIDDEN_DIFF
             yield Reason(
                 ReasonKind.RELOAD, f"files[{target}].sha256", before, "sha256:" + f["sha256"][:12], diff=hidden
             )
+
+
+def _known_plain(applied: dict[str, Any] | None, live_sha: str | None) -> bool:
+    """The live file is exactly what the label says was applied, and that held no secret."""
+    return applied is not None and not applied.get("secret") and live_sha is not None and applied["sha256"] == live_sha
 
 
 def _files_changed_outside(current: ObservedContainer, reloadable: set[str]) -> Iterable[Reason]:

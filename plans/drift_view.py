@@ -11,6 +11,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from hostform.plans.drift import Drift, DriftReport, Finding
+from hostform.plans.escape import for_terminal
 from hostform.plans.model import display
 from hostform.plans.render import Line, counted, print_lines
 
@@ -49,7 +50,12 @@ class DriftView:
                 table.add_column(column, overflow="fold")
             for f in report.findings:
                 style = _STYLE.get(f.drift, "yellow") if report.counts(f) else "dim"
-                table.add_row(f.address, f.engine_name, Text(f.drift.value, style=style), _evidence(f))
+                table.add_row(
+                    Text(for_terminal(f.address)),  # Text, not str: a str cell would be read as rich markup
+                    Text(for_terminal(f.engine_name)),
+                    Text(f.drift.value, style=style),
+                    _evidence(f),
+                )
             yield table
             yield Text("")
         ((words, style),) = verdict(report)
@@ -59,9 +65,9 @@ class DriftView:
 def _evidence(f: Finding) -> Text:
     from rich.text import Text
 
-    text = Text(f.detail)
+    text = Text(for_terminal(f.detail))
     for line in evidence_lines(f):
-        text.append(f"\n  {line}", style="dim")
+        text.append(f"\n  {for_terminal(line)}", style="dim")
     return text
 
 
@@ -98,7 +104,10 @@ def verdict(report: DriftReport) -> Line:
         return ((f"No drift: stack {report.stack!r} matches what hostform applied.{note}", "bold green"),)
     fixable = sum(f.fixable for f in report.drifted)
     by_hand = {f.drift for f in report.drifted if not f.fixable}
+    taken = {f.address for f in report.drifted if f.drift is Drift.PORT and not f.fixable}
+    blocked = any(f.fixable and f.address in taken for f in report.drifted)  # --fix would bind a taken port
     hint = "`hostform drift --fix` converges them" if fixable else ""
+    hint = "`hostform drift --fix` refuses while a port it would publish is taken" if blocked else hint
     if by_hand:
         what = " and ".join(_BY_HAND.get(d, f"{d.value} findings") for d in sorted(by_hand, key=list(Drift).index))
         hint += ("; " if hint else "") + f"{what} must be dealt with by hand"

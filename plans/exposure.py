@@ -65,7 +65,14 @@ def attributes(loaded: LoadedStack, name: str) -> tuple[tuple[str, str], ...]:
             ("env", ", ".join(f"{k}={MASK if isinstance(v, Secret) else v}" for k, v in sorted(spec.env.items())))
         )
     rows += [("ports", str(p)) for p in spec.ports]
-    rows += [("volumes", f"{m.source}:{m.target}" + (":ro" if m.read_only else "")) for m in spec.volumes]
+    rows += [
+        (
+            "volumes",
+            f"{loaded.shown_path(m.source) if m.type == 'bind' else m.source}:{m.target}"
+            + (":ro" if m.read_only else ""),
+        )
+        for m in spec.volumes
+    ]
     rows += [("tmpfs", t) for t in spec.tmpfs]
     rows += [("files", f"{f.source} -> {f.target}") for f in spec.files]
     if spec.cap_add:
@@ -135,8 +142,8 @@ def risks(loaded: LoadedStack, spec: ContainerSpec) -> tuple[Risk, ...]:
     for m in spec.volumes:
         if m.type != "bind":
             continue
-        source = os.path.normpath(m.source)
-        setting = f"volumes {m.source}:{m.target}" + (":ro" if m.read_only else "")
+        source = mounted_path(m.source)
+        setting = f"volumes {loaded.shown_path(m.source)}:{m.target}" + (":ro" if m.read_only else "")
         if Path(source).name in SOCKETS or source in SOCKET_DIRS:
             found.append(Risk("engine-socket", setting))
         elif source == "/" or any(source == d or source.startswith(d + "/") for d in SYSTEM_DIRS):
@@ -146,6 +153,13 @@ def risks(loaded: LoadedStack, spec: ContainerSpec) -> tuple[Risk, ...]:
     found += [Risk("dangerous-caps", f"cap_add {cap}") for cap in spec.cap_add if cap in DANGEROUS_CAPS]
     found += host_risks(spec)
     return tuple(found)
+
+
+def mounted_path(source: str) -> str:
+    """The host path the engine will really mount: symbolic links followed (a link in the stack's
+    folder to `/` or to the engine's socket is that), `.`, `..` and repeated slashes folded
+    (`//etc` is `/etc`). The stack's author can point a link anywhere, so the policy judges the target."""
+    return os.path.realpath(source)
 
 
 def with_exposure(plan: Plan, loaded: LoadedStack) -> Plan:

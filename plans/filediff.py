@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from hostform.declare.frozen import changed
 from hostform.declare.load import LoadedStack
-from hostform.declare.secrets import Secret, mask_secrets
+from hostform.declare.secrets import Secret, holds_secret
 from hostform.plans.diff import HIDDEN_DIFF as HIDDEN
 from hostform.plans.model import Change, Plan, Reason
 from hostform.runtime.engine import Engine
@@ -53,7 +53,7 @@ def _diff(engine: Engine, ident: str, target: str, content: str | bytes | Secret
     old = engine.read_file(ident, target)
     if old is None:
         return ""
-    if mask_secrets(old.decode(errors="replace")) != old.decode(errors="replace"):
+    if holds_secret(old.decode(errors="replace")):
         return HIDDEN  # the live file holds a secret read in this run (under another name, say)
     try:
         old_text = old.decode()

@@ -144,6 +144,12 @@ def decode(doc: Any, source: str = "saved plan") -> SavedPlan:
             f"{source}: plan file version {version!r} is not supported (this hostform reads version {VERSION}); "
             "make the plan again with `hostform plan STACK --out FILE`"
         )
+    from hostform.plans.planshape import ShapeError, check_shape
+
+    try:
+        check_shape(doc)
+    except ShapeError as exc:
+        raise PlanError(f"{source}: saved plan is damaged: {exc}") from None
     try:
         r, p = doc["request"], doc["plan"]
         request = PlanRequest(
@@ -214,9 +220,13 @@ def is_plan_file(path: str) -> bool:
     p = Path(path)
     if not p.is_file() or p.suffix == ".toml":
         return False
+    from hostform.plans.planshape import ShapeError, check_text
+
     try:
-        doc = json.loads(_read(path))
-    except (ValueError, PlanError):
+        text = _read(path)
+        check_text(text)
+        doc = json.loads(text)
+    except (ValueError, PlanError, ShapeError):
         return False
     if isinstance(doc, dict) and doc.get("kind") != KIND and "resource_changes" in doc:
         raise PlanError(
@@ -227,9 +237,17 @@ def is_plan_file(path: str) -> bool:
 
 
 def load_plan_file(path: str, limit: int | None = None) -> SavedPlan:
-    """limit: at most so many bytes (show --untrusted)."""
+    """limit: at most so many bytes (show --untrusted). Size and nesting are measured before the
+    text is parsed, the document's shape before it is decoded (plans.planshape)."""
+    from hostform.plans.planshape import ShapeError, check_text
+
+    text = _read(path, limit)
     try:
-        doc = json.loads(_read(path, limit))
+        check_text(text)
+    except ShapeError as exc:
+        raise PlanError(f"{path}: saved plan is damaged: {exc}") from None
+    try:
+        doc = json.loads(text)
     except ValueError as exc:
         raise PlanError(f"{path}: cannot read saved plan: {exc}") from None
     return decode(doc, path)
@@ -262,11 +280,14 @@ def desired_digest(loaded: LoadedStack, plan: Plan) -> str:
 def _read(path: str, limit: int | None = None) -> str:
     """A regular file only (never /dev/stdin or a FIFO), at most `limit` bytes."""
     from hostform.declare.access import PathRefused, read_regular
+    from hostform.plans.planshape import MAX_PLAN_BYTES
 
     try:
-        return read_regular(path, limit).decode("utf-8")
+        return read_regular(path, MAX_PLAN_BYTES if limit is None else limit).decode("utf-8")
     except PathRefused as exc:
         raise PlanError(f"cannot read saved plan: {exc}") from None
+    except UnicodeDecodeError:
+        raise PlanError(f"{path}: cannot read saved plan: not UTF-8 text") from None
 
 
 def check_fresh(saved: SavedPlan, plan: Plan, loaded: LoadedStack) -> None:

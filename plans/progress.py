@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hostform.plans.apply import Event
+from hostform.plans.escape import for_terminal
 
 MARKS = {"finished": ("✓", "green"), "failed": ("✗", "red"), "skipped": ("-", "yellow")}
 
@@ -83,5 +84,5 @@ class LiveTable:
         else:
             mark = Text(symbol, style=style)
             took = "" if row.kind == "skipped" else f"{row.seconds:.1f}s"
-        message = Text(row.message, style=style)
-        return mark, Text(row.address, style="bold"), Text(row.action), Text(took, style="dim"), message
+        message = Text(for_terminal(row.message), style=style)
+        return mark, Text(for_terminal(row.address), style="bold"), Text(row.action), Text(took, style="dim"), message

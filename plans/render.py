@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
+from hostform.plans.escape import for_terminal
 from hostform.plans.model import Action, Change, Plan, PlanMode, Reason, ReasonKind, ReplaceOrder, display, public
 
 if TYPE_CHECKING:
@@ -112,15 +113,16 @@ def wants_colour(stream: TextIO) -> bool:
 
 def print_lines(lines: Iterable[Line], console: Console | None = None) -> None:
     """Plain text when nothing would be coloured, rich otherwise (or into the given console)."""
+    shown = (tuple((for_terminal(text), style) for text, style in line) for line in lines)  # escaped here alone
     if console is None and not wants_colour(sys.stdout):
-        sys.stdout.write("".join("".join(text for text, _ in line) + "\n" for line in lines))
+        sys.stdout.write("".join("".join(text for text, _ in line) + "\n" for line in shown))
         sys.stdout.flush()  # progress lines arrive one by one: a pipe sees each when it happens
         return
     from rich.console import Console
     from rich.text import Text
 
     console = console or Console(highlight=False, soft_wrap=True)
-    for line in lines:
+    for line in shown:
         text = Text()
         for part, style in line:
             text.append(part, style=style or None)

@@ -68,6 +68,9 @@ def test_fix_refuses_a_port_another_container_holds_before_changing_anything(
     assert [r["address"] for r in ports] == ["containers.web"], report.out
     assert squatter in ports[0]["detail"] and str(port) in ports[0]["detail"], ports
 
+    text = stack.run("drift", str(stack.file))
+    assert "`hostform drift --fix` refuses while a port it would publish is taken" in text.out, text.out
+
     fixed = stack.run("drift", str(stack.file), "--fix", "--auto-approve")
     assert fixed.code == 1, fixed.both
     assert "cannot converge" in fixed.err and squatter in fixed.err, fixed.both

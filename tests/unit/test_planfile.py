@@ -93,8 +93,11 @@ def test_the_key_and_secret_digests_never_reach_the_file() -> None:
         ({"kind": "hostform-plan", "format_version": "1.0"}, "version '1.0' is not supported.*plan STACK --out"),
         ({"kind": "hostform-plan", "version": VERSION + 1}, f"version {VERSION + 1} is not supported"),
         ({"kind": "something"}, "not a hostform plan file"),
-        ({"kind": "hostform-plan", "version": VERSION, "request": {}}, "damaged: 'plan' is missing"),
-        ({"kind": "hostform-plan", "version": VERSION, "request": {}, "plan": {}}, "damaged: 'stack_path' is missing"),
+        ({"kind": "hostform-plan", "version": VERSION, "request": {}}, "damaged: plan is missing"),
+        (
+            {"kind": "hostform-plan", "version": VERSION, "request": {}, "plan": {}, "desired": None},
+            "damaged: request.stack_path is missing",
+        ),
     ],
 )
 def test_another_version_or_a_damaged_file_is_one_clear_error(doc: dict[str, object], message: str) -> None:
