@@ -146,6 +146,7 @@ class SourceSync:
             }
             if not pending:
                 changes["applied_commit"] = commit  # the host holds what this commit's file says
+            changes.update(self.record_of(root / s.path, op.name))  # with the state: /status is never half new
             now = self.board.update(self.name, s.path, **changes)
             self._after(now, op, pending)
 
@@ -158,20 +159,15 @@ class SourceSync:
             self.metrics.apply_seconds.labels(s.name).observe(op.seconds)
             counts = op.plan.counts() if op.plan is not None else {}
             self.notify("apply", s.name, self.name, f"applied commit {s.commit}", commit=s.commit, summary=counts)
-        self.refresh_record(s)
 
-    def refresh_record(self, s: StackStatus) -> None:
-        """The record's newest generation and history, read as `hostform history` reads them."""
-        if s.applied_commit is None and s.commit is None:
-            return
-        commit = s.applied_commit or s.commit
-        assert commit is not None
+    def record_of(self, path: Path, name: str) -> dict[str, Any]:
+        """The record's newest generation and history (status fields), read as `hostform history` reads them."""
         try:
-            generation, history = deploy.record(self.cache.worktree(commit) / s.path)
+            generation, history = deploy.record(path)
         except HostformError as exc:
-            print(f"agent: cannot read the record of {s.name}: {error_text(exc)}", file=sys.stderr)
-            return
-        self.board.update(self.name, s.path, generation=generation, history=history)
+            print(f"agent: cannot read the record of {name}: {error_text(exc)}", file=sys.stderr)
+            return {}
+        return {"generation": generation, "history": history}
 
     def _failed(self, s: StackStatus, message: str) -> None:
         failures = s.failures + 1
