@@ -69,5 +69,7 @@ def forget_record(stack: str) -> None:
     import docker
 
     api = docker.APIClient(version="1.41")
-    for c in api.containers(all=True, filters={"label": f"io.hostform.record={stack}"}):
+    for c in api.containers(all=True, filters={"label": f"io.hostform.record={stack}"}):  # an older hostform's
         api.remove_container(c["Id"], force=True)
+    for v in api.volumes(filters={"label": f"io.hostform.record={stack}"}).get("Volumes") or []:
+        api.remove_volume(v["Name"], force=True)

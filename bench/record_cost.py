@@ -4,8 +4,8 @@
 
 It applies a stack of N busybox `sleep` containers, then runs `hostform plan
 --detailed-exitcode` and `hostform drift` alternately with the record's
-generation on the engine and without it (removed, then written back the same
-after each round), so both sides see the same load. It prints the medians and
+generations on the engine and without them (their volumes removed, then the
+newest written back the same after each round), so both sides see the same load. It prints the medians and
 the ratios (with / without) and removes the stack and its record at the end.
 """
 
@@ -21,7 +21,7 @@ import uuid
 from pathlib import Path
 
 from hostform.runtime.engine import Engine
-from hostform.runtime.record import ContainerRecordStore, newest
+from hostform.runtime.record import VolumeRecordStore, read_book
 
 
 def timed(cmd: list[str], cwd: Path) -> float:
@@ -46,17 +46,19 @@ def main() -> int:
         body += f'\n[containers.c{i}]\nimage = "{args.image}"\ncommand = ["sleep", "86400"]\nstop_signal = "SIGKILL"\n'
     (work / "hostform.toml").write_text(body)
     cli = [sys.executable, "-m", "hostform.plans.cli"]
-    store = ContainerRecordStore(Engine(), stack)
+    engine = Engine()
     times: dict[str, list[float]] = {k: [] for k in ("plan with", "plan without", "drift with", "drift without")}
     try:
         timed(cli + ["apply", str(work), "--auto-approve"], work)
-        generation = newest(store, store.heads())
+        book = read_book(engine, stack)
+        store = VolumeRecordStore(engine, stack, book.key or b"", book)
+        generation = book.newest()
         assert generation is not None
         for i in range(args.runs):
             for what in ("plan", "drift"):
                 extra = ["--detailed-exitcode"] if what == "plan" else []
                 times[f"{what} with"].append(timed(cli + [what, str(work), *extra], work))
-            for head in store.heads():
+            for head in book.heads():
                 store.remove(head)
             for what in ("plan", "drift"):
                 extra = ["--detailed-exitcode"] if what == "plan" else []
@@ -66,8 +68,8 @@ def main() -> int:
             print(f"run {i + 1}/{args.runs}: {last}", file=sys.stderr)
     finally:
         subprocess.run(cli + ["destroy", str(work), "--auto-approve"], cwd=work, capture_output=True)
-        for head in store.heads():
-            store.remove(head)
+        for v in engine.list_volumes(label=f"io.hostform.record={stack}"):  # generations, key
+            engine.remove_volume(v["Name"])
     medians = {k: statistics.median(v) for k, v in times.items()}
     print(f"\n{args.containers} containers, {args.runs} alternating runs each\n")
     for k, v in medians.items():

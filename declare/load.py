@@ -143,6 +143,7 @@ def load(
             problems.append(Problem(shown, key, message, lines.line_of(loc)))
 
     env = dict(os.environ if environ is None else environ)
+    env.update(_dot_env(file.parent, env, problem, access))
     variables, var_problems = _variables(raw.get("vars", {}), var_files, var_overrides, shown, lines, file, access)
     problems.extend(var_problems)
     plain_env = _plain_env(raw, access, problem)
@@ -228,6 +229,20 @@ def load_name_only(path: str | Path, target: str | None = None) -> LoadedStack:
     if target is not None:
         found = found.model_copy(update={"target": target})
     return LoadedStack(stack=Stack(stack=found), path=file)
+
+
+STACK_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
+
+
+def load_name_or_file(given: str, target: str | None = None) -> LoadedStack:
+    """A stack file or folder, or a bare stack name (no such path here): for the commands that
+    need the name alone (history, unlock), on an operations box without the checkout."""
+    if Path(given).exists() or not STACK_NAME_RE.fullmatch(given):
+        return load_name_only(given, target)
+    from hostform.declare.schema import StackMeta
+
+    meta = plain_of(StackMeta.model_validate({"name": given, "target": target or "host"}))
+    return LoadedStack(stack=Stack(stack=meta), path=Path.cwd() / given / "hostform.toml")
 
 
 def _read(file: Path, shown: str, access: Access) -> str:
@@ -431,6 +446,24 @@ def _merge_env_files(raw: dict[str, Any], base: Path, problem: Any, access: Acce
                 spec["env"] = {**merged, **env}
             elif isinstance(env, list):  # KEY=VALUE entries: later ones win
                 spec["env"] = [f"{k}={v}" for k, v in merged.items()] + env
+
+
+DOT_ENV = ".env"
+
+
+def _dot_env(base: Path, env: Mapping[str, str], problem: Any, access: Access) -> dict[str, str]:
+    """The `.env` next to the stack file, read as Compose reads it: values for the variables the
+    stack reads (`env('X')` of a name in [stack] env, `secret('X')`), where the environment does
+    not set them (it wins, as with Compose). A `X_FILE` there is ignored: a file the stack names
+    is read only inside its folder, and `X_FILE` would point anywhere."""
+    if kind_of(base / DOT_ENV) is None:
+        return {}
+    try:
+        found = parse_env_file(access.read_text(base, DOT_ENV))
+    except PathRefused as exc:
+        problem((), f"cannot read {DOT_ENV} next to the stack file: {exc}")
+        return {}
+    return {k: v for k, v in found.items() if not k.endswith("_FILE") and k not in env and f"{k}_FILE" not in env}
 
 
 def parse_env_file(text: str) -> dict[str, str]:

@@ -17,7 +17,13 @@ LABEL_SPEC_HASH = "io.hostform.spec-hash"
 LABEL_KEY = "io.hostform.key"  # per-stack key for hashing secrets, on the default network
 LABEL_RECORD = "io.hostform.record"  # on the record's objects: the stack whose applies they record
 LABEL_GENERATION = "io.hostform.generation"
+LABEL_RECORD_DATA = "io.hostform.record.data"  # a generation volume's record (canonical JSON)
+LABEL_RECORD_MAC = "io.hostform.record.mac"  # its seal: HMAC-SHA256 under the stack's key
+LABEL_LOCK = "io.hostform.lock"  # on the lock: the stack it locks
 KIND_RECORD = "record"
+KIND_LOCK = "lock"
+KIND_KEY = "key"
+GENERATION_DIGITS = 6  # hostform.record.<stack>.000001 to .999999
 # label prefixes of the tools' own bookkeeping, never a user's: left out of an adopted object's labels
 TOOL_LABELS = ("com.docker.compose.", "io.hostform.")
 
@@ -132,6 +138,22 @@ def record_name(stack: str, generation: int) -> str:
     name is `<stack><'-' or '_'><name>`; here every '-' or '_' comes after a '.', which a stack
     name never holds, so no prefix ending at a separator is a stack name."""
     return f"hostform.record.{stack}.{generation:06d}"
+
+
+def record_number(stack: str, engine_name: str) -> int | None:
+    """The generation a record object's name holds: exactly `record_name(stack, N)` with six digits
+    and N from 1 to 999999; None for any other name (a longer number, another stack, a suffix)."""
+    prefix = f"hostform.record.{stack}."
+    digits = engine_name[len(prefix) :] if engine_name.startswith(prefix) else ""
+    if len(digits) != GENERATION_DIGITS or not digits.isascii() or not digits.isdigit():
+        return None
+    number = int(digits)
+    return number if number >= 1 else None
+
+
+def key_name(stack: str) -> str:
+    """`hostform.key.<stack>`: the volume keeping the stack's key, for the reason `record_name` gives."""
+    return f"hostform.key.{stack}"
 
 
 def is_temporary(engine_name: str) -> bool:

@@ -44,8 +44,14 @@ class Model(BaseModel):
 
 
 def suggest(word: str, choices: Any) -> str:
+    """What to write instead of an unknown key: Compose's names first, then the nearest key."""
     import difflib
 
+    from hostform.declare.compose_hints import compose_hint
+
+    hint = compose_hint(word, list(choices))
+    if hint:
+        return f"; {hint}"
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
 

@@ -128,7 +128,7 @@ class SecretSources:
         return given if given.isprintable() else json.dumps(given)
 
     def _missing(self, name: str) -> str:
-        env = f"{name} or {name}_FILE in the environment"
+        env = f"{name} or {name}_FILE in the environment, or {name} in .env next to the stack file"
         if self.secrets_file is None:
             return f"secret {name!r} is not set (set {env})"
         return (

@@ -116,7 +116,10 @@ class Renderer:
         if name in self.environ:
             return self.environ[name]
         if default is None:
-            raise RenderError(f"environment variable {name!r} is not set (give env({name!r}, default=...))")
+            raise RenderError(
+                f"environment variable {name!r} is not set (set it, in the environment or in .env next to the "
+                f"stack file, or give env({name!r}, default=...))"
+            )
         return default
 
     def _secret_fn(self, name: Any) -> _SecretRef:

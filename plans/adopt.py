@@ -87,10 +87,13 @@ def refuse_swarm(loaded: LoadedStack) -> HostformError:
 
 def find_adoption(engine: Engine, loaded: LoadedStack, observed: Observed, project: str) -> Adoption:
     """What `hostform adopt` would take over, and the plan once it has (read only)."""
+    from hostform.runtime.record import held_by_others
+
     key = observed.key or os.urandom(16)
-    found = list(_containers(engine, loaded, observed, project, key))
-    networks = list(_networks(engine, loaded, observed))
-    volumes = list(_volumes(engine, loaded, observed))
+    held = held_by_others(engine, loaded.name)
+    found = list(_containers(engine, loaded, observed, project, key, held))
+    networks = list(_networks(engine, loaded, observed, held))
+    volumes = list(_volumes(engine, loaded, observed, held))
     taken = {f.container.id for f in found} | {n.id for n in networks} | {v.engine_name for v in volumes}
     taken_names = {f.container.engine_name for f in found} | {n.engine_name for n in networks}
     taken_names |= {v.engine_name for v in volumes}
@@ -113,7 +116,18 @@ def _address(plan: Plan, c: ObservedContainer) -> Address:
     return Address.of(c.kind, c.name, c.replica)
 
 
-def _containers(engine: Engine, loaded: LoadedStack, observed: Observed, project: str, key: bytes) -> list[Found]:
+def refuse_held(loaded: LoadedStack, what: str, ident: str, held: dict[str, str]) -> None:
+    """An object another stack's record holds (it adopted it) is that stack's: never adopted twice."""
+    if ident in held:
+        raise HostformError(
+            f"{loaded.path}: {what} is held by stack {held[ident]!r} (adopted there; its record says so): "
+            "an object is adopted by one stack only; `hostform destroy` that stack or drop it there first"
+        )
+
+
+def _containers(
+    engine: Engine, loaded: LoadedStack, observed: Observed, project: str, key: bytes, held: dict[str, str]
+) -> list[Found]:
     stack = loaded.stack
     have = {(c.name, c.replica) for c in observed.containers}
     compose = {}
@@ -150,6 +164,7 @@ def _containers(engine: Engine, loaded: LoadedStack, observed: Observed, project
                     f"{loaded.path}: {table}: container {_name_of(listed)!r} belongs to stack "
                     f"{labels[names.LABEL_STACK]!r}; hostform adopts only containers no stack manages"
                 )
+            refuse_held(loaded, f"{table}: container {_name_of(listed)!r}", str(listed["Id"]), held)
             if listed["Id"] in used:
                 raise HostformError(f"{loaded.path}: {table}: container {_name_of(listed)!r} is matched twice")
             used.add(listed["Id"])
@@ -177,7 +192,7 @@ def _read(
     return Found(changed(container, file_hashes=hashes), _name_of(listed), how)
 
 
-def _networks(engine: Engine, loaded: LoadedStack, observed: Observed) -> list[ObservedNetwork]:
+def _networks(engine: Engine, loaded: LoadedStack, observed: Observed, held: dict[str, str]) -> list[ObservedNetwork]:
     have = {n.name for n in observed.networks}
     wanted = {
         names.network_name(loaded.name, k): k
@@ -187,14 +202,17 @@ def _networks(engine: Engine, loaded: LoadedStack, observed: Observed) -> list[O
     if not wanted:
         return []
     listed = engine.list_networks(names=sorted(wanted))
-    return [
-        adopted_network(n, wanted[n["Name"]])
+    out = [
+        n
         for n in sorted(listed, key=lambda n: str(n["Name"]))
         if n["Name"] in wanted and names.LABEL_STACK not in (n.get("Labels") or {})
     ]
+    for n in out:
+        refuse_held(loaded, f"networks.{wanted[n['Name']]}: network {n['Name']!r}", str(n["Id"]), held)
+    return [adopted_network(n, wanted[n["Name"]]) for n in out]
 
 
-def _volumes(engine: Engine, loaded: LoadedStack, observed: Observed) -> list[ObservedVolume]:
+def _volumes(engine: Engine, loaded: LoadedStack, observed: Observed, held: dict[str, str]) -> list[ObservedVolume]:
     have = {v.name for v in observed.volumes}
     out = []
     for k, spec in sorted(loaded.stack.volumes.items()):
@@ -202,6 +220,7 @@ def _volumes(engine: Engine, loaded: LoadedStack, observed: Observed) -> list[Ob
             continue
         found = engine.inspect_volume(names.volume_name(loaded.name, k))
         if found is not None and names.LABEL_STACK not in (found.get("Labels") or {}):
+            refuse_held(loaded, f"volumes.{k}: volume {found['Name']!r}", str(found["Name"]), held)
             out.append(adopted_volume(found, k))
     return out
 
@@ -321,4 +340,13 @@ def perform(engine: Engine, adoption: Adoption) -> tuple[Adoption, list[str]]:
     return replace(adoption, preview=preview), problems
 
 
-__all__ = ["Adoption", "Found", "adoption_lines", "find_adoption", "perform", "print_adoption", "refuse_swarm"]
+__all__ = [
+    "Adoption",
+    "Found",
+    "adoption_lines",
+    "find_adoption",
+    "perform",
+    "print_adoption",
+    "refuse_held",
+    "refuse_swarm",
+]

@@ -279,7 +279,7 @@ def _prune_images_parser(p: argparse.ArgumentParser) -> None:
 
 
 def _history_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("stack", metavar="STACK", help="a .toml file or a folder holding hostform.toml")
+    p.add_argument("stack", metavar="STACK", help="a .toml file, a folder holding hostform.toml, or a stack's name")
     _engine_args(p)
     p.add_argument("--json", action="store_true", help="the history (or the generation) as JSON")
     p.add_argument("--show", type=_positive, metavar="N", help="one generation with its resources")
@@ -289,6 +289,11 @@ def _history_parser(p: argparse.ArgumentParser) -> None:
         default=None,
         help="the record on one engine or on Swarm (overrides [stack] target)",
     )
+
+
+def _ls_parser(p: argparse.ArgumentParser) -> None:
+    _engine_args(p)
+    p.add_argument("--json", action="store_true", help="the stacks as JSON")
 
 
 def _show_parser(p: argparse.ArgumentParser) -> None:
@@ -355,6 +360,7 @@ SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = 
     "secrets": ("change an age-encrypted secrets file (set one value, edit)", _secrets_parser),
     "prune-images": ("remove the stack's old built images no container uses", _prune_images_parser),
     "history": ("list the applies recorded on the engine, newest first", _history_parser),
+    "ls": ("list every stack recorded on the engine, with its newest generation", _ls_parser),
     "show": ("render a saved plan", _show_parser),
     "host": ("show the host's network facts that plans are checked against", _host_parser),
     "unlock": ("break a lock left by a killed apply", _unlock_parser),

@@ -18,7 +18,7 @@ from hostform.declare.frozen import changed
 from hostform.declare.load import LoadedStack, load
 from hostform.declare.names import Address, Kind
 from hostform.declare.stack_cache import enabled_by_env as stack_cache_enabled
-from hostform.plans.diff import PlanOptions, destroy_plan, make_plan
+from hostform.plans.diff import PlanOptions, adopted_deletes, destroy_plan, make_plan, spare_held
 from hostform.plans.model import Plan
 from hostform.plans.options import (
     AdoptCommand,
@@ -28,6 +28,7 @@ from hostform.plans.options import (
     EngineOptions,
     Exit,
     HistoryCommand,
+    ListCommand,
     PlanCommand,
     PruneImagesCommand,
     ShowCommand,
@@ -137,6 +138,16 @@ def stage_plan(
     return make_plan(loaded, observed, plan_options(loaded, replace, target, prune_volumes))
 
 
+def stage_spare(engine: Engine, plan: Plan, observed: Observed) -> Plan:
+    """No stack removes what another stack's record holds: read (every stack's record, two
+    listings) only when the plan deletes an adopted object."""
+    if not adopted_deletes(plan, observed):
+        return plan
+    from hostform.runtime.record import held_by_others
+
+    return spare_held(plan, held_by_others(engine, plan.stack))
+
+
 def plan_options(
     loaded: LoadedStack, replace: tuple[str, ...] = (), target: tuple[str, ...] = (), prune_volumes: bool = False
 ) -> PlanOptions:
@@ -194,7 +205,7 @@ def apply_in_progress(
     from hostform.runtime.lock import lock_of, read_lock
 
     if observed is not None and observed.lock_read:
-        held = lock_of(loaded.name, observed.lock_labels)
+        held = lock_of(loaded.name, observed.lock_labels, "config" if engine.swarm else "volume")
     else:
         held = read_lock(engine, loaded.name)
     return None if held is None or held.holder_alive() is False else held.describe()
@@ -250,7 +261,10 @@ def stage_apply(
 
         applier = SwarmApplier(engine, loaded, plan, parallelism, notify, builder)
     else:
-        work = EngineWork(engine, loaded, plan.key, parallelism, builder, notify)
+        from hostform.plans.model import ReasonKind
+
+        completed = frozenset(c.name for c in plan.changes if any(r.kind is ReasonKind.COMPLETED for r in c.reasons))
+        work = EngineWork(engine, loaded, plan.key, parallelism, builder, notify, completed=completed)
         applier = Applier(loaded, plan, work, parallelism, notify)
     in_main = threading.current_thread() is threading.main_thread()
     with _interruptible(applier) if in_main else nullcontext(), shown if shown is not None else nullcontext():
@@ -438,7 +452,7 @@ def planned(o: PlanCommand, engine: Engine, loaded: LoadedStack) -> tuple[Loaded
     if o.pull:
         stage_pull(engine, loaded)
     observed = stage_observe(engine, loaded, builder)
-    plan = stage_plan(loaded, observed, o.replace, o.target)
+    plan = stage_spare(engine, stage_plan(loaded, observed, o.replace, o.target), observed)
     plan = stage_host_checks(engine, loaded, plan, o.strict, o.netns)
     return loaded, stage_busy(engine, loaded, stage_explain(plan, loaded, engine), observed)
 
@@ -513,7 +527,7 @@ def converge(
     else:
         observed = stage_observe(engine, loaded, builder)
         plan = stage_plan(loaded, observed, o.replace, o.target, o.prune_volumes)
-        plan = stage_host_checks(engine, loaded, plan, o.strict, o.netns)
+        plan = stage_host_checks(engine, loaded, stage_spare(engine, plan, observed), o.strict, o.netns)
     if saved is not None:
         from hostform.plans.planfile import check_fresh
 
@@ -612,7 +626,8 @@ def destroy_locked(
 
         plan = swarm_commands.destroy_plan(engine, loaded.name)
     else:
-        plan = destroy_plan(loaded.name, observe(engine, loaded.name, inspect=False), o.volumes)
+        observed = observe(engine, loaded.name, inspect=False)
+        plan = stage_spare(engine, destroy_plan(loaded.name, observed, o.volumes), observed)
     show(plan)
     if not plan.has_changes:
         return Converged(plan, Exit.OK)
@@ -664,8 +679,8 @@ def cmd_drift(o: DriftCommand) -> int:
 
     loaded = stage_load(o.stack, secrets_optional=not o.fix)  # --fix applies: it needs every secret
     engine = stage_connect(o.engine, loaded)
-    # on a remote engine the lock is read in observe's first wave (Swarm reads it on its own)
-    observed = stage_observe(engine, loaded) if engine.remote and not loaded.stack.on_swarm else None
+    # the lock comes with the record's listing in observe's first wave (Swarm reads it on its own)
+    observed = stage_observe(engine, loaded) if not loaded.stack.on_swarm else None
     held = apply_in_progress(engine, loaded, observed)
     if held is not None:  # its temporary containers (on Swarm its mid-update services) are not drift: exit 0
         from datetime import UTC, datetime
@@ -782,14 +797,19 @@ def _fix_plan_of(loaded: LoadedStack) -> Callable[[drift.DriftReport, Plan], Pla
 
 
 def cmd_history(o: HistoryCommand) -> int:
-    """The record's generations (only the stack's name is read: no secret needs to be set)."""
-    from hostform.declare.load import load_name_only
+    """The record's generations (only the stack's name is read, or given: no file, no secret needed)."""
+    from hostform.declare.load import load_name_or_file
     from hostform.plans import history
     from hostform.plans.recording import record_store
 
-    loaded = load_name_only(o.stack, o.on)
+    loaded = load_name_or_file(o.stack, o.on)
     stack = loaded.name
-    found = history.generations(record_store(stage_connect(o.engine, loaded), loaded))
+    engine = stage_connect(o.engine, loaded)
+    found = history.generations(record_store(engine, loaded))
+    if not found and not loaded.stack.on_swarm:  # kept by an older hostform, until the next apply moves it
+        from hostform.runtime.record import ContainerRecordStore
+
+        found = history.generations(ContainerRecordStore(engine, stack))
     if o.show is not None:
         one = history.pick(found, stack, o.show)
         if o.json:
@@ -800,6 +820,19 @@ def cmd_history(o: HistoryCommand) -> int:
         print(json.dumps(history.history_json(stack, found), indent=2))
     else:
         history.print_history(stack, found)
+    return Exit.OK
+
+
+def cmd_ls(o: ListCommand) -> int:
+    """Every stack with a record on the engine: its newest generation (one listing of each kind)."""
+    from hostform.plans import history
+
+    engine = stage_connect(o.engine)
+    found = history.stacks_on(engine)
+    if o.json:
+        print(json.dumps({"stacks": [history.generation_json(g, resources=False) | {"stack": g.stack} for g in found]}))
+    else:
+        history.print_stacks(found)
     return Exit.OK
 
 
@@ -838,9 +871,9 @@ def cmd_prune_images(o: PruneImagesCommand) -> int:
 
 
 def cmd_unlock(o: UnlockCommand) -> int:
-    from hostform.declare.load import load_name_only
+    from hostform.declare.load import load_name_or_file
 
-    loaded = load_name_only(o.stack.stack, o.stack.on)  # the name is all it needs: no secret set
+    loaded = load_name_or_file(o.stack.stack, o.stack.on)  # the name is all it needs: no file, no secret
     engine = stage_connect(o.engine, loaded)
     from hostform.runtime.lock import break_lock, read_lock
 
@@ -866,6 +899,7 @@ COMMANDS: dict[str, tuple[type[Any], Callable[[Any], int]]] = {
     "adopt": (AdoptCommand, cmd_adopt),
     "prune-images": (PruneImagesCommand, cmd_prune_images),
     "history": (HistoryCommand, cmd_history),
+    "ls": (ListCommand, cmd_ls),
     "show": (ShowCommand, cmd_show),
     "unlock": (UnlockCommand, cmd_unlock),
 }

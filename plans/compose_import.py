@@ -107,7 +107,7 @@ def render(stack: MappedStack, files: Sequence[str]) -> str:
     doc.add(_comment(f"Imported from {', '.join(Path(f).name for f in files)} by `hostform import compose`."))
     doc.add(_comment("Comments name the Compose line each table and key came from."))
     if stack.secrets:
-        doc.add(_comment("Secrets are not written here; set them in the environment when you plan and apply:"))
+        doc.add(_comment("Secrets are not written here; set them in the environment (or in .env next to this file):"))
         for secret, how in sorted(stack.secrets.items()):
             doc.add(_comment(f"  {secret}: {how}"))
     if stack.kept_plain:
@@ -122,6 +122,9 @@ def render(stack: MappedStack, files: Sequence[str]) -> str:
     meta.add("name", stack.name)
     if stack.target != "host":
         meta.add("target", stack.target)
+    if stack.plain_env:
+        meta.add("env", sorted(stack.plain_env))
+        meta["env"].comment(_line_text("passed through as in Compose: read at plan time (environment or .env)"))
     doc.add("stack", meta)
     used = _used_variables(stack)
     if used:

@@ -79,6 +79,7 @@ class MappedStack:
     secret_files: dict[str, str] = field(default_factory=dict)  # secret name -> its file, in the stack's folder
     kept_volumes: list[str] = field(default_factory=list)  # Compose's volumes used as they are (external)
     kept_plain: list[str] = field(default_factory=list)  # values kept plain although their names look secret
+    plain_env: list[str] = field(default_factory=list)  # [stack] env: variables passed through (`- KEY`)
     files_read: tuple[str, ...] = ()  # the Compose files, as errors name them
 
 
@@ -445,11 +446,7 @@ def _environment(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None
         key = str(key)
         path = ("services", name, "environment", key)
         if val is None:  # `- KEY` alone: the value is the environment's where Compose runs
-            val = os.environ.get(key)
-            if val is None:
-                m.skip(path, "not set where the import ran: Compose leaves it out")
-                continue
-            env[key] = _from_environment(m, path, key, val)
+            env[key] = _passed_through(m, path, key)
             continue
         text = "true" if val is True else "false" if val is False else str(val) if not isinstance(val, str) else val
         if isinstance(val, Interpolated) and val.secret:
@@ -467,13 +464,16 @@ def _environment(m: _Mapper, name: str, value: Any, out: dict[str, Any]) -> None
     out["env"] = env
 
 
-def _from_environment(m: _Mapper, path: tuple[str, ...], key: str, value: str) -> Any:
-    """`- KEY`: the value where the import ran, kept as a variable (or a secret, by its name)."""
+def _passed_through(m: _Mapper, path: tuple[str, ...], key: str) -> Any:
+    """`- KEY`: passed through from where hostform plans, as Compose passes it from where it runs:
+    read at plan time, never frozen at import (a secret by its name, else `env()` declared in
+    [stack] env; unset, it is empty, where Compose leaves it out)."""
     if secret_variable(key):
         return m.secret_env(path, key, f"its name holds {_secret_word(key)}")
     var = template_name(key)
-    m.stack.variables.setdefault(var, value)
-    return Interpolated(value, "{{ vars." + var + " }}", (var,), False)
+    if var not in m.stack.plain_env:
+        m.stack.plain_env.append(var)
+    return Interpolated("", "{{ env('" + var + "', default='') }}", (), False)
 
 
 _PLAIN_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "none", "null", ""})

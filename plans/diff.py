@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from hostform.declare import names
-from hostform.declare.canonical import service_spec
+from hostform.declare.canonical import service_spec, spec_hash
 from hostform.declare.frozen import Frozen
 from hostform.declare.load import LoadedStack
 from hostform.declare.names import Address, Kind
@@ -36,6 +36,7 @@ from hostform.plans.model import (
 from hostform.plans.route_plan import route_conflicts, route_reasons
 from hostform.runtime.container_config import declared_aliases, naming, network_attachments
 from hostform.runtime.records import Observed, ObservedContainer, ObservedNetwork, ObservedVolume
+from hostform.runtime.seal import foreign_warning
 
 MASKED = {"secret": MASK}
 LOCAL_DRIVERS = ("bridge", "macvlan", "ipvlan")
@@ -78,6 +79,7 @@ def make_plan(loaded: LoadedStack, observed: Observed, options: PlanOptions | No
     conflicts = {(c.kind, c.engine_name): str(c) for c in observed.conflicts}
     unrecorded = list(observed.hand_made)
     warnings = [hand_made_warning(loaded.name, k, n) for k, n in unrecorded]
+    warnings += [foreign_warning(loaded.name, n) for n in observed.foreign]
     live = observed  # the fingerprint covers every object, hand-made ones too
     observed = _without(observed, unrecorded)
     net_changes = list(_network_changes(loaded, observed, conflicts))
@@ -358,6 +360,10 @@ def _service_changes(
                 engine_name = current.engine_name  # replica 1 keeps its name when replicas grow or shrink
             yield from (_delete(c, ReasonKind.LEFTOVER, "left by an interrupted apply") for c in leftovers)
             if current is None:
+                done = completed_before(observed, address, desired) if kind == Kind.JOB else None
+                if done is not None:
+                    yield Change(address, kind, name, engine_name, Action.NOOP, (done,), replica)
+                    continue
                 yield Change(address, kind, name, engine_name, Action.CREATE, (Reason(ReasonKind.NEW),), replica)
                 continue
             known = with_applied_secrets(desired, current.last_applied)
@@ -376,6 +382,20 @@ def _service_changes(
                 else f"replica {replica} is beyond replicas = {services[name].replicas}"
             )
             yield _delete(c, ReasonKind.ORPHAN, why)
+
+
+def completed_before(observed: Observed, address: str, desired: dict[str, Any]) -> Reason | None:
+    """A job whose container is gone (pruned) that the record says ran to completion with this
+    very spec: not run again. A changed spec (another digest) runs."""
+    record = observed.record
+    digest = record.completed.get(address) if record is not None else None
+    if record is None or digest is None or digest != spec_hash(desired):
+        return None
+    text = (
+        f"completed with this spec (recorded in generation {record.number}, {record.at}); "
+        "its container is gone (pruned?): not run again"
+    )
+    return Reason(ReasonKind.COMPLETED, text=text)
 
 
 def joined_namespaces(loaded: LoadedStack, changes: list[Change]) -> list[Change]:
@@ -785,6 +805,27 @@ def only_targets(loaded: LoadedStack, changes: list[Change], targets: tuple[str,
         if tag in wanted or c.name in targets:
             keep.append(c)
     return keep
+
+
+def adopted_deletes(plan: Plan, observed: Observed) -> bool:
+    """Whether the plan deletes an object the stack adopted (then who else holds it is read)."""
+    adopted = {c.id for c in observed.containers if c.adopted} | {n.id for n in observed.networks if n.adopted}
+    return any(c.action is Action.DELETE and c.current_id in adopted for c in plan.changes)
+
+
+def spare_held(plan: Plan, held: dict[str, str]) -> Plan:
+    """The plan without deleting what another stack's record holds (adopted there): said instead.
+    An object two records claim (adopted twice by an older hostform) is neither stack's to remove."""
+    spared = [c for c in plan.changes if c.action is Action.DELETE and (c.current_id or "") in held]
+    if not spared:
+        return plan
+    warnings = [
+        f"{c.kind} {c.engine_name!r} ({c.address}) is held by the record of stack {held[c.current_id or '']!r} "
+        "(adopted there too): hostform leaves it alone"
+        for c in spared
+    ]
+    kept = tuple(c for c in plan.changes if c not in spared)
+    return replace(plan, changes=kept, warnings=plan.warnings + tuple(warnings))
 
 
 def destroy_plan(stack: str, observed: Observed, volumes: bool) -> Plan:

@@ -11,6 +11,7 @@ from typing import Any
 
 from hostform.declare.errors import HostformError
 from hostform.plans.render import print_lines
+from hostform.runtime.engine import Engine
 from hostform.runtime.record import Generation, RecordStore
 
 _MARKS = (("add", "+"), ("replace", "-/+"), ("change", "~"), ("destroy", "-"))
@@ -73,6 +74,25 @@ def print_history(stack: str, found: list[Generation]) -> None:
     print_lines([((line, ""),) for line in _table(rows)])
 
 
+def stacks_on(engine: Engine) -> list[Generation]:
+    """The newest generation of every stack recorded on the engine, by stack name."""
+    from hostform.runtime.record import every_stack
+
+    found = every_stack(engine)
+    return [found[k] for k in sorted(found)]
+
+
+def print_stacks(found: list[Generation]) -> None:
+    if not found:
+        print_lines([(("No stack is recorded on this engine.", ""),)])
+        return
+    rows = [("stack", "gen", "when", "who", "commit", "operation", "outcome")]
+    for g in found:
+        commit = (g.commit or "-")[:12] + ("+dirty" if (g.commit or "").endswith("+dirty") else "")
+        rows.append((g.stack, str(g.number), g.at, g.by, commit, g.operation, str(g.summary.get("outcome", ""))))
+    print_lines([((line, ""),) for line in _table(rows)])
+
+
 def print_generation(g: Generation) -> None:
     lines = [
         f"generation {g.number} of stack {g.stack!r}: {g.operation} {g.summary.get('outcome', '')}",
@@ -88,7 +108,13 @@ def print_generation(g: Generation) -> None:
     lines += _table(rows)
     if g.adopted:
         lines.append(f"adopted (no hostform labels; kept here by ID): {', '.join(sorted(g.adopted))}")
-    print_lines([((line, ""),) for line in lines])
+    print_lines([((_printable(line), ""),) for line in lines])
+
+
+def _printable(text: str) -> str:
+    """A record's text (a label's, an older hostform's unsealed record) as a terminal shows it
+    safely: control characters escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def change_lines(c: dict[str, Any]) -> list[str]:
@@ -108,8 +134,19 @@ def _line(text: str) -> str:
 
 
 def _table(rows: Sequence[tuple[str, ...]]) -> list[str]:
+    rows = [tuple(_printable(cell) for cell in r) for r in rows]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
 
-__all__ = ["changed", "generation_json", "generations", "history_json", "pick", "print_generation", "print_history"]
+__all__ = [
+    "changed",
+    "generation_json",
+    "generations",
+    "history_json",
+    "pick",
+    "print_generation",
+    "print_history",
+    "print_stacks",
+    "stacks_on",
+]

@@ -76,6 +76,7 @@ class ReasonKind(StrEnum):
     RELOAD = "reload"  # a config file with reload_signal changed: copied in and signalled, no recreation
     BUILD = "build"  # the build context changed: a new content tag (text names what changed)
     RENAME = "rename"  # an adopted container gets hostform's name: `docker rename`, in place (same ID)
+    COMPLETED = "completed"  # a job the record says ran to completion with this spec: not run again
     SIGNAL = "signal"  # after its RELOAD files are copied in, the running container is sent this signal (text)
 
 

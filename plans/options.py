@@ -190,6 +190,11 @@ class HostCommand(Options):
     json: bool = False
 
 
+class ListCommand(Options):
+    engine: EngineOptions
+    json: bool = False
+
+
 class UnlockCommand(Options):
     stack: StackOptions
     engine: EngineOptions

@@ -15,7 +15,7 @@ import os
 import shutil
 import socket
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,10 +31,13 @@ from hostform.runtime.record import (
     HISTORY_LIMIT,
     ContainerRecordStore,
     Generation,
+    GenerationHead,
     RecordedResource,
     RecordStore,
+    VolumeRecordStore,
     commit,
     newest,
+    read_book,
 )
 from hostform.runtime.records import Observed
 
@@ -67,29 +70,70 @@ def write_record(
     engine: Engine, loaded: LoadedStack, plan: Plan, outcome: Outcome, operation: str, declared: bool = True
 ) -> Generation:
     """Record what `operation` left; `declared` is False for a destroy (nothing is declared any more)."""
-    store = record_store(engine, loaded)
-    heads = store.heads()
-    previous = newest(store, heads)
-    after: Observed | SwarmObserved
     if loaded.stack.on_swarm:
         from hostform.runtime.swarm import observe_swarm
 
-        after = observe_swarm(engine, loaded.name, [], with_tasks=False, with_nodes=False)
-    else:
-        after = observe(engine, loaded.name, inspect=False)
-    number = max([h.number for h in heads], default=0) + 1
+        store = record_store(engine, loaded)
+        heads = store.heads()
+        previous = newest(store, heads)
+        swarm_after = observe_swarm(engine, loaded.name, [], with_tasks=False, with_nodes=False)
+        number = store.next_number(heads)
+        generation = build_generation(loaded, plan, outcome, operation, swarm_after, previous, number, declared)
+        commit(store, generation, heads)
+        return generation
+    after = observe(engine, loaded.name, inspect=False)
+    volumes = VolumeRecordStore(engine, loaded.name, after.key or plan.key or os.urandom(16))
+    volumes.ensure_key()
+    previous, heads = _moved_in(engine, volumes, loaded.name, after)
+    number = volumes.next_number(heads)
     generation = build_generation(loaded, plan, outcome, operation, after, previous, number, declared)
-    commit(store, generation, heads)
+    commit(volumes, generation, heads)
+    _forget_containers(engine, volumes, loaded.name)
     return generation
 
 
+def _moved_in(
+    engine: Engine, volumes: VolumeRecordStore, stack: str, after: Observed
+) -> tuple[Generation | None, list[GenerationHead]]:
+    """The newest generation and the heads of the volume store. A stack whose record an older
+    hostform kept in containers, and that has no sealed generation yet, has them copied in
+    first, sealed (adopted entries only for the objects observe took as adopted). Only then: a
+    container of the record's name found beside sealed generations is not read (it is what a
+    killed copy left, removed below, or a forgery)."""
+    heads = volumes.heads()
+    if heads:
+        return newest(volumes, heads), heads
+    legacy = ContainerRecordStore(engine, stack)
+    old = [g for g in (legacy.load(h) for h in reversed(legacy.heads())) if g is not None]
+    if not old:
+        return None, heads
+    still = {c.engine_name for c in after.containers if c.adopted}
+    still |= {n.engine_name for n in after.networks if n.adopted} | {v.engine_name for v in after.volumes if v.adopted}
+    for g in old:
+        names_of = {r.address: r.engine_name for r in g.resources}
+        adopted = {a: e for a, e in g.adopted.items() if names_of.get(a) in still}
+        volumes.write(replace(g, adopted=adopted))
+    heads = volumes.heads_again()
+    return newest(volumes, heads), heads
+
+
+def _forget_containers(engine: Engine, volumes: VolumeRecordStore, stack: str) -> None:
+    """The containers of an older hostform's record whose generations are in sealed volumes now."""
+    copied = {h.number for h in volumes.heads_again()}
+    legacy = ContainerRecordStore(engine, stack)
+    for head in legacy.heads():
+        if head.number in copied:
+            legacy.remove(head)
+
+
 def record_store(engine: Engine, loaded: LoadedStack) -> RecordStore:
-    """Containers on one engine; Swarm configs on the manager (runtime.swarm_record)."""
+    """Sealed volumes on one engine; Swarm configs on the manager (runtime.swarm_record)."""
     if loaded.stack.on_swarm:
         from hostform.runtime.swarm_record import ConfigRecordStore
 
         return ConfigRecordStore(engine, loaded.name)
-    return ContainerRecordStore(engine, loaded.name)
+    book = read_book(engine, loaded.name)
+    return VolumeRecordStore(engine, loaded.name, book.key or b"", book)
 
 
 def write_adoption(
@@ -102,14 +146,15 @@ def write_adoption(
 ) -> Generation:
     """Record what `hostform adopt` took over: `after` is the observation as it is once adopted
     (unlabelled objects included), `adopting` the record's entries for them (see Generation)."""
-    store = ContainerRecordStore(engine, loaded.name)
-    heads = store.heads()
-    previous = newest(store, heads)
-    number = max([h.number for h in heads], default=0) + 1
+    volumes = VolumeRecordStore(engine, loaded.name, after.key or key)
+    volumes.ensure_key()
+    previous, heads = _moved_in(engine, volumes, loaded.name, after)
+    number = volumes.next_number(heads)
     generation = build_generation(
         loaded, plan, Outcome(), "adopt", after, previous, number, adopting=adopting, key=key.hex()
     )
-    commit(store, generation, heads)
+    commit(volumes, generation, heads)
+    _forget_containers(engine, volumes, loaded.name)
     return generation
 
 
@@ -148,6 +193,7 @@ def build_generation(
     kept_key = key or (previous.key if previous else None)
     known = {n: g for n, g in (previous.known if previous else {}).items() if g > number - HISTORY_LIMIT}
     known.update({r.engine_name: number for r in resources})
+    completed = _completed(loaded, after, previous, declared) if isinstance(after, Observed) else {}
     return Generation(
         stack=loaded.name,
         number=number,
@@ -162,7 +208,30 @@ def build_generation(
         known=dict(sorted(known.items())),
         adopted=dict(sorted(adopted.items())),
         key=kept_key if isinstance(after, Observed) and _no_key_label(after) else None,
+        completed=completed,
     )
+
+
+def _completed(loaded: LoadedStack, after: Observed, previous: Generation | None, declared: bool) -> dict[str, str]:
+    """Jobs that ran to completion (exited 0), with the spec digest of that run; a declared job
+    whose container is gone keeps what the previous generation said (pruned, still completed)."""
+    jobs = loaded.stack.jobs if declared else {}
+    job = names.Kind.JOB
+    replicas = [(n, i, j.replicas) for n, j in jobs.items() for i in range(1, j.replicas + 1)]
+    addresses = {str(names.Address.of(job, n, i, count)) for n, i, count in replicas}
+    out: dict[str, str] = {}
+    present: set[str] = set()
+    for c in after.containers:
+        if c.kind != names.Kind.JOB or c.name not in jobs:
+            continue
+        address = str(names.Address.of(names.Kind.JOB, c.name, c.replica, jobs[c.name].replicas))
+        present.add(address)
+        if c.state == "exited" and c.exit_code == 0 and c.spec_hash:
+            out[address] = c.spec_hash
+    for address, digest in (previous.completed if previous else {}).items():
+        if address in addresses and address not in present:
+            out[address] = digest
+    return dict(sorted(out.items()))
 
 
 def _no_key_label(after: Observed) -> bool:

@@ -127,9 +127,11 @@ class EngineWork:
         parallelism: int = 10,
         builder: Engine | None = None,
         notify: Notify = lambda e: None,
+        completed: frozenset[str] = frozenset(),
     ) -> None:
         self.engine = engine
         self.notify = notify  # what a change is doing while it runs (a signal sent, a job's output)
+        self.completed = completed  # jobs the record says completed with their spec (their container is gone)
         self.loaded = loaded
         self.key = key  # the stack's secret-hashing key, as the plan has it
         self.parallelism = parallelism  # builds at once, as the applier's actions
@@ -267,11 +269,10 @@ class EngineWork:
 
     def _adopted_containers(self) -> set[str]:
         """IDs of the containers `hostform adopt` took over (unlabelled, yet the stack's own): the record says."""
-        from hostform.runtime.record import ContainerRecordStore, newest
+        from hostform.runtime.observe import observe
 
-        store = ContainerRecordStore(self.engine, self.loaded.name)
-        record = newest(store, store.heads())
-        return {str(e.get("id")) for _, _, e in record.adopted_of("container")} if record else set()
+        observed = observe(self.engine, self.loaded.name, inspect=False)
+        return {c.id for c in observed.containers if c.adopted}
 
     def _volume(self, change: Change) -> None:
         if change.action is Action.CREATE:
@@ -286,6 +287,8 @@ class EngineWork:
         for dep, declared in services[change.name].depends_on.items():
             dep_spec = services[dep]
             condition = Condition(declared)
+            if condition is Condition.COMPLETED and dep in self.completed:
+                continue  # ran to completion with this spec, as recorded: not run again, nothing to wait for
             budget = JOB_BUDGET if condition is Condition.COMPLETED else health_budget(dep_spec)
             for replica in range(1, dep_spec.replicas + 1):
                 engine_name = names.container_name(self.loaded.name, dep, replica, dep_spec.replicas)
@@ -382,6 +385,7 @@ class EngineWork:
         if change.kind == Kind.JOB:
             self.engine.remove_container(old)
             self._run_job(change, self.new_container(change, change.engine_name), interrupt.abort)
+            return  # a job is run again, never replaced as a container that stays up
         attach = (lambda ident: self._attach(change.name, ident)) if routing.routed(spec) else None
         if (change.order or _declared_order(spec)) is ReplaceOrder.START_FIRST:
             replace.start_first(self.engine, self.loaded, change, old, self.new_container, interrupt.abort, attach, say)

@@ -61,6 +61,22 @@ def translated(what: str) -> Iterator[None]:
         raise error from None
 
 
+# Podman 4.3 answers some conditions with 500 where Docker gives their own status; its error
+# document's `cause` is the condition's fixed name (not the message, which names the object)
+_PODMAN_CAUSES = {"that name is already in use": 409}
+
+
+def _podman_status(exc: Any) -> int | None:
+    response = getattr(exc, "response", None)
+    if response is None or response.status_code != 500:
+        return None
+    try:
+        cause = response.json().get("cause")
+    except (ValueError, AttributeError):
+        return None
+    return _PODMAN_CAUSES.get(cause) if isinstance(cause, str) else None
+
+
 def _translation(what: str, exc: Exception) -> EngineError | None:
     """The hostform error for `exc` (None: not an engine error). The SDK's classes are looked at
     only when the SDK was imported: the stdlib read path (runtime.unix_reads) never imports it."""
@@ -80,7 +96,7 @@ def _translation(what: str, exc: Exception) -> EngineError | None:
     if isinstance(exc, docker.errors.ImageNotFound):
         return ImageMissing(f"{what}: {_explain(exc)}", 404)
     if isinstance(exc, docker.errors.APIError):
-        return _answer(what, exc.status_code, _explain(exc))
+        return _answer(what, _podman_status(exc) or exc.status_code, _explain(exc))
     if isinstance(exc, requests.exceptions.ConnectionError):
         return EngineUnreachable(f"cannot reach the Docker engine ({what}): {_root_cause(exc)}")
     if isinstance(exc, requests.exceptions.RequestException):  # a read that timed out, an answer cut short
@@ -200,6 +216,7 @@ class Engine:
         self._api: Any = None
         self._api_made = threading.Lock()
         self._credentials: bool | None = None
+        self._product: tuple[str, str] | None = None
         path = unix_socket_path(self.address)
         self._reads: UnixReads | None = None
         if path is not None:
@@ -312,6 +329,27 @@ class Engine:
         """GET /info: the engine's settings (its default address pools among them)."""
         found: dict[str, Any] = self._get("engine info", "/info", None, lambda api: api.info())
         return found
+
+    def product(self) -> tuple[str, str]:
+        """("docker" or "podman", its version), from GET /version; read once, and only where an
+        engine's differences matter (apply's waits), so a no-op plan pays no round trip for it."""
+        if self._product is None:
+            found: dict[str, Any] = self._get("engine version", "/version", None, lambda api: api.version())
+            names = {str(c.get("Name", "")) for c in found.get("Components") or [] if isinstance(c, dict)}
+            kind = "podman" if "Podman Engine" in names else "docker"
+            self._product = (kind, str(found.get("Version", "?")))
+        return self._product
+
+    def run_healthcheck(self, ident: str) -> None:
+        """Podman only: run the container's healthcheck once now (libpod's endpoint). Podman runs
+        healthchecks from systemd timers; where there is no systemd nothing else runs them."""
+        path = f"/v4.0.0/libpod/containers/{quote(ident, safe='')}/healthcheck"
+        api = self.api
+
+        def run() -> None:
+            api.get(f"{api.base_url}{path}", timeout=api.timeout).close()
+
+        self.call(f"run the healthcheck of {ident}", run)
 
     def list_containers(self, label: str | None = None, names: list[str] | None = None) -> list[dict[str, Any]]:
         """Every container, or those with the label, or those named exactly one of `names`."""
@@ -641,6 +679,14 @@ class Engine:
         self.call(
             f"create volume {name}", self.api.create_volume, name, driver=driver, driver_opts=driver_opts, labels=labels
         )
+
+    def create_volume_if_absent(self, name: str, labels: dict[str, str]) -> dict[str, str]:
+        """Create a local volume unless one of that name exists; the labels of the volume the engine
+        has under that name either way. The engine makes one volume of a name at a time and
+        answers a create of an existing name with the existing volume, so of two machines creating
+        the same name at once exactly one gets its own labels back (measured: docs/record.md)."""
+        found = self.call(f"create volume {name}", self.api.create_volume, name, driver="local", labels=labels)
+        return dict(found.get("Labels") or {})
 
     def remove_volume(self, name: str) -> None:
         self.call(f"remove volume {name}", self.api.remove_volume, name)

@@ -29,7 +29,9 @@ DEFAULT_POOLS: tuple[tuple[str, int], ...] = (
     ("172.28.0.0/14", 16),
     ("192.168.0.0/16", 20),
 )
-PROXY_COMMANDS = ("docker-proxy", "dockerd")  # the engine's own holders of published ports
+# the engines' own holders of published ports: Docker's proxy; Podman's per-container monitor
+# (conmon keeps the port bound while netavark forwards it) and its rootless forwarder
+PROXY_COMMANDS = ("docker-proxy", "dockerd", "conmon", "rootlessport")
 
 
 @dataclass(frozen=True)

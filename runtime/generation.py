@@ -44,6 +44,9 @@ class Generation:
     known: dict[str, int] = field(default_factory=dict)  # engine name -> newest generation that listed it
     adopted: dict[str, dict[str, Any]] = field(default_factory=dict)
     key: str | None = None
+    # jobs that ran to completion (exit 0): address -> the spec digest of that run; kept while the
+    # job is declared and its container is gone (pruned), so a finished job is never run twice
+    completed: dict[str, str] = field(default_factory=dict)
 
     def find(self, address: str, engine_name: str) -> RecordedResource | None:
         for r in self.resources:
@@ -80,6 +83,7 @@ class Generation:
             ],
             "known": self.known,
             "adopted": self.adopted,
+            "completed": self.completed,
         }
         if self.key is not None:
             doc["key"] = self.key
@@ -109,6 +113,7 @@ class Generation:
                 known={str(k): int(v) for k, v in (doc.get("known") or {}).items()},
                 adopted={str(k): dict(v) for k, v in (doc.get("adopted") or {}).items()},
                 key=str(doc["key"]) if doc.get("key") else None,
+                completed={str(k): str(v) for k, v in (doc.get("completed") or {}).items()},
             )
         except (ValueError, KeyError, TypeError, AttributeError):
             return None

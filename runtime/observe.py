@@ -15,7 +15,15 @@ from hostform.declare.frozen import Frozen, changed
 from hostform.declare.load import LoadedStack
 from hostform.declare.names import TOOL_LABELS, Address, Kind
 from hostform.runtime.engine import Engine
-from hostform.runtime.record import ContainerRecordStore, Generation, heads_of, is_record, newest
+from hostform.runtime.record import (
+    Book,
+    ContainerRecordStore,
+    Generation,
+    is_record,
+    network_key,
+    newest,
+    record_listing,
+)
 from hostform.runtime.records import (
     Conflict,
     LiveSettings,
@@ -60,7 +68,6 @@ def observe_stack(engine: Engine, loaded: LoadedStack, builder: Engine | None = 
         file_targets=targets,
         bind_sources=binds,
         external=external,
-        with_lock=engine.remote,  # free there, one more round trip on the local socket: read when needed
     )
     if any(s.route is not None for s in loaded.stack.containers.values()) or any(
         c.last_applied and c.last_applied.get("route") for c in observed.containers
@@ -96,7 +103,6 @@ def observe(
     file_targets: Mapping[str, Sequence[str]] | None = None,
     bind_sources: Iterable[str] = (),
     external: Iterable[tuple[str, str]] = (),
-    with_lock: bool = False,
 ) -> Observed:
     """What the engine has for `stack`, plus unmanaged objects squatting declared names.
 
@@ -106,38 +112,31 @@ def observe(
     `external` (kind, engine name) of networks and volumes declared external, which must exist;
     `bind_sources` host paths to bind-mount, looked for when the engine runs on this
     machine (a remote engine's files are out of reach: it reports a missing one itself).
-    `with_lock`: the stack lock's container is read in the first wave too (a plan with changes
-    and drift read it: on a remote engine it then costs no round trip of its own).
+    The stack's lock comes with the record's listing: a plan and drift read it at no cost.
     """
     label = f"{names.LABEL_STACK}={stack}"
     wanted_images = sorted(set(images))
     wanted_external = sorted(set(external))
     # Two waves of reads; on a remote engine each wave's calls overlap (one round trip for
     # the lists, then the inspects over the engine's pool), on a local socket they run in turn.
-    listed, networks, volumes, found_images, missing, lock = _together(
+    # The record's listing brings its generations (their content in their labels), the lock
+    # and the key volume: no read of their own.
+    listed, networks, volumes, found_images, missing, bookkeeping = _together(
         engine,
         lambda: engine.list_containers(label=label),
         lambda: engine.list_networks(label=label),
         lambda: engine.list_volumes(label=label),
         lambda: engine.each(engine.image_facts, wanted_images),
         lambda: list(_missing_external(engine, wanted_external)),
-        lambda: engine.inspect_container(names.lock_name(stack)) if with_lock else None,
+        lambda: record_listing(engine, stack),
     )
-    mine = [c for c in listed if not is_record(c.get("Labels") or {})]  # the record's generations apart
-    heads = heads_of(stack, listed)
-    store = ContainerRecordStore(engine, stack)
-    key = None
-    for n in networks:
-        if (n.get("Labels") or {}).get(names.LABEL_NAME) == names.DEFAULT_NETWORK:
-            raw_key = (n.get("Labels") or {}).get(names.LABEL_KEY)
-            key = bytes.fromhex(raw_key) if raw_key else None
-    record: Generation | None = None
-    read_record = False
+    mine = [c for c in listed if not is_record(c.get("Labels") or {})]  # an older hostform's generations apart
+    book = Book(stack, bookkeeping, network_key(stack, networks))
+    key = book.key
+    record = book.newest()
+    legacy = ContainerRecordStore(engine, stack, listed)
+    legacy_heads = legacy.heads() if record is None else []
     targets = file_targets or {}
-    hashed = any(targets.get((c.get("Labels") or {}).get(names.LABEL_NAME, "")) for c in mine)
-    if key is None and heads and hashed:  # an adopted default network carries no key: the record keeps it
-        record, read_record = newest(store, heads), True  # read first: the live files are digested under it
-        key = bytes.fromhex(record.key) if record is not None and record.key else None
 
     def detail(c: dict[str, Any]) -> tuple[dict[str, Any] | None, tuple[tuple[str, str | None], ...]]:
         info = engine.inspect_container(c["Id"]) if inspect else None
@@ -148,18 +147,19 @@ def observe(
     unseen_containers = sorted(set(declared_containers) - {_name_of(c) for c in mine})
     unseen_networks = sorted(set(declared_networks) - {n["Name"] for n in networks})
     unseen_volumes = sorted(set(declared_volumes) - {v["Name"] for v in volumes})
-    squat_c, squat_n, squat_v, details, found_record = _together(
+    if legacy_heads:  # kept by an older hostform: read first (it may keep the key files are digested under)
+        record = newest(legacy, legacy_heads)
+        key = key or (bytes.fromhex(record.key) if record is not None and record.key else None)
+    squat_c, squat_n, squat_v, details = _together(
         engine,
         lambda: engine.list_containers(names=unseen_containers) if unseen_containers else [],
         lambda: engine.list_networks(names=unseen_networks) if unseen_networks else [],
         lambda: engine.each(engine.inspect_volume, unseen_volumes),
         lambda: engine.each(detail, mine),
-        lambda: record if read_record else newest(store, heads),  # one inspect: the newest generation
     )
-    record = found_record
-    if record is not None and record.key and key is None:
-        key = bytes.fromhex(record.key)
-    adopted = _adopted_objects(engine, stack, record, targets, key) if record is not None and record.adopted else None
+    adopted = None
+    if record is not None and record.adopted:
+        adopted = _adopted_objects(engine, stack, record, targets, key, sealed=not legacy_heads)
     taken = set() if adopted is None else adopted.idents()
     conflicts = [
         _conflict("container", _name_of(c), c["Id"], c.get("Labels") or {})
@@ -198,8 +198,10 @@ def observe(
         missing_external=tuple(missing),
         record=record,
         hand_made=tuple((k, n) for k, n in labelled if n not in declared and _unrecorded(record, n)),
-        lock_read=with_lock,
-        lock_labels=None if lock is None else dict((lock.get("Config") or {}).get("Labels") or {}),
+        lock_read=True,
+        lock_labels=book.lock,
+        foreign=book.foreign,
+        record_kept_in_containers=bool(legacy_heads),
     )
 
 
@@ -222,11 +224,18 @@ class Adopted(Frozen):
 
 
 def _adopted_objects(
-    engine: Engine, stack: str, record: Generation, targets: Mapping[str, Sequence[str]], key: bytes | None
+    engine: Engine,
+    stack: str,
+    record: Generation,
+    targets: Mapping[str, Sequence[str]],
+    key: bytes | None,
+    sealed: bool = True,
 ) -> Adopted:
     """Adopted objects carry no labels: they are found by the ID (a volume: the name) the record
     keeps, one read each, overlapped on a remote engine. An object that now carries a hostform
-    stack label is not an adopted one any more (it was replaced): left out."""
+    stack label is not an adopted one any more (it was replaced): left out. A record an older
+    hostform kept in a container has no seal: a container it names is taken only under the
+    name `hostform adopt` gave it (`<stack>-<name>`), never one of another name."""
     containers = record.adopted_of("container")
     networks = record.adopted_of("network")
     volumes = record.adopted_of("volume")
@@ -240,6 +249,8 @@ def _adopted_objects(
     out_c = []
     for (address, _, entry), info in zip(containers, found_c, strict=True):
         if info is None or names.LABEL_STACK in ((info.get("Config") or {}).get("Labels") or {}):
+            continue
+        if not sealed and str(info.get("Name") or "").lstrip("/") not in _adopt_names(stack, Address.parse(address)):
             continue
         c = adopted_container(info, Address.parse(address), dict(entry.get("spec") or {}))
         out_c.append(changed(c, file_hashes=file_hashes(engine, c.id, targets.get(c.name, ()), key)))
@@ -255,6 +266,11 @@ def _adopted_objects(
         if found is not None and names.LABEL_STACK not in (found.get("Labels") or {})
     ]
     return Adopted(tuple(out_c), tuple(out_n), tuple(out_v))
+
+
+def _adopt_names(stack: str, address: Address) -> set[str]:
+    one = address.replica or 1
+    return {names.container_name(stack, address.name, one, 1), names.container_name(stack, address.name, one, 2)}
 
 
 def adopted_container(info: dict[str, Any], address: Address, spec: dict[str, Any]) -> ObservedContainer:

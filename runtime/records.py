@@ -106,10 +106,12 @@ class Observed:
     hand_made: tuple[tuple[str, str], ...] = ()  # (kind, engine name): labelled, undeclared, in no generation
     repo_digests: dict[str, tuple[str, ...]] = field(default_factory=dict)  # image reference -> repo@sha256:...
     build_changes: dict[str, str] = field(default_factory=dict)  # "OLD_REF -> NEW_REF" -> what changed in the context
-    # The stack lock, when it was read with the first wave (a remote engine): its container's
-    # labels, None when there is no lock; not read (a local socket reads it only when needed).
+    # The stack lock, when it was read with the first wave (it comes with the record's listing):
+    # its labels, None when there is no lock.
     lock_read: bool = False
     lock_labels: dict[str, str] | None = None
+    foreign: tuple[str, ...] = ()  # volumes labelled as the stack's record that hostform did not write
+    record_kept_in_containers: bool = False  # the record is an older hostform's: the next apply moves it
     # The edge proxy as seen for a stack with routes (runtime.edge.EdgeView); None: not read
     edge: EdgeView | None = None
 
@@ -129,6 +131,7 @@ class Observed:
         out.update({f"external {x}": "missing" for x in self.missing_external})
         if self.record is not None:
             out["record"] = str(self.record.number)
+        out.update({f"foreign {name}": "present" for name in self.foreign})
         if self.edge is not None:
             out["edge proxy"] = self.edge.token()
         return out

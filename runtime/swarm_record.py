@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+from collections.abc import Sequence
 from typing import Any
 
 from hostform.declare import names
@@ -54,16 +55,17 @@ def decode(stack: str, number: int, data: bytes) -> Generation | None:
 
 
 def heads_of_configs(stack: str, listed: list[dict[str, Any]]) -> list[GenerationHead]:
-    """The generations of `stack` in a config listing, newest first."""
+    """The generations of `stack` in a config listing, newest first: a config named exactly
+    `hostform.record.<stack>.<six digits>` whose labels agree (a longer number is no generation)."""
     out = []
     for c in listed:
-        labels = (c.get("Spec") or {}).get("Labels") or {}
+        spec = c.get("Spec") or {}
+        labels = spec.get("Labels") or {}
+        number = names.record_number(stack, str(spec.get("Name") or ""))
         if labels.get(names.LABEL_KIND) != names.KIND_RECORD or labels.get(names.LABEL_RECORD) != stack:
             continue
-        try:
-            out.append(GenerationHead(int(labels.get(names.LABEL_GENERATION, "")), str(c["ID"])))
-        except (ValueError, KeyError):
-            continue
+        if number is not None and labels.get(names.LABEL_GENERATION) in (str(number), f"{number:06d}") and "ID" in c:
+            out.append(GenerationHead(number, str(c["ID"])))
     return sorted(out, key=lambda h: h.number, reverse=True)
 
 
@@ -120,6 +122,9 @@ class ConfigRecordStore:
 
     def remove(self, head: GenerationHead) -> None:
         self.engine.call(f"remove generation {head.number}", self.engine.api.remove_config, head.ident)
+
+    def next_number(self, heads: Sequence[GenerationHead]) -> int:
+        return max([h.number for h in heads], default=0) + 1
 
 
 __all__ = ["DATA_LIMIT", "ConfigRecordStore", "decode", "encode", "heads_of_configs"]

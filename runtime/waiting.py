@@ -38,12 +38,15 @@ def wait_for(
     deadline = time.monotonic() + budget
     up_since: tuple[float, str] | None = None  # when we first saw it up, and its StartedAt then
     stop = stop or threading.Event()
+    checks = _HealthDriver(engine, ident) if engine.product()[0] == "podman" else None
     while True:
         if stop.is_set():
             return Readiness(False, f"interrupted while waiting for it to be {condition}")
         state = read_state(engine, ident)
         if state is None:
             return Readiness(False, "container disappeared")
+        if checks is not None and state.status == "running" and state.health is not Health.HEALTHY:
+            checks.tick(state)
         verdict = _judge(state, condition)
         if verdict is not None and verdict.ok and condition is Condition.READY and not state.has_healthcheck:
             # no healthcheck: "up" must last, or a command that fails at once would pass for ready
@@ -59,6 +62,29 @@ def wait_for(
         if time.monotonic() > deadline:
             return Readiness(False, f"not {condition} after {budget:.0f}s" + _last_words(engine, ident, state))
         stop.wait(POLL)
+
+
+class _HealthDriver:
+    """Runs a starting container's healthcheck at its interval while apply waits for it, on an
+    engine that may run none itself (Podman without systemd: its checks are systemd timers).
+    Running one more check where systemd runs them too changes nothing but its timing."""
+
+    def __init__(self, engine: Engine, ident: str) -> None:
+        self.engine, self.ident = engine, ident
+        self.every: float | None = None
+        self.next_at = 0.0
+
+    def tick(self, state: ContainerState) -> None:
+        if not state.has_healthcheck or time.monotonic() < self.next_at:
+            return
+        if self.every is None:
+            found = self.engine.inspect_container(self.ident) or {}
+            check = (found.get("Config") or {}).get("Healthcheck") or {}
+            self.every = float(check.get("Interval") or 30e9) / 1e9
+            self.next_at = time.monotonic() + self.every  # as Docker: the first check one interval in
+            return
+        self.engine.run_healthcheck(self.ident)
+        self.next_at = time.monotonic() + self.every
 
 
 def _judge(state: ContainerState, condition: Condition) -> Readiness | None:

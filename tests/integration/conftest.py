@@ -24,6 +24,13 @@ BUSYBOX = "hostform-test/busybox:1"
 BUSYBOX2 = "hostform-test/busybox:2"
 RICH = "hostform-test/rich:1"
 REPO = Path(__file__).resolve().parents[2]
+PODMAN_SOCKET = "unix:///run/podman/podman.sock"
+
+# HOSTFORM_TEST_ENGINE=podman runs these tests against Podman's Docker-compatible API
+# (scripts/podman-up): hostform, the test's API client and the docker CLI all follow DOCKER_HOST.
+ENGINE = os.environ.get("HOSTFORM_TEST_ENGINE", "docker")
+if ENGINE == "podman":
+    os.environ["DOCKER_HOST"] = os.environ.get("HOSTFORM_PODMAN_HOST", PODMAN_SOCKET)
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +38,7 @@ def docker_api():  # type: ignore[no-untyped-def]
     import docker
 
     try:
-        api = docker.APIClient(version="1.41", timeout=60)
+        api = docker.APIClient(base_url=os.environ.get("DOCKER_HOST") or None, version="1.41", timeout=60)
         api.ping()
     except Exception as exc:  # noqa: BLE001 - any failure means no engine
         if os.environ.get("CI"):
@@ -91,8 +98,13 @@ class StackFixture:
         listed = self.api.containers(all=True, filters={"label": f"io.hostform.stack={self.name}"})  # type: ignore[attr-defined]
         return [c for c in listed if (c.get("Labels") or {}).get("io.hostform.kind") != "record"]
 
-    def record_containers(self) -> list[dict]:  # type: ignore[type-arg]
-        return self.api.containers(all=True, filters={"label": f"io.hostform.record={self.name}"})  # type: ignore[attr-defined]
+    def record_volumes(self) -> list[dict]:  # type: ignore[type-arg]
+        """The volumes of the stack's record: its generations, its lock, its key (runtime.record)."""
+        found = self.api.volumes(filters={"label": f"io.hostform.record={self.name}"})  # type: ignore[attr-defined]
+        return list(found.get("Volumes") or [])
+
+    def generations(self) -> list[dict]:  # type: ignore[type-arg]
+        return [v for v in self.record_volumes() if v["Name"].startswith("hostform.record.")]
 
     def inspect(self, engine_name: str) -> dict:  # type: ignore[type-arg]
         return self.api.inspect_container(engine_name)  # type: ignore[attr-defined]
@@ -119,8 +131,14 @@ def run_cli(
 def remove_stack_objects(api, name: str) -> None:  # type: ignore[no-untyped-def]
     label = {"label": f"io.hostform.stack={name}"}
     lock = {"label": f"{LABEL_LOCK}={name}"}  # the lock carries no stack label
+    record = {"label": f"io.hostform.record={name}"}  # nor does the record: its volumes, its lock, its key
     for c in api.containers(all=True, filters=label) + api.containers(all=True, filters=lock):
         api.remove_container(c["Id"], force=True)
+    for c in api.containers(all=True, filters=record):  # an older hostform's record
+        api.remove_container(c["Id"], force=True)
+    for v in api.volumes(filters=record).get("Volumes") or []:
+        with contextlib.suppress(Exception):  # gone already
+            api.remove_volume(v["Name"], force=True)
     for n in api.networks(filters=label):
         api.remove_network(n["Id"])
     for v in api.volumes(filters=label).get("Volumes") or []:
@@ -150,3 +168,13 @@ def stack(docker_api, tmp_path: Path) -> Iterator[StackFixture]:  # type: ignore
     fixture = StackFixture(name, tmp_path, docker_api, {"XDG_CACHE_HOME": f"{tmp_path}-cache"})
     yield fixture
     remove_stack_objects(docker_api, name)
+
+
+@pytest.fixture(scope="session")
+def private_engine(docker_api):  # type: ignore[no-untyped-def]
+    """A dockerd of the session's own in a network namespace (tests/integration/private_engine.py),
+    for what must never run on the shared engine: prunes, an engine restart."""
+    from tests.integration.private_engine import private_engine as started
+
+    with started(docker_api) as engine:
+        yield engine

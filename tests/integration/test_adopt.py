@@ -97,10 +97,8 @@ def test_adopt_a_running_compose_project(project: Project) -> None:
 
 def _record(api: Any, stack: str) -> list[str]:
     """Every generation's JSON, as the engine keeps it."""
-    out = []
-    for c in api.containers(all=True, filters={"label": f"io.hostform.record={stack}"}):
-        out.extend(api.inspect_container(c["Id"])["Config"]["Env"] or [])
-    return out
+    found = api.volumes(filters={"label": f"io.hostform.record={stack}"}).get("Volumes") or []
+    return [v["Labels"].get("io.hostform.record.data", "") for v in found if v["Name"].startswith("hostform.record.")]
 
 
 @pytest.fixture

@@ -70,7 +70,7 @@ def lock_container(stack: StackFixture) -> str:
 
 
 def has_lock(stack: StackFixture) -> bool:
-    return any(c["Names"][0].lstrip("/") == lock_container(stack) for c in stack.api.containers(all=True))  # type: ignore[attr-defined]
+    return any(v["Name"] == lock_container(stack) for v in stack.record_volumes())
 
 
 def names_of(stack: StackFixture) -> list[str]:

@@ -321,7 +321,8 @@ def test_fix_asks_on_a_terminal_only(stack: StackFixture) -> None:
 def test_errors_exit_1(stack: StackFixture) -> None:
     stack.write('[containers.app]\nimgae = "x"\n')
     result = stack.run("drift", str(stack.file), "--json")
-    assert result.code == 1 and "imgae" in result.err and result.out == ""
+    assert result.code == 1 and "imgae" in result.err, result.both
+    assert json.loads(result.out)["error"] is True  # --json: the errors as a JSON document too
     stack.write(f"[containers.app]{SLEEPER}")
     result = stack.run("drift", str(stack.file), "--host", "tcp://127.0.0.1:1")
     assert result.code == 1 and "cannot reach" in result.err, result.both

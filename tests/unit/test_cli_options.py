@@ -54,7 +54,7 @@ def _fields_read(options: Options) -> set[str]:
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_each_command_reads_exactly_its_flags(name: str) -> None:
     p = _subparsers()[name]
-    argv = [name] + (["plan.json"] if name == "show" else [] if name == "host" else ["stack.toml"])
+    argv = [name] + (["plan.json"] if name == "show" else [] if name in ("host", "ls") else ["stack.toml"])
     args = build_parser().parse_args(argv)
     options_type, _ = COMMANDS[name]
     options = from_namespace(options_type, args)  # every field has its flag

@@ -100,16 +100,31 @@ def test_the_newest_readable_generation_wins() -> None:
 
 
 def test_heads_from_a_listing_take_only_the_stacks_generations() -> None:
-    def listed(ident: str, **labels: str) -> dict[str, object]:
-        return {"Id": ident, "Labels": labels}
+    """An older hostform's container generations: exact name, six digits, labels that agree."""
+
+    def listed(ident: str, name: str, **labels: str) -> dict[str, object]:
+        return {"Id": ident, "Names": [f"/{name}"], "Labels": labels}
 
     record = {names.LABEL_KIND: names.KIND_RECORD, names.LABEL_RECORD: "blog"}
     listing = [
-        listed("a", **record, **{names.LABEL_GENERATION: "2"}),
-        listed("b", **record, **{names.LABEL_GENERATION: "10"}),
-        listed("c", **{**record, names.LABEL_RECORD: "other"}, **{names.LABEL_GENERATION: "11"}),
-        listed("d", **{names.LABEL_KIND: "container", names.LABEL_STACK: "blog"}),
-        listed("e", **record, **{names.LABEL_GENERATION: "x"}),
+        listed("a", "hostform.record.blog.000002", **record, **{names.LABEL_GENERATION: "2"}),
+        listed("b", "hostform.record.blog.000010", **record, **{names.LABEL_GENERATION: "10"}),
+        listed(
+            "c",
+            "hostform.record.other.000011",
+            **{**record, names.LABEL_RECORD: "other"},
+            **{names.LABEL_GENERATION: "11"},
+        ),
+        listed("d", "blog-web", **{names.LABEL_KIND: "container", names.LABEL_STACK: "blog"}),
+        listed("e", "hostform.record.blog.00000x", **record, **{names.LABEL_GENERATION: "x"}),
+        listed("f", "anything", **record, **{names.LABEL_GENERATION: "12"}),  # not the record's name
+        listed(
+            "g",
+            "hostform.record.blog.99999999999999999999",
+            **record,
+            **{names.LABEL_GENERATION: "99999999999999999999"},
+        ),
+        listed("h", "hostform.record.blog.000013", **record, **{names.LABEL_GENERATION: "14"}),  # disagree
     ]
     assert heads_of("blog", listing) == [GenerationHead(10, "b"), GenerationHead(2, "a")]
 

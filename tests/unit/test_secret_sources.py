@@ -102,7 +102,8 @@ def test_a_name_missing_everywhere_names_every_source_tried(tmp_path: Path, iden
     assert p.key == "containers.app.secrets[0].source"
     assert p.message == (
         "secret 'API_TOKEN' is not set: not in secrets.env.age, no [secrets.API_TOKEN], "
-        "nor API_TOKEN or API_TOKEN_FILE in the environment (the sources tried, in order)"
+        "nor API_TOKEN or API_TOKEN_FILE in the environment, or API_TOKEN in .env next to the stack file "
+        "(the sources tried, in order)"
     )
 
 
@@ -173,7 +174,9 @@ printf '%s\\n' '{value}'
 
 
 def _script_stack(tmp_path: Path, arg: str, timeout: str = "10s") -> Path:
-    path = _stack(tmp_path, f'''\
+    path = _stack(
+        tmp_path,
+        f'''\
     [secrets.TOKEN]
     command = ["./get-secret", "{arg}"]
     timeout = "{timeout}"
@@ -181,7 +184,8 @@ def _script_stack(tmp_path: Path, arg: str, timeout: str = "10s") -> Path:
     [containers.app]
     image = "x"
     env = {{ T = "{{{{ secret('TOKEN') }}}}" }}
-    ''')
+    ''',
+    )
     script = path.parent / "get-secret"
     script.write_text(SCRIPT.format(value=VALUE))
     script.chmod(script.stat().st_mode | stat.S_IXUSR)

@@ -57,7 +57,8 @@ def test_what_is_not_a_readable_generation_is_none(stack: str, number: int, data
 
 def test_heads_from_a_config_listing_take_only_the_stacks_generations() -> None:
     def config(ident: str, labels: dict[str, str]) -> dict[str, object]:
-        return {"ID": ident, "Spec": {"Name": ident, "Labels": labels}}
+        name = f"hostform.record.{labels.get(names.LABEL_RECORD)}.{labels.get(names.LABEL_GENERATION, '').zfill(6)}"
+        return {"ID": ident, "Spec": {"Name": name if names.LABEL_RECORD in labels else ident, "Labels": labels}}
 
     def record(stack: str, number: str) -> dict[str, str]:
         return {
@@ -73,6 +74,8 @@ def test_heads_from_a_config_listing_take_only_the_stacks_generations() -> None:
         config("c", record("shop", "2")),
         config("d", record("blog", "x")),
         config("e", {names.LABEL_STACK: "blog", names.LABEL_KIND: "config"}),  # a file of the stack
+        config("f", record("blog", "99999999999999999999")),  # no generation: more than six digits
+        {"ID": "g", "Spec": {"Name": "copied", "Labels": record("blog", "7")}},  # not the record's name
     ]
     assert [(h.number, h.ident) for h in heads_of_configs("blog", listed)] == [(3, "b"), (1, "a")]
 

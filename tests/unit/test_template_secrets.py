@@ -190,7 +190,10 @@ def test_renderer_marks_values_that_used_a_secret() -> None:
 
 
 def test_missing_secret_names_itself() -> None:
-    with pytest.raises(RenderError, match=r"secret 'PW' is not set \(set PW or PW_FILE in the environment\)"):
+    with pytest.raises(
+        RenderError,
+        match=r"secret 'PW' is not set \(set PW or PW_FILE in the environment, or PW in .env next to the stack file\)",
+    ):
         Renderer({}, {}).render("{{ secret('PW') }}")
 
 
