@@ -62,6 +62,7 @@ class Source(_Model):
     self_heal: bool = True
     prune: bool = False
     webhook_secret_env: str | None = None
+    allowed_signers: str | None = None  # an SSH allowed-signers file: only commits signed by its keys are deployed
 
     @field_validator("repo")
     @classmethod

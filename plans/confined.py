@@ -185,6 +185,8 @@ def _parent(pid: int, fds: list[int], limits: LimitOptions, subject: str) -> int
         os.waitpid(pid, 0)
         print("interrupted", file=sys.stderr)
         return 130
+    for fd in got.open:  # left open when the child was killed
+        os.close(fd)
     _, wait_status, usage = os.wait4(pid, 0)
     return _outcome(got, out, err, status, wait_status, usage, limits, subject)
 

@@ -685,7 +685,16 @@ class Engine:
         has under that name either way. The engine makes one volume of a name at a time and
         answers a create of an existing name with the existing volume, so of two machines creating
         the same name at once exactly one gets its own labels back (measured: docs/record.md)."""
-        found = self.call(f"create volume {name}", self.api.create_volume, name, driver="local", labels=labels)
+        try:
+            found = self.call(f"create volume {name}", self.api.create_volume, name, driver="local", labels=labels)
+        except EngineUnreachable:
+            raise
+        except EngineError:
+            # Podman looks the name up, then creates: the loser of a race is refused, not answered
+            existing = self.inspect_volume(name)
+            if existing is None:
+                raise
+            found = existing
         return dict(found.get("Labels") or {})
 
     def remove_volume(self, name: str) -> None:

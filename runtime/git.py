@@ -95,6 +95,31 @@ class RepositoryCache:
         )
         return path
 
+    def verify(self, commit: str, allowed_signers: Path) -> None:
+        """GitError unless `commit` carries an SSH signature by a key of `allowed_signers` (git's
+        gpg.ssh.allowedSignersFile format). Only SSH signatures count: a GnuPG one would be checked
+        against whatever keyring the user has, not against the file named."""
+        if not allowed_signers.is_file():
+            raise GitError(f"allowed_signers {str(allowed_signers)!r}: no such file")
+        raw = _git(["--git-dir", str(self.git_dir), "cat-file", "commit", commit], what="read the commit")
+        header = raw.split("\n\n", 1)[0]
+        if "gpgsig -----BEGIN SSH SIGNATURE-----" not in header:
+            raise GitError(f"commit {commit[:12]} is not signed with an SSH key: not deployed")
+        try:
+            _git(
+                [
+                    "--git-dir",
+                    str(self.git_dir),
+                    "-c",
+                    f"gpg.ssh.allowedSignersFile={allowed_signers}",
+                    "verify-commit",
+                    commit,
+                ],
+                what=f"verify the signature of commit {commit[:12]}",
+            )
+        except GitError as exc:
+            raise GitError(f"commit {commit[:12]} is not signed by an allowed key: not deployed ({exc})") from None
+
     def drop_worktrees(self, keep: set[str]) -> None:
         """Remove the checkouts of commits no longer in use."""
         trees = self.folder / "trees"

@@ -150,11 +150,10 @@ class Healer:
         if op.plan_text:
             changes["last_plan"] = op.plan_text
             changes["log"] = tuple(op.events)
-        now = self.board.update(s.source, s.path, **changes)
         sync = self.syncs[s.source]
-        sync.show_state(now)
         if healed.fix is not None:
-            sync.refresh_record(now)
+            changes.update(sync.record_of(path, s.name))
+        sync.show_state(self.board.update(s.source, s.path, **changes))
 
     def _repeat(self, stack: str) -> None:
         """A stack healed again soon after its last heal: its next check waits longer."""

@@ -42,20 +42,21 @@ class Agent:
         self.guards = Guards()
         self.metrics = Metrics()
         self.notify = Notifier(config.notify.webhook, config.notify.timeout)
+        self.stopping = threading.Event()
         cache = Path(config.cache) if config.cache else default_cache()
         cache = cache if cache.is_absolute() else base / cache
         self.syncs: dict[str, SourceSync] = {}
         for source in config.sources:
             repo = RepositoryCache(repository_address(source.repo, base), source.branch, cache / source.shown_name)
-            self.syncs[source.shown_name] = SourceSync(
-                config, source, repo, self.board, self.guards, self.metrics, self.notify
-            )
+            sync = SourceSync(config, source, repo, self.board, self.guards, self.metrics, self.notify)
+            sync.signers = (base / source.allowed_signers) if source.allowed_signers else None
+            sync.stopping = self.stopping
+            self.syncs[source.shown_name] = sync
         self.healer = Healer(
             self.board, self.syncs, self.guards, self.metrics, self.notify, config.heal_debounce, config.backoff_max
         )
         self.site = Site(self.board, self.metrics, secrets, self.trigger, self.sources, config.max_body)
         self.server = make_server(config.address, self.site)
-        self.stopping = threading.Event()
         self._wake = threading.Event()
         self._requested: set[str] = set(self.syncs)  # the first sync: every source
         self._lock = threading.Lock()

@@ -71,6 +71,8 @@ class SourceSync:
         self.error = SourceError()
         self.commit: str | None = None
         self.synced_at: str | None = None
+        self.signers: Path | None = None  # the allowed-signers file, resolved by the agent
+        self.stopping = threading.Event()  # the agent's: set on SIGTERM
         self._saving = threading.Lock()
         self._restore()
 
@@ -79,6 +81,8 @@ class SourceSync:
     def sync(self) -> None:
         try:
             commit = self.cache.fetch()
+            if self.signers is not None:
+                self.cache.verify(commit, self.signers)
             paths = sorted(p for p in self.cache.files(commit) if any(glob_matches(g, p) for g in self.source.stacks))
             root = self.cache.worktree(commit)
         except HostformError as exc:
@@ -116,6 +120,8 @@ class SourceSync:
     # ------------------------------------------------------------ one stack
 
     def _deploy(self, s: StackStatus, root: Path, commit: str) -> None:
+        if self.stopping.is_set():
+            return  # SIGTERM: the applies in flight finish, no new one starts
         with self.guards.hold(self._key(s)):
             self.show_state(self.board.update(self.name, s.path, state=State.APPLYING))
             try:
@@ -140,6 +146,7 @@ class SourceSync:
             }
             if not pending:
                 changes["applied_commit"] = commit  # the host holds what this commit's file says
+            changes.update(self.record_of(root / s.path, op.name))  # with the state: /status is never half new
             now = self.board.update(self.name, s.path, **changes)
             self._after(now, op, pending)
 
@@ -152,20 +159,15 @@ class SourceSync:
             self.metrics.apply_seconds.labels(s.name).observe(op.seconds)
             counts = op.plan.counts() if op.plan is not None else {}
             self.notify("apply", s.name, self.name, f"applied commit {s.commit}", commit=s.commit, summary=counts)
-        self.refresh_record(s)
 
-    def refresh_record(self, s: StackStatus) -> None:
-        """The record's newest generation and history, read as `hostform history` reads them."""
-        if s.applied_commit is None and s.commit is None:
-            return
-        commit = s.applied_commit or s.commit
-        assert commit is not None
+    def record_of(self, path: Path, name: str) -> dict[str, Any]:
+        """The record's newest generation and history (status fields), read as `hostform history` reads them."""
         try:
-            generation, history = deploy.record(self.cache.worktree(commit) / s.path)
+            generation, history = deploy.record(path)
         except HostformError as exc:
-            print(f"agent: cannot read the record of {s.name}: {error_text(exc)}", file=sys.stderr)
-            return
-        self.board.update(self.name, s.path, generation=generation, history=history)
+            print(f"agent: cannot read the record of {name}: {error_text(exc)}", file=sys.stderr)
+            return {}
+        return {"generation": generation, "history": history}
 
     def _failed(self, s: StackStatus, message: str) -> None:
         failures = s.failures + 1

@@ -66,7 +66,10 @@ class Repo:
         git("remote", "add", "origin", str(origin), cwd=work)
         return cls(origin, work, branch)
 
-    def commit(self, message: str, files: dict[str, str] | None = None, remove: tuple[str, ...] = ()) -> str:
+    def commit(
+        self, message: str, files: dict[str, str] | None = None, remove: tuple[str, ...] = (), sign: Path | None = None
+    ) -> str:
+        """`sign`: an SSH private key to sign the commit with."""
         for rel, text in (files or {}).items():
             path = self.work / rel
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -74,7 +77,8 @@ class Repo:
         for rel in remove:
             git("rm", "-r", "-q", rel, cwd=self.work)
         git("add", "-A", cwd=self.work)
-        git("commit", "-q", "--allow-empty", "-m", message, cwd=self.work)
+        signing = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={sign}"] if sign else []
+        git(*signing, "commit", "-q", "--allow-empty", *(["-S"] if sign else []), "-m", message, cwd=self.work)
         git("push", "-q", "origin", f"HEAD:{self.branch}", cwd=self.work)
         return git("rev-parse", "HEAD", cwd=self.work)
 

@@ -334,3 +334,38 @@ def test_status_page_in_a_real_browser(tmp_path: Path, names: Names, docker_api:
     finally:
         print(agent.output())  # shown when the test fails
         assert agent.stop() == 0, agent.output()
+
+
+def test_only_commits_signed_by_an_allowed_key_are_deployed(tmp_path: Path, names: Names, docker_api: Any) -> None:
+    import subprocess
+
+    key, stranger = tmp_path / "key", tmp_path / "stranger"
+    for k in (key, stranger):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "t", "-f", str(k)], check=True)
+    (tmp_path / "allowed_signers").write_text(f"test@example.test {(tmp_path / 'key.pub').read_text()}")
+    name = names.new()
+    repo = Repo.make(tmp_path / "git")
+    signed_commit = repo.commit("one", {"app/hostform.toml": stack_file(name)}, sign=key)
+    source = {"repo": str(repo.origin), "stacks": ["app/hostform.toml"], "allowed_signers": "allowed_signers"}
+    source["webhook_secret_env"] = "HF_HOOK_SECRET"
+    agent = start_agent(tmp_path, [source], interval="10m")
+    try:
+        agent.wait_stack(name, lambda s: s["state"] == "synced" and s["applied_commit"] == signed_commit)
+        for how in ({}, {"sign": stranger}):
+            refused = repo.commit("unsigned", {"app/hostform.toml": stack_file(name, "changed")}, **how)  # type: ignore[arg-type]
+            assert agent.post("/hooks/git", b"{}", signed(b"{}")) == 202
+            wait_for(
+                lambda r=refused: (agent.status()["sources"][0]["error"] or "").startswith(f"commit {r[:12]}"),
+                20,
+                "a refusal",
+            )
+            assert agent.status()["sources"][0]["commit"] == signed_commit
+            assert env_of(docker_api, f"{name}-web")["GREETING"] == "hello"
+        good = repo.commit("signed", {"app/hostform.toml": stack_file(name, "signed")}, sign=key)
+        assert agent.post("/hooks/git", b"{}", signed(b"{}")) == 202
+        agent.wait_stack(name, lambda s: s["applied_commit"] == good)
+        assert env_of(docker_api, f"{name}-web")["GREETING"] == "signed"
+        wait_for(lambda: agent.status()["sources"][0]["error"] is None, 10, "the source's error to clear")
+    finally:
+        print(agent.output())  # shown when the test fails
+        assert agent.stop() == 0, agent.output()
