@@ -126,6 +126,8 @@ ANY = Leaf("any value", (object,))
 STRS = ListOf(STR, "a list of strings")
 STR_OR_STRS = OneOf((STR, STRS), "a string or a list of strings")
 KV = OneOf((MapOf(OneOf((SCALAR, NULL))), ListOf(SCALAR)), "a mapping of names to values or a list of NAME=VALUE")
+# a value must be given (a null is Compose's "from the environment" only for environment and labels)
+SET_KV = OneOf((MapOf(SCALAR), ListOf(SCALAR)), "a mapping of names to values or a list of NAME=VALUE")
 DURATION = OneOf((STR, INT), "a duration such as 30s or 1m30s")
 
 HEALTHCHECK = Table(
@@ -287,7 +289,7 @@ SERVICE = Table(
         "network_mode": STR,
         "shm_size": SCALAR,
         "ulimits": MapOf(ULIMIT, "a mapping of limit names to a number or { soft, hard }"),
-        "sysctls": KV,
+        "sysctls": SET_KV,
         "logging": Table({"driver": STR, "options": OneOf((MapOf(OneOf((SCALAR, NULL))), NULL))}),
         "security_opt": STRS,
         "group_add": ListOf(OneOf((STR, INT)), "a list of group names or GIDs"),
