@@ -5,6 +5,7 @@ waits out, and each action's reasons and error in `history --show`."""
 from __future__ import annotations
 
 import json
+import time
 
 from tests.integration.conftest import BUSYBOX, StackFixture
 
@@ -43,6 +44,10 @@ def test_apply_shows_job_output_reload_signal_and_stop_grace(stack: StackFixture
     assert plan.code == 2 and f"        ~ reload: SIGHUP to {web}\n" in plan.out, plan.both
     reload = stack.apply()
     assert f"containers.web: reload: SIGHUP to {web}" in reload.out, reload.out
+    # the shell runs its trap once the running `sleep 0.2` ends
+    deadline = time.monotonic() + 10
+    while "got-hup" not in stack.api.logs(web).decode() and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        time.sleep(0.1)
     assert "got-hup" in stack.api.logs(web).decode()  # type: ignore[attr-defined]
 
     stack.write(STACK.replace("v = 1", "v = 2").replace('MODE = "a"', 'MODE = "b"'))
