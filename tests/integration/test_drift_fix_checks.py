@@ -60,7 +60,7 @@ def test_fix_refuses_a_port_another_container_holds_before_changing_anything(
         stack.api.stop(engine_name)  # type: ignore[attr-defined]
     stack.api.start(squatter)  # type: ignore[attr-defined]
     before = [(c["Id"], c["State"]) for c in stack.containers()]
-    generations = len(stack.record_containers())
+    generations = len(stack.generations())
 
     report = stack.run("drift", str(stack.file), "--json")
     assert report.code == 2, report.both
@@ -76,7 +76,7 @@ def test_fix_refuses_a_port_another_container_holds_before_changing_anything(
     assert "cannot converge" in fixed.err and squatter in fixed.err, fixed.both
     assert "port is already allocated" not in fixed.both and "apply failed" not in fixed.both, fixed.both
     assert [(c["Id"], c["State"]) for c in stack.containers()] == before  # nothing was changed
-    assert len(stack.record_containers()) == generations  # nor recorded
+    assert len(stack.generations()) == generations  # nor recorded
 
 
 def test_a_memory_limit_set_by_hand_is_lifted_by_a_replacement_that_says_why(stack: StackFixture) -> None:
