@@ -66,9 +66,10 @@ def test_missing_bind_source_is_refused_before_anything_is_made(stack: StackFixt
     body = SLEEPER + SLEEPER.replace("[containers.app]", "[containers.db]") + 'volumes = ["./data:/data"]\n'
     stack.write(body)
     planned = stack.plan()
-    assert planned.code == 1 and f"bind-mount source {stack.dir}/data does not exist" in planned.both, planned.both
+    # a source inside the stack's folder is named as written there: no host path is shown
+    assert planned.code == 1 and "bind-mount source ./data does not exist" in planned.both, planned.both
     result = stack.apply(check=False)
-    assert_clean_error(result, f"{stack.dir}/data", "db mounts it at /data")
+    assert_clean_error(result, "./data", "db mounts it at /data")
     assert stack.containers() == []
     assert stack.api.networks(filters={"label": f"io.hostform.stack={stack.name}"}) == []  # type: ignore[attr-defined]
     (stack.dir / "data").mkdir()
