@@ -66,11 +66,20 @@ def find_edge(engine: Engine, proxy: str) -> Edge | None:
 # ---------------------------------------------------------------- the runtime API
 
 
+API_WAIT = 10.0  # seconds a refused runtime API connection is tried again
+
+
 def runtime_api(engine: Engine, edge: Edge, command: str) -> str:
     """One runtime API command (several separated by ';'), through the proxy container's own shell
     (bash's /dev/tcp: both the official image and Debian's have bash, neither socat)."""
-    script = f'exec 3<>/dev/tcp/127.0.0.1/{API_PORT} && printf "%s\\n" "$1" >&3 && cat <&3'
-    code, out = engine.exec_run(edge.ident, ["bash", "-c", script, "-", command])
+    # 97: nothing sent, the socket refused: HAProxy starting, or its worker being replaced by a reload
+    script = f'exec 3<>/dev/tcp/127.0.0.1/{API_PORT} || exit 97; printf "%s\\n" "$1" >&3 && cat <&3'
+    deadline = time.monotonic() + API_WAIT
+    while True:
+        code, out = engine.exec_run(edge.ident, ["bash", "-c", script, "-", command])
+        if code != 97 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     if code != 0:
         raise ApplyError(f"edge proxy {edge.proxy}: the runtime API did not answer ({out.strip()[:200]})")
     return out

@@ -91,6 +91,10 @@ def test_sigkill_at_any_point_then_unlock_and_rerun_converges(stack: StackFixtur
         left_behind.append(temporaries(stack))
 
         blocked = stack.apply(check=False)
+        if blocked.code == 0 and "No changes" in blocked.out:
+            # killed between releasing the lock and exiting: its work was done
+            _assert_converged(stack, version, tokens)
+            continue
         assert blocked.code == 1 and "no longer running" in blocked.err, blocked.both
         assert stack.run("unlock", str(stack.file)).code == 0
         stack.apply()
