@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from tests.integration.test_convergence_support import unusual_port
+
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "test",
     "GIT_AUTHOR_EMAIL": "test@example.test",
@@ -29,18 +30,7 @@ GIT_ENV = {
 }
 
 
-def free_port() -> int:
-    import socket
-
-    for _ in range(50):
-        port = random.randint(18000, 29999)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port")
+free_port = unusual_port  # the agent's and receivers' listening ports
 
 
 def git(*args: str, cwd: Path | None = None) -> str:

@@ -118,6 +118,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def unusual_port() -> int:
+    """A free loopback port in 18000-29999, away from the ephemeral range other tests' clients use."""
+    import random
+    import socket
+
+    for _ in range(50):
+        port = random.randint(18000, 29999)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port in 18000-29999")
+
+
 def exec_out(stack: StackFixture, container: str, *cmd: str) -> str:
     api = stack.api
     ident = api.exec_create(container, list(cmd))["Id"]  # type: ignore[attr-defined]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import random
 import socket
 import ssl
 import subprocess
@@ -24,6 +23,7 @@ import pytest
 
 from tests.integration.conftest import StackFixture, remove_stack_objects, run_cli
 from tests.integration.edge_load import Load, app_container, get
+from tests.integration.test_convergence_support import unusual_port
 
 DEBIAN = "hostform-test/debian:1"
 
@@ -48,18 +48,6 @@ class Proxy:
         return dict(json.loads(result.out))
 
 
-def _free_port() -> int:
-    for _ in range(50):
-        port = random.randint(18000, 29999)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise AssertionError("no free port in 18000-29999")
-
-
 @pytest.fixture(scope="module")
 def proxy(docker_api) -> Iterator[Proxy]:  # type: ignore[no-untyped-def]
     try:
@@ -69,7 +57,7 @@ def proxy(docker_api) -> Iterator[Proxy]:  # type: ignore[no-untyped-def]
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    found = Proxy(f"hfpx{uuid.uuid4().hex[:8]}", _free_port(), _free_port())
+    found = Proxy(f"hfpx{uuid.uuid4().hex[:8]}", unusual_port(), unusual_port())
     http, https = f"127.0.0.1:{found.http}", f"127.0.0.1:{found.https}"
     run_cli("proxy", "up", "--name", found.name, "--http", http, "--https", https, "--image", DEBIAN, check=True)
     yield found
